@@ -1,0 +1,288 @@
+"""`nightshift …`: a subcommand per stage, each running that stage's Prefect flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from nightshift.errors import NightshiftError
+from nightshift.settings import Settings
+
+# Prefect reads its settings when first imported: point it at our state folder before that.
+Settings().prepare_process_environment()
+
+app = typer.Typer(
+    help="Nightshift: human-expert data work for AI training.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+project_app = typer.Typer(help="Client projects.", no_args_is_help=True)
+experts_app = typer.Typer(help="The expert registry.", no_args_is_help=True)
+db_app = typer.Typer(help="The application database.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+app.add_typer(experts_app, name="experts")
+app.add_typer(db_app, name="db")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+BatchOption = Annotated[int, typer.Option("--batch", "-b", help="Batch id.")]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _ready_sessions() -> Any:
+    """Sessions on a database whose schema is current (else one clear line)."""
+    from nightshift.db import make_engine, make_sessionmaker
+    from nightshift.migrate import check_current
+
+    url = _settings().resolved_database_url
+    check_current(url)
+    return make_sessionmaker(make_engine(url))
+
+
+def _emit(result: Any, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        payload = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    from nightshift.migrate import upgrade
+
+    upgrade(_settings().resolved_database_url)
+    typer.echo("database schema is current")
+
+
+@project_app.command("apply")
+def project_apply(file: Annotated[Path, typer.Argument(help="Project spec YAML.")]) -> None:
+    """Create or update a client and project from a spec file."""
+    from nightshift.db import transaction
+    from nightshift.projects import apply_spec
+    from nightshift.spec import load_spec
+
+    spec = load_spec(file)
+    with transaction(_ready_sessions()) as session:
+        applied = apply_spec(session, spec)
+    state = "changed" if applied.changed else "unchanged"
+    where = f"project {applied.project_slug} (client {applied.client_slug})"
+    typer.echo(f"{where}: spec v{applied.spec_version}, {state}")
+
+
+@experts_app.command("import")
+def experts_import(file: Annotated[Path, typer.Argument(help="Experts as CSV or JSONL.")]) -> None:
+    """Add or update experts; bad rows are listed and nothing is written if any row is bad."""
+    from nightshift.db import transaction
+    from nightshift.experts import import_experts, parse_experts
+
+    rows, errors = parse_experts(file)
+    if errors:
+        for error in errors[:50]:
+            typer.echo(error, err=True)
+        raise NightshiftError(f"{len(errors)} bad rows in {file}: nothing imported")
+    with transaction(_ready_sessions()) as session:
+        created = import_experts(session, rows)
+    typer.echo(f"{len(rows)} experts imported ({created} new)")
+
+
+@experts_app.command("set-status")
+def experts_set_status(
+    handle: str, status: Annotated[str, typer.Argument(help="active, paused or banned")]
+) -> None:
+    """Pause, ban or reactivate an expert."""
+    from nightshift.db import transaction
+    from nightshift.experts import set_status
+
+    if status not in ("active", "paused", "banned"):
+        raise NightshiftError("status must be active, paused or banned")
+    with transaction(_ready_sessions()) as session:
+        set_status(session, handle, status, "cli")  # type: ignore[arg-type]
+    typer.echo(f"{handle}: {status}")
+
+
+@app.command()
+def ingest(
+    source: Annotated[Path, typer.Argument(help="JSONL file of work items.")],
+    project: Annotated[str, typer.Option("--project", "-p", help="Project slug.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest a file of work items into a batch."""
+    from nightshift.ingest import check_source
+    from nightshift.projects import get_project
+
+    check_source(source)
+    with _ready_sessions()() as session:
+        get_project(session, project)
+    from flows.ingest import IngestParams, ingest_flow
+
+    result = ingest_flow(IngestParams(project=project, source=str(source.resolve())))
+    _emit(
+        result,
+        as_json,
+        [
+            f"batch {result.batch_id}{' (new)' if result.new_batch else ' (already known)'}",
+            f"read {result.read}, accepted {result.accepted}, duplicates {result.duplicates}, "
+            f"conflicts {result.conflicts}, quarantined {result.quarantined}",
+            *(f"  quarantined: {reason}: {n}" for reason, n in result.quarantined_by_reason.items()),
+        ],
+    )
+
+
+def _require_batch(batch_id: int) -> None:
+    from nightshift.models import Batch
+
+    with _ready_sessions()() as session:
+        if session.get(Batch, batch_id) is None:
+            raise NightshiftError(f"unknown batch {batch_id}")
+
+
+@app.command()
+def dispatch(batch: BatchOption, as_json: JsonFlag = False) -> None:
+    """Assign each item of a batch to qualified experts."""
+    _require_batch(batch)
+    from flows.dispatch import DispatchParams, dispatch_flow
+
+    result = dispatch_flow(DispatchParams(batch_id=batch))
+    _emit(
+        result,
+        as_json,
+        [
+            f"batch {batch}: {result.assignments} assignments for {result.items} items; "
+            f"{result.unassignable} unassignable; {result.expired} expired; "
+            f"expected cost ${result.expected_cost_usd:,.2f}",
+        ],
+    )
+
+
+@app.command()
+def simulate(batch: BatchOption) -> None:
+    """Let simulated experts do a batch's open assignments."""
+    _require_batch(batch)
+    from flows.simulate import SimulateParams, simulate_flow
+
+    typer.echo(f"batch {batch}: {simulate_flow(SimulateParams(batch_id=batch))} submissions")
+
+
+@app.command()
+def review(batch: BatchOption, as_json: JsonFlag = False) -> None:
+    """Gate and aggregate a batch's submissions."""
+    _require_batch(batch)
+    from flows.review import ReviewParams, review_flow
+
+    result = review_flow(ReviewParams(batch_id=batch))
+    _emit(
+        result,
+        as_json,
+        [
+            f"batch {batch}: gated {result.gated} submissions, rejected {result.rejected}; "
+            f"{result.passed_items} items passed, {result.rework_items} back for rework, "
+            f"{result.more_overlap_items} need one more expert; batch is {result.batch_status}",
+        ],
+    )
+
+
+@app.command()
+def deliver(
+    batch: Annotated[int | None, typer.Option("--batch", "-b", help="Batch id; omit for all due.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliver passed batches and send every due webhook."""
+    if batch is not None:
+        _require_batch(batch)
+    from flows.deliver import DeliverParams, deliver_flow
+
+    result = deliver_flow(DeliverParams(batch_id=batch))
+    _emit(
+        result,
+        as_json,
+        [
+            f"attempts: {result.attempts or 'none due'}",
+            *(
+                f"batch {s['batch_id']}: {s['status']}, {s['records']} records, file {s['file']}"
+                for s in result.settled
+            ),
+        ],
+    )
+
+
+@app.command()
+def nightly(
+    drop_folder: Annotated[Path | None, typer.Option(help="Folder of <project-slug>/*.jsonl files.")] = None,
+) -> None:
+    """Run the nightly pipeline once, now."""
+    _ready_sessions()
+    from flows.nightly import NightlyParams, nightly_flow
+
+    for outcome in nightly_flow(NightlyParams(drop_folder=str(drop_folder) if drop_folder else None)):
+        typer.echo(f"batch {outcome['batch_id']}: failed steps {outcome['failed_steps']}")
+
+
+@app.command()
+def status(
+    batch: Annotated[int | None, typer.Option("--batch", "-b")] = None, as_json: JsonFlag = False
+) -> None:
+    """Where every batch stands."""
+    from nightshift.report import batch_statuses
+
+    with _ready_sessions()() as session:
+        rows = batch_statuses(session, [batch] if batch else None)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    typer.echo(
+        f"{'batch':>5}  {'client':<12} {'project':<20} {'status':<11} {'agree':>5}  {'cost':>10}  items"
+    )
+    for r in rows:
+        items = " ".join(f"{k}={v}" for k, v in sorted(r.items.items()))
+        agreement = f"{r.mean_agreement:.2f}" if r.mean_agreement is not None else "-"
+        typer.echo(
+            f"{r.batch_id:>5}  {r.client:<12} {r.project:<20} {r.status:<11} {agreement:>5}  "
+            f"{'$' + r.cost_so_far_usd:>10}  {items}"
+        )
+
+
+@app.command()
+def demo(
+    items: Annotated[Path | None, typer.Option(help="Items JSONL (default: bundled sample).")] = None,
+) -> None:
+    """Run the whole pipeline on bundled sample data with an embedded database and a local receiver."""
+    from app.demo import run_demo
+
+    run_demo(items)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except NightshiftError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("NIGHTSHIFT_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        typer.echo(f"error: {type(exc).__name__}: {first} (NIGHTSHIFT_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""`nightshift demo`: the whole pipeline on bundled data, embedded SQLite, Prefect's local API."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+import yaml
+
+from app.receiver import WebhookReceiver
+from nightshift.delivery import new_webhook_secret
+from nightshift.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+MAX_ROUNDS = 8
+
+
+def run_demo(items: Path | None = None) -> None:
+    started = time.perf_counter()
+    settings = Settings()
+    # The demo keeps to its own SQLite file so it never touches a configured database.
+    demo_db = (settings.home / "demo.db").resolve()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
+    os.environ["NIGHTSHIFT_DATABASE_URL"] = f"sqlite:///{demo_db}"
+    secret = new_webhook_secret()
+    os.environ["ACME_WEBHOOK_SECRET"] = secret
+
+    from flows.deliver import DeliverParams, deliver_flow
+    from flows.dispatch import DispatchParams, dispatch_flow
+    from flows.ingest import IngestParams, ingest_flow
+    from flows.review import ReviewParams, review_flow
+    from flows.simulate import SimulateParams, simulate_flow
+    from nightshift.db import transaction
+    from nightshift.experts import import_experts, parse_experts
+    from nightshift.migrate import upgrade
+    from nightshift.projects import apply_spec
+    from nightshift.report import batch_statuses
+    from nightshift.spec import parse_spec
+    from tasks.runtime import reset_resources, resources
+
+    reset_resources()
+    upgrade(os.environ["NIGHTSHIFT_DATABASE_URL"])
+    say = typer.echo
+    with WebhookReceiver(secret) as receiver:
+        spec_data = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
+        spec_data["client"]["webhook_url"] = receiver.url
+        spec = parse_spec(spec_data, "samples/spec.yaml")
+        rows, _ = parse_experts(SAMPLES / "experts.jsonl")
+        with transaction(resources().sessions) as session:
+            apply_spec(session, spec)
+            import_experts(session, rows)
+        say(f"project {spec.project.slug} applied; {len(rows)} experts imported; receiver at {receiver.url}")
+
+        source = str((items or SAMPLES / "items.jsonl").resolve())
+        ingested = ingest_flow(IngestParams(project=spec.project.slug, source=source))
+        batch = ingested.batch_id
+        say(f"ingest: batch {batch}, {ingested.accepted} items accepted, {ingested.quarantined} quarantined")
+
+        assignments = submissions = rejected = 0
+        for round_number in range(1, MAX_ROUNDS + 1):
+            dispatched = dispatch_flow(DispatchParams(batch_id=batch))
+            simulated = simulate_flow(SimulateParams(batch_id=batch))
+            reviewed = review_flow(ReviewParams(batch_id=batch))
+            assignments += dispatched.assignments
+            submissions += simulated
+            rejected += reviewed.rejected
+            say(
+                f"round {round_number}: {dispatched.assignments} assignments, {simulated} submissions, "
+                f"{reviewed.rejected} rejected by the gate, {reviewed.passed_items} items passed, "
+                f"batch {reviewed.batch_status}"
+            )
+            if reviewed.batch_status == "passed" or (dispatched.assignments == 0 and simulated == 0):
+                break
+
+        delivered = deliver_flow(DeliverParams(batch_id=batch))
+        again = ingest_flow(IngestParams(project=spec.project.slug, source=source))
+        with resources().sessions() as session:
+            status = batch_statuses(session, [batch])[0]
+
+    records = receiver.log.unique_records()
+    files = [s["file"] for s in delivered.settled]
+    say("")
+    say("Nightshift demo summary")
+    say(f"  items ingested        {ingested.accepted} (re-ingest of the same file added {again.accepted})")
+    say(f"  assignments           {assignments}")
+    say(f"  submissions           {submissions} ({rejected} rejected by the submissions gate)")
+    say(f"  gate runs             {status.gates} (latest run of each gate)")
+    say(f"  items by status       {status.items}")
+    say(f"  items delivered       {status.items.get('delivered', 0)}")
+    say(
+        f"  webhooks received     {len(receiver.log.verified) + receiver.log.rejected}, "
+        f"verified {len(receiver.log.verified)}, rejected {receiver.log.rejected}; "
+        f"{len(records)} unique records"
+    )
+    say(f"  delivered file        {files[0] if files else '(none)'}")
+    say(f"  cost so far           ${status.cost_so_far_usd}")
+    say(f"  wall time             {time.perf_counter() - started:.1f} s")
+    reset_resources()
+    if not records or receiver.log.rejected:
+        raise SystemExit("demo failed: nothing delivered, or a webhook failed verification")

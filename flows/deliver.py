@@ -1,0 +1,54 @@
+"""Deliver passed batches: readiness gate, file and outbox, signed webhooks, retries from the outbox."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel, Field
+
+from flows.hooks import FAILURE_HOOKS
+from nightshift import notify
+from tasks.deliver import prepare_delivery, send_due_messages, settle_deliveries
+from tasks.notify import notify_ops
+
+
+class DeliverParams(BaseModel):
+    batch_id: int | None = Field(default=None, description="One batch, or empty for every due message.")
+
+
+class DeliverResult(BaseModel):
+    prepared_delivery_id: int | None
+    attempts: dict[str, int]
+    settled: list[dict[str, object]]
+
+
+@flow(name="deliver", log_prints=True, **FAILURE_HOOKS)
+def deliver_flow(params: DeliverParams) -> DeliverResult:
+    delivery_id = None
+    if params.batch_id is not None:
+        delivery_id, outcome = prepare_delivery(params.batch_id)
+        if outcome is not None and not outcome.success:
+            notify_ops(
+                notify.gate_failed(
+                    outcome.gate,
+                    params.batch_id,
+                    len(outcome.failures),
+                    len(outcome.evaluated_ids),
+                    "one final answer per passed item, delivery schema only",
+                    "delivery held; ops to inspect",
+                )
+            )
+    attempts = send_due_messages(params.batch_id)
+    settled = settle_deliveries(params.batch_id)
+    for done in settled:
+        message = (
+            notify.batch_delivered(
+                done["client"], done["project"], done["batch_id"], done["records"], done["file"]
+            )
+            if done["status"] == "delivered"
+            else notify.delivery_dead(done["client"], done["batch_id"], "webhook attempts exhausted")
+        )
+        notify_ops(message, done["channel"] if done["status"] == "delivered" else None)
+    if settled:
+        create_table_artifact(key="deliveries", table=settled, description="Deliveries settled by this run")
+    return DeliverResult(prepared_delivery_id=delivery_id, attempts=attempts, settled=settled)

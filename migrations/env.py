@@ -1,0 +1,34 @@
+"""Alembic environment: the URL comes from the caller (nightshift db upgrade) or NIGHTSHIFT_ settings."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from nightshift.db import make_engine
+from nightshift.models import Base
+from nightshift.settings import Settings
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        # Batch mode lets later migrations alter tables on SQLite, which has no ALTER for most changes.
+        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

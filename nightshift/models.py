@@ -1,0 +1,350 @@
+"""The data model. Invariants live here as keys and checks, so a re-run cannot duplicate work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BATCH_STATUSES = ("ingested", "dispatched", "in_review", "passed", "delivering", "delivered", "failed")
+ITEM_STATUSES = ("pending", "assigned", "rework", "passed", "delivered", "unassignable")
+ROLES = ("annotate", "review", "adjudicate")
+ASSIGNMENT_STATUSES = ("assigned", "submitted", "accepted", "rejected", "expired", "skipped")
+TIERS = ("annotator", "reviewer", "adjudicator")
+EXPERT_STATUSES = ("active", "paused", "banned")
+MESSAGE_STATUSES = ("pending", "retrying", "delivered", "dead")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Timestamped:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Client(Timestamped, Base):
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    # Where the whsec_ secret lives (an env var or a Prefect Secret), never the secret itself.
+    webhook_secret_ref: Mapped[str | None] = mapped_column(String(200))
+    slack_channel: Mapped[str | None] = mapped_column(String(200))
+
+
+class Project(Timestamped, Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]]
+    spec_version: Mapped[int] = mapped_column(Integer, default=1)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ProjectSpecVersion(Timestamped, Base):
+    """Every spec a project ever had, so a delivery can name the version it was made under."""
+
+    __tablename__ = "project_spec_versions"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]]
+    spec_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Batch(Timestamped, Base):
+    __tablename__ = "batches"
+    __table_args__ = (
+        # The same file ingested twice is the same batch.
+        UniqueConstraint("project_id", "source_checksum"),
+        CheckConstraint(_in("status", BATCH_STATUSES), name="status"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    source: Mapped[str] = mapped_column(String(2000))
+    source_checksum: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="ingested")
+    spec_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Item(Timestamped, Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id"),
+        CheckConstraint(_in("status", ITEM_STATUSES), name="status"),
+        Index("ix_items_batch_status", "batch_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]]
+    is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    # How many accepted annotations this item needs; grows while its annotators disagree.
+    overlap_target: Mapped[int | None] = mapped_column(Integer)
+
+
+class GoldAnswer(Base):
+    __tablename__ = "gold_answers"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    answer: Mapped[dict[str, Any]]
+
+
+class QuarantinedRow(Timestamped, Base):
+    """A row that could not be accepted, with where it came from and why."""
+
+    __tablename__ = "quarantined_rows"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    source: Mapped[str] = mapped_column(String(2000))
+    line_number: Mapped[int] = mapped_column(Integer)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    raw: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("batch_id", "line_number"),)
+
+
+class Expert(Timestamped, Base):
+    __tablename__ = "experts"
+    __table_args__ = (
+        CheckConstraint(_in("tier", TIERS), name="tier"),
+        CheckConstraint(_in("status", EXPERT_STATUSES), name="status"),
+        CheckConstraint("capacity >= 0", name="capacity"),
+        CheckConstraint("reliability >= 0 AND reliability <= 1", name="reliability"),
+        CheckConstraint("hourly_rate >= 0", name="rate"),
+        CheckConstraint("work_start_hour >= 0 AND work_start_hour < 24", name="work_start"),
+        CheckConstraint("work_hours > 0 AND work_hours <= 24", name="work_hours"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(100), unique=True)
+    # Personal data: stays inside Nightshift, never in a delivery or a message.
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    timezone: Mapped[str] = mapped_column(String(64))
+    work_start_hour: Mapped[int] = mapped_column(Integer)
+    work_hours: Mapped[int] = mapped_column(Integer)
+    hourly_rate: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    tier: Mapped[str] = mapped_column(String(20))
+    capacity: Mapped[int] = mapped_column(Integer)
+    reliability: Mapped[float] = mapped_column(Float, default=0.7)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+
+
+class ExpertSkill(Base):
+    __tablename__ = "expert_skills"
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __table_args__ = (Index("ix_expert_skills_skill", "skill", "expert_id"),)
+
+
+class ExpertLanguage(Base):
+    __tablename__ = "expert_languages"
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    __table_args__ = (Index("ix_expert_languages_language", "language", "expert_id"),)
+
+
+class Assignment(Timestamped, Base):
+    __tablename__ = "assignments"
+    __table_args__ = (
+        # One assignment per item, expert and role: a re-run of dispatch cannot double up.
+        UniqueConstraint("item_id", "expert_id", "role"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(_in("status", ASSIGNMENT_STATUSES), name="status"),
+        Index("ix_assignments_expert_status", "expert_id", "status"),
+        Index("ix_assignments_item_role", "item_id", "role"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"))
+    role: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12), default="assigned")
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Submission(Timestamped, Base):
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    answer: Mapped[dict[str, Any]]
+    time_on_task_seconds: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("time_on_task_seconds >= 0", name="time_on_task"),)
+
+
+class Review(Timestamped, Base):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "reviewer_assignment_id"),
+        CheckConstraint(_in("decision", ("approve", "reject", "correct")), name="decision"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    reviewer_assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    decision: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    corrected_answer: Mapped[dict[str, Any] | None]
+
+
+class ItemResult(Timestamped, Base):
+    """The final, aggregated answer of an item, with how it was reached."""
+
+    __tablename__ = "item_results"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    answer: Mapped[dict[str, Any]]
+    method: Mapped[dict[str, Any]]
+    agreement: Mapped[float] = mapped_column(Float)
+    submission_ids: Mapped[list[Any]]
+
+
+class GateRun(Timestamped, Base):
+    __tablename__ = "gate_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    gate: Mapped[str] = mapped_column(String(40))
+    success: Mapped[bool] = mapped_column(Boolean)
+    evaluated: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    thresholds: Mapped[dict[str, Any]]
+    # Per expectation: its name, success and the ids of the rows that failed it.
+    results: Mapped[list[Any]]
+
+
+class Delivery(Timestamped, Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "version"),
+        CheckConstraint(_in("status", ("pending", "delivered", "dead")), name="status"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    record_count: Mapped[int] = mapped_column(Integer)
+    file_path: Mapped[str] = mapped_column(String(2000))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any]]
+
+
+class DeliveryMessage(Timestamped, Base):
+    """The outbox: one webhook message (a page of records) to send until it lands or dies."""
+
+    __tablename__ = "delivery_messages"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "page"),
+        CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
+        Index("ix_delivery_messages_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    page: Mapped[int] = mapped_column(Integer)
+    # Stable across retries: the receiver's idempotency key.
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("delivery_messages.id"), index=True)
+    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PayoutEntry(Timestamped, Base):
+    """Append-only ledger: a correction is a new entry, never an edit."""
+
+    __tablename__ = "payout_entries"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "kind"),
+        CheckConstraint(_in("kind", ("time", "bonus", "deduction", "correction")), name="kind"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    minutes: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
+    rate: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    period: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int] = mapped_column(BigId)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any] | None]
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)

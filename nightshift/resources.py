@@ -1,0 +1,44 @@
+"""The composition root: settings and every external resource, built in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from nightshift.clients import EnvSecretResolver, HttpxPoster, SecretResolver
+from nightshift.db import make_engine, make_sessionmaker
+from nightshift.delivery import WebhookPoster
+from nightshift.notify import LogNotifier, Notifier, SlackNotifier
+from nightshift.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    notifier: Notifier
+    poster: WebhookPoster
+    secrets: SecretResolver
+
+    @classmethod
+    def build(cls, settings: Settings, secrets: SecretResolver | None = None) -> Resources:
+        engine = make_engine(settings.resolved_database_url)
+        notifier: Notifier = (
+            SlackNotifier(settings.slack_token.get_secret_value(), settings.slack_base_url)
+            if settings.slack_token
+            else LogNotifier()
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            notifier=notifier,
+            poster=HttpxPoster(settings.webhook_timeout_seconds),
+            secrets=secrets or EnvSecretResolver(),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,55 @@
+"""Settings from the environment (prefix NIGHTSHIFT_), with an embedded default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NIGHTSHIFT_", extra="ignore")
+
+    home: Path = Field(default=Path(".nightshift"), description="State folder: SQLite file, Prefect home.")
+    database_url: str | None = Field(
+        default=None, description="postgresql+psycopg://… in production; unset means a SQLite file in home."
+    )
+    slack_token: SecretStr | None = None
+    slack_base_url: str = "https://slack.com/api/"
+    slack_ops_channel: str = "#nightshift-ops"
+    delivery_dir: Path | None = None
+    # Hosts allowed to receive webhooks over plain http (local receivers, the demo, tests).
+    webhook_http_allowlist: list[str] = ["127.0.0.1", "localhost", "::1"]
+    webhook_timeout_seconds: float = 10.0
+    webhook_page_records: int = 500
+    prefect_ui_url: str = "http://127.0.0.1:4200"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'nightshift.db').resolve()}"
+
+    @property
+    def resolved_delivery_dir(self) -> Path:
+        return (self.delivery_dir or self.home / "deliveries").resolve()
+
+    def prepare_process_environment(self) -> None:
+        """Point Prefect and GX at our state folder and silence their telemetry.
+
+        Must run before Prefect is imported: Prefect reads its settings at import time.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        defaults = {
+            "PREFECT_HOME": str((self.home / "prefect").resolve()),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "GX_ANALYTICS_ENABLED": "false",
+            # The first migration of a new Prefect home takes ~40 s on this machine size.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+        for key, value in defaults.items():
+            os.environ.setdefault(key, value)

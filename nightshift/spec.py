@@ -1,0 +1,188 @@
+"""The project spec: what a client wants done, declared in YAML and checked before it is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nightshift.errors import SpecError
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebhookSecretRef(Strict):
+    """Where the client's whsec_ secret is kept; the spec never holds the secret itself."""
+
+    env: str | None = Field(default=None, description="Name of an environment variable.")
+    prefect_secret: str | None = Field(default=None, description="Name of a Prefect Secret block.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WebhookSecretRef:
+        if (self.env is None) == (self.prefect_secret is None):
+            raise ValueError("give exactly one of env or prefect_secret")
+        return self
+
+    def as_ref(self) -> str:
+        return f"env:{self.env}" if self.env else f"prefect:{self.prefect_secret}"
+
+
+class ClientSpec(Strict):
+    slug: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1, max_length=200)
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    webhook_secret: WebhookSecretRef | None = None
+    slack_channel: str | None = None
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> ClientSpec:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("webhook_url needs webhook_secret (an env var or Prefect Secret name)")
+        return self
+
+
+class InputField(Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    type: Literal["text", "integer", "number", "boolean"] = "text"
+    required: bool = True
+    min_length: int = Field(default=0, ge=0)
+    max_length: int = Field(default=100_000, gt=0)
+
+
+class _Label(Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    description: str = ""
+    required: bool = True
+
+
+class SingleChoice(_Label):
+    type: Literal["single_choice"]
+    options: list[str] = Field(min_length=2)
+
+
+class MultiChoice(_Label):
+    type: Literal["multi_choice"]
+    options: list[str] = Field(min_length=1)
+    required: bool = False
+
+
+class OrdinalScale(_Label):
+    type: Literal["ordinal_scale"]
+    min: int
+    max: int
+
+    @model_validator(mode="after")
+    def _range(self) -> OrdinalScale:
+        if self.max <= self.min:
+            raise ValueError("max must be greater than min")
+        return self
+
+
+class PairwisePreference(_Label):
+    type: Literal["pairwise_preference"]
+    options: list[str] = Field(default_factory=lambda: ["A", "B", "tie"])
+
+
+class FreeText(_Label):
+    type: Literal["free_text"]
+    min_length: int = Field(default=0, ge=0)
+    max_length: int = Field(default=20_000, gt=0)
+
+
+Label = Annotated[
+    SingleChoice | MultiChoice | OrdinalScale | PairwisePreference | FreeText, Field(discriminator="type")
+]
+
+
+class Overlap(Strict):
+    min: int = Field(default=3, ge=1, le=20)
+    max: int = Field(default=5, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _order(self) -> Overlap:
+        if self.max < self.min:
+            raise ValueError("max must be at least min")
+        return self
+
+
+class Gates(Strict):
+    min_time_on_task_seconds: int = Field(default=60, ge=0)
+    min_agreement: float = Field(default=0.5, ge=0, le=1, description="Share of experts agreeing per item.")
+    min_alpha: float = Field(default=0.667, ge=-1, le=1, description="Krippendorff's alpha per field.")
+    min_gold_accuracy: float = Field(default=0.7, ge=0, le=1)
+    max_failed_share: float = Field(default=0.2, ge=0, le=1, description="Share of failing submissions.")
+
+
+class ProjectBody(Strict):
+    slug: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1, max_length=200)
+    instructions: str = Field(min_length=1)
+    input_fields: list[InputField] = Field(min_length=1)
+    labels: list[Label] = Field(min_length=1)
+    required_skills: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(min_length=1)
+    overlap: Overlap = Overlap()
+    review: bool = True
+    gold_rate: float = Field(default=0.05, ge=0, le=0.5)
+    assignment_deadline_hours: float = Field(default=24, gt=0)
+    expected_minutes_per_item: float = Field(default=15, gt=0)
+    currency: Literal["USD"] = "USD"
+    gates: Gates = Gates()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ProjectBody:
+        for kind, names in (
+            ("input_fields", [f.name for f in self.input_fields]),
+            ("labels", [lab.name for lab in self.labels]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{kind}: duplicate name {duplicates[0]!r}")
+        if "external_id" in {f.name for f in self.input_fields}:
+            raise ValueError("input_fields: external_id is implicit, do not declare it")
+        return self
+
+    def label(self, name: str) -> Label:
+        for label in self.labels:
+            if label.name == name:
+                return label
+        raise KeyError(name)
+
+
+class ProjectSpec(Strict):
+    client: ClientSpec
+    project: ProjectBody
+
+    def project_hash(self) -> str:
+        canonical = json.dumps(self.project.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_spec(data: Any, source: str = "spec") -> ProjectSpec:
+    try:
+        return ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise SpecError(f"{source}: {where}: {first['msg']}") from None
+
+
+def load_spec(path: Path) -> ProjectSpec:
+    if not path.is_file():
+        raise SpecError(f"spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise SpecError(f"{path}: not valid YAML: {reason}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping with client and project")
+    return parse_spec(data, str(path))

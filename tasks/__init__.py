@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over the domain core, with retries, tags and concurrency declared here."""

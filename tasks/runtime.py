@@ -1,0 +1,63 @@
+"""Where tasks get their resources: one Resources per process, built from the environment."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from prefect.tasks import exponential_backoff
+from sqlalchemy.exc import OperationalError
+
+from nightshift.clients import EnvSecretResolver
+from nightshift.errors import NightshiftError
+from nightshift.resources import Resources
+from nightshift.settings import Settings
+
+
+class PrefectSecretResolver(EnvSecretResolver):
+    """env:NAME from the environment, prefect:NAME from a Prefect Secret block."""
+
+    def resolve(self, ref: str) -> list[str]:
+        kind, _, name = ref.partition(":")
+        if kind != "prefect":
+            return super().resolve(ref)
+        from prefect.blocks.system import Secret
+
+        try:
+            value = Secret.load(name).get()
+        except ValueError:
+            raise NightshiftError(f"Prefect Secret {name!r} not found") from None
+        return str(value).split()
+
+
+@functools.cache
+def resources() -> Resources:
+    return Resources.build(Settings(), PrefectSecretResolver())
+
+
+def reset_resources() -> None:
+    """Drop the cached resources (tests and the demo switch databases between runs)."""
+    if resources.cache_info().currsize:
+        resources().close()
+    resources.cache_clear()
+
+
+def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry lost connections and lock timeouts; never retry a bug or bad input."""
+    try:
+        state.result()
+    except OperationalError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# Declared once so every database task retries the same way.
+DB_TASK: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_on_transient,
+    "tags": ["database"],
+}
