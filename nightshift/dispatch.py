@@ -63,21 +63,61 @@ def shards(ids: list[int], size: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-@dataclass(order=True)
-class _Slot:
-    load_ratio: float
-    neg_reliability: float
-    wait_hours: float
+@dataclass
+class _Expert:
+    """One expert's live state, shared by every language heap the expert sits in."""
+
     expert_id: int
-    load: int = field(compare=False)
-    capacity: int = field(compare=False)
-    rate: float = field(compare=False)
+    load: int
+    capacity: int
+    reliability: float
+    wait_hours: float
+    rate: float
+
+    def key(self) -> tuple[float, float, float, int, int]:
+        # Least loaded (relative to capacity) first, then most reliable, then soonest at work.
+        return (self.load / self.capacity, -self.reliability, self.wait_hours, self.expert_id, self.load)
 
 
-def _candidates(
-    session: Session, skills: list[str], languages: set[str], now: dt.datetime
-) -> dict[str, list[_Slot]]:
-    """A heap of qualified experts with room, per language, best first."""
+class _Pool:
+    """Per-language heaps over shared expert state; stale entries are refreshed when popped."""
+
+    def __init__(self, experts: dict[int, _Expert], languages: dict[int, list[str]]) -> None:
+        self.experts = experts
+        self.heaps: dict[str, list[tuple[float, float, float, int, int]]] = defaultdict(list)
+        for expert_id, langs in languages.items():
+            for language in langs:
+                self.heaps[language].append(experts[expert_id].key())
+        for heap in self.heaps.values():
+            heapq.heapify(heap)
+
+    def take(self, language: str, count: int, exclude: set[int]) -> list[_Expert]:
+        heap = self.heaps.get(language, [])
+        chosen: list[_Expert] = []
+        passed_over: list[tuple[float, float, float, int, int]] = []
+        while heap and len(chosen) < count:
+            entry = heapq.heappop(heap)
+            expert = self.experts[entry[3]]
+            if expert.load >= expert.capacity:
+                continue  # full: leaves this heap for good
+            if entry[4] != expert.load:
+                heapq.heappush(heap, expert.key())  # load changed since this entry was pushed
+                continue
+            if expert.expert_id in exclude:
+                passed_over.append(entry)
+                continue
+            chosen.append(expert)
+        for expert in chosen:
+            expert.load += 1
+            if expert.load < expert.capacity:
+                heapq.heappush(heap, expert.key())
+        for entry in passed_over:
+            heapq.heappush(heap, entry)
+        return chosen
+
+
+def _candidates(session: Session, skills: list[str], languages: set[str], now: dt.datetime) -> _Pool:
+    """Qualified experts with room, in a pool ordered per language."""
     open_load = (
         select(Assignment.expert_id, func.count().label("load"))
         .where(Assignment.status == "assigned")
@@ -109,13 +149,14 @@ def _candidates(
             .having(func.count() == len(set(skills)))
         )
         query = query.where(Expert.id.in_(has_skills))
-    heaps: dict[str, list[_Slot]] = defaultdict(list)
+    experts: dict[int, _Expert] = {}
+    spoken: dict[int, list[str]] = defaultdict(list)
     for eid, tz, start, hours, reliability, capacity, rate, language, load in session.execute(query):
-        wait = hours_until_window(now, tz, start, hours)
-        heaps[language].append(_Slot(load / capacity, -reliability, wait, eid, load, capacity, float(rate)))
-    for heap in heaps.values():
-        heapq.heapify(heap)
-    return heaps
+        if eid not in experts:
+            wait = hours_until_window(now, tz, start, hours)
+            experts[eid] = _Expert(eid, load, capacity, reliability, wait, float(rate))
+        spoken[eid].append(language)
+    return _Pool(experts, spoken)
 
 
 def dispatch_items(session: Session, batch_id: int, item_ids: list[int], now: dt.datetime) -> DispatchReport:
@@ -155,43 +196,30 @@ def dispatch_items(session: Session, batch_id: int, item_ids: list[int], now: dt
     ):
         seen[item_id].add(expert_id)
 
-    heaps = _candidates(session, project.required_skills, {lang for _, lang, _ in items}, now)
+    pool = _candidates(session, project.required_skills, {lang for _, lang, _ in items}, now)
     due = now + dt.timedelta(hours=project.assignment_deadline_hours)
     new_rows: list[dict[str, object]] = []
     staffed: list[int] = []
-    minutes = project.expected_minutes_per_item
+    hours_per_item = project.expected_minutes_per_item / 60
     for item_id, language, target in items:
         need = (target or project.overlap.min) - live[item_id]
-        heap = heaps.get(language, [])
-        chosen: list[_Slot] = []
-        skipped: list[_Slot] = []
-        while heap and len(chosen) < need:
-            slot = heapq.heappop(heap)
-            (skipped if slot.expert_id in seen[item_id] else chosen).append(slot)
-        for slot in chosen:
+        chosen = pool.take(language, need, seen[item_id]) if need > 0 else []
+        for expert in chosen:
             new_rows.append(
                 {
                     "item_id": item_id,
-                    "expert_id": slot.expert_id,
+                    "expert_id": expert.expert_id,
                     "role": "annotate",
                     "status": "assigned",
                     "due_at": due,
                 }
             )
-            report.expected_cost += minutes / 60 * slot.rate
-            slot.load += 1
-            slot.load_ratio = slot.load / slot.capacity
-            if slot.load < slot.capacity:
-                skipped.append(slot)
-        for slot in skipped:
-            heapq.heappush(heap, slot)
+            report.expected_cost += hours_per_item * expert.rate
         report.by_language[language] += len(chosen)
-        if need <= 0 or len(chosen) == need:
-            staffed.append(item_id)
-        elif live[item_id] + len(chosen) == 0:
+        if live[item_id] + len(chosen) == 0:
             report.unassignable[item_id] = _why_unassignable(session, project.required_skills, language)
         else:
-            staffed.append(item_id)  # partly staffed: the next dispatch tops it up
+            staffed.append(item_id)  # a partly staffed item is topped up by the next dispatch
 
     report.assignments = insert_ignoring_conflicts(
         session, Assignment, new_rows, ["item_id", "expert_id", "role"]

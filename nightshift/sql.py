@@ -32,10 +32,12 @@ def insert_ignoring_conflicts(
     """INSERT … ON CONFLICT DO NOTHING in multi-row statements; returns how many rows were new."""
     if not rows:
         return 0
-    total = 0
-    for stmt in _statements(session, model, rows, conflict_columns):
-        total += max(0, session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
-    return total
+    # rowcount is -1 for these statements under psycopg 3: count what RETURNING gives back instead.
+    key = next(iter(model.__mapper__.primary_key))
+    return sum(
+        len(session.execute(stmt.returning(key)).all())
+        for stmt in _statements(session, model, rows, conflict_columns)
+    )
 
 
 def insert_returning_new(
