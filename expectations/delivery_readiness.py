@@ -37,6 +37,6 @@ def check_delivery_readiness(records: list[dict[str, Any]], expected_item_ids: l
     # Table-level failures name no row; they still fail the gate as a whole.
     for summary in summaries:
         if not summary["success"] and not summary["failing_ids"]:
-            failures.setdefault(0, f"{summary['expectation']} failed")
+            failures.setdefault(0, summary["reason"])
     ids = [int(r["item_id"]) for r in records]
     return GateOutcome(GATE, ids, failures, thresholds, summaries)

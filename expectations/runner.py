@@ -24,10 +24,11 @@ def run_checks(
 ) -> tuple[dict[int, str], list[dict[str, Any]]]:
     """Validate; returns (failing id → first reason, one summary per expectation)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # GX announces a temporary docs folder at INFO on every ephemeral context.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # GX announces a temporary docs folder at INFO on every ephemeral context.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -37,8 +38,10 @@ def run_checks(
         .add_batch_definition_whole_dataframe(f"{name}-all")
     )
     suite = context.suites.add(gx.ExpectationSuite(name=name))
+    by_id: dict[str, Check] = {}
     for check in checks:
-        suite.add_expectation(check.expectation)
+        added = suite.add_expectation(check.expectation)
+        by_id[str(added.id)] = check
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{name}-validation", data=batch_definition, suite=suite)
     )
@@ -52,8 +55,9 @@ def run_checks(
     )
     failures: dict[int, str] = {}
     summaries: list[dict[str, Any]] = []
-    # Results come back in the order the suite holds the expectations.
-    for check, outcome in zip(checks, result.results, strict=True):
+    # Results do not come back in the order the expectations were added: match them by id.
+    for outcome in result.results:
+        check = by_id[str(outcome.expectation_config.id)]
         ids: list[int] = []
         for entry in outcome.result.get("unexpected_index_list") or []:
             value = entry.get(id_column) if isinstance(entry, dict) else entry
@@ -66,6 +70,7 @@ def run_checks(
                 "expectation": config.type,
                 "kwargs": {k: v for k, v in config.kwargs.items() if k != "batch_id"},
                 "success": bool(outcome.success),
+                "reason": check.reason,
                 "observed": _plain(outcome.result.get("observed_value")),
                 "unexpected_count": int(outcome.result.get("unexpected_count") or 0),
                 "failing_ids": sorted(ids)[:1000],

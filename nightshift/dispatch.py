@@ -201,6 +201,7 @@ def dispatch_items(session: Session, batch_id: int, item_ids: list[int], now: dt
     new_rows: list[dict[str, object]] = []
     staffed: list[int] = []
     hours_per_item = project.expected_minutes_per_item / 60
+    why_by_language: dict[str, str] = {}
     for item_id, language, target in items:
         need = (target or project.overlap.min) - live[item_id]
         chosen = pool.take(language, need, seen[item_id]) if need > 0 else []
@@ -217,7 +218,9 @@ def dispatch_items(session: Session, batch_id: int, item_ids: list[int], now: dt
             report.expected_cost += hours_per_item * expert.rate
         report.by_language[language] += len(chosen)
         if live[item_id] + len(chosen) == 0:
-            report.unassignable[item_id] = _why_unassignable(session, project.required_skills, language)
+            if language not in why_by_language:
+                why_by_language[language] = _why_unassignable(session, project.required_skills, language)
+            report.unassignable[item_id] = why_by_language[language]
         else:
             staffed.append(item_id)  # a partly staffed item is topped up by the next dispatch
 
@@ -229,9 +232,10 @@ def dispatch_items(session: Session, batch_id: int, item_ids: list[int], now: dt
         session.execute(
             update(Item).where(Item.id.in_(staffed)).values(status="assigned", status_reason=None)
         )
-    for item_id, reason in report.unassignable.items():
+    for reason in set(report.unassignable.values()):
+        ids = [i for i, why in report.unassignable.items() if why == reason]
         session.execute(
-            update(Item).where(Item.id == item_id).values(status="unassignable", status_reason=reason)
+            update(Item).where(Item.id.in_(ids)).values(status="unassignable", status_reason=reason)
         )
     if batch.status == "ingested":
         batch.status = "dispatched"

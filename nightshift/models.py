@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -83,7 +84,7 @@ class Project(Timestamped, Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     spec: Mapped[dict[str, Any]]
-    spec_version: Mapped[int] = mapped_column(Integer, default=1)
+    spec_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     spec_hash: Mapped[str] = mapped_column(String(64))
 
 
@@ -110,7 +111,7 @@ class Batch(Timestamped, Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     source: Mapped[str] = mapped_column(String(2000))
     source_checksum: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="ingested")
+    status: Mapped[str] = mapped_column(String(20), default="ingested", server_default="ingested")
     spec_version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -131,8 +132,8 @@ class Item(Timestamped, Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]]
-    is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    is_gold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending")
     status_reason: Mapped[str | None] = mapped_column(Text)
     # How many accepted annotations this item needs; grows while its annotators disagree.
     overlap_target: Mapped[int | None] = mapped_column(Integer)
@@ -180,8 +181,8 @@ class Expert(Timestamped, Base):
     hourly_rate: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     tier: Mapped[str] = mapped_column(String(20))
     capacity: Mapped[int] = mapped_column(Integer)
-    reliability: Mapped[float] = mapped_column(Float, default=0.7)
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    reliability: Mapped[float] = mapped_column(Float, default=0.7, server_default="0.7")
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
 
 
 class ExpertSkill(Base):
@@ -212,8 +213,8 @@ class Assignment(Timestamped, Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"))
     role: Mapped[str] = mapped_column(String(12))
-    status: Mapped[str] = mapped_column(String(12), default="assigned")
-    round: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(12), default="assigned", server_default="assigned")
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     status_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(
@@ -277,8 +278,8 @@ class Delivery(Timestamped, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
     record_count: Mapped[int] = mapped_column(Integer)
     file_path: Mapped[str] = mapped_column(String(2000))
     file_sha256: Mapped[str] = mapped_column(String(64))
@@ -300,8 +301,8 @@ class DeliveryMessage(Timestamped, Base):
     # Stable across retries: the receiver's idempotency key.
     webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
-    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -329,10 +330,10 @@ class PayoutEntry(Timestamped, Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))
     kind: Mapped[str] = mapped_column(String(12))
-    minutes: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
-    rate: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
+    minutes: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"), server_default="0")
+    rate: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"), server_default="0")
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     period: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 03:39:21.309454
+Create Date: 2026-11-24 04:07:42.496728
 """
 
 from collections.abc import Sequence
@@ -68,8 +68,8 @@ def upgrade() -> None:
         sa.Column("hourly_rate", sa.Numeric(precision=10, scale=2), nullable=False),
         sa.Column("tier", sa.String(length=20), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=False),
-        sa.Column("reliability", sa.Float(), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("reliability", sa.Float(), server_default="0.7", nullable=False),
+        sa.Column("status", sa.String(length=10), server_default="active", nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -126,7 +126,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("spec_version", sa.Integer(), nullable=False),
+        sa.Column("spec_version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("spec_hash", sa.String(length=64), nullable=False),
         sa.Column(
             "created_at",
@@ -147,7 +147,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("source", sa.String(length=2000), nullable=False),
         sa.Column("source_checksum", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), server_default="ingested", nullable=False),
         sa.Column("spec_version", sa.Integer(), nullable=False),
         sa.Column(
             "updated_at",
@@ -162,8 +162,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "status IN ('ingested', 'dispatched', 'in_review', 'passed', 'delivering', 'delivered', "
-            "'failed')",
+            "status IN ('ingested', 'dispatched', 'in_review', 'passed', 'delivering', 'delivered', 'failed')",
             name=op.f("ck_batches_status"),
         ),
         sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("fk_batches_project_id_projects")),
@@ -201,8 +200,8 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("client_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("status", sa.String(length=10), server_default="pending", nullable=False),
         sa.Column("record_count", sa.Integer(), nullable=False),
         sa.Column("file_path", sa.String(length=2000), nullable=False),
         sa.Column("file_sha256", sa.String(length=64), nullable=False),
@@ -266,8 +265,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("is_gold", sa.Boolean(), nullable=False),
-        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("is_gold", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("status", sa.String(length=20), server_default="pending", nullable=False),
         sa.Column("status_reason", sa.Text(), nullable=True),
         sa.Column("overlap_target", sa.Integer(), nullable=True),
         sa.Column(
@@ -318,8 +317,8 @@ def upgrade() -> None:
         sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("expert_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("role", sa.String(length=12), nullable=False),
-        sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=12), server_default="assigned", nullable=False),
+        sa.Column("round", sa.Integer(), server_default="1", nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status_reason", sa.Text(), nullable=True),
         sa.Column(
@@ -355,8 +354,8 @@ def upgrade() -> None:
         sa.Column("page", sa.Integer(), nullable=False),
         sa.Column("webhook_id", sa.String(length=64), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("attempt_count", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=10), server_default="pending", nullable=False),
+        sa.Column("attempt_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column(
             "next_attempt_at",
             sa.DateTime(timezone=True),
@@ -449,10 +448,10 @@ def upgrade() -> None:
         sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("assignment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("kind", sa.String(length=12), nullable=False),
-        sa.Column("minutes", sa.Numeric(precision=10, scale=2), nullable=False),
-        sa.Column("rate", sa.Numeric(precision=10, scale=2), nullable=False),
+        sa.Column("minutes", sa.Numeric(precision=10, scale=2), server_default="0", nullable=False),
+        sa.Column("rate", sa.Numeric(precision=10, scale=2), server_default="0", nullable=False),
         sa.Column("amount", sa.Numeric(precision=12, scale=2), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="USD", nullable=False),
         sa.Column("period", sa.String(length=20), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column(

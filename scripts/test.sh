@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Lint, type-check and run the tests against SQLite and a real PostgreSQL on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  version=$(ls /etc/postgresql | sort -n | tail -1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+db="nightshift_test_$$"
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+trap 'psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true' EXIT
+export NIGHTSHIFT_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:5432/$db"
+
+uv run ruff check .
+uv run ruff format --check .
+uv run mypy
+uv run pytest "$@"

@@ -1,0 +1,85 @@
+"""The real `nightshift` entry point: every bad call gets one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from nightshift.db import make_engine
+from nightshift.models import Expert
+from tests.conftest import SAMPLES
+
+
+def nightshift(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "NIGHTSHIFT_DATABASE_URL": db_url, "NIGHTSHIFT_HOME": str(tmp_path / "home")}
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_a_bad_spec_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((SAMPLES / "spec.yaml").read_text().replace("type: ordinal_scale", "type: slider"))
+    line = one_line_error(nightshift("project", "apply", str(bad), env=env))
+    assert line.startswith(f"error: {bad}: project.labels.0: Input tag 'slider'")
+
+
+def test_a_missing_file_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    line = one_line_error(nightshift("ingest", str(tmp_path / "nope.jsonl"), "--project", "acme", env=env))
+    assert line == f"error: file not found: {tmp_path / 'nope.jsonl'}"
+
+
+def test_an_unknown_project_is_one_line(env: dict[str, str]) -> None:
+    line = one_line_error(nightshift("ingest", str(SAMPLES / "items.jsonl"), "--project", "nope", env=env))
+    assert line == "error: unknown project 'nope' (known: none)"
+
+
+def test_an_unknown_batch_is_one_line(env: dict[str, str]) -> None:
+    assert one_line_error(nightshift("dispatch", "--batch", "99", env=env)) == "error: unknown batch 99"
+
+
+def test_an_unmigrated_database_says_what_to_run(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "NIGHTSHIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+        "NIGHTSHIFT_HOME": str(tmp_path),
+    }
+    line = one_line_error(nightshift("status", env=env))
+    assert line.endswith("run `nightshift db upgrade`")
+
+
+def test_bad_expert_rows_are_listed_and_nothing_is_imported(env: dict[str, str], tmp_path: Path) -> None:
+    experts = tmp_path / "experts.jsonl"
+    good = (SAMPLES / "experts.jsonl").read_text().splitlines()[0]
+    experts.write_text(good + "\n" + good.replace('"timezone": "', '"timezone": "Mars/') + "\n{oops\n")
+    result = nightshift("experts", "import", str(experts), env=env)
+    assert result.returncode == 1
+    assert "line 2: timezone: Value error, unknown time zone" in result.stderr
+    assert "line 3: not valid JSON" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"error: 2 bad rows in {experts}: nothing imported"
+    engine = make_engine(env["NIGHTSHIFT_DATABASE_URL"])
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Expert)) == 0
+    engine.dispose()

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from expectations.delivery_readiness import check_delivery_readiness
+from expectations.submissions import check_submissions
+
+
+def _row(sid: int, **answer_overrides) -> dict:
+    answer = {
+        "rating": 5,
+        "error_tags": ["reasoning_flaw"],
+        "rationale": "The answer ignores the covenant limits stated in the context.",
+        "improved_prompt": "Given the covenants in the context, recommend whether to proceed and list the "
+        "numbers that drive the decision.",
+    }
+    answer.update(answer_overrides)
+    return {
+        "submission_id": sid,
+        "item_id": sid,
+        "expert_id": 1,
+        "time_on_task_seconds": 600,
+        "answer": answer,
+    }
+
+
+def test_the_submissions_gate_names_each_failing_submission_and_why(sample_spec) -> None:
+    rushed = _row(2)
+    rushed["time_on_task_seconds"] = 12
+    rows = [
+        _row(1),
+        rushed,
+        _row(3, rating=9),
+        _row(4, rationale="too short"),
+        _row(5, error_tags=["made_up_tag"]),
+        _row(6, improved_prompt=None),
+    ]
+    outcome = check_submissions(rows, sample_spec.project)
+    assert not outcome.success
+    assert outcome.evaluated_ids == [1, 2, 3, 4, 5, 6]
+    assert outcome.failures == {
+        2: "time on task under 60 s",
+        3: "rating outside 1..7",
+        4: "rationale shorter than 40 characters",
+        5: "error_tags has an unknown option",
+        6: "improved_prompt missing",
+    }
+    failing = {e["expectation"]: e["failing_ids"] for e in outcome.expectations if not e["success"]}
+    assert failing["expect_column_values_to_be_between"] in ([2], [3])
+
+
+def test_a_clean_batch_passes_the_submissions_gate(sample_spec) -> None:
+    outcome = check_submissions([_row(1), _row(2, error_tags=[])], sample_spec.project)
+    assert outcome.success and outcome.failures == {}
+
+
+def test_delivery_readiness_catches_leaked_personal_data_and_missing_items() -> None:
+    good = {
+        "item_id": 1,
+        "external_id": "a",
+        "input_hash": "h",
+        "answer": {"r": 1},
+        "method": {},
+        "agreement": 1.0,
+        "lineage": {},
+    }
+    assert check_delivery_readiness([good], [1]).success
+
+    leaky = dict(good, expert_email="someone@experts.example")
+    outcome = check_delivery_readiness([leaky], [1])
+    assert not outcome.success
+    assert "record carries fields outside the delivery schema" in outcome.failures.values()
+
+    missing = check_delivery_readiness([good], [1, 2])
+    assert not missing.success
+    assert "items missing from the delivery" in missing.failures.values()
+
+    doubled = check_delivery_readiness([good, dict(good)], [1])
+    assert doubled.failures.get(1) == "more than one final answer"

@@ -1,0 +1,91 @@
+"""ingest → dispatch → simulate → review → deliver through the CLI, on a real Prefect API and database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from app.cli import app
+from nightshift.db import make_engine, make_sessionmaker
+from nightshift.models import Delivery, DeliveryMessage, Expert, GateRun, Item, ItemResult
+from tests.conftest import SAMPLES
+
+
+@pytest.fixture
+def cli(app_env, prefect_api):
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    return run
+
+
+def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, tmp_path: Path) -> None:
+    spec = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
+    spec["client"]["webhook_url"] = receiver.url
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(spec))
+
+    assert "spec v1, changed" in cli("project", "apply", str(spec_file))
+    assert "60 experts imported (60 new)" in cli("experts", "import", str(SAMPLES / "experts.jsonl"))
+    ingested = json.loads(
+        cli("ingest", str(SAMPLES / "items.jsonl"), "--project", "acme-scenarios", "--json")
+    )
+    assert (ingested["batch_id"], ingested["accepted"], ingested["quarantined"]) == (1, 240, 0)
+
+    status = ""
+    for _ in range(8):
+        cli("dispatch", "--batch", "1")
+        cli("simulate", "--batch", "1")
+        status = json.loads(cli("review", "--batch", "1", "--json"))["batch_status"]
+        if status == "passed":
+            break
+    assert status == "passed"
+    delivered = json.loads(cli("deliver", "--batch", "1", "--json"))
+    assert delivered["settled"][0]["status"] == "delivered"
+
+    again = json.loads(cli("ingest", str(SAMPLES / "items.jsonl"), "--project", "acme-scenarios", "--json"))
+    assert (again["batch_id"], again["new_batch"], again["accepted"], again["duplicates"]) == (
+        1,
+        False,
+        0,
+        240,
+    )
+
+    engine = make_engine(app_env)
+    with make_sessionmaker(engine)() as session:
+        by_status = dict(
+            session.execute(select(Item.status, func.count()).group_by(Item.status)).tuples().all()
+        )
+        assert by_status == {"delivered": 228, "passed": 12}  # gold items are ours: never delivered
+        assert session.scalar(select(func.count()).select_from(ItemResult)) == 240
+        gates = session.scalars(select(GateRun)).all()
+        assert {g.gate for g in gates} == {"submissions", "delivery_readiness"}
+        assert any(not g.success for g in gates if g.gate == "submissions")  # careless experts were caught
+        assert session.scalars(select(Delivery.status)).all() == ["delivered"]
+        assert set(session.scalars(select(DeliveryMessage.status))) == {"delivered"}
+        emails = set(session.scalars(select(Expert.email)))
+        names = set(session.scalars(select(Expert.name)))
+    engine.dispose()
+
+    records = receiver.log.unique_records()
+    assert receiver.log.rejected == 0
+    assert len(records) == 228
+    raw = json.dumps([m.body for m in receiver.log.verified])
+    assert not any(email in raw for email in emails)
+    assert not any(f'"{name}"' in raw for name in names)
+    record = next(iter(records.values()))
+    assert set(record["answer"]) == {"rating", "error_tags", "rationale", "improved_prompt"}
+    assert all(e.startswith("exp_") for e in record["lineage"]["experts"])
+    manifest = receiver.log.verified[0].body["manifest"]
+    assert manifest["record_count"] == 228 and manifest["client"] == "acme"
+    delivered_file = Path(delivered["settled"][0]["file"])
+    assert len(delivered_file.read_text().splitlines()) == 228
