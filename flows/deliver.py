@@ -23,7 +23,7 @@ class DeliverResult(BaseModel):
 
 
 @flow(name="deliver", log_prints=True, **FAILURE_HOOKS)
-def deliver_flow(params: DeliverParams) -> DeliverResult:
+def deliver_flow(params: DeliverParams = DeliverParams()) -> DeliverResult:
     delivery_id = None
     if params.batch_id is not None:
         delivery_id, outcome = prepare_delivery(params.batch_id)

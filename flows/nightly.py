@@ -27,7 +27,7 @@ class NightlyParams(BaseModel):
 
 
 @flow(name="nightly", log_prints=True, **FAILURE_HOOKS)
-def nightly_flow(params: NightlyParams) -> list[dict[str, object]]:
+def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, object]]:
     drop = Path(params.drop_folder) if params.drop_folder else resources().settings.home / "drop"
     for path in sorted(drop.glob("*/*.jsonl")) if drop.is_dir() else []:
         # A file already ingested maps to its existing batch and adds nothing.

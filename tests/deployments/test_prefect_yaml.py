@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from prefect.utilities.callables import parameter_schema
+
+from deployments.serve import build_deployments, declared_deployments, load_flow
+
+
+def test_every_entrypoint_imports_and_builds_a_form_schema() -> None:
+    entries = declared_deployments()
+    assert {e["name"] for e in entries} == {"ingest", "dispatch", "simulate", "review", "deliver", "nightly"}
+    for entry in entries:
+        flow = load_flow(entry["entrypoint"])
+        schema = parameter_schema(flow.fn).model_dump()
+        assert list(schema["properties"]) == ["params"], entry["name"]
+        # The parameter model's fields, with their descriptions, are what the Prefect UI renders as a form.
+        model = next(iter(schema["definitions"].values()))
+        assert model["properties"], entry["name"]
+
+
+def test_the_nightly_deployment_runs_on_a_cron_in_an_explicit_time_zone_without_overlap() -> None:
+    nightly = next(d for d in build_deployments() if d.name == "nightly")
+    [schedule] = nightly.schedules
+    assert schedule.schedule.cron == "0 2 * * *"
+    assert schedule.schedule.timezone == "UTC"
+    assert nightly.concurrency_limit == 1
+    assert nightly.concurrency_options.collision_strategy == "CANCEL_NEW"
