@@ -190,6 +190,8 @@ def main() -> None:
         f"median of {args.repeat} runs"
     )
     print(f"{'stage':<42}{'rows':>9}{'seconds':>10}{'rows/s':>11}")
+    if os.environ.get("BENCH_RAW"):
+        print(json.dumps(results))
     rates: dict[str, float] = {}
     for label, samples in results.items():
         seconds = statistics.median(s for s, _ in samples)

@@ -14,6 +14,19 @@ from app.cli import app
 from nightshift.db import make_engine, make_sessionmaker
 from nightshift.models import Delivery, DeliveryMessage, Expert, GateRun, Item, ItemResult
 from tests.conftest import SAMPLES
+from tests.servers.slack import SlackStandIn
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    """The real slack-sdk client, pointed at a stand-in Slack Web API."""
+    from tasks.runtime import reset_resources
+
+    with SlackStandIn() as server:
+        monkeypatch.setenv("NIGHTSHIFT_SLACK_TOKEN", "xoxb-pipeline-secret")
+        monkeypatch.setenv("NIGHTSHIFT_SLACK_BASE_URL", server.base_url)
+        reset_resources()
+        yield server
 
 
 @pytest.fixture
@@ -28,7 +41,7 @@ def cli(app_env, prefect_api):
     return run
 
 
-def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, tmp_path: Path) -> None:
+def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_path: Path) -> None:
     spec = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
     spec["client"]["webhook_url"] = receiver.url
     spec_file = tmp_path / "spec.yaml"
@@ -89,3 +102,25 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, tmp_path: Pa
     assert manifest["record_count"] == 228 and manifest["client"] == "acme"
     delivered_file = Path(delivered["settled"][0]["file"])
     assert len(delivered_file.read_text().splitlines()) == 228
+
+    # Ops heard about the rejected work; the client's channel heard about the delivery.
+    by_channel = {(m["channel"], m["text"].splitlines()[0]) for m in slack.messages}
+    assert ("#nightshift-ops", "Gate submissions failed for batch 1") in by_channel
+    assert ("#acme-deliveries", "Delivered batch 1 to acme") in by_channel
+    assert all(m["blocks"] and m["text"] for m in slack.messages)
+    sent = json.dumps(slack.messages)
+    assert "xoxb-" not in sent and "whsec_" not in sent
+    assert not any(email in sent for email in emails)
+
+
+def test_a_failed_flow_run_alerts_ops_with_a_link_to_the_run(app_env, prefect_api, slack, tmp_path) -> None:
+    from flows.ingest import IngestParams, ingest_flow
+
+    state = ingest_flow(
+        IngestParams(project="acme-scenarios", source=str(tmp_path / "gone.jsonl")), return_state=True
+    )
+    assert state.is_failed()
+    [message] = slack.messages
+    assert message["channel"] == "#nightshift-ops"
+    assert message["text"].startswith("Flow ingest failed")
+    assert "/runs/flow-run/" in message["text"] and "file not found" in message["text"]
