@@ -5,14 +5,14 @@ Used by the demo and the tests as the stand-in for a client's system. It can be 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from app.local_server import LocalServer, QuietHandler
 
 
 @dataclass
@@ -44,7 +44,7 @@ class ReceiverLog:
 FaultPlan = Callable[[int], tuple[int, dict[str, str]] | None]
 
 
-class WebhookReceiver:
+class WebhookReceiver(LocalServer):
     def __init__(self, secret: str, fault_plan: FaultPlan | None = None) -> None:
         self.log = ReceiverLog()
         self._verifier = Webhook(secret)
@@ -52,53 +52,29 @@ class WebhookReceiver:
         self._requests = 0
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                body = self.rfile.read(length).decode()
+                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
                 with receiver.log.lock:
                     receiver._requests += 1
                     number = receiver._requests
                 fault = receiver._fault_plan(number) if receiver._fault_plan else None
                 if fault is not None:
-                    self._answer(fault[0], fault[1])
+                    self.reply(fault[0], headers=fault[1])
                     return
                 try:
                     payload = receiver._verifier.verify(body, {k.lower(): v for k, v in self.headers.items()})
                 except WebhookVerificationError:
                     with receiver.log.lock:
                         receiver.log.rejected += 1
-                    self._answer(401, {})
+                    self.reply(401)
                     return
                 with receiver.log.lock:
                     receiver.log.verified.append(Received(self.headers["webhook-id"], payload))
-                self._answer(204, {})
+                self.reply(204)
 
-            def _answer(self, status: int, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/nightshift"
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)
+        return f"{self.origin}/webhooks/nightshift"

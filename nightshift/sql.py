@@ -8,38 +8,20 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Insert, Row, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Row, Table
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from nightshift.models import Base
 
 
-def _insert_ignoring(
-    session: Session, model: type[Base], conflict_columns: list[str]
-) -> tuple[Insert, Table]:
-    table = model.__table__
-    assert isinstance(table, Table)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=conflict_columns), table
-
-
 def insert_ignoring_conflicts(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]], conflict_columns: list[str]
 ) -> int:
-    """INSERT … ON CONFLICT DO NOTHING for many rows; returns how many were new.
-
-    One statement executed with many parameter sets: SQLAlchemy compiles it once and sends
-    batched multi-row VALUES ("insertmanyvalues"), far cheaper than compiling one huge statement.
-    """
-    if not rows:
-        return 0
-    if session.get_bind().dialect.name == "postgresql":
-        return len(_copy_insert(session, model, rows, conflict_columns, ()))
-    stmt, table = _insert_ignoring(session, model, conflict_columns)
+    """INSERT … ON CONFLICT DO NOTHING for many rows; returns how many were new."""
     # rowcount is unreliable for batched statements under psycopg 3: count what RETURNING gives back.
-    key = next(iter(table.primary_key.columns))
-    return len(session.connection().execute(stmt.returning(key), list(rows)).all())
+    key = next(iter(model.__mapper__.primary_key)).name
+    return len(insert_returning_new(session, model, rows, conflict_columns, (key,)))
 
 
 def insert_returning_new(
@@ -49,12 +31,18 @@ def insert_returning_new(
     conflict_columns: list[str],
     returning: tuple[str, ...],
 ) -> list[Row[Any]]:
-    """Like insert_ignoring_conflicts, but returns the chosen columns of the rows actually inserted."""
+    """INSERT … ON CONFLICT DO NOTHING; returns the chosen columns of the rows actually inserted.
+
+    PostgreSQL: COPY into a staging table and one INSERT … SELECT. SQLite: one statement executed
+    with many parameter sets, which SQLAlchemy compiles once and sends as batched multi-row VALUES.
+    """
     if not rows:
         return []
     if session.get_bind().dialect.name == "postgresql":
         return _copy_insert(session, model, rows, conflict_columns, returning)
-    stmt, table = _insert_ignoring(session, model, conflict_columns)
+    table = model.__table__
+    assert isinstance(table, Table)
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     columns = [table.c[name] for name in returning]
     return list(session.connection().execute(stmt.returning(*columns), list(rows)).all())
 
@@ -93,7 +81,7 @@ def _copy_insert(
                     ]
                 )
         key = ", ".join(f'"{c}"' for c in conflict_columns)
-        back = ", ".join(f'"{c}"' for c in returning) or next(iter(table.primary_key.columns)).name
+        back = ", ".join(f'"{c}"' for c in returning)
         cursor.execute(
             f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" '
             f"ON CONFLICT ({key}) DO NOTHING RETURNING {back}"
