@@ -57,7 +57,10 @@ def run_demo(items: Path | None = None) -> None:
         source = str((items or SAMPLES / "items.jsonl").resolve())
         ingested = ingest_flow(IngestParams(project=spec.project.slug, source=source))
         batch = ingested.batch_id
-        say(f"ingest: batch {batch}, {ingested.accepted} items accepted, {ingested.quarantined} quarantined")
+        say(
+            f"ingest: batch {batch}, {ingested.total('accepted')} items accepted, "
+            f"{ingested.total('quarantined')} quarantined"
+        )
 
         assignments = submissions = rejected = 0
         for round_number in range(1, MAX_ROUNDS + 1):
@@ -76,7 +79,7 @@ def run_demo(items: Path | None = None) -> None:
                 break
 
         delivered = deliver_flow(DeliverParams(batch_id=batch))
-        again = ingest_flow(IngestParams(project=spec.project.slug, source=source))
+        again = ingest_flow(IngestParams(project=spec.project.slug, source=source, force=True))
         with resources().sessions() as session:
             status = batch_statuses(session, [batch])[0]
 
@@ -84,7 +87,10 @@ def run_demo(items: Path | None = None) -> None:
     files = [s["file"] for s in delivered.settled]
     say("")
     say("Nightshift demo summary")
-    say(f"  items ingested        {ingested.accepted} (re-ingest of the same file added {again.accepted})")
+    say(
+        f"  items ingested        {ingested.total('accepted')} "
+        f"(re-ingest of the same file added {again.total('accepted')})"
+    )
     say(f"  assignments           {assignments}")
     say(f"  submissions           {submissions} ({rejected} rejected by the submissions gate)")
     say(f"  gate runs             {status.gates} (latest run of each gate)")

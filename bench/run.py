@@ -173,9 +173,7 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--experts", type=int, default=2_000)
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
@@ -186,8 +184,7 @@ def main() -> None:
         for run in range(args.repeat):
             one_run(args.database, args.items, args.experts, Path(folder), run, results)
     print(
-        f"\nNightshift bench: {args.items} items, {args.experts} experts, {args.database}, "
-        f"median of {args.repeat} runs"
+        f"\nNightshift bench: {args.items} items, {args.experts} experts, {args.database}, median of {args.repeat} runs"
     )
     print(f"{'stage':<42}{'rows':>9}{'seconds':>10}{'rows/s':>11}")
     if os.environ.get("BENCH_RAW"):

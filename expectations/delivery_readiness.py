@@ -29,9 +29,7 @@ def check_delivery_readiness(records: list[dict[str, Any]], expected_item_ids: l
             gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=expected_item_ids),
             "item is not a passed item of this batch",
         ),
-        Check(
-            gxe.ExpectTableRowCountToEqual(value=len(expected_item_ids)), "items missing from the delivery"
-        ),
+        Check(gxe.ExpectTableRowCountToEqual(value=len(expected_item_ids)), "items missing from the delivery"),
     ]
     failures, summaries = run_checks(GATE, frame, checks, "item_id")
     # Table-level failures name no row; they still fail the gate as a whole.

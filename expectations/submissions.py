@@ -30,9 +30,7 @@ def build_checks(project: ProjectBody) -> list[Check]:
         if isinstance(label, OrdinalScale):
             checks.append(
                 Check(
-                    gxe.ExpectColumnValuesToBeBetween(
-                        column=column, min_value=label.min, max_value=label.max
-                    ),
+                    gxe.ExpectColumnValuesToBeBetween(column=column, min_value=label.min, max_value=label.max),
                     f"{column} outside {label.min}..{label.max}",
                 )
             )

@@ -42,9 +42,7 @@ def deliver_flow(params: DeliverParams = DeliverParams()) -> DeliverResult:
     settled = settle_deliveries(params.batch_id)
     for done in settled:
         message = (
-            notify.batch_delivered(
-                done["client"], done["project"], done["batch_id"], done["records"], done["file"]
-            )
+            notify.batch_delivered(done["client"], done["project"], done["batch_id"], done["records"], done["file"])
             if done["status"] == "delivered"
             else notify.delivery_dead(done["client"], done["batch_id"], "webhook attempts exhausted")
         )

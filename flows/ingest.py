@@ -1,60 +1,103 @@
-"""Ingest a client file into a batch: chunks of rows validated and loaded, bad rows quarantined."""
+"""Ingest client files into batches: chunks validated, gated and loaded; bad rows quarantined."""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, Literal
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
-from nightshift.ingest import DEFAULT_CHUNK_ROWS, IngestCounts, check_source, read_jsonl_chunks
-from tasks.ingest import load_item_chunk, open_ingest_batch
+from nightshift.formats import detect_format, read_chunks
+from nightshift.ingest import DEFAULT_CHUNK_ROWS, IngestCounts
+from tasks.ingest import finish_ingest, load_item_chunk, open_ingest_batch, resolve_source
+
+# Set by a face that wants to show progress (the CLI's bar); called with (file name, share done).
+progress_listener: ContextVar[Callable[[str, float], None] | None] = ContextVar("progress_listener", default=None)
+# Two chunks in flight: one validated in Python while the database stores the other.
+IN_FLIGHT = 2
 
 
 class IngestParams(BaseModel):
     project: str = Field(description="Slug of the project the items belong to.")
-    source: str = Field(description="Path of a JSONL file of work items.")
+    source: str = Field(description="A file, a glob (data/*.jsonl.gz), a drop folder, or an http(s) URL.")
+    format: Literal["auto", "jsonl", "csv", "parquet"] = Field(
+        default="auto", description="File format; auto reads it from the name (.jsonl, .csv, .parquet, + .gz)."
+    )
     chunk_rows: int = Field(default=DEFAULT_CHUNK_ROWS, ge=1, le=100_000, description="Rows per task.")
+    force: bool = Field(default=False, description="Read files again even if already fully ingested.")
+
+
+class FileResult(BaseModel):
+    source: str
+    batch_id: int
+    new_batch: bool
+    skipped: bool
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = {}
+    problems: list[str] = []
 
 
 class IngestResult(BaseModel):
-    batch_id: int
-    new_batch: bool
-    read: int
-    accepted: int
-    duplicates: int
-    conflicts: int
-    quarantined: int
-    quarantined_by_reason: dict[str, int]
+    files: list[FileResult]
+
+    @property
+    def batch_id(self) -> int:
+        return self.files[0].batch_id
+
+    def total(self, measure: str) -> int:
+        return sum(int(getattr(f, measure)) for f in self.files)
 
 
-@flow(name="ingest", log_prints=True, **FAILURE_HOOKS)
+@flow(name="ingest", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=IN_FLIGHT), **FAILURE_HOOKS)
 def ingest_flow(params: IngestParams) -> IngestResult:
-    path = check_source(Path(params.source))
-    batch_id, created = open_ingest_batch(params.project, str(path))
-    totals = IngestCounts()
-    for rows in read_jsonl_chunks(path, params.chunk_rows):
-        counts = load_item_chunk(batch_id, str(path), rows, rows[0].line_number)
-        totals.add(
-            IngestCounts(
-                read=counts["read"],
-                accepted=counts["accepted"],
-                duplicates=counts["duplicates"],
-                conflicts=counts["conflicts"],
-                quarantined=counts["quarantined"],
-            )
-        )
-        totals.reasons.update(counts["quarantined_by_reason"])
-    result = IngestResult(batch_id=batch_id, new_batch=created, **totals.as_dict())
+    paths = resolve_source(params.source)
+    results = [ingest_file(params, Path(p)) for p in paths]
     create_table_artifact(
         key="ingest-summary",
         table=[
-            {"measure": k, "value": v}
-            for k, v in result.model_dump(exclude={"quarantined_by_reason"}).items()
-        ]
-        + [{"measure": f"quarantined: {r}", "value": n} for r, n in result.quarantined_by_reason.items()],
-        description=f"Ingest of {path.name} into batch {batch_id}",
+            r.model_dump(exclude={"quarantined_by_reason", "problems"})
+            | {"quarantined by reason": str(r.quarantined_by_reason), "problems": "; ".join(r.problems)}
+            for r in results
+        ],
+        description=f"Ingest of {params.source} into {params.project}",
     )
-    return result
+    return IngestResult(files=results)
+
+
+def ingest_file(params: IngestParams, path: Path) -> FileResult:
+    fmt, compressed = detect_format(path, None if params.format == "auto" else params.format)
+    opened = open_ingest_batch(params.project, str(path), fmt)
+    if opened.completed and not params.force:
+        return FileResult(source=str(path), batch_id=opened.batch_id, new_batch=False, skipped=True)
+    listener = progress_listener.get()
+    progress = create_progress_artifact(progress=0.0, description=f"Ingesting {path.name}")
+    totals = IngestCounts()
+    pending: deque[PrefectFuture[dict[str, Any]]] = deque()
+    for rows, done in read_chunks(path, fmt, compressed, params.chunk_rows):
+        if not rows:
+            continue
+        pending.append(load_item_chunk.submit(opened.batch_id, str(path), rows, rows[0].line_number))
+        if len(pending) >= IN_FLIGHT:
+            totals.add(IngestCounts.from_dict(pending.popleft().result()))
+        update_progress_artifact(progress, progress=round(done * 100, 1))
+        if listener:
+            listener(path.name, done)
+    while pending:
+        totals.add(IngestCounts.from_dict(pending.popleft().result()))
+    finish_ingest(opened.batch_id)
+    update_progress_artifact(progress, progress=100.0)
+    return FileResult(
+        source=str(path), batch_id=opened.batch_id, new_batch=opened.created, skipped=False, **totals.as_dict()
+    )

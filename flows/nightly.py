@@ -22,16 +22,16 @@ from tasks.runtime import resources
 
 class NightlyParams(BaseModel):
     drop_folder: str | None = Field(
-        default=None, description="Folder with one sub-folder per project slug holding *.jsonl files."
+        default=None, description="Folder with one sub-folder per project slug holding its files."
     )
 
 
 @flow(name="nightly", log_prints=True, **FAILURE_HOOKS)
 def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, object]]:
     drop = Path(params.drop_folder) if params.drop_folder else resources().settings.home / "drop"
-    for path in sorted(drop.glob("*/*.jsonl")) if drop.is_dir() else []:
-        # A file already ingested maps to its existing batch and adds nothing.
-        ingest_flow(IngestParams(project=path.parent.name, source=str(path)), return_state=True)
+    for folder in sorted(p for p in drop.iterdir() if p.is_dir()) if drop.is_dir() else []:
+        # One sub-folder per project; files already fully ingested are skipped by checksum.
+        ingest_flow(IngestParams(project=folder.name, source=str(folder)), return_state=True)
 
     with resources().sessions() as session:
         batch_ids = open_batch_ids(session)
@@ -48,11 +48,8 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
     deliver_flow(DeliverParams(batch_id=None), return_state=True)
     with resources().sessions() as session:
         table = [
-            s.as_dict() | {"items": str(s.items), "assignments": str(s.assignments)}
-            for s in batch_statuses(session)
+            s.as_dict() | {"items": str(s.items), "assignments": str(s.assignments)} for s in batch_statuses(session)
         ]
     if table:
-        create_table_artifact(
-            key="nightly-status", table=table, description="Every batch after the nightly run"
-        )
+        create_table_artifact(key="nightly-status", table=table, description="Every batch after the nightly run")
     return outcomes

@@ -85,9 +85,7 @@ def build_records(session: Session, batch_id: int) -> tuple[list[dict[str, Any]]
     """The records of a batch's passed items, and the ids of every passed item (for the gate)."""
     batch = session.get_one(Batch, batch_id)
     project = session.get_one(Project, batch.project_id)
-    gate_runs = list(
-        session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id))
-    )
+    gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
     rows = session.execute(
         select(
             Item.id,
@@ -144,9 +142,7 @@ def write_delivery(
         return None
     project = session.get_one(Project, batch.project_id)
     client = session.get_one(Client, project.client_id)
-    version = (
-        session.scalar(select(func.max(Delivery.version)).where(Delivery.batch_id == batch_id)) or 0
-    ) + 1
+    version = (session.scalar(select(func.max(Delivery.version)).where(Delivery.batch_id == batch_id)) or 0) + 1
     folder = delivery_dir / client.slug / project.slug / f"batch-{batch_id}" / f"v{version}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "records.jsonl"
@@ -196,9 +192,7 @@ def write_delivery(
                 status="pending",
             )
         )
-    record_transition(
-        session, "batch", batch_id, batch.status, "delivering", "deliver", {"delivery": delivery.id}
-    )
+    record_transition(session, "batch", batch_id, batch.status, "delivering", "deliver", {"delivery": delivery.id})
     batch.status = "delivering"
     return delivery.id
 
@@ -280,9 +274,7 @@ def settle_deliveries(session: Session, batch_id: int | None = None) -> list[tup
     settled: list[tuple[int, str]] = []
     for delivery in session.scalars(query):
         statuses = set(
-            session.scalars(
-                select(DeliveryMessage.status).where(DeliveryMessage.delivery_id == delivery.id).distinct()
-            )
+            session.scalars(select(DeliveryMessage.status).where(DeliveryMessage.delivery_id == delivery.id).distinct())
         )
         if statuses == {"delivered"}:
             delivery.status = "delivered"

@@ -53,9 +53,7 @@ def hours_until_window(now: dt.datetime, timezone: str, start_hour: int, hours: 
 
 def items_to_staff(session: Session, batch_id: int) -> list[int]:
     return list(
-        session.scalars(
-            select(Item.id).where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE)).order_by(Item.id)
-        )
+        session.scalars(select(Item.id).where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE)).order_by(Item.id))
     )
 
 
@@ -224,19 +222,13 @@ def dispatch_items(session: Session, batch_id: int, item_ids: list[int], now: dt
         else:
             staffed.append(item_id)  # a partly staffed item is topped up by the next dispatch
 
-    report.assignments = insert_ignoring_conflicts(
-        session, Assignment, new_rows, ["item_id", "expert_id", "role"]
-    )
+    report.assignments = insert_ignoring_conflicts(session, Assignment, new_rows, ["item_id", "expert_id", "role"])
     report.fully_staffed = len(staffed)
     if staffed:
-        session.execute(
-            update(Item).where(Item.id.in_(staffed)).values(status="assigned", status_reason=None)
-        )
+        session.execute(update(Item).where(Item.id.in_(staffed)).values(status="assigned", status_reason=None))
     for reason in set(report.unassignable.values()):
         ids = [i for i, why in report.unassignable.items() if why == reason]
-        session.execute(
-            update(Item).where(Item.id.in_(ids)).values(status="unassignable", status_reason=reason)
-        )
+        session.execute(update(Item).where(Item.id.in_(ids)).values(status="unassignable", status_reason=reason))
     if batch.status == "ingested":
         batch.status = "dispatched"
         record_transition(session, "batch", batch_id, "ingested", "dispatched", "dispatch")
@@ -247,9 +239,7 @@ def _why_unassignable(session: Session, skills: list[str], language: str) -> str
     qualified = (
         select(func.count())
         .select_from(Expert)
-        .join(
-            ExpertLanguage, and_(ExpertLanguage.expert_id == Expert.id, ExpertLanguage.language == language)
-        )
+        .join(ExpertLanguage, and_(ExpertLanguage.expert_id == Expert.id, ExpertLanguage.language == language))
         .where(Expert.status == "active")
     )
     if skills:
@@ -270,9 +260,7 @@ def expire_overdue(session: Session, now: dt.datetime) -> int:
     """Assignments past their due time expire; their items go back to be staffed again."""
     overdue = list(
         session.execute(
-            select(Assignment.id, Assignment.item_id).where(
-                Assignment.status == "assigned", Assignment.due_at < now
-            )
+            select(Assignment.id, Assignment.item_id).where(Assignment.status == "assigned", Assignment.due_at < now)
         ).tuples()
     )
     if not overdue:

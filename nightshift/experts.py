@@ -128,9 +128,7 @@ def import_experts(session: Session, rows: list[ExpertRow]) -> int:
             "capacity",
         )
         session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["handle"], set_={c: stmt.excluded[c] for c in updatable}
-            )
+            stmt.on_conflict_do_update(index_elements=["handle"], set_={c: stmt.excluded[c] for c in updatable})
         )
     ids = dict(
         session.execute(select(Expert.handle, Expert.id).where(Expert.handle.in_([r.handle for r in rows])))
@@ -154,9 +152,7 @@ def import_experts(session: Session, rows: list[ExpertRow]) -> int:
     return len(set(ids) - before)
 
 
-def set_status(
-    session: Session, handle: str, status: Literal["active", "paused", "banned"], actor: str
-) -> None:
+def set_status(session: Session, handle: str, status: Literal["active", "paused", "banned"], actor: str) -> None:
     expert = session.scalars(select(Expert).where(Expert.handle == handle)).one_or_none()
     if expert is None:
         raise NotFoundError(f"unknown expert {handle!r}")

@@ -1,28 +1,34 @@
-"""Ingest: client files of work items into a batch, row by row validated, bad rows quarantined."""
+"""Ingest: client files of work items into a batch, row by row validated, bad rows quarantined.
+
+A chunk is prepared (parsed rows validated against the project's input fields), may be gated
+further (the Great Expectations chunk suite, run by the task layer), then stored in one
+transaction. Storing is idempotent: (project, external_id) is the key, so a re-run or a resumed
+crash adds nothing twice, and changed content under a known id is kept aside as a conflict.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
 from nightshift.errors import SourceError
-from nightshift.models import Batch, GoldAnswer, Item, QuarantinedRow
+from nightshift.formats import SourceRow
+from nightshift.models import Batch, GoldAnswer, Item, QuarantinedRow, utcnow
 from nightshift.projects import get_project, project_spec
-from nightshift.spec import ProjectBody
+from nightshift.spec import InputField, ProjectBody
 from nightshift.sql import insert_ignoring_conflicts, insert_returning_new
 
-# Larger chunks amortise round trips; smaller ones keep a Prefect task's inputs small.
-DEFAULT_CHUNK_ROWS = 2_000
-MAX_RAW_IN_QUARANTINE = 10_000
+DEFAULT_CHUNK_ROWS = 10_000
+CONFLICT = "conflict: content differs from the item already ingested under this external_id"
 
 
 @dataclass
@@ -33,6 +39,7 @@ class IngestCounts:
     conflicts: int = 0
     quarantined: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
 
     def add(self, other: IngestCounts) -> None:
         self.read += other.read
@@ -41,6 +48,7 @@ class IngestCounts:
         self.conflicts += other.conflicts
         self.quarantined += other.quarantined
         self.reasons.update(other.reasons)
+        self.problems.extend(other.problems)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,13 +58,29 @@ class IngestCounts:
             "conflicts": self.conflicts,
             "quarantined": self.quarantined,
             "quarantined_by_reason": dict(self.reasons),
+            "problems": list(self.problems),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestCounts:
+        return cls(
+            read=data["read"],
+            accepted=data["accepted"],
+            duplicates=data["duplicates"],
+            conflicts=data["conflicts"],
+            quarantined=data["quarantined"],
+            reasons=Counter(data["quarantined_by_reason"]),
+            problems=list(data["problems"]),
+        )
 
-@dataclass(frozen=True)
-class RawRow:
-    line_number: int
-    text: str
+
+@dataclass
+class PreparedChunk:
+    """Rows ready to store (by external_id) and rows refused, with the counts so far."""
+
+    items: dict[str, dict[str, Any]]
+    refused: list[dict[str, Any]]
+    counts: IngestCounts
 
 
 def file_checksum(path: Path) -> str:
@@ -75,7 +99,14 @@ def check_source(path: Path) -> Path:
     return path
 
 
-def open_batch(session: Session, project_slug: str, path: Path) -> tuple[int, bool]:
+@dataclass(frozen=True)
+class OpenedBatch:
+    batch_id: int
+    created: bool
+    completed: bool
+
+
+def open_batch(session: Session, project_slug: str, path: Path, fmt: str = "jsonl") -> OpenedBatch:
     """The batch for this file: the existing one if the same bytes were ingested before."""
     project = get_project(session, project_slug)
     checksum = file_checksum(check_source(path))
@@ -85,53 +116,68 @@ def open_batch(session: Session, project_slug: str, path: Path) -> tuple[int, bo
         "source_checksum": checksum,
         "status": "ingested",
         "spec_version": project.spec_version,
+        "source_format": fmt,
     }
-    created = insert_ignoring_conflicts(session, Batch, [values], ["project_id", "source_checksum"])
-    batch_id = session.scalars(
-        select(Batch.id).where(Batch.project_id == project.id, Batch.source_checksum == checksum)
+    created = insert_ignoring_conflicts(session, Batch, [values], ["project_id", "source_checksum"]) > 0
+    batch = session.scalars(
+        select(Batch).where(Batch.project_id == project.id, Batch.source_checksum == checksum)
     ).one()
     if created:
-        record_transition(session, "batch", batch_id, None, "ingested", "ingest", {"source": str(path)})
-    return batch_id, bool(created)
+        record_transition(session, "batch", batch.id, None, "ingested", "ingest", {"source": str(path)})
+    return OpenedBatch(batch.id, created, batch.ingest_completed_at is not None)
 
 
-def read_jsonl_chunks(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[list[RawRow]]:
-    """Stream a JSONL file in chunks of raw lines; memory is bounded by one chunk."""
-    chunk: list[RawRow] = []
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if not text.strip():
-                continue
-            chunk.append(RawRow(number, text))
-            if len(chunk) >= chunk_rows:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
+def mark_ingest_complete(session: Session, batch_id: int) -> None:
+    session.execute(update(Batch).where(Batch.id == batch_id).values(ingest_completed_at=utcnow()))
 
 
 def content_hash(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Of the declared fields only, in canonical JSON: the same content hashes alike in any format."""
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def validate_row(text: str, project: ProjectBody) -> tuple[dict[str, Any] | None, str | None]:
+def _coerce(spec_field: InputField, value: Any, textual: bool) -> tuple[Any, str | None]:
+    """The value as the field's type, or why it is not. CSV text is parsed; JSON must match."""
+    name, kind = spec_field.name, spec_field.type
+    if kind == "text":
+        if not isinstance(value, str):
+            return None, f"field {name} must be text"
+        if not spec_field.min_length <= len(value) <= spec_field.max_length:
+            return None, (
+                f"field {name} has {len(value)} characters, allowed {spec_field.min_length}..{spec_field.max_length}"
+            )
+        return value, None
+    if textual and isinstance(value, str):
+        try:
+            if kind == "integer":
+                return int(value), None
+            if kind == "number":
+                return float(value), None
+            if value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes"), None
+        except ValueError:
+            pass
+        return None, f"field {name} must be {'true or false' if kind == 'boolean' else f'a {kind}'}"
+    if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+        return None, f"field {name} must be an integer"
+    if kind == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
+        return None, f"field {name} must be a number"
+    if kind == "boolean" and not isinstance(value, bool):
+        return None, f"field {name} must be true or false"
+    return value, None
+
+
+def validate_row(row: SourceRow, project: ProjectBody) -> tuple[dict[str, Any] | None, str | None]:
     """The row's item values, or the reason it is refused."""
-    if "\ufffd" in text:
-        return None, "not valid UTF-8"
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON: {exc.msg} at column {exc.colno}"
-    if not isinstance(data, dict):
-        return None, f"expected a JSON object, got {type(data).__name__}"
+    if row.data is None:
+        return None, row.error or "unreadable row"
+    data = row.data
     external_id = data.get("external_id")
     if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
         return None, "missing external_id"
-    if not isinstance(external_id, str | int) or isinstance(external_id, bool):
+    if isinstance(external_id, bool) or not isinstance(external_id, str | int):
         return None, "external_id must be a string or an integer"
-    external_id = str(external_id)
+    external_id = str(external_id).strip()
     if len(external_id) > 200:
         return None, "external_id longer than 200 characters"
     fields: dict[str, Any] = {}
@@ -141,116 +187,138 @@ def validate_row(text: str, project: ProjectBody) -> tuple[dict[str, Any] | None
             if spec_field.required:
                 return None, f"missing required field {spec_field.name}"
             continue
-        kind = spec_field.type
-        if kind == "text":
-            if not isinstance(value, str):
-                return None, f"field {spec_field.name} must be text"
-            if not spec_field.min_length <= len(value) <= spec_field.max_length:
-                return None, (
-                    f"field {spec_field.name} has {len(value)} characters, "
-                    f"allowed {spec_field.min_length}..{spec_field.max_length}"
-                )
-        elif kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-            return None, f"field {spec_field.name} must be an integer"
-        elif kind == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
-            return None, f"field {spec_field.name} must be a number"
-        elif kind == "boolean" and not isinstance(value, bool):
-            return None, f"field {spec_field.name} must be true or false"
-        fields[spec_field.name] = value
+        fields[spec_field.name], reason = _coerce(spec_field, value, row.textual)
+        if reason:
+            return None, reason
     language = str(fields.get("language") or data.get("language") or project.languages[0])
     if language not in project.languages:
         return None, f"language {language!r} is not one of the project's {project.languages}"
     gold = data.get("gold_answer")
+    if isinstance(gold, str) and row.textual:
+        try:
+            gold = json.loads(gold)
+        except json.JSONDecodeError:
+            return None, "gold_answer is not valid JSON"
     if gold is not None and not isinstance(gold, dict):
         return None, "gold_answer must be an object"
+    return {"external_id": external_id, "fields": fields, "language": language, "gold_answer": gold}, None
+
+
+def _refusal(batch_id: int, source: str, row: SourceRow, reason: str, external_id: str | None = None) -> dict[str, Any]:
     return {
+        "batch_id": batch_id,
+        "source": source,
+        "line_number": row.line_number,
         "external_id": external_id,
-        "fields": fields,
-        "language": language,
-        "gold_answer": gold,
-    }, None
+        "raw": row.text,
+        "reason": reason,
+        "file_level": row.file_level,
+    }
 
 
-def load_chunk(session: Session, batch_id: int, source: str, rows: list[RawRow]) -> IngestCounts:
-    """Validate and insert one chunk. Safe to repeat: keys make a second pass a no-op."""
-    batch = session.get_one(Batch, batch_id)
-    project = project_spec(session, batch.project_id).project
-    counts = IngestCounts(read=len(rows))
-    candidates: dict[str, dict[str, Any]] = {}
-    quarantine: list[dict[str, Any]] = []
+def _external_id_of(row: SourceRow) -> str | None:
+    """The row's id as sent, if it has a usable one: it lets ops find a refused row."""
+    value = (row.data or {}).get("external_id")
+    return str(value)[:200] if isinstance(value, str | int) and not isinstance(value, bool) else None
 
-    def refuse(row: RawRow, reason: str, external_id: str | None = None, conflict: bool = False) -> None:
-        if not conflict:
+
+def prepare_chunk(batch_id: int, source: str, rows: list[SourceRow], project: ProjectBody) -> PreparedChunk:
+    """Validate each row against the project's input fields; no database needed."""
+    counts = IngestCounts()
+    items: dict[str, dict[str, Any]] = {}
+    refused: list[dict[str, Any]] = []
+    for row in rows:
+        if row.file_level:
+            counts.problems.append(row.error or "file problem")
+            refused.append(_refusal(batch_id, source, row, row.error or "file problem"))
+            continue
+        counts.read += 1
+        values, reason = validate_row(row, project)
+        if values is None:
+            reason = reason or "invalid"
+        elif values["external_id"] in items:
+            reason = "duplicate external_id in the same file"
+        if reason:
             counts.quarantined += 1
             counts.reasons[reason.split(":")[0]] += 1
-        quarantine.append(
-            {
-                "batch_id": batch_id,
-                "source": source,
-                "line_number": row.line_number,
-                "external_id": external_id,
-                "raw": row.text[:MAX_RAW_IN_QUARANTINE],
-                "reason": reason,
-            }
-        )
+            ext = values["external_id"] if values else _external_id_of(row)
+            refused.append(_refusal(batch_id, source, row, reason, ext))
+            continue
+        assert values is not None
+        values["row"] = row
+        values["content_hash"] = content_hash(values["fields"])
+        items[values["external_id"]] = values
+    return PreparedChunk(items, refused, counts)
 
-    for row in rows:
-        values, reason = validate_row(row.text, project)
+
+def refuse(prepared: PreparedChunk, batch_id: int, source: str, failures: dict[str, str]) -> None:
+    """Move rows a later check failed (external_id → reason) from the items to the refused."""
+    for external_id, reason in failures.items():
+        values = prepared.items.pop(external_id, None)
         if values is None:
-            refuse(row, reason or "invalid")
             continue
-        if values["external_id"] in candidates:
-            refuse(row, "duplicate external_id in the same file", values["external_id"])
-            continue
-        values["line_number"] = row.line_number
-        candidates[values["external_id"]] = values
+        prepared.counts.quarantined += 1
+        prepared.counts.reasons[reason.split(":")[0]] += 1
+        prepared.refused.append(_refusal(batch_id, source, values["row"], reason, external_id))
 
-    item_rows = [
-        {
-            "project_id": batch.project_id,
-            "batch_id": batch_id,
-            "external_id": ext,
-            "content_hash": content_hash(v["fields"]),
-            "language": v["language"],
-            "payload": v["fields"],
-            "is_gold": v["gold_answer"] is not None,
-            "status": "pending",
-        }
-        for ext, v in candidates.items()
-    ]
+
+def store_chunk(session: Session, batch_id: int, source: str, prepared: PreparedChunk) -> IngestCounts:
+    """Insert the chunk's new items and its refusals. Safe to repeat."""
+    batch = session.get_one(Batch, batch_id)
+    counts = prepared.counts
+    items = prepared.items
+    # Known ids first: a re-run sends no payload to the database, and conflicts show here.
+    known = (
+        dict(
+            session.execute(
+                select(Item.external_id, Item.content_hash).where(
+                    Item.project_id == batch.project_id, Item.external_id.in_(list(items))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if items
+        else {}
+    )
+    new_rows = []
+    for ext, values in items.items():
+        if ext not in known:
+            new_rows.append(
+                {
+                    "project_id": batch.project_id,
+                    "batch_id": batch_id,
+                    "external_id": ext,
+                    "content_hash": values["content_hash"],
+                    "language": values["language"],
+                    "payload": values["fields"],
+                    "is_gold": values["gold_answer"] is not None,
+                    "status": "pending",
+                }
+            )
+        elif known[ext] == values["content_hash"]:
+            counts.duplicates += 1
+        else:
+            # Never overwrite: the changed content is kept aside for ops to decide.
+            counts.conflicts += 1
+            prepared.refused.append(_refusal(batch_id, source, values["row"], CONFLICT, ext))
     inserted = insert_returning_new(
-        session, Item, item_rows, ["project_id", "external_id"], returning=("id", "external_id")
+        session, Item, new_rows, ["project_id", "external_id"], returning=("id", "external_id")
     )
     inserted_ids = {str(row.external_id): int(row.id) for row in inserted}
     counts.accepted = len(inserted_ids)
-
-    leftovers = {r["external_id"]: r for r in item_rows if r["external_id"] not in inserted_ids}
-    if leftovers:
-        existing = session.execute(
-            select(Item.external_id, Item.content_hash).where(
-                Item.project_id == batch.project_id, Item.external_id.in_(list(leftovers))
-            )
-        ).all()
-        for ext, known_hash in existing:
-            if known_hash == leftovers[ext]["content_hash"]:
-                counts.duplicates += 1
-            else:
-                # Never overwrite: the changed content is kept aside for ops to decide.
-                counts.conflicts += 1
-                line = candidates[ext]["line_number"]
-                row = next(r for r in rows if r.line_number == line)
-                refuse(
-                    row,
-                    "conflict: content differs from the item already ingested under this external_id",
-                    ext,
-                    conflict=True,
-                )
-
+    counts.duplicates += len(new_rows) - len(inserted_ids)  # lost a race with a concurrent ingest
     gold_rows = [
-        {"item_id": inserted_ids[ext], "answer": v["gold_answer"]}
-        for ext, v in candidates.items()
-        if ext in inserted_ids and v["gold_answer"] is not None
+        {"item_id": inserted_ids[ext], "answer": items[ext]["gold_answer"]}
+        for ext in inserted_ids
+        if items[ext]["gold_answer"] is not None
     ]
     insert_ignoring_conflicts(session, GoldAnswer, gold_rows, ["item_id"])
-    insert_ignoring_conflicts(session, QuarantinedRow, quarantine, ["batch_id", "line_number"])
+    insert_ignoring_conflicts(session, QuarantinedRow, prepared.refused, ["batch_id", "line_number"])
     return counts
+
+
+def load_chunk(session: Session, batch_id: int, source: str, rows: list[SourceRow]) -> IngestCounts:
+    """Prepare and store one chunk (row validation only)."""
+    project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    return store_chunk(session, batch_id, source, prepare_chunk(batch_id, source, rows, project))

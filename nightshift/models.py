@@ -113,6 +113,9 @@ class Batch(Timestamped, Base):
     source_checksum: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="ingested", server_default="ingested")
     spec_version: Mapped[int] = mapped_column(Integer)
+    source_format: Mapped[str] = mapped_column(String(12), default="jsonl", server_default="jsonl")
+    # Set when every row of the file has been read: an unset value after a crash means "resume".
+    ingest_completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -156,6 +159,10 @@ class QuarantinedRow(Timestamped, Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     raw: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+    # A problem with the file as a whole (empty, truncated), not with one row.
+    file_level: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
     __table_args__ = (UniqueConstraint("batch_id", "line_number"),)
 
 

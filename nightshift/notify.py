@@ -58,9 +58,7 @@ def delivery_dead(client: str, batch_id: int, error: str) -> Message:
     )
 
 
-def gate_failed(
-    gate: str, batch_id: int, failed: int, evaluated: int, threshold: str, next_step: str
-) -> Message:
+def gate_failed(gate: str, batch_id: int, failed: int, evaluated: int, threshold: str, next_step: str) -> Message:
     return _message(
         f"Gate {gate} failed for batch {batch_id}",
         [

@@ -56,9 +56,7 @@ def apply_spec(session: Session, spec: ProjectSpec) -> AppliedSpec:
     session.flush()
     if changed:
         session.add(
-            ProjectSpecVersion(
-                project_id=project.id, version=project.spec_version, spec=body, spec_hash=spec_hash
-            )
+            ProjectSpecVersion(project_id=project.id, version=project.spec_version, spec=body, spec_hash=spec_hash)
         )
     return AppliedSpec(client.slug, project.slug, project.spec_version, changed)
 

@@ -47,10 +47,7 @@ def batch_statuses(session: Session, batch_ids: list[int] | None = None) -> list
     )
     if batch_ids:
         query = query.where(Batch.id.in_(batch_ids))
-    out = {
-        bid: BatchStatus(bid, client, project, status)
-        for bid, client, project, status in session.execute(query)
-    }
+    out = {bid: BatchStatus(bid, client, project, status) for bid, client, project, status in session.execute(query)}
     if not out:
         return []
     ids = list(out)
@@ -98,7 +95,5 @@ def batch_statuses(session: Session, batch_ids: list[int] | None = None) -> list
 
 def open_batch_ids(session: Session) -> list[int]:
     return list(
-        session.scalars(
-            select(Batch.id).where(Batch.status.not_in(("delivered", "failed"))).order_by(Batch.id)
-        )
+        session.scalars(select(Batch.id).where(Batch.status.not_in(("delivered", "failed"))).order_by(Batch.id))
     )

@@ -154,9 +154,7 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport)
         )
     insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
     if results:
-        session.execute(
-            update(Item).where(Item.id.in_([r["item_id"] for r in results])).values(status="passed")
-        )
+        session.execute(update(Item).where(Item.id.in_([r["item_id"] for r in results])).values(status="passed"))
     if rework:
         session.execute(
             update(Item)

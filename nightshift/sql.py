@@ -69,8 +69,7 @@ def _copy_insert(
     with raw.cursor(row_factory=namedtuple_row) as cursor:
         # Same column types as the target, none of its constraints; gone at commit.
         cursor.execute(
-            f'CREATE TEMP TABLE "{staging}" ON COMMIT DROP AS '
-            f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'
+            f'CREATE TEMP TABLE "{staging}" ON COMMIT DROP AS SELECT {quoted} FROM "{table.name}" WITH NO DATA'
         )
         with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
             for row in rows:

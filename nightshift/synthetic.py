@@ -45,9 +45,7 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
-def generate_items(
-    n: int, seed: int = 7, text_bytes: int = 600, prefix: str = "item"
-) -> Iterator[dict[str, Any]]:
+def generate_items(n: int, seed: int = 7, text_bytes: int = 600, prefix: str = "item") -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     for i in range(n):
         scenario = rng.choice(SCENARIOS)

@@ -6,18 +6,42 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift import ingest
+from expectations.ingest_chunk import check_chunk
+from nightshift import ingest, sources
 from nightshift.db import transaction
+from nightshift.formats import SourceRow
+from nightshift.models import Batch
+from nightshift.projects import project_spec
 from tasks.runtime import DB_TASK, resources
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+def resolve_source(source: str) -> list[str]:
+    """Local paths for a file, glob, folder or URL (fetched into the state folder)."""
+    if sources.is_url(source):
+        return [str(sources.fetch(source, resources().settings.home / "downloads"))]
+    return [str(p.resolve()) for p in sources.expand(source)]
+
+
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def open_ingest_batch(project: str, source: str) -> tuple[int, bool]:
+def open_ingest_batch(project: str, source: str, fmt: str) -> ingest.OpenedBatch:
     with transaction(resources().sessions) as session:
-        return ingest.open_batch(session, project, Path(source))
+        return ingest.open_batch(session, project, Path(source), fmt)
 
 
-@task(cache_policy=NO_CACHE, task_run_name="load-chunk-from-line-{first_line}", **DB_TASK)
-def load_item_chunk(batch_id: int, source: str, rows: list[ingest.RawRow], first_line: int) -> dict[str, Any]:
+@task(cache_policy=NO_CACHE, task_run_name="load-rows-from-{first_line}", **DB_TASK)
+def load_item_chunk(batch_id: int, source: str, rows: list[SourceRow], first_line: int) -> dict[str, Any]:
+    """Validate rows, gate the chunk with Great Expectations, store it: one transaction."""
+    res = resources()
+    with res.sessions() as session:
+        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    prepared = ingest.prepare_chunk(batch_id, source, rows, project)
+    ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project))
+    with transaction(res.sessions) as session:
+        return ingest.store_chunk(session, batch_id, source, prepared).as_dict()
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def finish_ingest(batch_id: int) -> None:
     with transaction(resources().sessions) as session:
-        return ingest.load_chunk(session, batch_id, source, rows).as_dict()
+        ingest.mark_ingest_complete(session, batch_id)

@@ -21,9 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "at", sa.DateTime(timezone=True), server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False
-        ),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
         sa.Column("entity", sa.String(length=40), nullable=False),
         sa.Column("entity_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("from_status", sa.String(length=20), nullable=True),
@@ -82,9 +80,7 @@ def upgrade() -> None:
         sa.CheckConstraint("hourly_rate >= 0", name=op.f("ck_experts_rate")),
         sa.CheckConstraint("reliability >= 0 AND reliability <= 1", name=op.f("ck_experts_reliability")),
         sa.CheckConstraint("work_hours > 0 AND work_hours <= 24", name=op.f("ck_experts_work_hours")),
-        sa.CheckConstraint(
-            "work_start_hour >= 0 AND work_start_hour < 24", name=op.f("ck_experts_work_start")
-        ),
+        sa.CheckConstraint("work_start_hour >= 0 AND work_start_hour < 24", name=op.f("ck_experts_work_start")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experts")),
         sa.UniqueConstraint("handle", name=op.f("uq_experts_handle")),
     )
@@ -302,9 +298,7 @@ def upgrade() -> None:
             server_default=sa.text("(CURRENT_TIMESTAMP)"),
             nullable=False,
         ),
-        sa.ForeignKeyConstraint(
-            ["batch_id"], ["batches.id"], name=op.f("fk_quarantined_rows_batch_id_batches")
-        ),
+        sa.ForeignKeyConstraint(["batch_id"], ["batches.id"], name=op.f("fk_quarantined_rows_batch_id_batches")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantined_rows")),
         sa.UniqueConstraint("batch_id", "line_number", name=op.f("uq_quarantined_rows_batch_id")),
     )
@@ -460,18 +454,12 @@ def upgrade() -> None:
             server_default=sa.text("(CURRENT_TIMESTAMP)"),
             nullable=False,
         ),
-        sa.CheckConstraint(
-            "kind IN ('time', 'bonus', 'deduction', 'correction')", name=op.f("ck_payout_entries_kind")
-        ),
+        sa.CheckConstraint("kind IN ('time', 'bonus', 'deduction', 'correction')", name=op.f("ck_payout_entries_kind")),
         sa.ForeignKeyConstraint(
             ["assignment_id"], ["assignments.id"], name=op.f("fk_payout_entries_assignment_id_assignments")
         ),
-        sa.ForeignKeyConstraint(
-            ["expert_id"], ["experts.id"], name=op.f("fk_payout_entries_expert_id_experts")
-        ),
-        sa.ForeignKeyConstraint(
-            ["project_id"], ["projects.id"], name=op.f("fk_payout_entries_project_id_projects")
-        ),
+        sa.ForeignKeyConstraint(["expert_id"], ["experts.id"], name=op.f("fk_payout_entries_expert_id_experts")),
+        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("fk_payout_entries_project_id_projects")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_entries")),
         sa.UniqueConstraint("assignment_id", "kind", name=op.f("uq_payout_entries_assignment_id")),
     )
@@ -505,9 +493,7 @@ def upgrade() -> None:
         "reviews",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("submission_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "reviewer_assignment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("reviewer_assignment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("decision", sa.String(length=10), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column(

@@ -75,3 +75,25 @@ def test_delivery_readiness_catches_leaked_personal_data_and_missing_items() -> 
 
     doubled = check_delivery_readiness([good, dict(good)], [1])
     assert doubled.failures.get(1) == "more than one final answer"
+
+
+def test_the_ingest_chunk_gate_passes_good_items_and_names_bad_ones(sample_spec) -> None:
+    from expectations.ingest_chunk import check_chunk
+
+    def item(language: str, prompt: str = "A scenario long enough to pass.") -> dict:
+        return {"language": language, "fields": {"prompt": prompt, "model_answer": "An answer.", "language": language}}
+
+    assert check_chunk({"a": item("en"), "b": item("ja")}, sample_spec.project) == {}
+    failures = check_chunk({"a": item("en"), "b": item("tlh"), "c": item("de", prompt="short")}, sample_spec.project)
+    assert failures == {"b": "gate: language not allowed", "c": "gate: prompt length out of bounds"}
+
+
+def test_a_gate_that_cannot_run_fails_loudly_instead_of_passing() -> None:
+    import great_expectations.expectations as gxe
+    import pandas as pd
+    import pytest
+
+    from expectations.runner import Check, run_checks
+
+    with pytest.raises(RuntimeError, match="could not run"):
+        run_checks("broken", pd.DataFrame({"a": [1]}), [Check(gxe.ExpectColumnValuesToNotBeNull(column="b"), "x")], "a")

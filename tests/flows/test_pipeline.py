@@ -49,9 +49,7 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_p
 
     assert "spec v1, changed" in cli("project", "apply", str(spec_file))
     assert "60 experts imported (60 new)" in cli("experts", "import", str(SAMPLES / "experts.jsonl"))
-    ingested = json.loads(
-        cli("ingest", str(SAMPLES / "items.jsonl"), "--project", "acme-scenarios", "--json")
-    )
+    [ingested] = json.loads(cli("ingest", str(SAMPLES / "items.jsonl"), "-p", "acme-scenarios", "--json"))["files"]
     assert (ingested["batch_id"], ingested["accepted"], ingested["quarantined"]) == (1, 240, 0)
 
     status = ""
@@ -65,19 +63,15 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_p
     delivered = json.loads(cli("deliver", "--batch", "1", "--json"))
     assert delivered["settled"][0]["status"] == "delivered"
 
-    again = json.loads(cli("ingest", str(SAMPLES / "items.jsonl"), "--project", "acme-scenarios", "--json"))
-    assert (again["batch_id"], again["new_batch"], again["accepted"], again["duplicates"]) == (
-        1,
-        False,
-        0,
-        240,
-    )
+    [again] = json.loads(cli("ingest", str(SAMPLES / "items.jsonl"), "-p", "acme-scenarios", "--json"))["files"]
+    assert (again["batch_id"], again["skipped"], again["accepted"]) == (1, True, 0)
+    forced = cli("ingest", str(SAMPLES / "items.jsonl"), "-p", "acme-scenarios", "--force", "--json")
+    [forced] = json.loads(forced)["files"]
+    assert (forced["batch_id"], forced["accepted"], forced["duplicates"]) == (1, 0, 240)
 
     engine = make_engine(app_env)
     with make_sessionmaker(engine)() as session:
-        by_status = dict(
-            session.execute(select(Item.status, func.count()).group_by(Item.status)).tuples().all()
-        )
+        by_status = dict(session.execute(select(Item.status, func.count()).group_by(Item.status)).tuples().all())
         assert by_status == {"delivered": 228, "passed": 12}  # gold items are ours: never delivered
         assert session.scalar(select(func.count()).select_from(ItemResult)) == 240
         gates = session.scalars(select(GateRun)).all()
@@ -116,9 +110,7 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_p
 def test_a_failed_flow_run_alerts_ops_with_a_link_to_the_run(app_env, prefect_api, slack, tmp_path) -> None:
     from flows.ingest import IngestParams, ingest_flow
 
-    state = ingest_flow(
-        IngestParams(project="acme-scenarios", source=str(tmp_path / "gone.jsonl")), return_state=True
-    )
+    state = ingest_flow(IngestParams(project="acme-scenarios", source=str(tmp_path / "gone.jsonl")), return_state=True)
     assert state.is_failed()
     [message] = slack.messages
     assert message["channel"] == "#nightshift-ops"

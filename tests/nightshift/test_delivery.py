@@ -128,8 +128,6 @@ def test_a_wrong_secret_is_rejected_by_the_receiver(sessions, project, webhook_s
     with WebhookReceiver(webhook_secret) as receiver:
         [message_id, *_] = _outbox(sessions, receiver.url, tmp_path)
         with transaction(sessions) as session:
-            status = send_message(
-                session, message_id, HttpxPoster(5), [new_webhook_secret()], utcnow(), ALLOW
-            )
+            status = send_message(session, message_id, HttpxPoster(5), [new_webhook_secret()], utcnow(), ALLOW)
     assert status == "retrying"
     assert receiver.log.rejected == 1 and receiver.log.verified == []

@@ -28,9 +28,9 @@ def test_each_item_gets_n_distinct_qualified_experts_within_capacity(sessions, p
     assert report.assignments == 240 * 3 and not report.unassignable
     with sessions() as session:
         per_item = session.execute(
-            select(
-                Assignment.item_id, func.count(), func.count(func.distinct(Assignment.expert_id))
-            ).group_by(Assignment.item_id)
+            select(Assignment.item_id, func.count(), func.count(func.distinct(Assignment.expert_id))).group_by(
+                Assignment.item_id
+            )
         ).all()
         assert {(n, d) for _, n, d in per_item} == {(3, 3)}
         over_capacity = session.execute(
@@ -48,9 +48,7 @@ def test_each_item_gets_n_distinct_qualified_experts_within_capacity(sessions, p
                 .where(ExpertSkill.expert_id == Assignment.expert_id, ExpertSkill.skill == "finance")
                 .exists()
                 | ~select(ExpertLanguage.expert_id)
-                .where(
-                    ExpertLanguage.expert_id == Assignment.expert_id, ExpertLanguage.language == Item.language
-                )
+                .where(ExpertLanguage.expert_id == Assignment.expert_id, ExpertLanguage.language == Item.language)
                 .exists()
             )
         ).all()
@@ -64,9 +62,7 @@ def test_load_is_spread_evenly_among_equally_qualified_experts(sessions, project
     dispatch_all(sessions, batch_id)
     with sessions() as session:
         load = dict(
-            session.execute(select(Assignment.expert_id, func.count()).group_by(Assignment.expert_id))
-            .tuples()
-            .all()
+            session.execute(select(Assignment.expert_id, func.count()).group_by(Assignment.expert_id)).tuples().all()
         )
         experts = session.execute(
             select(Expert.id, Expert.capacity)
@@ -93,9 +89,7 @@ def test_the_database_refuses_a_second_assignment_of_the_same_expert_and_role(se
     with sessions() as session:
         existing = session.scalars(select(Assignment).limit(1)).one()
         session.add(
-            Assignment(
-                item_id=existing.item_id, expert_id=existing.expert_id, role="annotate", due_at=utcnow()
-            )
+            Assignment(item_id=existing.item_id, expert_id=existing.expert_id, role="annotate", due_at=utcnow())
         )
         with pytest.raises(IntegrityError):
             session.flush()
@@ -112,9 +106,7 @@ def test_items_nobody_can_take_are_listed_with_the_reason(sessions, project, tmp
             .values(status="paused")
         )
     report = dispatch_all(sessions, batch_id)
-    assert list(report.unassignable.values()) == [
-        "no active expert with skills ['finance'] and language 'ja'"
-    ]
+    assert list(report.unassignable.values()) == ["no active expert with skills ['finance'] and language 'ja'"]
     with sessions() as session:
         item = session.scalars(select(Item)).one()
     assert (item.status, item.status_reason) == ("unassignable", report.unassignable[item.id])
@@ -162,8 +154,7 @@ def test_expired_work_is_reassigned_never_to_the_same_expert(sessions, project) 
     dispatch_all(sessions, batch_id, later)
     with sessions() as session:
         fresh = {
-            (a.item_id, a.expert_id)
-            for a in session.scalars(select(Assignment).where(Assignment.status == "assigned"))
+            (a.item_id, a.expert_id) for a in session.scalars(select(Assignment).where(Assignment.status == "assigned"))
         }
     assert len(fresh) == 720
     assert not fresh & first

@@ -8,18 +8,25 @@ from sqlalchemy import func, select
 
 from nightshift.db import transaction
 from nightshift.errors import NotFoundError, SourceError
-from nightshift.ingest import IngestCounts, load_chunk, open_batch, read_jsonl_chunks
+from nightshift.formats import detect_format, read_chunks
+from nightshift.ingest import IngestCounts, load_chunk, mark_ingest_complete, open_batch
 from nightshift.models import Batch, GoldAnswer, Item, QuarantinedRow
 from tests.conftest import SAMPLES
 
 
-def ingest_file(sessions, path: Path, project: str = "acme-scenarios") -> tuple[int, IngestCounts]:
+def ingest_file(
+    sessions, path: Path, project: str = "acme-scenarios", fmt: str | None = None, chunk_rows: int = 50
+) -> tuple[int, IngestCounts]:
+    """The core's ingest path as the flow drives it, minus Prefect: chunk by chunk, a transaction each."""
+    kind, compressed = detect_format(path, fmt)
     with transaction(sessions) as session:
-        batch_id, _ = open_batch(session, project, path)
+        batch_id = open_batch(session, project, path, kind).batch_id
     totals = IngestCounts()
-    for rows in read_jsonl_chunks(path, chunk_rows=50):
+    for rows, _ in read_chunks(path, kind, compressed, chunk_rows):
         with transaction(sessions) as session:
             totals.add(load_chunk(session, batch_id, str(path), rows))
+    with transaction(sessions) as session:
+        mark_ingest_complete(session, batch_id)
     return batch_id, totals
 
 
@@ -70,15 +77,13 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_load(sessions, proj
     with sessions() as session:
         reasons = dict(
             session.execute(
-                select(QuarantinedRow.line_number, QuarantinedRow.reason).where(
-                    QuarantinedRow.batch_id == batch_id
-                )
+                select(QuarantinedRow.line_number, QuarantinedRow.reason).where(QuarantinedRow.batch_id == batch_id)
             )
             .tuples()
             .all()
         )
-    assert reasons[2].startswith("not valid JSON")
-    assert reasons[3] == "expected a JSON object, got list"
+    assert reasons[2].startswith("not valid JSON: unexpected character")
+    assert reasons[3] == "expected a JSON object, got an array"
     assert reasons[4] == "missing external_id"
     assert reasons[5] == "missing required field prompt"
     assert reasons[6].startswith("language 'tlh' is not one of")

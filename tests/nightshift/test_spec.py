@@ -79,6 +79,4 @@ def test_applying_a_changed_spec_makes_a_new_version(sessions, sample_spec) -> N
         stored = project_spec(session, 1)
     assert (changed.spec_version, changed.changed) == (2, True)
     assert stored.project.overlap.min == 2
-    assert (
-        stored.client.webhook_secret is not None and stored.client.webhook_secret.env == "ACME_WEBHOOK_SECRET"
-    )
+    assert stored.client.webhook_secret is not None and stored.client.webhook_secret.env == "ACME_WEBHOOK_SECRET"
