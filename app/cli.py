@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ import typer
 from nightshift.errors import NightshiftError
 from nightshift.settings import Settings
 
-# Prefect reads its settings when first imported: point it at our state folder before that.
-Settings().prepare_process_environment()
+# Prefect reads its settings when first imported: point it at our state folder before that. Its
+# console shows nothing below CRITICAL here: a failure is our one line, and the run's full logs
+# (tracebacks included) are in the Prefect API and UI.
+Settings().prepare_process_environment(console_log_level="CRITICAL")
 
 app = typer.Typer(
     help="Nightshift: human-expert data work for AI training.",
@@ -358,7 +361,18 @@ def demo(
     run_demo(items)
 
 
+def _plain_warnings() -> None:
+    """Our own warnings (Slack not configured, a webhook refused) still reach the terminal, plainly."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("nightshift")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def main() -> None:
+    _plain_warnings()
     try:
         app(standalone_mode=False)
     except NightshiftError as exc:

@@ -45,13 +45,13 @@ def check_chunk(items: dict[str, dict[str, Any]], project: ProjectBody) -> dict[
     if not items:
         return {}
     text_fields = [f.name for f in project.input_fields if f.type == "text"]
-    records = []
-    for external_id, values in items.items():
-        record: dict[str, Any] = {"external_id": external_id, "language": values["language"]}
-        for name in text_fields:
-            # Prefixed: an input field may share a name with a column above (language does).
-            text = values["fields"].get(name)
-            record[f"field__{name}__length"] = None if text is None else len(text)
-        records.append(record)
-    failures, _ = run_checks(GATE, pd.DataFrame.from_records(records), build_checks(project), "external_id")
+    values = list(items.values())
+    columns: dict[str, list[Any]] = {"external_id": list(items), "language": [v["language"] for v in values]}
+    for name in text_fields:
+        # Prefixed: an input field may share a name with a column above (language does).
+        columns[f"field__{name}__length"] = [
+            None if (text := v["fields"].get(name)) is None else len(text) for v in values
+        ]
+    frame = pd.DataFrame(columns)
+    failures, _ = run_checks(GATE, frame, build_checks(project), "external_id")
     return {str(k): v for k, v in failures.items()}

@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
@@ -88,7 +89,8 @@ def ingest_file(params: IngestParams, path: Path) -> FileResult:
     for rows, done in read_chunks(path, fmt, compressed, params.chunk_rows):
         if not rows:
             continue
-        pending.append(load_item_chunk.submit(opened.batch_id, str(path), rows, rows[0].line_number))
+        # quote(): Prefect would otherwise walk every row of the chunk looking for futures.
+        pending.append(load_item_chunk.submit(opened.batch_id, str(path), quote(rows), rows[0].line_number))
         if len(pending) >= IN_FLIGHT:
             totals.add(IngestCounts.from_dict(pending.popleft().result()))
         update_progress_artifact(progress, progress=round(done * 100, 1))

@@ -25,7 +25,7 @@ from nightshift.formats import SourceRow
 from nightshift.models import Batch, GoldAnswer, Item, QuarantinedRow, utcnow
 from nightshift.projects import get_project, project_spec
 from nightshift.spec import InputField, ProjectBody
-from nightshift.sql import insert_ignoring_conflicts, insert_returning_new
+from nightshift.sql import insert_ignoring_conflicts, insert_returning_new, matches_any
 
 DEFAULT_CHUNK_ROWS = 10_000
 CONFLICT = "conflict: content differs from the item already ingested under this external_id"
@@ -262,46 +262,46 @@ def refuse(prepared: PreparedChunk, batch_id: int, source: str, failures: dict[s
         prepared.refused.append(_refusal(batch_id, source, values["row"], reason, external_id))
 
 
+def set_aside_known(session: Session, batch_id: int, source: str, prepared: PreparedChunk) -> None:
+    """Take items already stored out of the chunk: same content is a duplicate, changed content a
+    conflict kept aside in quarantine. Done before gating and storing, so a re-run of a file sends
+    nothing to the gate or the database but one lookup per chunk."""
+    if not prepared.items:
+        return
+    project_id = session.get_one(Batch, batch_id).project_id
+    known = session.execute(
+        select(Item.external_id, Item.content_hash).where(
+            Item.project_id == project_id, matches_any(session, Item.external_id, list(prepared.items))
+        )
+    ).tuples()
+    for ext, stored_hash in known:
+        values = prepared.items.pop(ext)
+        if stored_hash == values["content_hash"]:
+            prepared.counts.duplicates += 1
+        else:
+            # Never overwrite: the changed content is kept aside for ops to decide.
+            prepared.counts.conflicts += 1
+            prepared.refused.append(_refusal(batch_id, source, values["row"], CONFLICT, ext))
+
+
 def store_chunk(session: Session, batch_id: int, source: str, prepared: PreparedChunk) -> IngestCounts:
-    """Insert the chunk's new items and its refusals. Safe to repeat."""
+    """Insert the chunk's new items and its refusals (after set_aside_known). Safe to repeat."""
     batch = session.get_one(Batch, batch_id)
     counts = prepared.counts
     items = prepared.items
-    # Known ids first: a re-run sends no payload to the database, and conflicts show here.
-    known = (
-        dict(
-            session.execute(
-                select(Item.external_id, Item.content_hash).where(
-                    Item.project_id == batch.project_id, Item.external_id.in_(list(items))
-                )
-            )
-            .tuples()
-            .all()
-        )
-        if items
-        else {}
-    )
-    new_rows = []
-    for ext, values in items.items():
-        if ext not in known:
-            new_rows.append(
-                {
-                    "project_id": batch.project_id,
-                    "batch_id": batch_id,
-                    "external_id": ext,
-                    "content_hash": values["content_hash"],
-                    "language": values["language"],
-                    "payload": values["fields"],
-                    "is_gold": values["gold_answer"] is not None,
-                    "status": "pending",
-                }
-            )
-        elif known[ext] == values["content_hash"]:
-            counts.duplicates += 1
-        else:
-            # Never overwrite: the changed content is kept aside for ops to decide.
-            counts.conflicts += 1
-            prepared.refused.append(_refusal(batch_id, source, values["row"], CONFLICT, ext))
+    new_rows = [
+        {
+            "project_id": batch.project_id,
+            "batch_id": batch_id,
+            "external_id": ext,
+            "content_hash": values["content_hash"],
+            "language": values["language"],
+            "payload": values["fields"],
+            "is_gold": values["gold_answer"] is not None,
+            "status": "pending",
+        }
+        for ext, values in items.items()
+    ]
     inserted = insert_returning_new(
         session, Item, new_rows, ["project_id", "external_id"], returning=("id", "external_id")
     )
@@ -321,4 +321,6 @@ def store_chunk(session: Session, batch_id: int, source: str, prepared: Prepared
 def load_chunk(session: Session, batch_id: int, source: str, rows: list[SourceRow]) -> IngestCounts:
     """Prepare and store one chunk (row validation only)."""
     project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    return store_chunk(session, batch_id, source, prepare_chunk(batch_id, source, rows, project))
+    prepared = prepare_chunk(batch_id, source, rows, project)
+    set_aside_known(session, batch_id, source, prepared)
+    return store_chunk(session, batch_id, source, prepared)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.errors import NightshiftError, NotFoundError
 from nightshift.formats import SourceRow
-from nightshift.ingest import CONFLICT, prepare_chunk, store_chunk
+from nightshift.ingest import CONFLICT, prepare_chunk, set_aside_known, store_chunk
 from nightshift.models import Batch, Item, QuarantinedRow, utcnow
 from nightshift.projects import project_spec
 
@@ -66,10 +66,11 @@ def retry(session: Session, row_id: int, replacement: str | None = None) -> int:
     if not prepared.items:
         raise NightshiftError(f"still refused: {prepared.refused[0]['reason']}")
     prepared.refused = []
+    external_id = next(iter(prepared.items))
+    set_aside_known(session, batch.id, quarantined.source, prepared)
     counts = store_chunk(session, batch.id, quarantined.source, prepared)
     if counts.conflicts:
         raise NightshiftError(f"still refused: {CONFLICT}")
-    external_id = next(iter(prepared.items))
     item_id = session.scalars(
         select(Item.id).where(Item.project_id == batch.project_id, Item.external_id == external_id)
     ).one()

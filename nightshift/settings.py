@@ -36,10 +36,11 @@ class Settings(BaseSettings):
     def resolved_delivery_dir(self) -> Path:
         return (self.delivery_dir or self.home / "deliveries").resolve()
 
-    def prepare_process_environment(self) -> None:
+    def prepare_process_environment(self, console_log_level: str | None = None) -> None:
         """Point Prefect and GX at our state folder and silence their telemetry.
 
         Must run before Prefect is imported: Prefect reads its settings at import time.
+        console_log_level limits what Prefect prints to the terminal; run logs still reach its API.
         """
         self.home.mkdir(parents=True, exist_ok=True)
         defaults = {
@@ -49,7 +50,8 @@ class Settings(BaseSettings):
             "GX_ANALYTICS_ENABLED": "false",
             # The first migration of a new Prefect home takes ~40 s on this machine size.
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
         }
+        if console_log_level:
+            defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = console_log_level
         for key, value in defaults.items():
             os.environ.setdefault(key, value)

@@ -8,8 +8,9 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Row, Table
+from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from nightshift.models import Base
@@ -45,6 +46,13 @@ def insert_returning_new(
     stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     columns = [table.c[name] for name in returning]
     return list(session.connection().execute(stmt.returning(*columns), list(rows)).all())
+
+
+def matches_any(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """column IN values; on PostgreSQL as = ANY(one array parameter), not thousands of parameters."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("any_values", values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 _staging_names = itertools.count()

@@ -15,7 +15,7 @@ from nightshift.projects import project_spec
 from tasks.runtime import DB_TASK, resources
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=3)
 def resolve_source(source: str) -> list[str]:
     """Local paths for a file, glob, folder or URL (fetched into the state folder)."""
     if sources.is_url(source):
@@ -36,8 +36,9 @@ def load_item_chunk(batch_id: int, source: str, rows: list[SourceRow], first_lin
     with res.sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
     prepared = ingest.prepare_chunk(batch_id, source, rows, project)
-    ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project))
     with transaction(res.sessions) as session:
+        ingest.set_aside_known(session, batch_id, source, prepared)
+        ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project))
         return ingest.store_chunk(session, batch_id, source, prepared).as_dict()
 
 

@@ -1,0 +1,116 @@
+"""Ingest at scale: the real ingest flow against a raw psycopg COPY of the same rows (the ceiling).
+
+    uv run python bench/ingest.py --items 1000000                 # PostgreSQL on 127.0.0.1
+    uv run python bench/ingest.py --items 100000 --database sqlite
+
+Prints items/s for the flow (validation and the GX chunk gate on), the ratio to raw COPY measured
+in the same run, peak RSS of this process, and two re-runs of the same file: the default (a
+completed file is recognised by checksum and skipped) and --force (every row read and matched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-bench-home-"))
+
+from nightshift.settings import Settings  # noqa: E402
+
+Settings().prepare_process_environment()
+
+import psycopg  # noqa: E402
+
+from bench.run import drop_database, fresh_database  # noqa: E402
+from nightshift.synthetic import generate_items  # noqa: E402
+
+
+def make_file(path: Path, items: int) -> None:
+    if path.exists():
+        return
+    with path.open("w") as out:
+        for item in generate_items(items, seed=1234, text_bytes=1300, prefix="bench"):
+            out.write(json.dumps(item) + "\n")
+
+
+def raw_copy(url: str, path: Path) -> float:
+    """psycopg COPY of every line into a bare table (id text, payload jsonb): no validation, no keys."""
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    started = time.perf_counter()
+    with psycopg.connect(plain) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bare_items (external_id text, payload jsonb)")
+        with cursor.copy("COPY bare_items (external_id, payload) FROM STDIN") as copy, path.open("rb") as handle:
+            for line in handle:
+                copy.write_row((line[16:40].decode(), line.decode()))
+        connection.commit()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--chunk-rows", type=int, default=10_000)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args()
+    path = args.workdir / f"nightshift-bench-{args.items}.jsonl"
+    make_file(path, args.items)
+    size_mb = path.stat().st_size / 1e6
+    url = fresh_database(args.database, args.workdir, 0)
+    os.environ["NIGHTSHIFT_DATABASE_URL"] = url
+    try:
+        from flows.ingest import IngestParams, ingest_flow
+        from nightshift.db import make_engine, make_sessionmaker, transaction
+        from nightshift.migrate import upgrade
+        from nightshift.projects import apply_spec
+        from nightshift.spec import load_spec
+
+        upgrade(url)
+        engine = make_engine(url)
+        with transaction(make_sessionmaker(engine)) as session:
+            apply_spec(session, load_spec(ROOT / "samples" / "spec.yaml"))
+        engine.dispose()
+        params = IngestParams(project="acme-scenarios", source=str(path), chunk_rows=args.chunk_rows)
+        ingest_flow(IngestParams(project="acme-scenarios", source=str(ROOT / "samples" / "items.jsonl")))
+
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        result = ingest_flow(params)
+        first = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        ingest_flow(params)
+        skipped = time.perf_counter() - started
+        started = time.perf_counter()
+        forced = ingest_flow(params.model_copy(update={"force": True}))
+        forced_seconds = time.perf_counter() - started
+        baseline = raw_copy(url, path) if args.database == "postgresql" else None
+    finally:
+        drop_database(url)
+
+    accepted = result.total("accepted")
+    print(
+        f"\nIngest bench: {args.items:,} items, {size_mb:,.0f} MB JSONL, {args.database}, chunks of {args.chunk_rows}"
+    )
+    print(f"  ingest flow          {first:8.1f} s  {accepted / first:10,.0f} items/s  (accepted {accepted:,})")
+    if baseline:
+        print(f"  raw COPY (ceiling)   {baseline:8.1f} s  {args.items / baseline:10,.0f} rows/s")
+        print(f"  ratio to raw COPY    {(accepted / first) / (args.items / baseline):8.2f}")
+    print(f"  re-run, skipped      {skipped:8.1f} s  ({skipped / first:.3f} of the first run)")
+    print(
+        f"  re-run, --force      {forced_seconds:8.1f} s  ({forced_seconds / first:.2f} of the first run; "
+        f"{forced.total('duplicates'):,} duplicates)"
+    )
+    print(f"  peak RSS             {peak:8.0f} MB  (before the big file: {rss_before:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
