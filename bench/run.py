@@ -35,6 +35,7 @@ from nightshift import delivery, dispatch, ingest, review, simulate  # noqa: E40
 from nightshift.clients import HttpxPoster  # noqa: E402
 from nightshift.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from nightshift.experts import ExpertRow, import_experts  # noqa: E402
+from nightshift.formats import read_chunks  # noqa: E402
 from nightshift.migrate import upgrade  # noqa: E402
 from nightshift.models import Client, utcnow  # noqa: E402
 from nightshift.projects import apply_spec, project_spec  # noqa: E402
@@ -100,9 +101,9 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
 
         def run_ingest() -> int:
             with transaction(sessions) as session:
-                batch_id, _ = ingest.open_batch(session, spec.project.slug, items_file)
+                batch_id = ingest.open_batch(session, spec.project.slug, items_file).batch_id
             total = 0
-            for chunk in ingest.read_jsonl_chunks(items_file, 5_000):
+            for chunk, _ in read_chunks(items_file, "jsonl", False, 5_000):
                 with transaction(sessions) as session:
                     total += ingest.load_chunk(session, batch_id, str(items_file), chunk).accepted
             return total

@@ -1,0 +1,30 @@
+"""The bench runner still runs end to end (on tiny data). It asserts completeness, never speed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_stage_bench_runs_every_stage() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--items", "300", "--experts", "80", "--repeat", "1", "--database", "sqlite"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    stages = [line.split("  ")[0] for line in result.stdout.splitlines()]
+    for stage in (
+        "experts import",
+        "ingest",
+        "dispatch (assignments)",
+        "simulate (submissions)",
+        "review: gate + aggregate (submissions)",
+        "deliver (records)",
+    ):
+        assert stage in stages, result.stdout
