@@ -25,7 +25,7 @@ from nightshift.formats import SourceRow
 from nightshift.models import Batch, GoldAnswer, Item, QuarantinedRow, utcnow
 from nightshift.projects import get_project, project_spec
 from nightshift.spec import InputField, ProjectBody
-from nightshift.sql import insert_ignoring_conflicts, insert_returning_new, matches_any
+from nightshift.sql import copy_if_all_new, insert_ignoring_conflicts, insert_returning_new, is_postgres, matches_any
 
 DEFAULT_CHUNK_ROWS = 10_000
 CONFLICT = "conflict: content differs from the item already ingested under this external_id"
@@ -302,12 +302,17 @@ def store_chunk(session: Session, batch_id: int, source: str, prepared: Prepared
         }
         for ext, values in items.items()
     ]
-    inserted = insert_returning_new(
-        session, Item, new_rows, ["project_id", "external_id"], returning=("id", "external_id")
-    )
-    inserted_ids = {str(row.external_id): int(row.id) for row in inserted}
-    counts.accepted = len(inserted_ids)
-    counts.duplicates += len(new_rows) - len(inserted_ids)  # lost a race with a concurrent ingest
+    if is_postgres(session) and copy_if_all_new(session, Item, new_rows):
+        counts.accepted = len(new_rows)
+        gold_ids = [ext for ext, values in items.items() if values["gold_answer"] is not None]
+        inserted_ids = _item_ids(session, batch.project_id, gold_ids) if gold_ids else {}
+    else:
+        inserted = insert_returning_new(
+            session, Item, new_rows, ["project_id", "external_id"], returning=("id", "external_id")
+        )
+        inserted_ids = {str(row.external_id): int(row.id) for row in inserted}
+        counts.accepted = len(inserted_ids)
+        counts.duplicates += len(new_rows) - len(inserted_ids)  # lost a race with a concurrent ingest
     gold_rows = [
         {"item_id": inserted_ids[ext], "answer": items[ext]["gold_answer"]}
         for ext in inserted_ids
@@ -316,6 +321,15 @@ def store_chunk(session: Session, batch_id: int, source: str, prepared: Prepared
     insert_ignoring_conflicts(session, GoldAnswer, gold_rows, ["item_id"])
     insert_ignoring_conflicts(session, QuarantinedRow, prepared.refused, ["batch_id", "line_number"])
     return counts
+
+
+def _item_ids(session: Session, project_id: int, external_ids: list[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(Item.external_id, Item.id).where(
+            Item.project_id == project_id, matches_any(session, Item.external_id, external_ids)
+        )
+    ).tuples()
+    return {ext: item_id for ext, item_id in rows}
 
 
 def load_chunk(session: Session, batch_id: int, source: str, rows: list[SourceRow]) -> IngestCounts:

@@ -6,14 +6,19 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+from psycopg import errors as pg_errors
 from psycopg.rows import namedtuple_row
-from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from nightshift.models import Base
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def insert_ignoring_conflicts(
@@ -39,7 +44,7 @@ def insert_returning_new(
     """
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return _copy_insert(session, model, rows, conflict_columns, returning)
     table = model.__table__
     assert isinstance(table, Table)
@@ -50,9 +55,49 @@ def insert_returning_new(
 
 def matches_any(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
     """column IN values; on PostgreSQL as = ANY(one array parameter), not thousands of parameters."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return column == any_(bindparam("any_values", values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def copy_if_all_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> bool:
+    """PostgreSQL: COPY the rows straight into the table, all or none. False (and nothing written)
+    if any of them breaks a unique key, so the caller can take the conflict-aware path instead.
+
+    Half the database work of staging + INSERT … SELECT, for the common case of a chunk whose known
+    ids were already set aside; the unique keys still decide, so a concurrent writer is safe.
+    """
+    if not rows:
+        return True
+    table = model.__table__
+    assert isinstance(table, Table)
+    try:
+        with session.begin_nested():
+            _copy_rows(session, table, f'"{table.name}"', rows)
+    except pg_errors.UniqueViolation:
+        return False
+    return True
+
+
+def _json_text(value: Any) -> str:
+    # orjson: several times faster than the json module psycopg's Jsonb uses, and this is per row.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+def _copy_rows(session: Session, table: Table, target: str, rows: Sequence[dict[str, Any]]) -> None:
+    names = list(rows[0])
+    is_json = [isinstance(table.c[name].type, JSON) for name in names]
+    quoted = ", ".join(f'"{name}"' for name in names)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    _json_text(row[name]) if json and row[name] is not None else row[name]
+                    for name, json in zip(names, is_json, strict=True)
+                ]
+            )
 
 
 _staging_names = itertools.count()
@@ -68,10 +113,8 @@ def _copy_insert(
     """PostgreSQL: COPY into a staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING."""
     table = model.__table__
     assert isinstance(table, Table)
-    names = list(rows[0])
-    is_json = [isinstance(table.c[name].type, JSON) for name in names]
     staging = f"staging_{table.name}_{next(_staging_names)}"
-    quoted = ", ".join(f'"{name}"' for name in names)
+    quoted = ", ".join(f'"{name}"' for name in rows[0])
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor(row_factory=namedtuple_row) as cursor:
@@ -79,14 +122,7 @@ def _copy_insert(
         cursor.execute(
             f'CREATE TEMP TABLE "{staging}" ON COMMIT DROP AS SELECT {quoted} FROM "{table.name}" WITH NO DATA'
         )
-        with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        Jsonb(row[name]) if json and row[name] is not None else row[name]
-                        for name, json in zip(names, is_json, strict=True)
-                    ]
-                )
+        _copy_rows(session, table, f'"{staging}"', rows)
         key = ", ".join(f'"{c}"' for c in conflict_columns)
         back = ", ".join(f'"{c}"' for c in returning)
         cursor.execute(

@@ -28,3 +28,19 @@ def test_the_stage_bench_runs_every_stage() -> None:
         "deliver (records)",
     ):
         assert stage in stages, result.stdout
+
+
+def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/ingest.py", "--items", "3000", "--chunk-rows", "1000", "--repeat", "1"]
+        + ["--workdir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for figure in ("ingest flow", "raw COPY (ceiling)", "ratio to raw COPY", "re-run, skipped", "re-run, --force"):
+        assert figure in result.stdout, result.stdout
+    assert "(accepted 3,000)" in result.stdout
+    assert "3,000 duplicates" in result.stdout
