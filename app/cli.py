@@ -263,7 +263,8 @@ def dispatch(batch: BatchOption, as_json: JsonFlag = False) -> None:
         [
             f"batch {batch}: {result.assignments} assignments for {result.items} items; "
             f"{result.unassignable} unassignable; {result.expired} expired; "
-            f"expected cost ${result.expected_cost_usd:,.2f}",
+            f"expected {result.expected_hours:,.1f} h, ${result.expected_cost_usd:,.2f}; "
+            f"projected finish {result.projected_finish or '-'}",
         ],
     )
 

@@ -115,12 +115,7 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
 
         def run_dispatch() -> int:
             with transaction(sessions) as session:
-                ids = dispatch.items_to_staff(session, 1)
-            made = 0
-            for shard in dispatch.shards(ids, 5_000):
-                with transaction(sessions) as session:
-                    made += dispatch.dispatch_items(session, 1, shard, utcnow()).assignments
-            return made
+                return dispatch.dispatch_batch(session, 1, utcnow()).assignments
 
         timed("dispatch (assignments)", run_dispatch, results)
 

@@ -1,21 +1,31 @@
-"""Dispatch a batch: shards of items routed to qualified experts, under the database's limit."""
+"""Dispatch a batch: plan who takes each item, write the plan in shards, report what it costs."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift import notify
-from nightshift.dispatch import DispatchReport
-from tasks.dispatch import dispatch_shard, expire_overdue_assignments, plan_dispatch_shards
+from nightshift.dispatch import DispatchReport, shards
+from tasks.dispatch import (
+    expire_overdue_assignments,
+    finish_batch_dispatch,
+    plan_batch_dispatch,
+    write_assignment_shard,
+)
 from tasks.notify import notify_ops
 
 
 class DispatchParams(BaseModel):
     batch_id: int = Field(description="The batch to staff.")
-    shard_size: int = Field(default=1_000, ge=1, le=50_000, description="Items per dispatch task.")
+    shard_size: int = Field(default=20_000, ge=100, le=200_000, description="Assignments written per task.")
 
 
 class DispatchResult(BaseModel):
@@ -24,29 +34,63 @@ class DispatchResult(BaseModel):
     items: int
     assignments: int
     unassignable: int
+    expected_hours: float
     expected_cost_usd: float
+    projected_finish: str | None
 
 
-@flow(name="dispatch", log_prints=True, **FAILURE_HOOKS)
+@flow(name="dispatch", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2), **FAILURE_HOOKS)
 def dispatch_flow(params: DispatchParams) -> DispatchResult:
     expired = expire_overdue_assignments()
-    report = DispatchReport()
-    # Shards run one after another: each reads expert load that the previous one changed.
-    for index, shard in enumerate(plan_dispatch_shards(params.batch_id, params.shard_size)):
-        report.add(dispatch_shard(params.batch_id, shard, index))
+    plan = plan_batch_dispatch(params.batch_id)
+    # quote(): Prefect would otherwise walk every row of the shard looking for futures.
+    writes = [
+        write_assignment_shard.submit(quote(rows), plan.due_at, index)
+        for index, rows in enumerate(shards(plan.rows, params.shard_size))
+    ]
+    wait(writes)
+    written = sum(future.result() for future in writes)
+    finish_batch_dispatch(params.batch_id, plan.report.unassignable)
+    report = plan.report
     if report.unassignable:
         first = next(iter(report.unassignable.values()))
         notify_ops(notify.unassignable(params.batch_id, len(report.unassignable), first))
-    lines = [f"# Dispatch of batch {params.batch_id}", "", "| language | assignments |", "|---|---|"]
-    lines += [f"| {lang} | {n} |" for lang, n in sorted(report.by_language.items())]
-    lines += ["", f"Expected cost: ${report.expected_cost:,.2f}", "", "## Unassignable", ""]
-    lines += [f"- item {i}: {why}" for i, why in list(report.unassignable.items())[:200]] or ["none"]
-    create_markdown_artifact(key="dispatch-summary", markdown="\n".join(lines))
+    publish_artifacts(params.batch_id, report, written)
     return DispatchResult(
         batch_id=params.batch_id,
         expired=expired,
         items=report.items,
-        assignments=report.assignments,
+        assignments=written,
         unassignable=len(report.unassignable),
+        expected_hours=round(report.expected_hours, 1),
         expected_cost_usd=round(report.expected_cost, 2),
+        projected_finish=report.projected_finish.isoformat() if report.projected_finish else None,
+    )
+
+
+def _table(title: str, counts: Counter[str]) -> list[str]:
+    return [f"| {title} | assignments |", "|---|---|"] + [f"| {k} | {n:,} |" for k, n in counts.most_common()]
+
+
+def publish_artifacts(batch_id: int, report: DispatchReport, written: int) -> None:
+    finish = report.projected_finish.strftime("%Y-%m-%d %H:%M UTC") if report.projected_finish else "nothing new"
+    lines = [
+        f"# Dispatch of batch {batch_id}",
+        "",
+        f"{report.items:,} items to staff, {written:,} new assignments, {len(report.unassignable):,} unassignable.",
+        "",
+        f"Projected: {report.expected_hours:,.1f} expert hours, ${report.expected_cost:,.2f}, done by {finish}.",
+        "",
+        *_table("skill", report.by_skill),
+        "",
+        *_table("language", report.by_language),
+        "",
+        *_table("region", report.by_region),
+    ]
+    create_markdown_artifact(key="dispatch-summary", markdown="\n".join(lines))
+    create_table_artifact(
+        key="dispatch-unassignable",
+        table=[{"item_id": i, "reason": why} for i, why in list(report.unassignable.items())[:1000]]
+        or [{"item_id": None, "reason": "none"}],
+        description=f"Items of batch {batch_id} nobody can take (first 1,000)",
     )

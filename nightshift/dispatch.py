@@ -1,20 +1,31 @@
-"""Dispatch: route each item to N distinct qualified experts, spreading load, following the sun."""
+"""Dispatch: route each item to N distinct qualified experts, spreading load, following the sun.
+
+Planning happens in one place per batch (so capacity is exact), reading only a shortlist of the
+best candidates per (skill, language) from the routing index, never the whole pool. Writing the
+plan is set-based and may be split into shards; the unique key (item, expert, role) means a
+re-run after a crash adds only what is missing.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
-from nightshift.models import Assignment, Batch, Expert, ExpertLanguage, ExpertSkill, Item
+from nightshift.models import Assignment, Batch, Expert, Item
 from nightshift.projects import project_spec
-from nightshift.sql import insert_ignoring_conflicts
+from nightshift.routing import ANY_SKILL, Candidate, shortlist
+from nightshift.spec import ProjectBody
+from nightshift.sql import insert_ignoring_conflicts, matches_any
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
 STAFFABLE = ("pending", "rework")
@@ -24,18 +35,13 @@ STAFFABLE = ("pending", "rework")
 class DispatchReport:
     items: int = 0
     assignments: int = 0
-    fully_staffed: int = 0
     unassignable: dict[int, str] = field(default_factory=dict)
     by_language: Counter[str] = field(default_factory=Counter)
+    by_skill: Counter[str] = field(default_factory=Counter)
+    by_region: Counter[str] = field(default_factory=Counter)
+    expected_hours: float = 0.0
     expected_cost: float = 0.0
-
-    def add(self, other: DispatchReport) -> None:
-        self.items += other.items
-        self.assignments += other.assignments
-        self.fully_staffed += other.fully_staffed
-        self.unassignable.update(other.unassignable)
-        self.by_language.update(other.by_language)
-        self.expected_cost += other.expected_cost
+    projected_finish: dt.datetime | None = None
 
 
 def hours_until_window(now: dt.datetime, timezone: str, start_hour: int, hours: int) -> float:
@@ -51,19 +57,18 @@ def hours_until_window(now: dt.datetime, timezone: str, start_hour: int, hours: 
     return 24.0
 
 
-def items_to_staff(session: Session, batch_id: int) -> list[int]:
-    return list(
-        session.scalars(select(Item.id).where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE)).order_by(Item.id))
-    )
+@lru_cache(maxsize=4096)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
-def shards(ids: list[int], size: int) -> list[list[int]]:
+def shards(ids: list[Any], size: int) -> list[list[Any]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 @dataclass
 class _Expert:
-    """One expert's live state, shared by every language heap the expert sits in."""
+    """One expert's live state, shared by every (skill, language) heap the expert sits in."""
 
     expert_id: int
     load: int
@@ -71,29 +76,81 @@ class _Expert:
     reliability: float
     wait_hours: float
     rate: float
+    region: str
+    work_hours: int
+    new: int = 0
 
     def key(self) -> tuple[float, float, float, int, int]:
-        # Least loaded (relative to capacity) first, then most reliable, then soonest at work.
-        return (self.load / self.capacity, -self.reliability, self.wait_hours, self.expert_id, self.load)
+        # Least loaded relative to capacity first (fair spread), then whose working window opens
+        # soonest (follow the sun), then most reliable; the shortlist is already the most reliable.
+        return (self.load / self.capacity, math.ceil(self.wait_hours), -self.reliability, self.expert_id, self.load)
+
+
+Route = tuple[str, str]  # (skill, language)
 
 
 class _Pool:
-    """Per-language heaps over shared expert state; stale entries are refreshed when popped."""
+    """Per-route heaps over shared expert state, filled from the routing index a page at a time."""
 
-    def __init__(self, experts: dict[int, _Expert], languages: dict[int, list[str]]) -> None:
-        self.experts = experts
-        self.heaps: dict[str, list[tuple[float, float, float, int, int]]] = defaultdict(list)
-        for expert_id, langs in languages.items():
-            for language in langs:
-                self.heaps[language].append(experts[expert_id].key())
-        for heap in self.heaps.values():
-            heapq.heapify(heap)
+    def __init__(self, session: Session, extra_skills: dict[str, list[str]], now: dt.datetime) -> None:
+        self.session = session
+        self.extra_skills = extra_skills
+        self.now = now
+        self.experts: dict[int, _Expert] = {}
+        self.heaps: dict[Route, list[tuple[float, float, float, int, int]]] = {}
+        self.offsets: dict[Route, int] = {}
+        self.exhausted: set[Route] = set()
+        self.ever_found: set[Route] = set()
+        self._windows: dict[tuple[str, int, int], float] = {}
 
-    def take(self, language: str, count: int, exclude: set[int]) -> list[_Expert]:
-        heap = self.heaps.get(language, [])
+    def _wait(self, c: Candidate) -> float:
+        key = (c.timezone, c.work_start_hour, c.work_hours)
+        if key not in self._windows:
+            self._windows[key] = hours_until_window(self.now, *key)
+        return self._windows[key]
+
+    def fill(self, route: Route, wanted: int) -> None:
+        """Read the next page of candidates for the route: a little more than the work to hand out."""
+        if route in self.exhausted:
+            return
+        limit = max(2 * wanted + 20, 50)
+        offset = self.offsets.get(route, 0)
+        skill, language = route
+        found = shortlist(self.session, skill, language, self.extra_skills.get(skill, []), limit, offset)
+        self.offsets[route] = offset + len(found)
+        if len(found) < limit:
+            self.exhausted.add(route)
+        heap = self.heaps.setdefault(route, [])
+        for c in found:
+            self.ever_found.add(route)
+            expert = self.experts.get(c.expert_id)
+            if expert is None:
+                expert = _Expert(
+                    c.expert_id,
+                    c.load,
+                    c.capacity,
+                    c.reliability,
+                    self._wait(c),
+                    c.hourly_rate,
+                    c.timezone.split("/")[0],
+                    c.work_hours,
+                )
+                self.experts[c.expert_id] = expert
+            if expert.load < expert.capacity:
+                heapq.heappush(heap, expert.key())
+
+    def take(self, route: Route, count: int, exclude: set[int], wanted: int) -> list[_Expert]:
+        if route not in self.heaps:
+            self.fill(route, wanted)
+        heap = self.heaps[route]
         chosen: list[_Expert] = []
         passed_over: list[tuple[float, float, float, int, int]] = []
-        while heap and len(chosen) < count:
+        while len(chosen) < count:
+            if not heap:
+                if route in self.exhausted:
+                    break
+                self.fill(route, wanted)
+                continue
             entry = heapq.heappop(heap)
             expert = self.experts[entry[3]]
             if expert.load >= expert.capacity:
@@ -101,12 +158,13 @@ class _Pool:
             if entry[4] != expert.load:
                 heapq.heappush(heap, expert.key())  # load changed since this entry was pushed
                 continue
-            if expert.expert_id in exclude:
+            if expert.expert_id in exclude or expert in chosen:
                 passed_over.append(entry)
                 continue
             chosen.append(expert)
         for expert in chosen:
             expert.load += 1
+            expert.new += 1
             if expert.load < expert.capacity:
                 heapq.heappush(heap, expert.key())
         for entry in passed_over:
@@ -114,165 +172,190 @@ class _Pool:
         return chosen
 
 
-def _candidates(session: Session, skills: list[str], languages: set[str], now: dt.datetime) -> _Pool:
-    """Qualified experts with room, in a pool ordered per language."""
-    open_load = (
-        select(Assignment.expert_id, func.count().label("load"))
-        .where(Assignment.status == "assigned")
-        .group_by(Assignment.expert_id)
-        .subquery()
-    )
-    query = (
-        select(
-            Expert.id,
-            Expert.timezone,
-            Expert.work_start_hour,
-            Expert.work_hours,
-            Expert.reliability,
-            Expert.capacity,
-            Expert.hourly_rate,
-            ExpertLanguage.language,
-            func.coalesce(open_load.c.load, 0),
-        )
-        .join(ExpertLanguage, ExpertLanguage.expert_id == Expert.id)
-        .outerjoin(open_load, open_load.c.expert_id == Expert.id)
-        .where(Expert.status == "active", ExpertLanguage.language.in_(languages))
-        .where(Expert.capacity > func.coalesce(open_load.c.load, 0))
-    )
-    if skills:
-        has_skills = (
-            select(ExpertSkill.expert_id)
-            .where(ExpertSkill.skill.in_(skills))
-            .group_by(ExpertSkill.expert_id)
-            .having(func.count() == len(set(skills)))
-        )
-        query = query.where(Expert.id.in_(has_skills))
-    experts: dict[int, _Expert] = {}
-    spoken: dict[int, list[str]] = defaultdict(list)
-    for eid, tz, start, hours, reliability, capacity, rate, language, load in session.execute(query):
-        if eid not in experts:
-            wait = hours_until_window(now, tz, start, hours)
-            experts[eid] = _Expert(eid, load, capacity, reliability, wait, float(rate))
-        spoken[eid].append(language)
-    return _Pool(experts, spoken)
+@dataclass
+class DispatchPlan:
+    """New (item, expert) annotation assignments for a batch, and what they add up to."""
+
+    batch_id: int
+    rows: list[tuple[int, int]]
+    due_at: dt.datetime
+    report: DispatchReport
 
 
-def dispatch_items(session: Session, batch_id: int, item_ids: list[int], now: dt.datetime) -> DispatchReport:
-    """Give each item the annotators it still lacks. Safe to repeat: unique keys stop doubles."""
-    report = DispatchReport()
-    if not item_ids:
-        return report
+def _route_of(project: ProjectBody, item_skill: str | None) -> tuple[Route, list[str]]:
+    """(skill, language) key's skill for an item, and the further skills the expert must hold."""
+    required = list(dict.fromkeys(project.required_skills))
+    if item_skill:
+        return (item_skill, ""), [s for s in required if s != item_skill]
+    if required:
+        return (required[0], ""), required[1:]
+    return (ANY_SKILL, ""), []
+
+
+def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
+    """Choose experts for every item of the batch that still lacks annotators. Reads only."""
     batch = session.get_one(Batch, batch_id)
     project = project_spec(session, batch.project_id).project
-    items = session.execute(
-        select(Item.id, Item.language, Item.overlap_target)
-        .where(Item.id.in_(item_ids), Item.status.in_(STAFFABLE))
-        .order_by(Item.id)
-    ).all()
-    report.items = len(items)
-    if not items:
-        return report
-    live = Counter(
-        dict(
-            session.execute(
-                select(Assignment.item_id, func.count())
-                .where(
-                    Assignment.item_id.in_(item_ids),
-                    Assignment.role == "annotate",
-                    Assignment.status.in_(LIVE_ANNOTATION),
-                )
-                .group_by(Assignment.item_id)
-            )
-            .tuples()
-            .all()
+    due = now + dt.timedelta(hours=project.assignment_deadline_hours)
+    skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
+    items = (
+        session.execute(
+            select(Item.id, Item.language, skill_of, Item.overlap_target)
+            .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE))
+            .order_by(Item.id)
         )
+        .tuples()
+        .all()
     )
+    report = DispatchReport(items=len(items))
+    if not items:
+        return DispatchPlan(batch_id, [], due, report)
+    live: Counter[int] = Counter()
     # Never give an item back to an expert who already held it, whatever became of that assignment.
     seen: dict[int, set[int]] = defaultdict(set)
-    for item_id, expert_id in session.execute(
-        select(Assignment.item_id, Assignment.expert_id).where(Assignment.item_id.in_(item_ids))
-    ):
+    held = session.execute(
+        select(Assignment.item_id, Assignment.expert_id, Assignment.role, Assignment.status)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE))
+    ).tuples()
+    for item_id, expert_id, role, status in held:
         seen[item_id].add(expert_id)
+        if role == "annotate" and status in LIVE_ANNOTATION:
+            live[item_id] += 1
 
-    pool = _candidates(session, project.required_skills, {lang for _, lang, _ in items}, now)
-    due = now + dt.timedelta(hours=project.assignment_deadline_hours)
-    new_rows: list[dict[str, object]] = []
-    staffed: list[int] = []
-    hours_per_item = project.expected_minutes_per_item / 60
-    why_by_language: dict[str, str] = {}
-    for item_id, language, target in items:
+    extra: dict[str, list[str]] = {}
+    work: list[tuple[int, Route, int]] = []
+    wanted: Counter[Route] = Counter()
+    for item_id, language, item_skill, target in items:
+        (skill, _), further = _route_of(project, (item_skill or "").strip() or None)
+        extra[skill] = further
         need = (target or project.overlap.min) - live[item_id]
-        chosen = pool.take(language, need, seen[item_id]) if need > 0 else []
+        route = (skill, language)
+        work.append((item_id, route, need))
+        wanted[route] += max(need, 0)
+
+    pool = _Pool(session, extra, now)
+    rows: list[tuple[int, int]] = []
+    hours_per_item = project.expected_minutes_per_item / 60
+    for item_id, route, need in work:
+        chosen = pool.take(route, need, seen[item_id], wanted[route]) if need > 0 else []
         for expert in chosen:
-            new_rows.append(
-                {
-                    "item_id": item_id,
-                    "expert_id": expert.expert_id,
-                    "role": "annotate",
-                    "status": "assigned",
-                    "due_at": due,
-                }
-            )
+            rows.append((item_id, expert.expert_id))
             report.expected_cost += hours_per_item * expert.rate
-        report.by_language[language] += len(chosen)
+            report.by_region[expert.region] += 1
+        report.by_language[route[1]] += len(chosen)
+        report.by_skill[route[0]] += len(chosen)
         if live[item_id] + len(chosen) == 0:
-            if language not in why_by_language:
-                why_by_language[language] = _why_unassignable(session, project.required_skills, language)
-            report.unassignable[item_id] = why_by_language[language]
-        else:
-            staffed.append(item_id)  # a partly staffed item is topped up by the next dispatch
-
-    report.assignments = insert_ignoring_conflicts(session, Assignment, new_rows, ["item_id", "expert_id", "role"])
-    report.fully_staffed = len(staffed)
-    if staffed:
-        session.execute(update(Item).where(Item.id.in_(staffed)).values(status="assigned", status_reason=None))
-    for reason in set(report.unassignable.values()):
-        ids = [i for i, why in report.unassignable.items() if why == reason]
-        session.execute(update(Item).where(Item.id.in_(ids)).values(status="unassignable", status_reason=reason))
-    if batch.status == "ingested":
-        batch.status = "dispatched"
-        record_transition(session, "batch", batch_id, "ingested", "dispatched", "dispatch")
-    return report
+            report.unassignable[item_id] = _why_unassignable(route, extra[route[0]], route in pool.ever_found)
+    report.assignments = len(rows)
+    report.expected_hours = len(rows) * hours_per_item
+    report.projected_finish = _projected_finish(pool.experts.values(), hours_per_item, now)
+    return DispatchPlan(batch_id, rows, due, report)
 
 
-def _why_unassignable(session: Session, skills: list[str], language: str) -> str:
-    qualified = (
-        select(func.count())
-        .select_from(Expert)
-        .join(ExpertLanguage, and_(ExpertLanguage.expert_id == Expert.id, ExpertLanguage.language == language))
-        .where(Expert.status == "active")
-    )
-    if skills:
-        qualified = qualified.where(
-            Expert.id.in_(
-                select(ExpertSkill.expert_id)
-                .where(ExpertSkill.skill.in_(skills))
-                .group_by(ExpertSkill.expert_id)
-                .having(func.count() == len(set(skills)))
-            )
-        )
-    if session.scalar(qualified) == 0:
-        return f"no active expert with skills {sorted(skills)} and language {language!r}"
+def _projected_finish(experts: Any, hours_per_item: float, now: dt.datetime) -> dt.datetime | None:
+    """When the last expert with new work would finish their queue, working only their window."""
+    latest = 0.0
+    for e in experts:
+        if not e.new:
+            continue
+        queue = e.load * hours_per_item
+        full_days = max(0, math.ceil(queue / e.work_hours) - 1)
+        latest = max(latest, e.wait_hours + full_days * 24 + (queue - full_days * e.work_hours))
+    return now + dt.timedelta(hours=latest) if latest else None
+
+
+def _why_unassignable(route: Route, further: list[str], anyone: bool) -> str:
+    skill, language = route
+    skills = sorted({*further, *([] if skill == ANY_SKILL else [skill])})
+    if not anyone:
+        return f"no active expert with skills {skills} and language {language!r}"
     return f"every qualified expert for language {language!r} is at capacity or already had this item"
 
 
+def write_assignments(session: Session, rows: list[tuple[int, int]], due_at: dt.datetime) -> int:
+    """Store planned assignments; ones that already exist are left alone. Returns how many were new."""
+    values = [
+        {"item_id": item_id, "expert_id": expert_id, "role": "annotate", "status": "assigned", "due_at": due_at}
+        for item_id, expert_id in rows
+    ]
+    return insert_ignoring_conflicts(session, Assignment, values, ["item_id", "expert_id", "role"])
+
+
+def finish_dispatch(session: Session, batch_id: int, unassignable: dict[int, str]) -> None:
+    """Items with live annotators are assigned; the rest are marked unassignable with the reason."""
+    live = (
+        select(Assignment.id)
+        .where(
+            Assignment.item_id == Item.id,
+            Assignment.role == "annotate",
+            Assignment.status.in_(LIVE_ANNOTATION),
+        )
+        .exists()
+    )
+    session.execute(
+        update(Item)
+        .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE), live)
+        .values(status="assigned", status_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for item_id, why in unassignable.items():
+        by_reason[why].append(item_id)
+    for reason, ids in by_reason.items():
+        session.execute(
+            update(Item)
+            .where(matches_any(session, Item.id, ids), Item.status.in_(STAFFABLE))
+            .values(status="unassignable", status_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+    batch = session.get_one(Batch, batch_id)
+    if batch.status == "ingested":
+        batch.status = "dispatched"
+        record_transition(session, "batch", batch_id, "ingested", "dispatched", "dispatch")
+
+
+def dispatch_batch(session: Session, batch_id: int, now: dt.datetime) -> DispatchReport:
+    """Plan, write and finish in one transaction: for callers without a Prefect fan-out."""
+    plan = plan_dispatch(session, batch_id, now)
+    plan.report.assignments = write_assignments(session, plan.rows, plan.due_at)
+    finish_dispatch(session, batch_id, plan.report.unassignable)
+    return plan.report
+
+
 def expire_overdue(session: Session, now: dt.datetime) -> int:
-    """Assignments past their due time expire; their items go back to be staffed again."""
+    """Assignments past their due time expire, count as a miss against their expert, and their
+    items go back to be staffed again (never by the same expert: dispatch remembers who held them)."""
     overdue = list(
         session.execute(
-            select(Assignment.id, Assignment.item_id).where(Assignment.status == "assigned", Assignment.due_at < now)
+            select(Assignment.id, Assignment.item_id, Assignment.expert_id).where(
+                Assignment.status == "assigned", Assignment.due_at < now
+            )
         ).tuples()
     )
     if not overdue:
         return 0
     session.execute(
         update(Assignment)
-        .where(Assignment.id.in_([a for a, _ in overdue]))
+        .where(matches_any(session, Assignment.id, [a for a, _, _ in overdue]))
         .values(status="expired", status_reason="not submitted by its due time")
+        .execution_options(synchronize_session=False)
     )
     session.execute(
         update(Item)
-        .where(Item.id.in_({i for _, i in overdue}), Item.status == "assigned")
+        .where(matches_any(session, Item.id, list({i for _, i, _ in overdue})), Item.status == "assigned")
         .values(status="rework", status_reason="an assignment expired")
+        .execution_options(synchronize_session=False)
     )
+    misses = Counter(e for _, _, e in overdue)
+    by_count: dict[int, list[int]] = defaultdict(list)
+    for expert_id, n in misses.items():
+        by_count[n].append(expert_id)
+    for n, ids in by_count.items():
+        session.execute(
+            update(Expert)
+            .where(matches_any(session, Expert.id, ids))
+            .values(missed_count=Expert.missed_count + n)
+            .execution_options(synchronize_session=False)
+        )
     return len(overdue)

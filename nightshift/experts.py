@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from nightshift.audit import record_transition
 from nightshift.errors import NotFoundError, SourceError
 from nightshift.models import Expert, ExpertLanguage, ExpertSkill
+from nightshift.routing import refresh_routes
 from nightshift.sql import insert_ignoring_conflicts
 
 # A new expert starts from this prior, not from zero or one.
@@ -149,6 +150,7 @@ def import_experts(session: Session, rows: list[ExpertRow]) -> int:
         [{"expert_id": ids[r.handle], "language": lang} for r in rows for lang in set(r.languages)],
         ["expert_id", "language"],
     )
+    refresh_routes(session, list(ids.values()))
     return len(set(ids) - before)
 
 

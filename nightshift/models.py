@@ -190,6 +190,8 @@ class Expert(Timestamped, Base):
     capacity: Mapped[int] = mapped_column(Integer)
     reliability: Mapped[float] = mapped_column(Float, default=0.7, server_default="0.7")
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    # Assignments that expired unsubmitted: counted against the expert's reliability.
+    missed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ExpertSkill(Base):
@@ -204,6 +206,25 @@ class ExpertLanguage(Base):
     expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
     language: Mapped[str] = mapped_column(String(16), primary_key=True)
     __table_args__ = (Index("ix_expert_languages_language", "language", "expert_id"),)
+
+
+class ExpertRoute(Base):
+    """Routing index: one row per (skill, language) an expert can take, best first.
+
+    Derived from experts, their skills and languages (skill '*' stands for any), and kept in step
+    by nightshift.routing whenever those change. It lets dispatch read the few best candidates for
+    a skill and language from a pool of millions by one index range scan.
+    """
+
+    __tablename__ = "expert_routes"
+    skill: Mapped[str] = mapped_column(String(64), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
+    reliability: Mapped[float] = mapped_column(Float)
+    __table_args__ = (
+        Index("ix_expert_routes_best", "skill", "language", "reliability", "expert_id"),
+        Index("ix_expert_routes_expert", "expert_id"),
+    )
 
 
 class Assignment(Timestamped, Base):

@@ -128,6 +128,9 @@ class ProjectBody(Strict):
     input_fields: list[InputField] = Field(min_length=1)
     labels: list[Label] = Field(min_length=1)
     required_skills: list[str] = Field(default_factory=list)
+    skill_field: str | None = Field(
+        default=None, description="A text input field naming one more skill each item needs (its domain)."
+    )
     languages: list[str] = Field(min_length=1)
     overlap: Overlap = Overlap()
     review: bool = True
@@ -148,6 +151,8 @@ class ProjectBody(Strict):
                 raise ValueError(f"{kind}: duplicate name {duplicates[0]!r}")
         if "external_id" in {f.name for f in self.input_fields}:
             raise ValueError("input_fields: external_id is implicit, do not declare it")
+        if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
+            raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
         return self
 
     def label(self, name: str) -> Label:

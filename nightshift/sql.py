@@ -56,7 +56,7 @@ def insert_returning_new(
 def matches_any(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
     """column IN values; on PostgreSQL as = ANY(one array parameter), not thousands of parameters."""
     if is_postgres(session):
-        return column == any_(bindparam("any_values", values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+        return column == any_(bindparam("any_values", values, type_=ARRAY(column.type), unique=True))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
 

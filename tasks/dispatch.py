@@ -8,19 +8,30 @@ from prefect.cache_policies import NO_CACHE
 from nightshift import dispatch
 from nightshift.db import transaction
 from nightshift.models import utcnow
-from tasks.runtime import DB_TASK, resources
+from tasks.runtime import DB_TASK, db_task, resources
+
+# Tags that global or tag concurrency limits hold to (see deployments/): one planner at a time so
+# two batches never hand out the same expert's capacity twice; writers bounded to spare the database.
+PLANNER_TAG = "nightshift-dispatch-planner"
+DB_WRITE_TAG = "nightshift-db-writes"
+
+
+@task(cache_policy=NO_CACHE, **db_task(PLANNER_TAG))
+def plan_batch_dispatch(batch_id: int) -> dispatch.DispatchPlan:
+    with resources().sessions() as session:
+        return dispatch.plan_dispatch(session, batch_id, utcnow())
+
+
+@task(cache_policy=NO_CACHE, task_run_name="write-assignments-{shard_index}", **db_task(DB_WRITE_TAG))
+def write_assignment_shard(rows: list[tuple[int, int]], due_at: dt.datetime, shard_index: int) -> int:
+    with transaction(resources().sessions) as session:
+        return dispatch.write_assignments(session, rows, due_at)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def plan_dispatch_shards(batch_id: int, shard_size: int) -> list[list[int]]:
-    with resources().sessions() as session:
-        return dispatch.shards(dispatch.items_to_staff(session, batch_id), shard_size)
-
-
-@task(cache_policy=NO_CACHE, task_run_name="dispatch-shard-{shard_index}", **DB_TASK)
-def dispatch_shard(batch_id: int, item_ids: list[int], shard_index: int) -> dispatch.DispatchReport:
+def finish_batch_dispatch(batch_id: int, unassignable: dict[int, str]) -> None:
     with transaction(resources().sessions) as session:
-        return dispatch.dispatch_items(session, batch_id, item_ids, utcnow())
+        dispatch.finish_dispatch(session, batch_id, unassignable)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

@@ -61,3 +61,8 @@ DB_TASK: dict[str, Any] = {
     "retry_condition_fn": retry_on_transient,
     "tags": ["database"],
 }
+
+
+def db_task(*tags: str) -> dict[str, Any]:
+    """DB_TASK with further tags, for tasks a tag concurrency limit should hold to."""
+    return DB_TASK | {"tags": ["database", *tags]}

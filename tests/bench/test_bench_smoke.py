@@ -32,8 +32,17 @@ def test_the_stage_bench_runs_every_stage() -> None:
 
 def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "bench/ingest.py", "--items", "3000", "--chunk-rows", "1000", "--repeat", "1"]
-        + ["--workdir", str(tmp_path)],
+        [
+            sys.executable,
+            "bench/ingest.py",
+            "--items",
+            "3000",
+            "--chunk-rows",
+            "1000",
+            *("--repeat", "1"),
+            "--workdir",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -8,9 +8,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from nightshift.db import transaction
-from nightshift.dispatch import dispatch_items, expire_overdue, hours_until_window, items_to_staff
+from nightshift.dispatch import dispatch_batch, expire_overdue, hours_until_window, plan_dispatch, write_assignments
 from nightshift.experts import ExpertRow, import_experts
 from nightshift.models import Assignment, Expert, ExpertLanguage, ExpertSkill, Item, utcnow
+from nightshift.projects import apply_spec
+from nightshift.routing import refresh_routes
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import good_row, ingest_file
 
@@ -19,7 +21,7 @@ NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 
 def dispatch_all(sessions, batch_id: int, now: dt.datetime = NOW):
     with transaction(sessions) as session:
-        return dispatch_items(session, batch_id, items_to_staff(session, batch_id), now)
+        return dispatch_batch(session, batch_id, now)
 
 
 def test_each_item_gets_n_distinct_qualified_experts_within_capacity(sessions, project) -> None:
@@ -112,22 +114,158 @@ def test_items_nobody_can_take_are_listed_with_the_reason(sessions, project, tmp
     assert (item.status, item.status_reason) == ("unassignable", report.unassignable[item.id])
 
 
-def _one_expert(handle: str, capacity: int = 5) -> ExpertRow:
-    return ExpertRow.model_validate(
-        {
-            "handle": handle,
-            "name": handle,
-            "email": f"{handle}@x.example",
-            "timezone": "Europe/Berlin",
-            "work_start_hour": 20,
-            "work_hours": 3,
-            "hourly_rate": "120.00",
-            "tier": "annotator",
-            "capacity": capacity,
-            "skills": ["finance"],
-            "languages": ["fr"],
-        }
+def _one_expert(handle: str, capacity: int = 5, **overrides) -> ExpertRow:
+    values = {
+        "handle": handle,
+        "name": handle,
+        "email": f"{handle}@x.example",
+        "timezone": "Europe/Berlin",
+        "work_start_hour": 20,
+        "work_hours": 3,
+        "hourly_rate": "120.00",
+        "tier": "annotator",
+        "capacity": capacity,
+        "skills": ["finance"],
+        "languages": ["fr"],
+    }
+    return ExpertRow.model_validate(values | overrides)
+
+
+def _only_these_experts(sessions, *rows: ExpertRow, reliability: dict[str, float] | None = None) -> dict[str, int]:
+    """Pause the sample pool and import these experts instead; handle -> id."""
+    with transaction(sessions) as session:
+        session.execute(update(Expert).values(status="paused"))
+        import_experts(session, list(rows))
+        ids = dict(session.execute(select(Expert.handle, Expert.id)).tuples().all())
+        for handle, value in (reliability or {}).items():
+            session.execute(update(Expert).where(Expert.id == ids[handle]).values(reliability=value))
+        refresh_routes(session, [ids[r.handle] for r in rows])
+    return {r.handle: ids[r.handle] for r in rows}
+
+
+def _fr_items(sessions, tmp_path, n: int, **fields) -> int:
+    path = tmp_path / f"fr-{n}.jsonl"
+    path.write_text("".join(json.dumps(good_row(f"fr-{i}", language="fr", **fields)) + "\n" for i in range(n)))
+    return ingest_file(sessions, path)[0]
+
+
+def _holders(sessions) -> dict[int, set[int]]:
+    with sessions() as session:
+        held: dict[int, set[int]] = {}
+        for item_id, expert_id in session.execute(select(Assignment.item_id, Assignment.expert_id)):
+            held.setdefault(item_id, set()).add(expert_id)
+    return held
+
+
+def test_when_every_qualified_expert_is_at_capacity_items_wait_with_that_reason(sessions, project, tmp_path) -> None:
+    ids = _only_these_experts(sessions, _one_expert("a", capacity=1), _one_expert("b", capacity=1))
+    batch_id = _fr_items(sessions, tmp_path, 3)
+    report = dispatch_all(sessions, batch_id)
+    # Two slots in the pool: the first item gets both experts, the others nobody.
+    assert report.assignments == 2
+    assert set(report.unassignable.values()) == {
+        "every qualified expert for language 'fr' is at capacity or already had this item"
+    }
+    assert set(_holders(sessions).popitem()[1]) == set(ids.values())
+
+
+def test_an_expert_of_reviewer_tier_annotates_but_never_twice_on_one_item(sessions, project, tmp_path) -> None:
+    _only_these_experts(sessions, _one_expert("both", capacity=10, tier="reviewer"))
+    batch_id = _fr_items(sessions, tmp_path, 2)
+    report = dispatch_all(sessions, batch_id)
+    assert report.assignments == 2  # one per item: the same expert cannot fill a second slot
+    assert all(len(experts) == 1 for experts in _holders(sessions).values())
+    # Expired and re-dispatched, the item does not come back to the only expert who held it.
+    with transaction(sessions) as session:
+        expire_overdue(session, NOW + dt.timedelta(days=2))
+    assert dispatch_all(sessions, batch_id, NOW + dt.timedelta(days=2)).assignments == 0
+
+
+def test_the_item_skill_field_routes_each_item_to_experts_of_its_domain(
+    sessions, project, tmp_path, sample_spec
+) -> None:
+    spec = sample_spec.model_copy(update={"project": sample_spec.project.model_copy(update={"skill_field": "domain"})})
+    with transaction(sessions) as session:
+        apply_spec(session, spec)
+    ids = _only_these_experts(
+        sessions,
+        _one_expert("lawyer-1", skills=["finance", "law"]),
+        _one_expert("lawyer-2", skills=["finance", "law"]),
+        _one_expert("lawyer-3", skills=["finance", "law"]),
+        _one_expert("banker-1"),
+        _one_expert("banker-2"),
+        _one_expert("banker-3"),
     )
+    batch_id = _fr_items(sessions, tmp_path, 2, domain="law")
+    assert dispatch_all(sessions, batch_id).assignments == 6
+    lawyers = {ids[f"lawyer-{i}"] for i in (1, 2, 3)}
+    assert all(experts == lawyers for experts in _holders(sessions).values())
+
+
+def test_soonest_working_window_wins_among_equals_then_reliability(sessions, project, tmp_path) -> None:
+    # NOW is 12:00 UTC. Tokyo's window (21:00 JST = 12:00 UTC) is open now; Berlin's opens at 19:00 UTC.
+    ids = _only_these_experts(
+        sessions,
+        _one_expert("berlin", timezone="Europe/Berlin", work_start_hour=20),
+        _one_expert("tokyo", timezone="Asia/Tokyo", work_start_hour=21),
+        _one_expert("tokyo-less-reliable", timezone="Asia/Tokyo", work_start_hour=21),
+        reliability={"berlin": 0.95, "tokyo": 0.9, "tokyo-less-reliable": 0.6},
+    )
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(good_row("fr-one", language="fr")) + "\n")
+    batch_id = ingest_file(sessions, path)[0]
+    with transaction(sessions) as session:
+        session.execute(update(Item).values(overlap_target=1))
+    dispatch_all(sessions, batch_id)
+    assert _holders(sessions).popitem()[1] == {ids["tokyo"]}
+
+
+def test_full_experts_at_the_top_of_the_index_do_not_hide_the_rest(sessions, project, tmp_path) -> None:
+    # 60 most reliable experts are full; dispatch must page past them to the ones with room.
+    full = [_one_expert(f"full-{i:02d}", capacity=1) for i in range(60)]
+    free = [_one_expert(f"free-{i}", capacity=5) for i in range(3)]
+    ids = _only_these_experts(
+        sessions, *full, *free, reliability={r.handle: 0.99 for r in full} | {r.handle: 0.5 for r in free}
+    )
+    first = _fr_items(sessions, tmp_path, 20)
+    assert dispatch_all(sessions, first).assignments == 60  # fills the 60 full ones exactly
+    path = tmp_path / "later.jsonl"
+    path.write_text(json.dumps(good_row("fr-later", language="fr")) + "\n")
+    later = ingest_file(sessions, path)[0]
+    assert dispatch_all(sessions, later).assignments == 3
+    with sessions() as session:
+        took = set(
+            session.scalars(
+                select(Assignment.expert_id).join(Item, Item.id == Assignment.item_id).where(Item.batch_id == later)
+            )
+        )
+    assert took == {ids[f"free-{i}"] for i in range(3)}
+
+
+def test_a_dispatch_cut_short_and_run_again_ends_with_exactly_the_right_assignments(sessions, project) -> None:
+    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
+    with sessions() as session:
+        plan = plan_dispatch(session, batch_id, NOW)
+    with transaction(sessions) as session:
+        # As if the flow died after the first of its write shards.
+        write_assignments(session, plan.rows[:100], plan.due_at)
+    report = dispatch_all(sessions, batch_id)
+    assert report.assignments == 240 * 3 - 100
+    with sessions() as session:
+        counts = session.execute(select(Assignment.item_id, func.count()).group_by(Assignment.item_id)).all()
+        statuses = set(session.scalars(select(Item.status)))
+    assert {n for _, n in counts} == {3} and len(counts) == 240
+    assert statuses == {"assigned"}
+
+
+def test_a_missed_deadline_counts_against_the_expert(sessions, project, tmp_path) -> None:
+    ids = _only_these_experts(sessions, _one_expert("late"), _one_expert("b"), _one_expert("c"))
+    batch_id = _fr_items(sessions, tmp_path, 1)
+    dispatch_all(sessions, batch_id)
+    with transaction(sessions) as session:
+        assert expire_overdue(session, NOW + dt.timedelta(days=2)) == 3
+    with sessions() as session:
+        assert session.get_one(Expert, ids["late"]).missed_count == 1
 
 
 def test_a_pool_of_one_qualified_expert_staffs_one_slot_and_says_why(sessions, project, tmp_path) -> None:

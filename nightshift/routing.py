@@ -1,0 +1,105 @@
+"""The routing index: which active experts can take a (skill, language), most reliable first.
+
+Dispatch never scans the whole pool. It asks this index for a shortlist per (skill, language) it
+needs, a little longer than the work to hand out, and reads more only if the shortlist runs dry.
+Every change to an expert's skills, languages or reliability refreshes that expert's rows; status
+is not in the index but checked live, so pausing or banning takes effect at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from nightshift.models import Assignment, Expert, ExpertLanguage, ExpertRoute, ExpertSkill
+from nightshift.sql import matches_any
+
+ANY_SKILL = "*"
+
+
+def refresh_routes(session: Session, expert_ids: Sequence[int] | None = None) -> None:
+    """Rebuild the routes of these experts (all experts if None), set-based."""
+    scoped = expert_ids is not None
+    if scoped and not expert_ids:
+        return
+    ids = list(expert_ids or [])
+    clear = delete(ExpertRoute)
+    if scoped:
+        clear = clear.where(matches_any(session, ExpertRoute.expert_id, ids))
+    session.execute(clear)
+    by_skill = (
+        select(ExpertSkill.skill, ExpertLanguage.language, Expert.id, Expert.reliability)
+        .join(ExpertSkill, ExpertSkill.expert_id == Expert.id)
+        .join(ExpertLanguage, ExpertLanguage.expert_id == Expert.id)
+    )
+    any_skill = select(literal(ANY_SKILL), ExpertLanguage.language, Expert.id, Expert.reliability).join(
+        ExpertLanguage, ExpertLanguage.expert_id == Expert.id
+    )
+    if scoped:
+        by_skill = by_skill.where(matches_any(session, Expert.id, ids))
+        any_skill = any_skill.where(matches_any(session, Expert.id, ids))
+    columns = ["skill", "language", "expert_id", "reliability"]
+    session.execute(insert(ExpertRoute).from_select(columns, union_all(by_skill, any_skill)))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    expert_id: int
+    timezone: str
+    work_start_hour: int
+    work_hours: int
+    reliability: float
+    capacity: int
+    hourly_rate: float
+    load: int
+
+
+def shortlist(
+    session: Session, skill: str, language: str, extra_skills: Sequence[str], limit: int, offset: int = 0
+) -> list[Candidate]:
+    """Up to `limit` active experts for (skill, language), most reliable first, with their open load.
+
+    extra_skills: further skills every candidate must also hold (a project may require several).
+    Experts already at capacity are included (the caller skips them) so paging stays stable.
+    """
+    # The expert's status is checked here, live: a route row may lag a status change, never lead it.
+    best = (
+        select(
+            Expert.id,
+            Expert.timezone,
+            Expert.work_start_hour,
+            Expert.work_hours,
+            Expert.reliability,
+            Expert.capacity,
+            Expert.hourly_rate,
+        )
+        .join(ExpertRoute, ExpertRoute.expert_id == Expert.id)
+        .where(ExpertRoute.skill == skill, ExpertRoute.language == language, Expert.status == "active")
+        .order_by(ExpertRoute.reliability.desc(), ExpertRoute.expert_id)
+    )
+    if extra_skills:
+        holds_all = (
+            select(func.count())
+            .where(ExpertSkill.expert_id == ExpertRoute.expert_id, ExpertSkill.skill.in_(list(extra_skills)))
+            .scalar_subquery()
+        )
+        best = best.where(holds_all == len(set(extra_skills)))
+    rows = session.execute(best.limit(limit).offset(offset)).tuples()
+    found = [(eid, tz, start, hours, rel, cap, float(rate)) for eid, tz, start, hours, rel, cap, rate in rows]
+    loads = open_loads(session, [row[0] for row in found])
+    return [Candidate(*row, load=loads.get(row[0], 0)) for row in found]
+
+
+def open_loads(session: Session, expert_ids: list[int]) -> dict[int, int]:
+    """Assignments each expert holds and has not submitted yet."""
+    if not expert_ids:
+        return {}
+    rows = session.execute(
+        select(Assignment.expert_id, func.count())
+        .where(Assignment.status == "assigned", matches_any(session, Assignment.expert_id, expert_ids))
+        .group_by(Assignment.expert_id)
+    ).tuples()
+    return {eid: n for eid, n in rows}
