@@ -114,6 +114,30 @@ def experts_set_status(handle: str, status: Annotated[str, typer.Argument(help="
     typer.echo(f"{handle}: {status}")
 
 
+@experts_app.command("show")
+def experts_show(handle: str, as_json: JsonFlag = False) -> None:
+    """An expert's skills, languages, reliability (gold, agreement, misses) and work history."""
+    from nightshift.experts import expert_profile
+
+    with _ready_sessions()() as session:
+        profile = expert_profile(session, handle)
+    gold, agreement = profile["gold"], profile["agreement"]
+    _emit(
+        profile,
+        as_json,
+        [
+            f"{profile['handle']} ({profile['tier']}, {profile['status']}), {profile['timezone']}, {profile['window']}",
+            f"skills {', '.join(profile['skills'])}; languages {', '.join(profile['languages'])}; "
+            f"capacity {profile['capacity']}",
+            f"reliability {profile['reliability']:.3f} (prior {profile['reliability_prior']}): "
+            f"gold {gold['correct']}/{gold['answered']}, agreement {agreement['agreed']}/{agreement['answered']}, "
+            f"{profile['missed_deadlines']} missed deadlines",
+            "assignments: " + (", ".join(f"{k} {n}" for k, n in sorted(profile["assignments"].items())) or "none"),
+            *(f"{h['at']}: {h['from']} -> {h['to']} by {h['by']}" for h in profile["status_history"]),
+        ],
+    )
+
+
 @app.command()
 def ingest(
     source: Annotated[str, typer.Argument(help="A file, glob, drop folder or http(s) URL of work items.")],

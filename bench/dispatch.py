@@ -68,7 +68,8 @@ def build_pool(plain: str, experts: int, items: int) -> None:
             " capacity, reliability, status) "
             "SELECT 'x' || g, 'Expert ' || g, 'x' || g || '@experts.example', (%(zones)s::text[])[1 + g %% %(nz)s],"
             " 17 + g %% 7, 2 + g %% 3, 100 + g %% 151, (ARRAY['annotator','reviewer','adjudicator'])[1 + g %% 3],"
-            " 4 + g %% 8, 0.4 + ((g * 7919) %% 600) / 1000.0, CASE WHEN g %% 50 = 0 THEN 'paused' ELSE 'active' END "
+            " 4 + g %% 8, 0.4 + ((g::bigint * 7919) %% 600) / 1000.0,"
+            " CASE WHEN g %% 50 = 0 THEN 'paused' ELSE 'active' END "
             "FROM generate_series(1, %(n)s) g",
             {"zones": zones, "nz": len(zones), "n": experts},
         )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from nightshift.audit import record_transition
 from nightshift.models import Assignment, Batch, Expert, Item
 from nightshift.projects import project_spec
+from nightshift.reliability import update_reliability
 from nightshift.routing import ANY_SKILL, Candidate, shortlist
 from nightshift.spec import ProjectBody
 from nightshift.sql import insert_ignoring_conflicts, matches_any
@@ -42,6 +43,7 @@ class DispatchReport:
     expected_hours: float = 0.0
     expected_cost: float = 0.0
     projected_finish: dt.datetime | None = None
+    gold_assignments: int = 0
 
 
 def hours_until_window(now: dt.datetime, timezone: str, start_hour: int, hours: int) -> float:
@@ -79,6 +81,7 @@ class _Expert:
     region: str
     work_hours: int
     new: int = 0
+    routes: set[tuple[str, str]] = field(default_factory=set)
 
     def key(self) -> tuple[float, float, float, int, int]:
         # Least loaded relative to capacity first (fair spread), then whose working window opens
@@ -165,6 +168,7 @@ class _Pool:
         for expert in chosen:
             expert.load += 1
             expert.new += 1
+            expert.routes.add(route)
             if expert.load < expert.capacity:
                 heapq.heappush(heap, expert.key())
         for entry in passed_over:
@@ -240,6 +244,7 @@ def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> Dispatch
     for item_id, route, need in work:
         chosen = pool.take(route, need, seen[item_id], wanted[route]) if need > 0 else []
         for expert in chosen:
+            seen[item_id].add(expert.expert_id)
             rows.append((item_id, expert.expert_id))
             report.expected_cost += hours_per_item * expert.rate
             report.by_region[expert.region] += 1
@@ -247,10 +252,66 @@ def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> Dispatch
         report.by_skill[route[0]] += len(chosen)
         if live[item_id] + len(chosen) == 0:
             report.unassignable[item_id] = _why_unassignable(route, extra[route[0]], route in pool.ever_found)
+    rows += _mix_in_gold(session, batch_id, project, pool, seen, report)
     report.assignments = len(rows)
     report.expected_hours = len(rows) * hours_per_item
     report.projected_finish = _projected_finish(pool.experts.values(), hours_per_item, now)
     return DispatchPlan(batch_id, rows, due, report)
+
+
+def _mix_in_gold(
+    session: Session,
+    batch_id: int,
+    project: ProjectBody,
+    pool: _Pool,
+    seen: dict[int, set[int]],
+    report: DispatchReport,
+) -> list[tuple[int, int]]:
+    """Give each expert with new work enough of the batch's gold items that gold makes up the
+    project's gold rate of their assignments. A gold item looks like any other to the expert, and
+    may go to any number of experts: it is scored against its known answer, never aggregated."""
+    if project.gold_rate <= 0:
+        return []
+    skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
+    gold = session.execute(
+        select(Item.id, Item.language, skill_of).where(Item.batch_id == batch_id, Item.is_gold).order_by(Item.id)
+    ).tuples()
+    by_route: dict[Route, list[int]] = defaultdict(list)
+    for item_id, language, item_skill in gold:
+        (skill, _), _ = _route_of(project, (item_skill or "").strip() or None)
+        by_route[(skill, language)].append(item_id)
+    if not by_route:
+        return []
+    held_gold: Counter[int] = Counter()
+    for item_ids in by_route.values():
+        for item_id in item_ids:
+            for expert_id in seen.get(item_id, ()):
+                held_gold[expert_id] += 1
+    rows: list[tuple[int, int]] = []
+    hours_per_item = project.expected_minutes_per_item / 60
+    carry = 0.0
+    for expert in sorted(pool.experts.values(), key=lambda e: e.expert_id):
+        if not expert.new:
+            continue
+        # Carried across experts, so the batch as a whole meets the rate even where one expert's
+        # share is a fraction of an item.
+        carry += expert.new * project.gold_rate / (1 - project.gold_rate)
+        want = math.floor(carry) - held_gold[expert.expert_id]
+        carry -= math.floor(carry)
+        offered = (i for route in sorted(expert.routes) for i in by_route.get(route, ()))
+        for item_id in offered:
+            if want <= 0 or expert.load >= expert.capacity:
+                break
+            if expert.expert_id in seen[item_id]:
+                continue
+            seen[item_id].add(expert.expert_id)
+            rows.append((item_id, expert.expert_id))
+            expert.load += 1
+            expert.new += 1
+            want -= 1
+            report.expected_cost += hours_per_item * expert.rate
+    report.gold_assignments = len(rows)
+    return rows
 
 
 def _projected_finish(experts: Any, hours_per_item: float, now: dt.datetime) -> dt.datetime | None:
@@ -358,4 +419,5 @@ def expire_overdue(session: Session, now: dt.datetime) -> int:
             .values(missed_count=Expert.missed_count + n)
             .execution_options(synchronize_session=False)
         )
+    update_reliability(session, list(misses))
     return len(overdue)

@@ -6,7 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from expectations.submissions import check_submissions
-from nightshift import review
+from nightshift import reliability, review
 from nightshift.db import transaction
 from nightshift.models import Batch
 from nightshift.projects import project_spec
@@ -35,5 +35,7 @@ def apply_gate_and_aggregate(batch_id: int, outcome: review.GateOutcome) -> revi
             review.record_gate(session, batch_id, outcome)
             report.rejected = review.apply_submission_gate(session, outcome)
         review.aggregate_ready_items(session, batch_id, report)
+        # Feedback: what this gate learned about each expert steers the next dispatch.
+        reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id))
         report.batch_status = review.settle_batch(session, batch_id)
     return report
