@@ -28,11 +28,13 @@ app = typer.Typer(
 project_app = typer.Typer(help="Client projects.", no_args_is_help=True)
 experts_app = typer.Typer(help="The expert registry.", no_args_is_help=True)
 db_app = typer.Typer(help="The application database.", no_args_is_help=True)
+limits_app = typer.Typer(help="Prefect concurrency limits the tasks hold to.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Rows refused at ingest: see, fix and load them.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(project_app, name="project")
 app.add_typer(experts_app, name="experts")
 app.add_typer(db_app, name="db")
+app.add_typer(limits_app, name="limits")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 BatchOption = Annotated[int, typer.Option("--batch", "-b", help="Batch id.")]
@@ -83,6 +85,15 @@ def project_apply(file: Annotated[Path, typer.Argument(help="Project spec YAML."
     state = "changed" if applied.changed else "unchanged"
     where = f"project {applied.project_slug} (client {applied.client_slug})"
     typer.echo(f"{where}: spec v{applied.spec_version}, {state}")
+
+
+@limits_app.command("apply")
+def limits_apply() -> None:
+    """Create or update the tag concurrency limits on the Prefect API (idempotent)."""
+    from deployments.limits import apply_limits
+
+    for tag, slots in apply_limits().items():
+        typer.echo(f"{tag}: {slots}")
 
 
 @experts_app.command("import")

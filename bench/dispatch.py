@@ -159,10 +159,13 @@ def main() -> None:
     parser.add_argument("--experts", type=int, default=2_000_000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--naive-sample", type=int, default=300)
+    parser.add_argument("--keep", action="store_true", help="Keep the database and print its URL, for --reuse.")
+    parser.add_argument("--reuse", help="A database URL a --keep run left: its pool is reused, its assignments reset.")
     args = parser.parse_args()
-    url = fresh_database("postgresql", Path(tempfile.gettempdir()), 0)
+    url = args.reuse or fresh_database("postgresql", Path(tempfile.gettempdir()), 0)
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     os.environ["NIGHTSHIFT_DATABASE_URL"] = url
+    pool_seconds = routes_seconds = 0.0
     try:
         from flows.dispatch import DispatchParams, dispatch_flow
         from nightshift.db import make_engine, make_sessionmaker, transaction
@@ -175,23 +178,32 @@ def main() -> None:
         upgrade(url)
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
-        with transaction(sessions) as session:
-            apply_spec(session, parse_spec(yaml.safe_load(SPEC.replace("LANGS", ", ".join(LANGUAGES))), "bench"))
-            session.add(Batch(project_id=1, source="bench", source_checksum="bench", status="ingested", spec_version=1))
-            # An empty batch, dispatched first so the timed run does not pay for starting Prefect.
-            session.add(
-                Batch(project_id=1, source="warm-up", source_checksum="warm", status="ingested", spec_version=1)
-            )
-        started = time.perf_counter()
-        build_pool(plain, args.experts, args.items)
-        pool_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        with transaction(sessions) as session:
-            refresh_routes(session)
-        routes_seconds = time.perf_counter() - started
+        if args.reuse:
+            with psycopg.connect(plain, autocommit=True) as connection:
+                connection.execute("TRUNCATE assignments CASCADE")
+                connection.execute("UPDATE items SET status = 'pending', status_reason = NULL")
+                connection.execute("VACUUM ANALYZE")
+        else:
+            with transaction(sessions) as session:
+                spec = yaml.safe_load(SPEC.replace("LANGS", ", ".join(LANGUAGES)))
+                apply_spec(session, parse_spec(spec, "bench"))
+                # The batch, and an empty one dispatched first so the timed run does not pay for starting Prefect.
+                for name in ("bench", "warm-up"):
+                    session.add(
+                        Batch(project_id=1, source=name, source_checksum=name, status="ingested", spec_version=1)
+                    )
+            started = time.perf_counter()
+            build_pool(plain, args.experts, args.items)
+            pool_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            with transaction(sessions) as session:
+                refresh_routes(session)
+            routes_seconds = time.perf_counter() - started
         with psycopg.connect(plain, autocommit=True) as connection:
             connection.execute("VACUUM ANALYZE expert_routes")
             routes = connection.execute("SELECT count(*) FROM expert_routes").fetchone()[0]
+            pool = connection.execute("SELECT count(*) FROM experts").fetchone()[0]
+            items = connection.execute("SELECT count(*) FROM items WHERE batch_id = 1").fetchone()[0]
 
         dispatch_flow(DispatchParams(batch_id=2))
         naive = naive_dispatch(plain, args.naive_sample, 3)
@@ -202,10 +214,13 @@ def main() -> None:
         checks = check(plain)
         engine.dispose()
     finally:
-        drop_database(url)
+        if args.keep:
+            print(f"kept: --reuse {url}")
+        elif not args.reuse:
+            drop_database(url)
 
-    naive_total = naive_per_item * args.items
-    print(f"\nDispatch bench: {args.experts:,} experts, {args.items:,} items at overlap 3, PostgreSQL")
+    naive_total = naive_per_item * items
+    print(f"\nDispatch bench: {pool:,} experts, {items:,} items at overlap 3, PostgreSQL")
     print(f"  set-up (not timed)   pool {pool_seconds:.0f} s; routing index {routes_seconds:.0f} s, {routes:,} routes")
     print(
         f"  dispatch flow        {seconds:8.1f} s  {result.assignments / seconds:10,.0f} assignments/s"

@@ -59,6 +59,9 @@ def build_deployments() -> list[Any]:
 def main() -> None:
     from prefect import serve
 
+    from deployments.limits import apply_limits
+
+    apply_limits()
     serve(*build_deployments())
 
 

@@ -24,9 +24,9 @@ from nightshift.audit import record_transition
 from nightshift.models import Assignment, Batch, Expert, Item
 from nightshift.projects import project_spec
 from nightshift.reliability import update_reliability
-from nightshift.routing import ANY_SKILL, Candidate, shortlist
+from nightshift.routing import ANY_SKILL, Candidate, shortlists
 from nightshift.spec import ProjectBody
-from nightshift.sql import insert_ignoring_conflicts, matches_any
+from nightshift.sql import copy_if_all_new, insert_ignoring_conflicts, is_postgres, matches_any
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
 STAFFABLE = ("pending", "rework")
@@ -95,9 +95,9 @@ Route = tuple[str, str]  # (skill, language)
 class _Pool:
     """Per-route heaps over shared expert state, filled from the routing index a page at a time."""
 
-    def __init__(self, session: Session, extra_skills: dict[str, list[str]], now: dt.datetime) -> None:
+    def __init__(self, session: Session, required: list[str], now: dt.datetime) -> None:
         self.session = session
-        self.extra_skills = extra_skills
+        self.required = required
         self.now = now
         self.experts: dict[int, _Expert] = {}
         self.heaps: dict[Route, list[tuple[float, float, float, int, int]]] = {}
@@ -112,39 +112,42 @@ class _Pool:
             self._windows[key] = hours_until_window(self.now, *key)
         return self._windows[key]
 
-    def fill(self, route: Route, wanted: int) -> None:
-        """Read the next page of candidates for the route: a little more than the work to hand out."""
-        if route in self.exhausted:
-            return
-        limit = max(2 * wanted + 20, 50)
-        offset = self.offsets.get(route, 0)
-        skill, language = route
-        found = shortlist(self.session, skill, language, self.extra_skills.get(skill, []), limit, offset)
-        self.offsets[route] = offset + len(found)
-        if len(found) < limit:
-            self.exhausted.add(route)
-        heap = self.heaps.setdefault(route, [])
-        for c in found:
-            self.ever_found.add(route)
-            expert = self.experts.get(c.expert_id)
-            if expert is None:
-                expert = _Expert(
-                    c.expert_id,
-                    c.load,
-                    c.capacity,
-                    c.reliability,
-                    self._wait(c),
-                    c.hourly_rate,
-                    c.timezone.split("/")[0],
-                    c.work_hours,
-                )
-                self.experts[c.expert_id] = expert
-            if expert.load < expert.capacity:
-                heapq.heappush(heap, expert.key())
+    def fill(self, wanted: dict[Route, int]) -> None:
+        """Read the next page of candidates for these routes, a little more than the work to hand
+        out (for a fair spread): one statement for all of them."""
+        pages = {}
+        for route, n in wanted.items():
+            if route not in self.exhausted:
+                pages[route] = (max(2 * n + 20, 50), self.offsets.get(route, 0))
+        for route, found in shortlists(self.session, pages, self.required).items():
+            limit, offset = pages[route]
+            self.offsets[route] = offset + len(found)
+            if len(found) < limit:
+                self.exhausted.add(route)
+            heap = self.heaps.setdefault(route, [])
+            if found:
+                self.ever_found.add(route)
+            for c in found:
+                expert = self.experts.get(c.expert_id)
+                if expert is None:
+                    expert = _Expert(
+                        c.expert_id,
+                        c.load,
+                        c.capacity,
+                        c.reliability,
+                        self._wait(c),
+                        c.hourly_rate,
+                        c.timezone.split("/")[0],
+                        c.work_hours,
+                    )
+                    self.experts[c.expert_id] = expert
+                if expert.load < expert.capacity:
+                    heap.append(expert.key())
+            heapq.heapify(heap)
 
     def take(self, route: Route, count: int, exclude: set[int], wanted: int) -> list[_Expert]:
         if route not in self.heaps:
-            self.fill(route, wanted)
+            self.fill({route: wanted})
         heap = self.heaps[route]
         chosen: list[_Expert] = []
         passed_over: list[tuple[float, float, float, int, int]] = []
@@ -152,7 +155,7 @@ class _Pool:
             if not heap:
                 if route in self.exhausted:
                     break
-                self.fill(route, wanted)
+                self.fill({route: wanted})
                 continue
             entry = heapq.heappop(heap)
             expert = self.experts[entry[3]]
@@ -238,7 +241,8 @@ def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> Dispatch
         work.append((item_id, route, need))
         wanted[route] += max(need, 0)
 
-    pool = _Pool(session, extra, now)
+    pool = _Pool(session, list(dict.fromkeys(project.required_skills)), now)
+    pool.fill({route: n for route, n in wanted.items() if n > 0})
     rows: list[tuple[int, int]] = []
     hours_per_item = project.expected_minutes_per_item / 60
     for item_id, route, need in work:
@@ -340,6 +344,10 @@ def write_assignments(session: Session, rows: list[tuple[int, int]], due_at: dt.
         {"item_id": item_id, "expert_id": expert_id, "role": "annotate", "status": "assigned", "due_at": due_at}
         for item_id, expert_id in rows
     ]
+    # The first run of a plan writes only new rows: straight COPY. A re-run finds some there already
+    # and takes the conflict-ignoring path; the unique key decides either way.
+    if is_postgres(session) and copy_if_all_new(session, Assignment, values):
+        return len(values)
     return insert_ignoring_conflicts(session, Assignment, values, ["item_id", "expert_id", "role"])
 
 

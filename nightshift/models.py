@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -236,6 +237,13 @@ class Assignment(Timestamped, Base):
         CheckConstraint(_in("status", ASSIGNMENT_STATUSES), name="status"),
         Index("ix_assignments_expert_status", "expert_id", "status"),
         Index("ix_assignments_item_role", "item_id", "role"),
+        # Expiry looks only at open work: a small partial index, however long the history grows.
+        Index(
+            "ix_assignments_open_due",
+            "due_at",
+            postgresql_where=text("status = 'assigned'"),
+            sqlite_where=text("status = 'assigned'"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))

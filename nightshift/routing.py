@@ -93,6 +93,61 @@ def shortlist(
     return [Candidate(*row, load=loads.get(row[0], 0)) for row in found]
 
 
+_SHORTLISTS_SQL = """
+SELECT w.skill, w.language, e.id, e.timezone, e.work_start_hour, e.work_hours, e.reliability, e.capacity,
+       e.hourly_rate::float8,
+       (SELECT count(*) FROM assignments a WHERE a.expert_id = e.id AND a.status = 'assigned')
+FROM unnest(%(skills)s::text[], %(languages)s::text[], %(limits)s::int[], %(offsets)s::int[])
+     AS w(skill, language, lim, off)
+CROSS JOIN LATERAL (
+    SELECT r.expert_id, r.reliability FROM expert_routes r JOIN experts x ON x.id = r.expert_id
+    WHERE r.skill = w.skill AND r.language = w.language AND x.status = 'active'
+      AND NOT EXISTS (
+          SELECT 1 FROM unnest(%(required)s::text[]) AS req(skill)
+          WHERE req.skill <> w.skill AND NOT EXISTS (
+              SELECT 1 FROM expert_skills s WHERE s.expert_id = r.expert_id AND s.skill = req.skill))
+    ORDER BY r.reliability DESC, r.expert_id
+    LIMIT w.lim OFFSET w.off
+) c
+JOIN experts e ON e.id = c.expert_id
+ORDER BY w.skill, w.language, c.reliability DESC, c.expert_id
+"""
+
+
+def shortlists(
+    session: Session, pages: dict[tuple[str, str], tuple[int, int]], required: Sequence[str]
+) -> dict[tuple[str, str], list[Candidate]]:
+    """shortlist() for many (skill, language) routes at once: {route: (limit, offset)} -> candidates.
+
+    Every route but the required skills it names must hold all `required` skills. On PostgreSQL
+    one statement (a LATERAL index scan per route) instead of two queries per route.
+    """
+    found: dict[tuple[str, str], list[Candidate]] = {route: [] for route in pages}
+    if not pages:
+        return found
+    if session.get_bind().dialect.name != "postgresql":
+        for (skill, language), (limit, offset) in pages.items():
+            extra = [s for s in required if s != skill]
+            found[(skill, language)] = shortlist(session, skill, language, extra, limit, offset)
+        return found
+    routes = list(pages)
+    params = {
+        "skills": [r[0] for r in routes],
+        "languages": [r[1] for r in routes],
+        "limits": [pages[r][0] for r in routes],
+        "offsets": [pages[r][1] for r in routes],
+        "required": list(required),
+    }
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        # Raw driver rows: hundreds of thousands of small tuples, no ORM processing needed.
+        cursor.execute(_SHORTLISTS_SQL, params)
+        for skill, language, *row in cursor:
+            found[(skill, language)].append(Candidate(*row))
+    return found
+
+
 def open_loads(session: Session, expert_ids: list[int]) -> dict[int, int]:
     """Assignments each expert holds and has not submitted yet."""
     if not expert_ids:

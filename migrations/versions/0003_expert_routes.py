@@ -32,6 +32,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_expert_routes_best", "expert_routes", ["skill", "language", "reliability", "expert_id"])
     op.create_index("ix_expert_routes_expert", "expert_routes", ["expert_id"])
+    op.create_index(
+        "ix_assignments_open_due",
+        "assignments",
+        ["due_at"],
+        postgresql_where=sa.text("status = 'assigned'"),
+        sqlite_where=sa.text("status = 'assigned'"),
+    )
     # Existing experts get their routes now; from here on nightshift.routing keeps them in step.
     op.execute(
         "INSERT INTO expert_routes (skill, language, expert_id, reliability) "
@@ -43,6 +50,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_assignments_open_due", table_name="assignments")
     op.drop_index("ix_expert_routes_expert", table_name="expert_routes")
     op.drop_index("ix_expert_routes_best", table_name="expert_routes")
     op.drop_table("expert_routes")

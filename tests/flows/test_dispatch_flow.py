@@ -1,0 +1,46 @@
+"""The dispatch flow on a real Prefect API, under Nightshift's tag concurrency limits."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from deployments.limits import TAG_LIMITS, apply_limits, read_limits
+from flows.dispatch import DispatchParams, dispatch_flow
+from nightshift.db import make_engine, make_sessionmaker, transaction
+from nightshift.experts import import_experts, parse_experts
+from nightshift.models import Assignment, Item
+from nightshift.projects import apply_spec
+from nightshift.spec import load_spec
+from tests.conftest import SAMPLES
+from tests.nightshift.test_ingest import ingest_file
+
+
+def test_limits_apply_idempotently_and_dispatch_runs_its_shards_under_them(app_env, prefect_api) -> None:
+    assert apply_limits() == TAG_LIMITS
+    apply_limits()  # again: an upsert, not a second limit
+    assert read_limits(list(TAG_LIMITS)) == TAG_LIMITS
+    sessions = make_sessionmaker(make_engine(app_env))
+    experts, errors = parse_experts(SAMPLES / "experts.jsonl")
+    assert not errors
+    with transaction(sessions) as session:
+        apply_spec(session, load_spec(SAMPLES / "spec.yaml"))
+        import_experts(session, experts)
+    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
+
+    # Shards of 100 assignments: several write tasks, at most two at a time under the limit.
+    result = dispatch_flow(DispatchParams(batch_id=batch_id, shard_size=100))
+    again = dispatch_flow(DispatchParams(batch_id=batch_id, shard_size=100))
+
+    with sessions() as session:
+        total = session.scalar(select(func.count()).select_from(Assignment))
+        doubled = session.execute(
+            select(Assignment.item_id, Assignment.expert_id)
+            .group_by(Assignment.item_id, Assignment.expert_id)
+            .having(func.count() > 1)
+        ).all()
+        statuses = set(session.scalars(select(Item.status)))
+    assert result.assignments == total > 240 * 3
+    assert doubled == []
+    assert again.assignments == 0
+    assert statuses == {"assigned"}
+    assert result.expected_cost_usd > 0 and result.projected_finish
