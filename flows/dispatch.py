@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift import notify
-from nightshift.dispatch import DispatchReport, shards
+from nightshift.dispatch import DispatchReport
 from tasks.dispatch import (
     expire_overdue_assignments,
     finish_batch_dispatch,
@@ -46,11 +46,11 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
     # quote(): Prefect would otherwise walk every row of the shard looking for futures.
     writes = [
         write_assignment_shard.submit(quote(rows), plan.due_at, index)
-        for index, rows in enumerate(shards(plan.rows, params.shard_size))
+        for index, rows in enumerate(plan.shards(params.shard_size))
     ]
     wait(writes)
     written = sum(future.result() for future in writes)
-    finish_batch_dispatch(params.batch_id, plan.report.unassignable)
+    finish_batch_dispatch(params.batch_id, quote(plan.staffed), plan.report.unassignable)
     report = plan.report
     if report.unassignable:
         first = next(iter(report.unassignable.values()))

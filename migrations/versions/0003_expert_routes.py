@@ -33,6 +33,14 @@ def upgrade() -> None:
     op.create_index("ix_expert_routes_best", "expert_routes", ["skill", "language", "reliability", "expert_id"])
     op.create_index("ix_expert_routes_expert", "expert_routes", ["expert_id"])
     op.create_index(
+        "ix_experts_routing",
+        "experts",
+        ["id"],
+        postgresql_include=["status", "timezone", "work_start_hour", "work_hours", "reliability", "capacity", "hourly_rate"],
+    )
+    # The unique (item_id, expert_id, role) index serves lookups by item: one index less to write.
+    op.drop_index("ix_assignments_item_role", table_name="assignments")
+    op.create_index(
         "ix_assignments_open_due",
         "assignments",
         ["due_at"],
@@ -51,6 +59,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_assignments_open_due", table_name="assignments")
+    op.create_index("ix_assignments_item_role", "assignments", ["item_id", "role"])
+    op.drop_index("ix_experts_routing", table_name="experts")
     op.drop_index("ix_expert_routes_expert", table_name="expert_routes")
     op.drop_index("ix_expert_routes_best", table_name="expert_routes")
     op.drop_table("expert_routes")

@@ -1,0 +1,25 @@
+"""`nightshift experts import|set-status|show` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+from tests.app.test_cli_errors import env, nightshift, one_line_error  # noqa: F401  (env is a fixture)
+from tests.conftest import SAMPLES
+
+
+def test_ops_pause_an_expert_and_see_the_history_and_reliability(sessions, env) -> None:  # noqa: F811
+    nightshift("project", "apply", str(SAMPLES / "spec.yaml"), env=env)
+    imported = nightshift("experts", "import", str(SAMPLES / "experts.jsonl"), env=env)
+    assert imported.returncode == 0, imported.stderr
+    handle = json.loads((SAMPLES / "experts.jsonl").read_text().splitlines()[0])["handle"]
+    assert nightshift("experts", "set-status", handle, "paused", env=env).stdout.strip() == f"{handle}: paused"
+
+    profile = json.loads(nightshift("experts", "show", handle, "--json", env=env).stdout)
+    assert profile["status"] == "paused"
+    assert profile["reliability"] == profile["reliability_prior"] == 0.7  # new: the prior, not 0 or 1
+    assert [(h["from"], h["to"], h["by"]) for h in profile["status_history"]] == [("active", "paused", "cli")]
+    assert "email" not in profile and "name" not in profile
+    text = nightshift("experts", "show", handle, env=env).stdout
+    assert "reliability 0.700 (prior 0.7): gold 0/0, agreement 0/0, 0 missed deadlines" in text
+    assert one_line_error(nightshift("experts", "show", "nobody", env=env)) == "error: unknown expert 'nobody'"
