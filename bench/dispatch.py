@@ -170,11 +170,10 @@ def main() -> None:
     try:
         from deployments.limits import apply_limits
         from flows.dispatch import DispatchParams, dispatch_flow
-        from nightshift.dispatch import dispatch_batch
-        from nightshift.models import utcnow
         from nightshift.db import make_engine, make_sessionmaker, transaction
+        from nightshift.dispatch import dispatch_batch
         from nightshift.migrate import upgrade
-        from nightshift.models import Batch
+        from nightshift.models import Batch, utcnow
         from nightshift.projects import apply_spec
         from nightshift.routing import refresh_routes
         from nightshift.spec import parse_spec

@@ -36,7 +36,15 @@ def upgrade() -> None:
         "ix_experts_routing",
         "experts",
         ["id"],
-        postgresql_include=["status", "timezone", "work_start_hour", "work_hours", "reliability", "capacity", "hourly_rate"],
+        postgresql_include=[
+            "status",
+            "timezone",
+            "work_start_hour",
+            "work_hours",
+            "reliability",
+            "capacity",
+            "hourly_rate",
+        ],
     )
     # The unique (item_id, expert_id, role) index serves lookups by item: one index less to write.
     op.drop_index("ix_assignments_item_role", table_name="assignments")
