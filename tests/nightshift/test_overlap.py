@@ -1,0 +1,63 @@
+"""Dynamic overlap: an item starts at the minimum overlap and gains one expert at a time while its
+annotators disagree, up to the maximum; agreeing answers stop it at the minimum."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import select, update
+
+from nightshift.db import transaction
+from nightshift.dispatch import dispatch_batch
+from nightshift.models import Assignment, Item, ItemResult
+from nightshift.review import ReviewReport, aggregate_ready_items
+from nightshift.submissions import NewSubmission, record_submissions
+from tests.nightshift.test_ingest import good_row, ingest_file
+
+NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+
+
+def _answer(rating: int) -> dict:
+    return {"rating": rating, "error_tags": [], "rationale": "r" * 50, "improved_prompt": "p" * 90}
+
+
+def _one_item(sessions, tmp_path) -> int:
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(good_row("only")) + "\n")
+    return ingest_file(sessions, path)[0]
+
+
+def _round(sessions, batch_id: int, ratings: list[int]) -> tuple[int, str, int | None]:
+    """Dispatch, have the open assignments answered with these ratings, accept them, aggregate.
+    Returns (new assignments, item status, overlap target)."""
+    with transaction(sessions) as session:
+        made = dispatch_batch(session, batch_id, NOW).assignments
+        open_ids = list(session.scalars(select(Assignment.id).where(Assignment.status == "assigned")))
+        assert len(open_ids) == len(ratings)
+        record_submissions(session, [NewSubmission(a, _answer(r), 600) for a, r in zip(open_ids, ratings, strict=True)])
+        session.execute(update(Assignment).where(Assignment.status == "submitted").values(status="accepted"))
+        aggregate_ready_items(session, batch_id, ReviewReport())
+    with sessions() as session:
+        item = session.scalars(select(Item)).one()
+        return made, item.status, item.overlap_target
+
+
+def test_disagreement_adds_one_expert_at_a_time_up_to_the_maximum(sessions, project, tmp_path) -> None:
+    batch_id = _one_item(sessions, tmp_path)
+    assert _round(sessions, batch_id, [1, 4, 7]) == (3, "rework", 4)
+    assert _round(sessions, batch_id, [1]) == (1, "rework", 5)
+    # At the maximum (5) the item is settled even though its annotators still disagree.
+    assert _round(sessions, batch_id, [7]) == (1, "passed", 5)
+    with sessions() as session:
+        result = session.scalars(select(ItemResult)).one()
+        holders = list(session.scalars(select(Assignment.expert_id)))
+    assert result.method["_note"] == "maximum overlap reached with low agreement"
+    assert len(result.submission_ids) == 5 and len(set(holders)) == 5
+
+
+def test_agreeing_answers_stop_at_the_minimum_overlap(sessions, project, tmp_path) -> None:
+    batch_id = _one_item(sessions, tmp_path)
+    assert _round(sessions, batch_id, [5, 5, 6]) == (3, "passed", None)
+    with transaction(sessions) as session:
+        assert dispatch_batch(session, batch_id, NOW).assignments == 0
