@@ -14,8 +14,9 @@ TAG_LIMITS: dict[str, int] = {
     "database": 8,
     # One dispatch planner at a time, so two batches never hand out the same expert's capacity.
     PLANNER_TAG: 1,
-    # Bulk assignment writes: two at a time saturate this database without starving readers.
-    DB_WRITE_TAG: 2,
+    # Bulk assignment writes across all flows. A dispatch flow runs two at a time (its task runner);
+    # a limit at that width would make each next write wait on Prefect's retry for the slot just freed.
+    DB_WRITE_TAG: 4,
 }
 
 

@@ -25,7 +25,7 @@ from tasks.notify import notify_ops
 
 class DispatchParams(BaseModel):
     batch_id: int = Field(description="The batch to staff.")
-    shard_size: int = Field(default=20_000, ge=100, le=200_000, description="Assignments written per task.")
+    shard_size: int = Field(default=50_000, ge=100, le=500_000, description="Assignments written per task.")
 
 
 class DispatchResult(BaseModel):
