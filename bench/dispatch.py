@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from zoneinfo import available_timezones
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,7 +60,7 @@ project:
 
 def build_pool(plain: str, experts: int, items: int) -> None:
     """Experts, skills, languages and items straight from generate_series: fast and reproducible."""
-    zones = sorted(__import__("zoneinfo").available_timezones() - {"Factory", "localtime"})
+    zones = sorted(available_timezones() - {"Factory", "localtime"})
     with psycopg.connect(plain, autocommit=True) as connection:
         run = connection.execute
         run("SELECT setseed(0.42)")  # random() below is then the same on every run

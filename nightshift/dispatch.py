@@ -29,7 +29,7 @@ from nightshift.projects import project_spec
 from nightshift.reliability import update_reliability
 from nightshift.routing import ANY_SKILL, Candidate, shortlists
 from nightshift.spec import ProjectBody
-from nightshift.sql import copy_if_all_new, insert_ignoring_conflicts, is_postgres, matches_any
+from nightshift.sql import copy_if_all_new, insert_ignoring_conflicts, is_postgres, update_grouped, update_ids
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
 STAFFABLE = ("pending", "rework")
@@ -215,14 +215,12 @@ class DispatchPlan:
         return groups
 
 
-def _route_of(project: ProjectBody, item_skill: str | None) -> tuple[Route, list[str]]:
-    """(skill, language) key's skill for an item, and the further skills the expert must hold."""
-    required = list(dict.fromkeys(project.required_skills))
-    if item_skill:
-        return (item_skill, ""), [s for s in required if s != item_skill]
-    if required:
-        return (required[0], ""), required[1:]
-    return (ANY_SKILL, ""), []
+def _route_skill(project: ProjectBody, item_skill: str | None) -> str:
+    """The skill an item is routed by: its own, else the project's first required one, else any.
+    Every route also demands all of the project's required skills (see routing.shortlists)."""
+    if item_skill and item_skill.strip():
+        return item_skill.strip()
+    return project.required_skills[0] if project.required_skills else ANY_SKILL
 
 
 @contextmanager
@@ -274,15 +272,13 @@ def _plan(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
         if role == "annotate" and status in LIVE_ANNOTATION:
             live[item_id] += 1
 
-    extra: dict[str, list[str]] = {}
     work: list[tuple[int, Route, int]] = []
     wanted: Counter[Route] = Counter()
-    routes_by_skill: dict[str | None, tuple[Route, list[str]]] = {}
+    skill_of_item: dict[str | None, str] = {}
     for item_id, language, item_skill, target in items:
-        if item_skill not in routes_by_skill:
-            routes_by_skill[item_skill] = _route_of(project, (item_skill or "").strip() or None)
-        (skill, _), further = routes_by_skill[item_skill]
-        extra[skill] = further
+        if item_skill not in skill_of_item:
+            skill_of_item[item_skill] = _route_skill(project, item_skill)
+        skill = skill_of_item[item_skill]
         need = (target or project.overlap.min) - live[item_id]
         route = (skill, language)
         work.append((item_id, route, need))
@@ -305,7 +301,7 @@ def _plan(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
         if live[item_id] + len(chosen):
             staffed.append(item_id)
         else:
-            report.unassignable[item_id] = _why_unassignable(route, extra[route[0]], route in pool.ever_found)
+            report.unassignable[item_id] = _why_unassignable(route, project.required_skills, route in pool.ever_found)
     rows += _mix_in_gold(session, batch_id, project, pool, seen, report)
     report.assignments = len(rows)
     report.expected_hours = len(rows) * hours_per_item
@@ -335,7 +331,7 @@ def _mix_in_gold(
     ).tuples()
     by_route: dict[Route, list[int]] = defaultdict(list)
     for item_id, language, item_skill in gold:
-        (skill, _), _ = _route_of(project, (item_skill or "").strip() or None)
+        skill = _route_skill(project, item_skill)
         by_route[(skill, language)].append(item_id)
     if not by_route:
         return []
@@ -383,9 +379,9 @@ def _projected_finish(experts: Any, hours_per_item: float, now: dt.datetime) -> 
     return now + dt.timedelta(hours=latest) if latest else None
 
 
-def _why_unassignable(route: Route, further: list[str], anyone: bool) -> str:
+def _why_unassignable(route: Route, required: list[str], anyone: bool) -> str:
     skill, language = route
-    skills = sorted({*further, *([] if skill == ANY_SKILL else [skill])})
+    skills = sorted({*required, skill} - {ANY_SKILL})
     if not anyone:
         return f"no active expert with skills {skills} and language {language!r}"
     return f"every qualified expert for language {language!r} is at capacity or already had this item"
@@ -412,29 +408,20 @@ def write_assignments(session: Session, rows: list[tuple[int, int]], due_at: dt.
 
 
 def _mark_assigned(session: Session, item_ids: list[int]) -> None:
-    for ids in shards(item_ids, 50_000):
-        session.execute(
-            update(Item)
-            .where(matches_any(session, Item.id, ids), Item.status.in_(STAFFABLE))
-            .values(status="assigned", status_reason=None)
-            .execution_options(synchronize_session=False)
-        )
+    update_ids(session, Item, item_ids, {"status": "assigned", "status_reason": None}, Item.status.in_(STAFFABLE))
 
 
 def finish_dispatch(session: Session, batch_id: int, staffed: list[int], unassignable: dict[int, str]) -> None:
     """After the plan's rows are written: staffed items the writes did not touch (their annotators
     were already there, say after a crash) are assigned; the rest are marked unassignable."""
     _mark_assigned(session, staffed)
-    by_reason: dict[str, list[int]] = defaultdict(list)
-    for item_id, why in unassignable.items():
-        by_reason[why].append(item_id)
-    for reason, ids in by_reason.items():
-        session.execute(
-            update(Item)
-            .where(matches_any(session, Item.id, ids), Item.status.in_(STAFFABLE))
-            .values(status="unassignable", status_reason=reason)
-            .execution_options(synchronize_session=False)
-        )
+    update_grouped(
+        session,
+        Item,
+        unassignable,
+        lambda why: {"status": "unassignable", "status_reason": why},
+        Item.status.in_(STAFFABLE),
+    )
     batch = session.get_one(Batch, batch_id)
     if batch.status == "ingested":
         batch.status = "dispatched"
@@ -452,37 +439,23 @@ def dispatch_batch(session: Session, batch_id: int, now: dt.datetime) -> Dispatc
 def expire_overdue(session: Session, now: dt.datetime) -> int:
     """Assignments past their due time expire, count as a miss against their expert, and their
     items go back to be staffed again (never by the same expert: dispatch remembers who held them)."""
-    overdue = list(
-        session.execute(
-            select(Assignment.id, Assignment.item_id, Assignment.expert_id).where(
-                Assignment.status == "assigned", Assignment.due_at < now
-            )
-        ).tuples()
-    )
+    overdue = session.execute(
+        update(Assignment)
+        .where(Assignment.status == "assigned", Assignment.due_at < now)
+        .values(status="expired", status_reason="not submitted by its due time")
+        .returning(Assignment.item_id, Assignment.expert_id)
+        .execution_options(synchronize_session=False)
+    ).all()
     if not overdue:
         return 0
-    session.execute(
-        update(Assignment)
-        .where(matches_any(session, Assignment.id, [a for a, _, _ in overdue]))
-        .values(status="expired", status_reason="not submitted by its due time")
-        .execution_options(synchronize_session=False)
+    update_ids(
+        session,
+        Item,
+        sorted({item_id for item_id, _ in overdue}),
+        {"status": "rework", "status_reason": "an assignment expired"},
+        Item.status == "assigned",
     )
-    session.execute(
-        update(Item)
-        .where(matches_any(session, Item.id, list({i for _, i, _ in overdue})), Item.status == "assigned")
-        .values(status="rework", status_reason="an assignment expired")
-        .execution_options(synchronize_session=False)
-    )
-    misses = Counter(e for _, _, e in overdue)
-    by_count: dict[int, list[int]] = defaultdict(list)
-    for expert_id, n in misses.items():
-        by_count[n].append(expert_id)
-    for n, ids in by_count.items():
-        session.execute(
-            update(Expert)
-            .where(matches_any(session, Expert.id, ids))
-            .values(missed_count=Expert.missed_count + n)
-            .execution_options(synchronize_session=False)
-        )
+    misses = Counter(expert_id for _, expert_id in overdue)
+    update_grouped(session, Expert, misses, lambda n: {"missed_count": Expert.missed_count + n})
     update_reliability(session, list(misses))
     return len(overdue)

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.projects import project_spec
 from nightshift.routing import refresh_routes
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
-from nightshift.sql import matches_any
+from nightshift.sql import matches_any, update_grouped
 
 PRIOR = 0.7
 PRIOR_WEIGHT = 10.0
@@ -107,16 +107,7 @@ def update_reliability(session: Session, expert_ids: Sequence[int]) -> dict[int,
     """Recompute these experts' reliability and refresh their routes, so dispatch uses it next."""
     evidence = gather_evidence(session, expert_ids)
     values = {expert_id: round(record.estimate(), 4) for expert_id, record in evidence.items()}
-    by_value: dict[float, list[int]] = defaultdict(list)
-    for expert_id, value in values.items():
-        by_value[value].append(expert_id)
-    for value, ids in by_value.items():
-        session.execute(
-            update(Expert)
-            .where(matches_any(session, Expert.id, ids))
-            .values(reliability=value)
-            .execution_options(synchronize_session=False)
-        )
+    update_grouped(session, Expert, values, lambda value: {"reliability": value})
     refresh_routes(session, list(values))
     return values
 

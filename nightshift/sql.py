@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from psycopg import errors as pg_errors
 from psycopg.rows import namedtuple_row
-from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam
+from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -51,6 +52,33 @@ def insert_returning_new(
     stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     columns = [table.c[name] for name in returning]
     return list(session.connection().execute(stmt.returning(*columns), list(rows)).all())
+
+
+def update_ids(session: Session, model: type[Base], ids: Sequence[int], values: dict[str, Any], *where: Any) -> None:
+    """UPDATE model SET values WHERE its key is one of ids (and `where`), in slices of 50,000 ids."""
+    key = next(iter(model.__mapper__.primary_key))
+    for start in range(0, len(ids), 50_000):
+        session.execute(
+            update(model)
+            .where(matches_any(session, key, list(ids[start : start + 50_000])), *where)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def update_grouped(
+    session: Session,
+    model: type[Base],
+    value_of: Mapping[int, Any],
+    set_for: Callable[[Any], dict[str, Any]],
+    *where: Any,
+) -> None:
+    """Give each row its own value (id -> value) with one UPDATE per distinct value, not per row."""
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for row_id, value in value_of.items():
+        groups[value].append(row_id)
+    for value, ids in groups.items():
+        update_ids(session, model, ids, set_for(value), *where)
 
 
 def matches_any(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
