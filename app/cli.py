@@ -35,6 +35,8 @@ app.add_typer(project_app, name="project")
 app.add_typer(experts_app, name="experts")
 app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
+payouts_app = typer.Typer(help="Expert pay: run a period, statements, corrections.")
+app.add_typer(payouts_app, name="payouts")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 BatchOption = Annotated[int, typer.Option("--batch", "-b", help="Batch id.")]
@@ -147,6 +149,104 @@ def experts_show(handle: str, as_json: JsonFlag = False) -> None:
             *(f"{h['at']}: {h['from']} -> {h['to']} by {h['by']}" for h in profile["status_history"]),
         ],
     )
+
+
+PeriodOption = Annotated[
+    str | None, typer.Option("--period", help="ISO week (2026-W47) or month (2026-11); default: last complete week.")
+]
+TimezoneOption = Annotated[
+    str | None, typer.Option("--tz", help="Payroll time zone (IANA); default NIGHTSHIFT_PAYOUT_TIMEZONE.")
+]
+
+
+def _period(period: str | None, tz: str | None) -> Any:
+    from nightshift.models import utcnow
+    from nightshift.payouts import Period
+
+    zone = tz or _settings().payout_timezone
+    return Period.parse(period, zone) if period else Period.last_complete_week(utcnow(), zone)
+
+
+@payouts_app.callback(invoke_without_command=True)
+def payouts(
+    ctx: typer.Context, period: PeriodOption = None, tz: TimezoneOption = None, as_json: JsonFlag = False
+) -> None:
+    """Pay a period: ledger entries for time, deductions and bonuses, then the payments CSV."""
+    if ctx.invoked_subcommand:
+        return
+    chosen = _period(period, tz)
+    _ready_sessions()
+    from flows.payouts import PayoutParams, payouts_flow
+
+    result = payouts_flow(PayoutParams(period=chosen.label, timezone=chosen.timezone))
+    _emit(
+        result,
+        as_json,
+        [
+            f"period {result.period} ({result.timezone}){'' if result.closed else ', still open'}",
+            f"new entries: {result.time_entries} time, {result.deductions} deductions, {result.bonuses} bonuses; "
+            f"paid now ${result.paid_now}",
+            f"period total ${result.period_total} to {result.payees} experts: {result.csv_path}",
+            *result.notes,
+        ],
+    )
+
+
+@payouts_app.command("statement")
+def payouts_statement(
+    handle: str, period: PeriodOption = None, tz: TimezoneOption = None, as_json: JsonFlag = False
+) -> None:
+    """One expert's statement for a period, line by line."""
+    from nightshift.payouts import statement
+
+    chosen = _period(period, tz)
+    with _ready_sessions()() as session:
+        result = statement(session, handle, chosen.label)
+    _emit(
+        result.as_dict(),
+        as_json,
+        [
+            f"{result.expert}, {result.period}: {result.currency} {result.total}",
+            *(
+                f"  {line['kind']:<10} {line['project']:<16} {line['minutes']:>7} min x {line['rate']:>7}/h"
+                f" = {line['amount']:>9}  {line['note'] or ''}"
+                for line in result.lines
+            ),
+            "  " + ", ".join(f"{kind} {amount}" for kind, amount in result.totals.items()),
+        ],
+    )
+
+
+@payouts_app.command("correct")
+def payouts_correct(
+    handle: str,
+    project: Annotated[str, typer.Option("--project", "-p", help="Project slug.")],
+    amount: Annotated[str, typer.Option(help="Signed amount in whole cents, e.g. -12.50.")],
+    reason: Annotated[str, typer.Option(help="Why: shown on the expert's statement.")],
+    reference: Annotated[str, typer.Option("--ref", help="Ticket or case id; asking twice adds nothing.")],
+    period: PeriodOption = None,
+    tz: TimezoneOption = None,
+) -> None:
+    """Add a correction to the ledger (entries are never edited)."""
+    from decimal import Decimal, InvalidOperation
+
+    from sqlalchemy import select
+
+    from nightshift.db import transaction
+    from nightshift.models import Project
+    from nightshift.payouts import add_correction, expert_id_of
+
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise NightshiftError(f"amount {amount!r} is not a number") from None
+    chosen = _period(period, tz)
+    with transaction(_ready_sessions()) as session:
+        project_id = session.scalar(select(Project.id).where(Project.slug == project))
+        if project_id is None:
+            raise NightshiftError(f"no project {project!r}")
+        added = add_correction(session, expert_id_of(session, handle), project_id, value, reason, reference, chosen)
+    typer.echo(f"correction {reference}: {'added' if added else 'already in the ledger'}")
 
 
 @app.command()

@@ -31,11 +31,14 @@ def run_demo(items: Path | None = None) -> None:
     from flows.deliver import DeliverParams, deliver_flow
     from flows.dispatch import DispatchParams, dispatch_flow
     from flows.ingest import IngestParams, ingest_flow
+    from flows.payouts import PayoutParams, payouts_flow
     from flows.review import ReviewParams, review_flow
     from flows.simulate import SimulateParams, simulate_flow
     from nightshift.db import transaction
     from nightshift.experts import import_experts, parse_experts
     from nightshift.migrate import upgrade
+    from nightshift.models import utcnow
+    from nightshift.payouts import Period
     from nightshift.projects import apply_spec
     from nightshift.report import batch_statuses
     from nightshift.spec import parse_spec
@@ -79,6 +82,8 @@ def run_demo(items: Path | None = None) -> None:
                 break
 
         delivered = deliver_flow(DeliverParams(batch_id=batch))
+        this_week = Period.week_of(utcnow(), resources().settings.payout_timezone)
+        paid = payouts_flow(PayoutParams(period=this_week.label, timezone=this_week.timezone))
         again = ingest_flow(IngestParams(project=spec.project.slug, source=source, force=True))
         with resources().sessions() as session:
             status = batch_statuses(session, [batch])[0]
@@ -102,7 +107,8 @@ def run_demo(items: Path | None = None) -> None:
         f"{len(records)} unique records"
     )
     say(f"  delivered file        {files[0] if files else '(none)'}")
-    say(f"  cost so far           ${status.cost_so_far_usd}")
+    say(f"  cost so far           ${status.cost_so_far_usd} of a ${status.budget_usd} batch budget")
+    say(f"  expert pay {paid.period}    ${paid.period_total} to {paid.payees} experts ({paid.csv_path})")
     say(f"  wall time             {time.perf_counter() - started:.1f} s")
     reset_resources()
     if not records or receiver.log.rejected:

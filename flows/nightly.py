@@ -15,7 +15,10 @@ from flows.deliver import DeliverParams, deliver_flow
 from flows.dispatch import DispatchParams, dispatch_flow
 from flows.hooks import FAILURE_HOOKS
 from flows.ingest import IngestParams, ingest_flow
+from flows.payouts import PayoutParams, payouts_flow
 from flows.review import ReviewParams, review_flow
+from nightshift.models import utcnow
+from nightshift.payouts import Period
 from nightshift.report import batch_statuses, open_batch_ids
 from tasks.runtime import resources
 
@@ -46,6 +49,9 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
         outcomes.append({"batch_id": batch_id, "failed_steps": ", ".join(failed) or "-"})
     # Retries that came due for batches no longer open (an earlier delivery) go out too.
     deliver_flow(DeliverParams(batch_id=None), return_state=True)
+    # Experts see tonight's work on this week's statement; bonuses wait for the weekly run.
+    this_week = Period.week_of(utcnow(), resources().settings.payout_timezone)
+    payouts_flow(PayoutParams(period=this_week.label, timezone=this_week.timezone), return_state=True)
     with resources().sessions() as session:
         table = [
             s.as_dict() | {"items": str(s.items), "assignments": str(s.assignments)} for s in batch_statuses(session)

@@ -267,6 +267,11 @@ class Assignment(Timestamped, Base):
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # Server-side clock only: when the expert first opened the task and when the answer arrived.
+    # Billing and the time-on-task gate read worked_seconds, never a time the client claims.
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    worked_seconds: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -367,15 +372,21 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+PAYOUT_KINDS = ("time", "bonus", "deduction", "correction")
+
+
 class PayoutEntry(Timestamped, Base):
-    """Append-only ledger: a correction is a new entry, never an edit."""
+    """Append-only ledger: a correction is a new entry, never an edit (a trigger refuses UPDATE and
+    DELETE). entry_key names what an entry pays for, so paying a period twice pays nothing twice."""
 
     __tablename__ = "payout_entries"
     __table_args__ = (
         UniqueConstraint("assignment_id", "kind"),
-        CheckConstraint(_in("kind", ("time", "bonus", "deduction", "correction")), name="kind"),
+        CheckConstraint(_in("kind", PAYOUT_KINDS), name="kind"),
+        Index("ix_payout_entries_period", "period", "expert_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_key: Mapped[str] = mapped_column(String(200), unique=True)
     expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"), index=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))

@@ -9,17 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nightshift.models import (
-    Assignment,
-    Batch,
-    Client,
-    Expert,
-    GateRun,
-    Item,
-    ItemResult,
-    Project,
-    Submission,
-)
+from nightshift.models import Assignment, Batch, Client, GateRun, Item, ItemResult, Project
+from nightshift.payouts import batch_costs, project_costs
+from nightshift.projects import project_spec
 
 
 @dataclass
@@ -33,6 +25,9 @@ class BatchStatus:
     gates: dict[str, str] = field(default_factory=dict)
     mean_agreement: float | None = None
     cost_so_far_usd: str = "0.00"
+    budget_usd: str | None = None
+    project_cost_usd: str = "0.00"
+    project_budget_usd: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,18 +73,7 @@ def batch_statuses(session: Session, batch_ids: list[int] | None = None) -> list
     ):
         # The latest run of each gate speaks for it.
         out[bid].gates[gate] = "passed" if success else f"failed {failed}/{evaluated}"
-    # Cost so far: submitted time at each expert's rate (the payout ledger refines this).
-    for bid, seconds_times_rate in session.execute(
-        select(Item.batch_id, func.sum(Submission.time_on_task_seconds * Expert.hourly_rate))
-        .join(Assignment, Assignment.id == Submission.assignment_id)
-        .join(Item, Item.id == Assignment.item_id)
-        .join(Expert, Expert.id == Assignment.expert_id)
-        .where(Item.batch_id.in_(ids))
-        .group_by(Item.batch_id)
-    ):
-        if seconds_times_rate is not None:
-            cost = Decimal(str(seconds_times_rate)) / Decimal(3600)
-            out[bid].cost_so_far_usd = str(cost.quantize(Decimal("0.01")))
+    _costs(session, out)
     return list(out.values())
 
 
@@ -97,3 +81,17 @@ def open_batch_ids(session: Session) -> list[int]:
     return list(
         session.scalars(select(Batch.id).where(Batch.status.not_in(("delivered", "failed"))).order_by(Batch.id))
     )
+
+
+def _costs(session: Session, out: dict[int, BatchStatus]) -> None:
+    """Cost so far as the payout ledger will pay it, beside the batch's and project's budgets."""
+    project_of = dict(session.execute(select(Batch.id, Batch.project_id).where(Batch.id.in_(list(out)))).tuples().all())
+    batch_cost = batch_costs(session, list(out))
+    project_cost = project_costs(session, sorted(set(project_of.values())))
+    for batch_id, status in out.items():
+        project_id = project_of[batch_id]
+        budget = project_spec(session, project_id).project.budget
+        status.cost_so_far_usd = str(batch_cost.get(batch_id, Decimal("0.00")))
+        status.budget_usd = str(budget.per_batch) if budget.per_batch is not None else None
+        status.project_cost_usd = str(project_cost.get(project_id, Decimal("0.00")))
+        status.project_budget_usd = str(budget.project) if budget.project is not None else None

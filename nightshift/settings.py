@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     webhook_page_records: int = 500
     prefect_ui_url: str = "http://127.0.0.1:4200"
+    payout_timezone: str = Field(default="UTC", description="Payroll time zone: where pay periods' midnights fall.")
+    payouts_dir: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -35,6 +37,10 @@ class Settings(BaseSettings):
     @property
     def resolved_delivery_dir(self) -> Path:
         return (self.delivery_dir or self.home / "deliveries").resolve()
+
+    @property
+    def resolved_payouts_dir(self) -> Path:
+        return (self.payouts_dir or self.home / "payouts").resolve()
 
     def prepare_process_environment(self, console_log_level: str | None = None) -> None:
         """Point Prefect and GX at our state folder and silence their telemetry.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nightshift.models import Assignment, Batch, Expert, Item
+from nightshift.models import Assignment, Batch, Expert, Item, utcnow
 from nightshift.projects import project_spec
-from nightshift.submissions import NewSubmission, answer_errors, record_submissions
+from nightshift.submissions import NewSubmission, answer_errors, record_submissions, start_assignments
 from nightshift.synthetic import simulated_answer
 
 
@@ -31,9 +33,15 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) ->
         .join(Expert, Expert.id == Assignment.expert_id)
         .where(Assignment.id.in_(assignment_ids), Assignment.status == "assigned")
     ).all()
+    now = utcnow()
     submissions = []
+    opened: dict[int, dt.datetime] = {}
     for assignment_id, content_hash, handle in rows:
         answer, seconds = simulated_answer(content_hash, handle, project, project.expected_minutes_per_item)
         if not answer_errors(answer, project):
-            submissions.append(NewSubmission(assignment_id, answer, seconds))
-    return record_submissions(session, submissions)
+            submissions.append(NewSubmission(assignment_id, answer))
+            # The simulated expert opened the task as long ago as they took to answer it; the
+            # server clock measures the rest, as for a real expert.
+            opened[assignment_id] = now - dt.timedelta(seconds=seconds)
+    start_assignments(session, opened)
+    return record_submissions(session, submissions, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -121,6 +122,47 @@ class Gates(Strict):
     max_failed_share: float = Field(default=0.2, ge=0, le=1, description="Share of failing submissions.")
 
 
+class Bonus(Strict):
+    """A quality bonus: a percent of the expert's time pay on this project in a period, earned when
+    a rule's rate reaches its minimum over enough evidence."""
+
+    rule: Literal["gold_accuracy", "on_time_rate"] = Field(
+        description="gold_accuracy: share of gold items answered right; on_time_rate: share of work due "
+        "in the period that was submitted by its due time (expired work counts as late)."
+    )
+    min: float = Field(ge=0, le=1, description="The rate the expert must reach.")
+    percent: Decimal = Field(gt=0, le=100, description="Percent of the period's time pay on this project.")
+    min_count: int = Field(default=5, ge=1, description="Fewest answers (or due tasks) the rule judges by.")
+
+
+class RoleRates(Strict):
+    """Multiplier of the expert's hourly rate for each kind of work."""
+
+    annotate: Decimal = Field(default=Decimal("1"), gt=0)
+    review: Decimal = Field(default=Decimal("1.25"), gt=0)
+    adjudicate: Decimal = Field(default=Decimal("1.5"), gt=0)
+
+    def of(self, role: str) -> Decimal:
+        multiplier: Decimal = getattr(self, role)
+        return multiplier
+
+
+class Payouts(Strict):
+    max_minutes_per_task: float = Field(
+        default=60, gt=0, description="Time on one task is billed up to this, so an open tab does not bill."
+    )
+    role_rates: RoleRates = RoleRates()
+    rejected_pay_share: Decimal = Field(
+        default=Decimal("0"), ge=0, le=1, description="Share of its time pay that rejected work keeps (0: unpaid)."
+    )
+    bonuses: list[Bonus] = Field(default_factory=list)
+
+
+class Budget(Strict):
+    project: Decimal | None = Field(default=None, ge=0, description="Spend cap for the whole project.")
+    per_batch: Decimal | None = Field(default=None, ge=0, description="Spend cap for each batch.")
+
+
 class ProjectBody(Strict):
     slug: str = Field(pattern=SLUG)
     name: str = Field(min_length=1, max_length=200)
@@ -139,6 +181,8 @@ class ProjectBody(Strict):
     expected_minutes_per_item: float = Field(default=15, gt=0)
     currency: Literal["USD"] = "USD"
     gates: Gates = Gates()
+    payouts: Payouts = Payouts()
+    budget: Budget = Budget()
 
     @model_validator(mode="after")
     def _unique_names(self) -> ProjectBody:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from nightshift.models import Assignment, Submission
+from nightshift.models import Assignment, Submission, utcnow
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, PairwisePreference, ProjectBody, SingleChoice
-from nightshift.sql import insert_ignoring_conflicts
+from nightshift.sql import insert_ignoring_conflicts, update_grouped
 
 
 def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str]:
@@ -49,25 +51,62 @@ def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str
 class NewSubmission:
     assignment_id: int
     answer: dict[str, Any]
-    time_on_task_seconds: int
 
 
-def record_submissions(session: Session, submissions: list[NewSubmission]) -> int:
-    """Store answers for open assignments and mark them submitted; a repeat is ignored."""
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands timestamps back without their zone; every one we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def start_assignments(session: Session, opened: Mapping[int, dt.datetime]) -> None:
+    """Record when each expert first opened a task (assignment id -> server time); opening it
+    again changes nothing. One statement sent with many parameter sets, not a query per task."""
+    if not opened:
+        return
+    table = Assignment.__table__
+    assert isinstance(table, Table)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("opened_id"), table.c.status == "assigned", table.c.started_at.is_(None))
+        # A plain value for updated_at: its SQL default does not compile for many parameter sets.
+        .values(started_at=bindparam("opened_at"), updated_at=utcnow()),
+        [{"opened_id": assignment_id, "opened_at": at} for assignment_id, at in opened.items()],
+    )
+
+
+def record_submissions(session: Session, submissions: list[NewSubmission], now: dt.datetime | None = None) -> int:
+    """Store answers for open assignments and mark them submitted; a repeat is ignored.
+
+    Time on task is the server's: from when the task was first opened to now. A task answered
+    without being opened has no measured time (0 s), which the time-on-task gate refuses.
+    """
     if not submissions:
         return 0
-    open_ids = set(
-        session.scalars(
-            select(Assignment.id).where(
+    now = now or utcnow()
+    started = dict(
+        session.execute(
+            select(Assignment.id, Assignment.started_at).where(
                 Assignment.id.in_([s.assignment_id for s in submissions]), Assignment.status == "assigned"
             )
         )
+        .tuples()
+        .all()
     )
+    worked = {
+        assignment_id: max(0, int((now - as_utc(start)).total_seconds())) if start else 0
+        for assignment_id, start in started.items()
+    }
     rows = [
-        {"assignment_id": s.assignment_id, "answer": s.answer, "time_on_task_seconds": s.time_on_task_seconds}
+        {"assignment_id": s.assignment_id, "answer": s.answer, "time_on_task_seconds": worked[s.assignment_id]}
         for s in submissions
-        if s.assignment_id in open_ids
+        if s.assignment_id in worked
     ]
     stored = insert_ignoring_conflicts(session, Submission, rows, ["assignment_id"])
-    session.execute(update(Assignment).where(Assignment.id.in_(open_ids)).values(status="submitted"))
+    update_grouped(
+        session,
+        Assignment,
+        worked,
+        lambda seconds: {"status": "submitted", "submitted_at": now, "worked_seconds": seconds},
+        Assignment.status == "assigned",
+    )
     return stored

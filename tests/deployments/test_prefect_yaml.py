@@ -7,7 +7,7 @@ from deployments.serve import build_deployments, declared_deployments, load_flow
 
 def test_every_entrypoint_imports_and_builds_a_form_schema() -> None:
     entries = declared_deployments()
-    assert {e["name"] for e in entries} == {"ingest", "dispatch", "simulate", "review", "deliver", "nightly"}
+    assert {e["name"] for e in entries} == {"ingest", "dispatch", "simulate", "review", "deliver", "nightly", "payouts"}
     for entry in entries:
         flow = load_flow(entry["entrypoint"])
         schema = parameter_schema(flow.fn).model_dump()
@@ -24,3 +24,11 @@ def test_the_nightly_deployment_runs_on_a_cron_in_an_explicit_time_zone_without_
     assert schedule.schedule.timezone == "UTC"
     assert nightly.concurrency_limit == 1
     assert nightly.concurrency_options.collision_strategy == "CANCEL_NEW"
+
+
+def test_payouts_run_weekly_on_monday_morning_without_overlap() -> None:
+    payouts = next(d for d in build_deployments() if d.name == "payouts")
+    [schedule] = payouts.schedules
+    assert schedule.schedule.cron == "0 6 * * 1"
+    assert schedule.schedule.timezone == "UTC"
+    assert payouts.concurrency_limit == 1

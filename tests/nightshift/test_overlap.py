@@ -12,7 +12,7 @@ from nightshift.db import transaction
 from nightshift.dispatch import dispatch_batch
 from nightshift.models import Assignment, Item, ItemResult
 from nightshift.review import ReviewReport, aggregate_ready_items
-from nightshift.submissions import NewSubmission, record_submissions
+from nightshift.submissions import NewSubmission, record_submissions, start_assignments
 from tests.nightshift.test_ingest import good_row, ingest_file
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -35,7 +35,8 @@ def _round(sessions, batch_id: int, ratings: list[int]) -> tuple[int, str, int |
         made = dispatch_batch(session, batch_id, NOW).assignments
         open_ids = list(session.scalars(select(Assignment.id).where(Assignment.status == "assigned")))
         assert len(open_ids) == len(ratings)
-        record_submissions(session, [NewSubmission(a, _answer(r), 600) for a, r in zip(open_ids, ratings, strict=True)])
+        start_assignments(session, dict.fromkeys(open_ids, NOW - dt.timedelta(minutes=10)))
+        record_submissions(session, [NewSubmission(a, _answer(r)) for a, r in zip(open_ids, ratings, strict=True)], NOW)
         session.execute(update(Assignment).where(Assignment.status == "submitted").values(status="accepted"))
         aggregate_ready_items(session, batch_id, ReviewReport())
     with sessions() as session:

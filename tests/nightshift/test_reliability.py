@@ -10,7 +10,7 @@ from nightshift.dispatch import dispatch_batch, expire_overdue
 from nightshift.experts import expert_profile
 from nightshift.models import Assignment, Expert, ExpertRoute, GoldAnswer, Item
 from nightshift.reliability import PRIOR, Evidence, matches, update_reliability
-from nightshift.submissions import NewSubmission, record_submissions
+from nightshift.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 
@@ -54,10 +54,8 @@ def test_gold_answers_move_reliability_and_the_routing_index_follows(sessions, p
     right, wrong = gold[0], next(g for g in gold if g[1] != gold[0][1])
     wrong_answer = dict(wrong[2], rating=1 if wrong[2]["rating"] > 3 else 7)
     with transaction(sessions) as session:
-        record_submissions(
-            session,
-            [NewSubmission(right[0], right[2], 600), NewSubmission(wrong[0], wrong_answer, 600)],
-        )
+        start_assignments(session, {right[0]: NOW - dt.timedelta(minutes=10), wrong[0]: NOW - dt.timedelta(minutes=10)})
+        record_submissions(session, [NewSubmission(right[0], right[2]), NewSubmission(wrong[0], wrong_answer)], NOW)
         session.execute(update(Assignment).where(Assignment.status == "submitted").values(status="accepted"))
         values = update_reliability(session, [right[1], wrong[1]])
     assert values[right[1]] > PRIOR > values[wrong[1]]

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from nightshift import payouts
+from nightshift.db import transaction
+from nightshift.models import utcnow
+from tasks.runtime import DB_TASK, resources
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def pay_period(period: payouts.Period) -> payouts.PayoutReport:
+    """The period's missing ledger entries, in one transaction: all of them or none."""
+    with transaction(resources().sessions) as session:
+        return payouts.pay_period(session, period, utcnow())
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def export_payouts_csv(period: payouts.Period) -> tuple[str, int, Decimal]:
+    with resources().sessions() as session:
+        path, payees, total = payouts.export_csv(session, period.label, resources().settings.resolved_payouts_dir)
+    return str(path), payees, total
