@@ -477,13 +477,19 @@ def status(batch: Annotated[int | None, typer.Option("--batch", "-b")] = None, a
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
-    typer.echo(f"{'batch':>5}  {'client':<12} {'project':<20} {'status':<11} {'agree':>5}  {'cost':>10}  items")
+    typer.echo(
+        f"{'batch':>5}  {'client':<12} {'project':<20} {'status':<11} {'agree':>5}  {'cost / budget':>20}  "
+        f"{'projected finish':<17} {'deadline':<17} items"
+    )
     for r in rows:
         items = " ".join(f"{k}={v}" for k, v in sorted(r.items.items()))
         agreement = f"{r.mean_agreement:.2f}" if r.mean_agreement is not None else "-"
+        cost = f"${r.cost_so_far_usd}" + (f" / ${r.budget_usd}" if r.budget_usd else "")
+        finish = (r.projected_finish or "-")[:16].replace("T", " ")
+        deadline = (r.deadline or "-")[:16].replace("T", " ") + (" AT RISK" if r.at_risk else "")
         typer.echo(
-            f"{r.batch_id:>5}  {r.client:<12} {r.project:<20} {r.status:<11} {agreement:>5}  "
-            f"{'$' + r.cost_so_far_usd:>10}  {items}"
+            f"{r.batch_id:>5}  {r.client:<12} {r.project:<20} {r.status:<11} {agreement:>5}  {cost:>20}  "
+            f"{finish:<17} {deadline:<17} {items}"
         )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift import notify
 from tasks.deliver import prepare_delivery, send_due_messages, settle_deliveries
-from tasks.notify import notify_ops
+from tasks.notify import notify_ops, send_ops_messages
 
 
 class DeliverParams(BaseModel):
@@ -47,6 +48,9 @@ def deliver_flow(params: DeliverParams = DeliverParams()) -> DeliverResult:
             else notify.delivery_dead(done["client"], done["batch_id"], "webhook attempts exhausted")
         )
         notify_ops(message, done["channel"] if done["status"] == "delivered" else None)
+    if flow_run.get_parent_flow_run_id() is None:
+        # The 15-minute schedule also retries ops messages Slack did not take earlier.
+        send_ops_messages()
     if settled:
         create_table_artifact(key="deliveries", table=settled, description="Deliveries settled by this run")
     return DeliverResult(prepared_delivery_id=delivery_id, attempts=attempts, settled=settled)

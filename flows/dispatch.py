@@ -20,7 +20,7 @@ from tasks.dispatch import (
     plan_batch_dispatch,
     write_assignment_shard,
 )
-from tasks.notify import notify_ops
+from tasks.notify import notify_ops, warn_of_batches_at_risk
 
 
 class DispatchParams(BaseModel):
@@ -50,11 +50,12 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
     ]
     wait(writes)
     written = sum(future.result() for future in writes)
-    finish_batch_dispatch(params.batch_id, quote(plan.staffed), plan.report.unassignable)
+    finish_batch_dispatch(params.batch_id, quote(plan.staffed), plan.report.unassignable, plan.report.projected_finish)
     report = plan.report
     if report.unassignable:
         first = next(iter(report.unassignable.values()))
         notify_ops(notify.unassignable(params.batch_id, len(report.unassignable), first))
+    warn_of_batches_at_risk([params.batch_id])
     publish_artifacts(params.batch_id, report, written)
     return DispatchResult(
         batch_id=params.batch_id,

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from nightshift import notify
+from nightshift import notify, ops_outbox
+from nightshift.db import transaction
+from tasks.notify import send_ops_messages_now
 from tasks.runtime import resources
+
+log = logging.getLogger("nightshift.notify")
 
 
 def alert_ops_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     # Hooks run outside the run context: no run logger here, and nothing may raise.
-    res = resources()
-    url = f"{res.settings.prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run.id}"
-    error = state.message or state.type.value
-    res.notifier.send(res.settings.slack_ops_channel, notify.flow_failed(flow.name, flow_run.name, error, url))
+    try:
+        res = resources()
+        url = f"{res.settings.prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run.id}"
+        error = state.message or state.type.value
+        message = notify.flow_failed(flow.name, flow_run.name, error, url)
+        with transaction(res.sessions) as session:
+            ops_outbox.enqueue(session, res.settings.slack_ops_channel, message)
+        send_ops_messages_now()
+    except Exception:
+        # The database itself may be what failed: say it in the log, where the run's error also is.
+        log.exception("could not notify ops of the failed run %s", flow_run.name)
 
 
 FAILURE_HOOKS: dict[str, Any] = {"on_failure": [alert_ops_on_failure], "on_crashed": [alert_ops_on_failure]}

@@ -20,6 +20,7 @@ from flows.review import ReviewParams, review_flow
 from nightshift.models import utcnow
 from nightshift.payouts import Period
 from nightshift.report import batch_statuses, open_batch_ids
+from tasks.notify import post_client_digests, send_ops_messages, warn_of_batches_at_risk
 from tasks.runtime import resources
 
 
@@ -49,6 +50,11 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
         outcomes.append({"batch_id": batch_id, "failed_steps": ", ".join(failed) or "-"})
     # Retries that came due for batches no longer open (an earlier delivery) go out too.
     deliver_flow(DeliverParams(batch_id=None), return_state=True)
+    # What ops should hear: batches that will miss their deadline, each client's digest; then the
+    # whole night's messages go out, bursts of one kind grouped into one.
+    warn_of_batches_at_risk(None)
+    post_client_digests()
+    send_ops_messages()
     # Experts see tonight's work on this week's statement; bonuses wait for the weekly run.
     this_week = Period.week_of(utcnow(), resources().settings.payout_timezone)
     payouts_flow(PayoutParams(period=this_week.label, timezone=this_week.timezone), return_state=True)

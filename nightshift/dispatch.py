@@ -411,9 +411,16 @@ def _mark_assigned(session: Session, item_ids: list[int]) -> None:
     update_ids(session, Item, item_ids, {"status": "assigned", "status_reason": None}, Item.status.in_(STAFFABLE))
 
 
-def finish_dispatch(session: Session, batch_id: int, staffed: list[int], unassignable: dict[int, str]) -> None:
+def finish_dispatch(
+    session: Session,
+    batch_id: int,
+    staffed: list[int],
+    unassignable: dict[int, str],
+    projected_finish: dt.datetime | None = None,
+) -> None:
     """After the plan's rows are written: staffed items the writes did not touch (their annotators
-    were already there, say after a crash) are assigned; the rest are marked unassignable."""
+    were already there, say after a crash) are assigned; the rest are marked unassignable. The
+    plan's projected finish is kept on the batch for status and deadline warnings."""
     _mark_assigned(session, staffed)
     update_grouped(
         session,
@@ -423,6 +430,8 @@ def finish_dispatch(session: Session, batch_id: int, staffed: list[int], unassig
         Item.status.in_(STAFFABLE),
     )
     batch = session.get_one(Batch, batch_id)
+    if projected_finish is not None:
+        batch.projected_finish_at = projected_finish
     if batch.status == "ingested":
         batch.status = "dispatched"
         record_transition(session, "batch", batch_id, "ingested", "dispatched", "dispatch")
@@ -432,7 +441,7 @@ def dispatch_batch(session: Session, batch_id: int, now: dt.datetime) -> Dispatc
     """Plan, write and finish in one transaction: for callers without a Prefect fan-out."""
     plan = plan_dispatch(session, batch_id, now)
     plan.report.assignments = write_assignments(session, plan.rows, plan.due_at)
-    finish_dispatch(session, batch_id, plan.staffed, plan.report.unassignable)
+    finish_dispatch(session, batch_id, plan.staffed, plan.report.unassignable, plan.report.projected_finish)
     return plan.report
 
 

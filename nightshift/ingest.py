@@ -8,6 +8,7 @@ crash adds nothing twice, and changed content under a known id is kept aside as 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections import Counter
@@ -117,6 +118,8 @@ def open_batch(session: Session, project_slug: str, path: Path, fmt: str = "json
         "status": "ingested",
         "spec_version": project.spec_version,
         "source_format": fmt,
+        # The client's turnaround runs from when the batch arrives; ops hear when it is at risk.
+        "deadline_at": utcnow() + dt.timedelta(hours=project_spec(session, project.id).project.turnaround_hours),
     }
     created = insert_ignoring_conflicts(session, Batch, [values], ["project_id", "source_checksum"]) > 0
     batch = session.scalars(

@@ -48,6 +48,7 @@ ASSIGNMENT_STATUSES = ("assigned", "submitted", "accepted", "rejected", "expired
 TIERS = ("annotator", "reviewer", "adjudicator")
 EXPERT_STATUSES = ("active", "paused", "banned")
 MESSAGE_STATUSES = ("pending", "retrying", "delivered", "dead")
+OPS_MESSAGE_STATUSES = ("pending", "sent", "dead")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -117,6 +118,9 @@ class Batch(Timestamped, Base):
     source_format: Mapped[str] = mapped_column(String(12), default="jsonl", server_default="jsonl")
     # Set when every row of the file has been read: an unset value after a crash means "resume".
     ingest_completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the client expects it delivered, and when the last dispatch expects the work done.
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    projected_finish_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -397,6 +401,30 @@ class PayoutEntry(Timestamped, Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     period: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class OpsMessage(Timestamped, Base):
+    """The ops notification outbox: kept until Slack has taken it, so Slack being down loses
+    nothing and fails nothing; bursts of one kind to one channel go out as one digest."""
+
+    __tablename__ = "ops_messages"
+    __table_args__ = (
+        CheckConstraint(_in("status", OPS_MESSAGE_STATUSES), name="status"),
+        Index("ix_ops_messages_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    # The event's identity: the same event reported again (a re-run) is said once.
+    event_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    lines: Mapped[list[Any]]
+    link: Mapped[list[Any] | None]
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditLog(Base):

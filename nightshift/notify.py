@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -17,76 +18,146 @@ _SECRET_PATTERNS = re.compile(r"(whsec_[A-Za-z0-9+/=]+|xox[abpr]-[A-Za-z0-9-]+|n
 
 @dataclass(frozen=True)
 class Message:
-    text: str
-    blocks: list[dict[str, Any]]
+    """One thing ops should hear: a kind (bursts of one kind are grouped), a title and lines."""
+
+    kind: str
+    title: str
+    lines: tuple[str, ...]
+    # The event's identity: the same event reported again (a re-run) is said once.
+    key: str | None = None
+    # (label, url): a button, e.g. to the run in the Prefect UI.
+    link: tuple[str, str] | None = None
+
+    @property
+    def text(self) -> str:
+        """The plain-text fallback: notifications, screen readers, clients without blocks."""
+        body = redact("\n".join(line.replace("*", "") for line in self.lines))[:2900]
+        link = f"\n{self.link[0]}: {self.link[1]}" if self.link else ""
+        return f"{redact(self.title)[:150]}\n{body}{link}"
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": redact(self.title)[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": redact("\n".join(self.lines))[:2900]}},
+        ]
+        if self.link:
+            label, url = self.link
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}],
+                }
+            )
+        return blocks
 
 
 def redact(text: str) -> str:
     return _SECRET_PATTERNS.sub("[redacted]", text)
 
 
-def _message(title: str, lines: list[str]) -> Message:
-    body = redact("\n".join(lines))[:2900]
-    title = redact(title)[:150]
-    return Message(
-        text=f"{title}\n{body}",
-        blocks=[
-            {"type": "header", "text": {"type": "plain_text", "text": title}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": body}},
-        ],
-    )
-
-
 def batch_delivered(client: str, project: str, batch_id: int, records: int, file_path: str) -> Message:
-    return _message(
+    return Message(
+        "delivered",
         f"Delivered batch {batch_id} to {client}",
-        [
-            f"*Project:* {project}",
-            f"*Records:* {records}",
-            f"*File:* `{file_path}`",
-        ],
+        (f"*Project:* {project}", f"*Records:* {records:,}", f"*File:* `{file_path}`"),
+        key=f"delivered:{batch_id}:{file_path}",
     )
 
 
 def delivery_dead(client: str, batch_id: int, error: str) -> Message:
-    return _message(
+    return Message(
+        "delivery_dead",
         f"Delivery dead-lettered: batch {batch_id} for {client}",
-        [
-            f"*Last error:* {error}",
-            "No more retries: fix the endpoint, then ask for a redelivery.",
-        ],
+        (f"*Last error:* {error}", "No more retries: fix the endpoint, then ask for a redelivery."),
     )
 
 
 def gate_failed(gate: str, batch_id: int, failed: int, evaluated: int, threshold: str, next_step: str) -> Message:
-    return _message(
+    share = failed / evaluated if evaluated else 0.0
+    return Message(
+        "gate_failed",
         f"Gate {gate} failed for batch {batch_id}",
-        [
-            f"*Failing rows:* {failed} of {evaluated}",
+        (
+            f"*Failing:* {failed:,} of {evaluated:,} ({share:.0%})",
             f"*Threshold:* {threshold}",
             f"*Next:* {next_step}",
-        ],
+        ),
     )
 
 
 def unassignable(batch_id: int, count: int, sample_reason: str) -> Message:
-    return _message(
-        f"{count} items of batch {batch_id} cannot be assigned",
-        [
-            f"*Why (first):* {sample_reason}",
-            "They stay listed until the pool can take them.",
-        ],
+    return Message(
+        "unassignable",
+        f"{count:,} items of batch {batch_id} cannot be assigned",
+        (f"*Why (first):* {sample_reason}", "They stay listed until the pool can take them."),
     )
 
 
 def flow_failed(flow: str, run_name: str, error: str, run_url: str) -> Message:
-    return _message(
+    return Message(
+        "flow_failed",
         f"Flow {flow} failed",
-        [
-            f"*Run:* <{run_url}|{run_name}>",
-            f"*Error:* {error[:500]}",
-        ],
+        (f"*Run:* <{run_url}|{run_name}>", f"*Error:* {error[:500]}"),
+        link=("Open the run in Prefect", run_url),
     )
+
+
+def batch_at_risk(
+    client: str, batch_id: int, deadline: dt.datetime, projected: dt.datetime, open_items: int
+) -> Message:
+    late = projected - deadline
+    return Message(
+        "at_risk",
+        f"Batch {batch_id} for {client} may miss its deadline",
+        (
+            f"*Deadline:* {deadline:%Y-%m-%d %H:%M} UTC",
+            f"*Projected finish:* {projected:%Y-%m-%d %H:%M} UTC ({late.total_seconds() / 3600:.1f} h late)",
+            f"*Open items:* {open_items:,}",
+            "*Next:* widen the pool (skills, languages) or raise capacity, or agree a new date with the client.",
+        ),
+        # Once per batch and projected day: a later projection is news, the same one is not.
+        key=f"at_risk:{batch_id}:{projected:%Y-%m-%d}",
+    )
+
+
+def client_digest(client: str, day: dt.date, rows: list[dict[str, Any]]) -> Message:
+    """The nightly digest of one client's batches: what came in, what is done, what it cost."""
+    lines = []
+    for r in rows:
+        agreement = f"{r['agreement']:.2f}" if r["agreement"] is not None else "-"
+        budget = f" of ${r['budget']}" if r["budget"] else ""
+        lines.append(
+            f"*Batch {r['batch_id']}* ({r['project']}, {r['status']}): {r['items']:,} in, {r['done']:,} done, "
+            f"{r['in_review']:,} in review, {r['delivered']:,} delivered; agreement {agreement}; "
+            f"cost ${r['cost']}{budget}"
+        )
+    return Message(
+        "digest",
+        f"Nightly digest for {client}: {day:%Y-%m-%d}",
+        tuple(lines) or ("No open batches.",),
+        key=f"digest:{client}:{day:%Y-%m-%d}",
+    )
+
+
+KIND_NAMES = {
+    "delivered": "deliveries",
+    "delivery_dead": "dead-lettered deliveries",
+    "gate_failed": "gate failures",
+    "unassignable": "unassignable reports",
+    "flow_failed": "failed flow runs",
+    "at_risk": "batches at risk",
+    "digest": "digests",
+}
+
+
+def grouped(messages: list[Message], shown: int = 15) -> Message:
+    """Several messages of one kind as one: each a line, so a burst is one notification."""
+    kind = messages[0].kind
+    lines = [f"• {m.title}: {m.lines[0].replace('*', '')}" for m in messages[:shown]]
+    if len(messages) > shown:
+        lines.append(f"… and {len(messages) - shown} more")
+    return Message(kind, f"{len(messages)} {KIND_NAMES.get(kind, kind)}", tuple(lines))
 
 
 class Notifier(Protocol):
@@ -103,7 +174,7 @@ class LogNotifier:
             log.warning("Slack is not configured (NIGHTSHIFT_SLACK_TOKEN unset): notifications go to the log")
             LogNotifier._warned = True
         log.info("notify %s: %s", channel, message.text.splitlines()[0])
-        return False
+        return True
 
 
 class SlackNotifier:

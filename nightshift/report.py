@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from nightshift.models import Assignment, Batch, Client, GateRun, Item, ItemResult, Project
 from nightshift.payouts import batch_costs, project_costs
 from nightshift.projects import project_spec
+from nightshift.submissions import as_utc
 
 
 @dataclass
@@ -28,6 +30,9 @@ class BatchStatus:
     budget_usd: str | None = None
     project_cost_usd: str = "0.00"
     project_budget_usd: str | None = None
+    deadline: str | None = None
+    projected_finish: str | None = None
+    at_risk: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,14 +40,19 @@ class BatchStatus:
 
 def batch_statuses(session: Session, batch_ids: list[int] | None = None) -> list[BatchStatus]:
     query = (
-        select(Batch.id, Client.slug, Project.slug, Batch.status)
+        select(Batch.id, Client.slug, Project.slug, Batch.status, Batch.deadline_at, Batch.projected_finish_at)
         .join(Project, Project.id == Batch.project_id)
         .join(Client, Client.id == Project.client_id)
         .order_by(Batch.id)
     )
     if batch_ids:
         query = query.where(Batch.id.in_(batch_ids))
-    out = {bid: BatchStatus(bid, client, project, status) for bid, client, project, status in session.execute(query)}
+    out = {}
+    for bid, client, project, status, deadline, projected in session.execute(query):
+        out[bid] = BatchStatus(bid, client, project, status)
+        out[bid].deadline = _iso(deadline)
+        out[bid].projected_finish = _iso(projected)
+        out[bid].at_risk = _late(status, deadline, projected)
     if not out:
         return []
     ids = list(out)
@@ -75,6 +85,85 @@ def batch_statuses(session: Session, batch_ids: list[int] | None = None) -> list
         out[bid].gates[gate] = "passed" if success else f"failed {failed}/{evaluated}"
     _costs(session, out)
     return list(out.values())
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return as_utc(moment).isoformat(timespec="minutes") if moment else None
+
+
+def _late(status: str, deadline: dt.datetime | None, projected: dt.datetime | None) -> bool:
+    if status in ("delivered", "failed") or deadline is None or projected is None:
+        return False
+    return as_utc(projected) > as_utc(deadline)
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    client: str
+    channel: str | None
+    batch_id: int
+    deadline: dt.datetime
+    projected: dt.datetime
+    open_items: int
+
+
+def batches_at_risk(session: Session, batch_ids: list[int] | None = None) -> list[AtRisk]:
+    """Open batches whose projected finish (from their last dispatch) is after their deadline."""
+    query = (
+        select(Batch.id, Client.slug, Client.slack_channel, Batch.status, Batch.deadline_at, Batch.projected_finish_at)
+        .join(Project, Project.id == Batch.project_id)
+        .join(Client, Client.id == Project.client_id)
+        .where(Batch.deadline_at.is_not(None), Batch.projected_finish_at.is_not(None))
+        .order_by(Batch.id)
+    )
+    if batch_ids is not None:
+        query = query.where(Batch.id.in_(batch_ids))
+    late = [row for row in session.execute(query) if _late(row[3], row[4], row[5])]
+    if not late:
+        return []
+    open_items = dict(
+        session.execute(
+            select(Item.batch_id, func.count())
+            .where(Item.batch_id.in_([row[0] for row in late]), Item.status.in_(("pending", "assigned", "rework")))
+            .group_by(Item.batch_id)
+        )
+        .tuples()
+        .all()
+    )
+    out = []
+    for bid, client, channel, _status, deadline, projected in late:
+        assert deadline is not None and projected is not None  # filtered in the query
+        out.append(AtRisk(client, channel, bid, as_utc(deadline), as_utc(projected), open_items.get(bid, 0)))
+    return out
+
+
+def client_digests(session: Session, since: dt.datetime) -> dict[tuple[str, str | None], list[dict[str, Any]]]:
+    """Per client (slug, Slack channel): its open batches and those that moved since `since`."""
+    ids = list(
+        session.scalars(
+            select(Batch.id)
+            .where(Batch.status.not_in(("delivered", "failed")) | (Batch.updated_at >= since))
+            .order_by(Batch.id)
+        )
+    )
+    channels = dict(session.execute(select(Client.slug, Client.slack_channel)).tuples().all())
+    out: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for s in batch_statuses(session, ids) if ids else []:
+        out.setdefault((s.client, channels.get(s.client)), []).append(
+            {
+                "batch_id": s.batch_id,
+                "project": s.project,
+                "status": s.status,
+                "items": sum(s.items.values()),
+                "done": s.items.get("passed", 0) + s.items.get("delivered", 0),
+                "in_review": sum(s.items.get(k, 0) for k in ("pending", "assigned", "rework")),
+                "delivered": s.items.get("delivered", 0),
+                "agreement": s.mean_agreement,
+                "cost": s.cost_so_far_usd,
+                "budget": s.budget_usd,
+            }
+        )
+    return out
 
 
 def open_batch_ids(session: Session) -> list[int]:

@@ -26,18 +26,18 @@ class Resources:
     @classmethod
     def build(cls, settings: Settings, secrets: SecretResolver | None = None) -> Resources:
         engine = make_engine(settings.resolved_database_url)
-        notifier: Notifier = (
-            SlackNotifier(settings.slack_token.get_secret_value(), settings.slack_base_url)
-            if settings.slack_token
-            else LogNotifier()
-        )
+        secrets = secrets or EnvSecretResolver()
+        token = settings.slack_token.get_secret_value() if settings.slack_token else None
+        if token is None and settings.slack_token_secret:
+            token = secrets.resolve(f"prefect:{settings.slack_token_secret}")[0]
+        notifier: Notifier = SlackNotifier(token, settings.slack_base_url) if token else LogNotifier()
         return cls(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
             notifier=notifier,
             poster=HttpxPoster(settings.webhook_timeout_seconds),
-            secrets=secrets or EnvSecretResolver(),
+            secrets=secrets,
         )
 
     def close(self) -> None:

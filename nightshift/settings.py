@@ -17,6 +17,9 @@ class Settings(BaseSettings):
         default=None, description="postgresql+psycopg://… in production; unset means a SQLite file in home."
     )
     slack_token: SecretStr | None = None
+    slack_token_secret: str | None = Field(
+        default=None, description="Name of a Prefect Secret block holding the Slack token (if no slack_token)."
+    )
     slack_base_url: str = "https://slack.com/api/"
     slack_ops_channel: str = "#nightshift-ops"
     delivery_dir: Path | None = None

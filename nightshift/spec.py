@@ -178,6 +178,9 @@ class ProjectBody(Strict):
     review: bool = True
     gold_rate: float = Field(default=0.05, ge=0, le=0.5)
     assignment_deadline_hours: float = Field(default=24, gt=0)
+    turnaround_hours: float = Field(
+        default=72, gt=0, description="Hours from a batch's arrival to its delivery that the client expects."
+    )
     expected_minutes_per_item: float = Field(default=15, gt=0)
     currency: Literal["USD"] = "USD"
     gates: Gates = Gates()

@@ -29,9 +29,11 @@ def write_assignment_shard(rows: list[tuple[int, int]], due_at: dt.datetime, sha
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def finish_batch_dispatch(batch_id: int, staffed: list[int], unassignable: dict[int, str]) -> None:
+def finish_batch_dispatch(
+    batch_id: int, staffed: list[int], unassignable: dict[int, str], projected_finish: dt.datetime | None
+) -> None:
     with transaction(resources().sessions) as session:
-        dispatch.finish_dispatch(session, batch_id, staffed, unassignable)
+        dispatch.finish_dispatch(session, batch_id, staffed, unassignable, projected_finish)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

@@ -30,6 +30,7 @@ from nightshift.experts import import_experts, parse_experts  # noqa: E402
 from nightshift.migrate import upgrade  # noqa: E402
 from nightshift.projects import apply_spec  # noqa: E402
 from nightshift.spec import ProjectSpec, load_spec  # noqa: E402
+from tests.servers.slack import SlackStandIn  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 POSTGRES_ENV = "NIGHTSHIFT_TEST_POSTGRES_URL"
@@ -126,3 +127,16 @@ def app_env(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     reset_resources()
     yield db_url
     reset_resources()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
+    """The real slack-sdk client, pointed at a stand-in Slack Web API."""
+    from tasks.runtime import reset_resources
+
+    with SlackStandIn() as server:
+        monkeypatch.setenv("NIGHTSHIFT_SLACK_TOKEN", "xoxb-pipeline-secret")
+        monkeypatch.setenv("NIGHTSHIFT_SLACK_BASE_URL", server.base_url)
+        reset_resources()
+        yield server
+        reset_resources()

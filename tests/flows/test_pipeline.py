@@ -14,19 +14,6 @@ from app.cli import app
 from nightshift.db import make_engine, make_sessionmaker
 from nightshift.models import Delivery, DeliveryMessage, Expert, GateRun, Item, ItemResult
 from tests.conftest import SAMPLES
-from tests.servers.slack import SlackStandIn
-
-
-@pytest.fixture
-def slack(monkeypatch):
-    """The real slack-sdk client, pointed at a stand-in Slack Web API."""
-    from tasks.runtime import reset_resources
-
-    with SlackStandIn() as server:
-        monkeypatch.setenv("NIGHTSHIFT_SLACK_TOKEN", "xoxb-pipeline-secret")
-        monkeypatch.setenv("NIGHTSHIFT_SLACK_BASE_URL", server.base_url)
-        reset_resources()
-        yield server
 
 
 @pytest.fixture
@@ -62,6 +49,12 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_p
     assert status == "passed"
     delivered = json.loads(cli("deliver", "--batch", "1", "--json"))
     assert delivered["settled"][0]["status"] == "delivered"
+    [status_row] = json.loads(cli("status", "--json"))
+    assert status_row["deadline"] and status_row["projected_finish"] and not status_row["at_risk"]
+    assert float(status_row["cost_so_far_usd"]) > 0 and status_row["budget_usd"] == "50000"
+    table = cli("status").splitlines()
+    assert "cost / budget" in table[0] and "projected finish" in table[0]
+    assert f"${status_row['cost_so_far_usd']} / $50000" in table[1]
 
     [again] = json.loads(cli("ingest", str(SAMPLES / "items.jsonl"), "-p", "acme-scenarios", "--json"))["files"]
     assert (again["batch_id"], again["skipped"], again["accepted"]) == (1, True, 0)
