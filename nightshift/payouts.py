@@ -428,8 +428,12 @@ def export_csv(session: Session, period_label: str, folder: Path) -> tuple[Path,
 
 
 def batch_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal]:
-    """Each batch's cost so far, as its ledger will pay it: submitted time, capped per task, at each
-    expert's rate times the role's, less what rejected work does not keep."""
+    """Each batch's cost so far, to the cent as its ledger pays it: submitted time, capped per task,
+    at each expert's rate times the role's, less what rejected work does not keep.
+
+    Tasks with the same billed seconds, rate, role and outcome cost the same, so the database
+    groups them and each group is priced once with the ledger's own rounding.
+    """
     if not batch_ids:
         return {}
     specs = _Specs(session)
@@ -440,19 +444,19 @@ def batch_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal
     for batch_id, project_id in projects:
         policy = specs(project_id).payouts
         cap = int(policy.max_minutes_per_task * 60)
-        billed = case((Assignment.worked_seconds > cap, cap), else_=Assignment.worked_seconds)
-        for role, status, seconds_times_rate in session.execute(
-            select(Assignment.role, Assignment.status, func.sum(billed * Expert.hourly_rate))
+        billed = case((Assignment.worked_seconds > cap, cap), else_=Assignment.worked_seconds).label("billed")
+        for role, status, seconds, hourly_rate, count in session.execute(
+            select(Assignment.role, Assignment.status, billed, Expert.hourly_rate, func.count())
             .join(Item, Item.id == Assignment.item_id)
             .join(Expert, Expert.id == Assignment.expert_id)
             .where(Item.batch_id == batch_id, Assignment.worked_seconds > 0)
-            .group_by(Assignment.role, Assignment.status)
+            .group_by(Assignment.role, Assignment.status, billed, Expert.hourly_rate)
         ):
-            cost = Decimal(str(seconds_times_rate)) / 3600 * policy.role_rates.of(role)
+            _, _, line = time_pay(int(seconds), hourly_rate, policy.role_rates.of(role), policy.max_minutes_per_task)
             if status == "rejected":
-                cost *= policy.rejected_pay_share
-            out[batch_id] += cost
-    return {batch_id: money(cost) for batch_id, cost in out.items()}
+                line -= money(line * (1 - policy.rejected_pay_share))
+            out[batch_id] += line * count
+    return dict(out)
 
 
 def project_costs(session: Session, project_ids: Sequence[int]) -> dict[int, Decimal]:

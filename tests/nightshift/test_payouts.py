@@ -393,3 +393,19 @@ def test_status_shows_cost_against_the_budget(sessions, project) -> None:
     assert Decimal(status.cost_so_far_usd) == sum(r / 2 for r in rates)
     assert status.budget_usd == "50000" and status.project_budget_usd == "250000"
     assert status.project_cost_usd == status.cost_so_far_usd
+
+
+def test_status_cost_is_to_the_cent_what_the_ledger_pays(sessions, project) -> None:
+    batch_id = _batch(sessions)
+    with sessions() as session:
+        ids = [a.id for a in _assignments(session)][:40]
+    # Odd times (7 min 13 s, ...) so every line rounds; a quarter of the work is rejected.
+    for n, assignment_id in enumerate(ids):
+        _work(sessions, [assignment_id], T0, T0 + dt.timedelta(seconds=433 + 17 * n))
+    with transaction(sessions) as session:
+        session.execute(update(Assignment).where(Assignment.id.in_(ids[::4])).values(status="rejected"))
+        pay_period(session, Period.parse("2026-W48"), T0 + dt.timedelta(days=1))
+        [status] = batch_statuses(session, [batch_id])
+    ledger = sum(e.amount for e in _entries(sessions))
+    assert _entries(sessions, "deduction")
+    assert Decimal(status.cost_so_far_usd) == ledger
