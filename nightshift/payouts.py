@@ -24,7 +24,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from nightshift.errors import NightshiftError
-from nightshift.models import Assignment, Expert, GoldAnswer, Item, PayoutEntry, Project, Submission
+from nightshift.models import Assignment, Batch, Expert, GoldAnswer, Item, PayoutEntry, Project, Submission
 from nightshift.projects import project_spec
 from nightshift.reliability import matches
 from nightshift.spec import Bonus, ProjectBody
@@ -139,20 +139,20 @@ def pay_period(session: Session, period: Period, now: dt.datetime) -> PayoutRepo
     report = PayoutReport(period.label, period.timezone, period.closed(now))
     specs = _Specs(session)
     for rows in _chunks(_time_entries(session, period, specs)):
-        _write(session, rows, report, "time")
-    _write(session, list(_deductions(session, period, specs)), report, "deduction")
+        report.time_entries += _write(session, rows, report)
+    report.deductions = _write(session, list(_deductions(session, period, specs)), report)
     if report.closed:
-        _write(session, list(_bonuses(session, period, specs)), report, "bonus")
+        report.bonuses = _write(session, list(_bonuses(session, period, specs)), report)
     else:
         report.notes.append(f"period {period.label} is still open: bonuses are judged after it ends")
     return report
 
 
-def _write(session: Session, rows: list[dict[str, Any]], report: PayoutReport, kind: str) -> None:
+def _write(session: Session, rows: list[dict[str, Any]], report: PayoutReport) -> int:
+    """Insert the entries not in the ledger yet; returns how many were, adding up what they pay."""
     written = insert_returning_new(session, PayoutEntry, rows, ["entry_key"], ("amount",))
-    counter = {"time": "time_entries", "deduction": "deductions", "bonus": "bonuses"}[kind]
-    setattr(report, counter, getattr(report, counter) + len(written))
     report.paid_now += sum((Decimal(r.amount) for r in written), Decimal("0.00"))
+    return len(written)
 
 
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -366,15 +366,13 @@ class Statement:
 
 def statement(session: Session, handle: str, period_label: str) -> Statement:
     """What an expert is paid for a period, line by line; no other expert's data."""
-    expert = session.scalar(select(Expert).where(Expert.handle == handle))
-    if expert is None:
-        raise NightshiftError(f"no expert with handle {handle!r}")
+    expert_id = expert_id_of(session, handle)
     lines = []
     totals: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
     for entry, project in session.execute(
         select(PayoutEntry, Project.slug)
         .join(Project, Project.id == PayoutEntry.project_id)
-        .where(PayoutEntry.expert_id == expert.id, PayoutEntry.period == period_label)
+        .where(PayoutEntry.expert_id == expert_id, PayoutEntry.period == period_label)
         .order_by(PayoutEntry.id)
     ):
         totals[entry.kind] += entry.amount
@@ -437,33 +435,34 @@ def batch_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal
     if not batch_ids:
         return {}
     specs = _Specs(session)
-    out: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    projects = session.execute(
-        select(Item.batch_id, Item.project_id).where(Item.batch_id.in_(list(batch_ids))).distinct()
-    ).all()
-    for batch_id, project_id in projects:
+    out: dict[int, Decimal] = dict.fromkeys(batch_ids, Decimal("0.00"))
+    by_project: dict[int, list[int]] = defaultdict(list)
+    for batch_id, project_id in session.execute(
+        select(Batch.id, Batch.project_id).where(Batch.id.in_(list(batch_ids)))
+    ):
+        by_project[project_id].append(batch_id)
+    # One query per project: its cap on billed time is part of the grouping.
+    for project_id, ids in by_project.items():
         policy = specs(project_id).payouts
         cap = int(policy.max_minutes_per_task * 60)
         billed = case((Assignment.worked_seconds > cap, cap), else_=Assignment.worked_seconds).label("billed")
-        for role, status, seconds, hourly_rate, count in session.execute(
-            select(Assignment.role, Assignment.status, billed, Expert.hourly_rate, func.count())
+        for batch_id, role, status, seconds, hourly_rate, count in session.execute(
+            select(Item.batch_id, Assignment.role, Assignment.status, billed, Expert.hourly_rate, func.count())
             .join(Item, Item.id == Assignment.item_id)
             .join(Expert, Expert.id == Assignment.expert_id)
-            .where(Item.batch_id == batch_id, Assignment.worked_seconds > 0)
-            .group_by(Assignment.role, Assignment.status, billed, Expert.hourly_rate)
+            .where(Item.batch_id.in_(ids), Assignment.worked_seconds > 0)
+            .group_by(Item.batch_id, Assignment.role, Assignment.status, billed, Expert.hourly_rate)
         ):
             _, _, line = time_pay(int(seconds), hourly_rate, policy.role_rates.of(role), policy.max_minutes_per_task)
             if status == "rejected":
                 line -= money(line * (1 - policy.rejected_pay_share))
             out[batch_id] += line * count
-    return dict(out)
+    return out
 
 
 def project_costs(session: Session, project_ids: Sequence[int]) -> dict[int, Decimal]:
     """Each project's cost so far: its batches' work plus the bonuses and corrections paid on it."""
-    batches = session.execute(
-        select(Item.project_id, Item.batch_id).where(Item.project_id.in_(list(project_ids))).distinct()
-    ).all()
+    batches = session.execute(select(Batch.project_id, Batch.id).where(Batch.project_id.in_(list(project_ids)))).all()
     costs = batch_costs(session, [b for _, b in batches])
     out: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
     for project_id, batch_id in batches:

@@ -10,10 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nightshift.models import Assignment, Batch, Client, GateRun, Item, ItemResult, Project
+from nightshift.models import Assignment, Batch, Client, GateRun, Item, ItemResult, Project, as_utc
 from nightshift.payouts import batch_costs, project_costs
 from nightshift.projects import project_spec
-from nightshift.submissions import as_utc
 
 
 @dataclass
@@ -177,9 +176,10 @@ def _costs(session: Session, out: dict[int, BatchStatus]) -> None:
     project_of = dict(session.execute(select(Batch.id, Batch.project_id).where(Batch.id.in_(list(out)))).tuples().all())
     batch_cost = batch_costs(session, list(out))
     project_cost = project_costs(session, sorted(set(project_of.values())))
+    budgets = {pid: project_spec(session, pid).project.budget for pid in set(project_of.values())}
     for batch_id, status in out.items():
         project_id = project_of[batch_id]
-        budget = project_spec(session, project_id).project.budget
+        budget = budgets[project_id]
         status.cost_so_far_usd = str(batch_cost.get(batch_id, Decimal("0.00")))
         status.budget_usd = str(budget.per_batch) if budget.per_batch is not None else None
         status.project_cost_usd = str(project_cost.get(project_id, Decimal("0.00")))

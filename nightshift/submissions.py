@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from nightshift.models import Assignment, Submission, utcnow
+from nightshift.models import Assignment, Submission, as_utc, utcnow
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, PairwisePreference, ProjectBody, SingleChoice
 from nightshift.sql import insert_ignoring_conflicts, update_grouped
 
@@ -51,11 +51,6 @@ def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str
 class NewSubmission:
     assignment_id: int
     answer: dict[str, Any]
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without their zone; every one we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def start_assignments(session: Session, opened: Mapping[int, dt.datetime]) -> None:

@@ -19,12 +19,7 @@ from tasks.runtime import resources
 def notify_ops(message: Message, channel: str | None = None) -> bool:
     """Store the message for a client channel or the ops channel; a top-level flow sends at once,
     a subflow leaves it for its parent's send, so a nightly run's burst goes out grouped."""
-    res = resources()
-    with transaction(res.sessions) as session:
-        stored = ops_outbox.enqueue(session, channel or res.settings.slack_ops_channel, message)
-    if flow_run.get_parent_flow_run_id() is None:
-        send_ops_messages_now()
-    return stored
+    return _store_all([(channel, message)]) == 1
 
 
 def _store_all(messages: list[tuple[str | None, Message]]) -> int:
