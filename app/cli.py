@@ -37,6 +37,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
 payouts_app = typer.Typer(help="Expert pay: run a period, statements, corrections.")
 app.add_typer(payouts_app, name="payouts")
+clients_app = typer.Typer(help="Clients' webhook endpoints and their signing secrets.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 BatchOption = Annotated[int, typer.Option("--batch", "-b", help="Batch id.")]
@@ -436,23 +438,124 @@ def deliver(
     batch: Annotated[int | None, typer.Option("--batch", "-b", help="Batch id; omit for all due.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Deliver passed batches and send every due webhook."""
+    """Deliver passed batches and send every due webhook page."""
     if batch is not None:
         _require_batch(batch)
     from flows.deliver import DeliverParams, deliver_flow
 
     result = deliver_flow(DeliverParams(batch_id=batch))
+    sent = result.sent
     _emit(
         result,
         as_json,
         [
-            f"attempts: {result.attempts or 'none due'}",
+            f"pages: {sent.outcomes or 'none due'}; {sent.records_delivered} records delivered",
+            *(f"endpoint of {c} disabled (410 Gone): its pages wait" for c in sent.disabled_clients),
             *(
-                f"batch {s['batch_id']}: {s['status']}, {s['records']} records, file {s['file']}"
+                f"batch {s['batch_id']} v{s['version']}: {s['status']}, {s['records']} records, file {s['file']}"
                 for s in result.settled
             ),
         ],
     )
+
+
+@app.command()
+def redeliver(
+    batch: BatchOption,
+    reason: Annotated[str, typer.Option(help="Why, as the client will read it in the manifest.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a delivered or dead-lettered batch again as a new version, saying what changed."""
+    from nightshift.db import transaction
+    from nightshift.delivery import request_redelivery
+
+    _require_batch(batch)
+    with transaction(_ready_sessions()) as session:
+        request_redelivery(session, batch, reason, "cli")
+    deliver(batch, as_json)
+
+
+@app.command()
+def reaggregate(batch: BatchOption, as_json: JsonFlag = False) -> None:
+    """Aggregate a finished batch again with today's reliabilities; changes go out as a new version."""
+    from nightshift.db import transaction
+    from nightshift.review import reaggregate_batch
+
+    _require_batch(batch)
+    with transaction(_ready_sessions()) as session:
+        changed = reaggregate_batch(session, batch, "cli")
+    typer.echo(f"batch {batch}: {changed} final answers changed")
+    if changed:
+        deliver(batch, as_json)
+
+
+@app.command()
+def deliveries(batch: BatchOption, as_json: JsonFlag = False) -> None:
+    """Every version of a batch's delivery: why, its pages and their attempts."""
+    from nightshift.report import delivery_history
+
+    _require_batch(batch)
+    with _ready_sessions()() as session:
+        history = delivery_history(session, batch)
+    _emit(
+        history,
+        as_json,
+        [
+            f"v{d['version']} {d['status']}: {d['records']} records in {d['pages']} pages "
+            f"({d['pages_delivered']} delivered, {d['attempts']} attempts) - {d['reason']}"
+            for d in history
+        ]
+        or [f"batch {batch} has no delivery"],
+    )
+
+
+def _client(session: Any, slug: str) -> Any:
+    from sqlalchemy import select
+
+    from nightshift.models import Client
+
+    client = session.scalars(select(Client).where(Client.slug == slug)).first()
+    if client is None:
+        raise NightshiftError(f"unknown client {slug}")
+    return client
+
+
+@clients_app.command("enable-webhook")
+def clients_enable_webhook(client: str) -> None:
+    """Enable an endpoint disabled by a 410; its waiting pages are due at once."""
+    from nightshift.db import transaction
+    from nightshift.models import utcnow
+    from nightshift.webhooks import enable_endpoint
+
+    with transaction(_ready_sessions()) as session:
+        waiting = enable_endpoint(session, _client(session, client), utcnow())
+    typer.echo(f"{client}: webhook enabled, {waiting} pages due now")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(
+    client: str,
+    finish: Annotated[bool, typer.Option("--finish", help="End the rotation: drop the old secret.")] = False,
+) -> None:
+    """Start a signing-secret rotation (new and old both sign) or finish it (the new one alone)."""
+    from nightshift.webhooks import new_webhook_secret
+    from tasks.runtime import resources
+
+    with _ready_sessions()() as session:
+        ref = _client(session, client).webhook_secret_ref
+    if not ref:
+        raise NightshiftError(f"client {client} has no webhook secret")
+    secrets = resources().secrets
+    current = secrets.resolve(ref)
+    if finish:
+        secrets.store(ref, current[:1])
+        typer.echo(f"{client}: rotation finished, signing with the new secret only")
+        return
+    fresh = new_webhook_secret()
+    secrets.store(ref, [fresh, current[0]])
+    # Shown once, to the operator who asked, for the client; never logged.
+    typer.echo(f"{client}: both secrets sign now. Give the client the new secret, then run --finish:")
+    typer.echo(fresh)
 
 
 @app.command()

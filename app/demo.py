@@ -10,8 +10,8 @@ import typer
 import yaml
 
 from app.receiver import WebhookReceiver
-from nightshift.delivery import new_webhook_secret
 from nightshift.settings import Settings
+from nightshift.webhooks import new_webhook_secret
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MAX_ROUNDS = 8

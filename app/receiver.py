@@ -5,7 +5,9 @@ Used by the demo and the tests as the stand-in for a client's system. It can be 
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,16 +42,32 @@ class ReceiverLog:
         return records
 
 
-# Given the request number (1-based), answer (status, headers) to inject a fault, or None to accept.
-FaultPlan = Callable[[int], tuple[int, dict[str, str]] | None]
+@dataclass(frozen=True)
+class Fault:
+    """What to do to one request instead of accepting it."""
+
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    # Answer only after this long (beyond the sender's timeout, it is a timeout).
+    delay_seconds: float = 0.0
+    # Close the connection without answering.
+    drop: bool = False
+    # Accept it after the delay instead of failing it (a slow but healthy endpoint).
+    accept: bool = False
+
+
+# Given the request number (1-based), a Fault to inject, or None to accept.
+FaultPlan = Callable[[int], Fault | None]
 
 
 class WebhookReceiver(LocalServer):
-    def __init__(self, secret: str, fault_plan: FaultPlan | None = None) -> None:
+    def __init__(self, secret: str | list[str], fault_plan: FaultPlan | None = None) -> None:
         self.log = ReceiverLog()
-        self._verifier = Webhook(secret)
+        # Several secrets: a receiver part-way through a rotation accepts either.
+        self._verifiers = [Webhook(s) for s in ([secret] if isinstance(secret, str) else secret)]
         self._fault_plan = fault_plan
         self._requests = 0
+        self.hosts: list[str] = []
         receiver = self
 
         class Handler(QuietHandler):
@@ -58,13 +76,19 @@ class WebhookReceiver(LocalServer):
                 with receiver.log.lock:
                     receiver._requests += 1
                     number = receiver._requests
+                    receiver.hosts.append(self.headers.get("host", ""))
                 fault = receiver._fault_plan(number) if receiver._fault_plan else None
                 if fault is not None:
-                    self.reply(fault[0], headers=fault[1])
-                    return
-                try:
-                    payload = receiver._verifier.verify(body, {k.lower(): v for k, v in self.headers.items()})
-                except WebhookVerificationError:
+                    time.sleep(fault.delay_seconds)
+                    if fault.drop:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                    if not fault.accept:
+                        self.reply(fault.status, headers=fault.headers)
+                        return
+                payload = receiver.verify(body, {k.lower(): v for k, v in self.headers.items()})
+                if payload is None:
                     with receiver.log.lock:
                         receiver.log.rejected += 1
                     self.reply(401)
@@ -74,6 +98,18 @@ class WebhookReceiver(LocalServer):
                 self.reply(204)
 
         super().__init__(Handler)
+
+    @property
+    def requests(self) -> int:
+        return self._requests
+
+    def verify(self, body: str, headers: dict[str, str]) -> dict[str, Any] | None:
+        for verifier in self._verifiers:
+            try:
+                return dict(verifier.verify(body, headers))
+            except WebhookVerificationError:
+                continue
+        return None
 
     @property
     def url(self) -> str:

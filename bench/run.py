@@ -10,7 +10,6 @@ Stages run through the domain core directly (the Prefect layer only wraps them),
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -31,8 +30,8 @@ from sqlalchemy import text  # noqa: E402
 from app.receiver import WebhookReceiver  # noqa: E402
 from expectations.delivery_readiness import check_delivery_readiness  # noqa: E402
 from expectations.submissions import check_submissions  # noqa: E402
-from nightshift import delivery, dispatch, ingest, review, simulate  # noqa: E402
-from nightshift.clients import HttpxPoster  # noqa: E402
+from nightshift import delivery, dispatch, ingest, review, simulate, webhooks  # noqa: E402
+from nightshift.clients import EnvSecretResolver, HttpxPoster  # noqa: E402
 from nightshift.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from nightshift.experts import ExpertRow, import_experts  # noqa: E402
 from nightshift.formats import read_chunks  # noqa: E402
@@ -142,24 +141,20 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
 
         timed("review: gate + aggregate (submissions)", run_review, results)
 
-        secret = delivery.new_webhook_secret()
+        secret = webhooks.new_webhook_secret()
+        os.environ["BENCH_WEBHOOK_SECRET"] = secret
         with WebhookReceiver(secret) as receiver:
             with transaction(sessions) as session:
-                session.get_one(Client, 1).webhook_url = receiver.url
+                client = session.get_one(Client, 1)
+                client.webhook_url, client.webhook_secret_ref = receiver.url, "env:BENCH_WEBHOOK_SECRET"
                 session.execute(text("UPDATE batches SET status = 'passed'"))
 
             def run_deliver() -> int:
-                with sessions() as session:
-                    records, passed = delivery.build_records(session, 1)
-                check_delivery_readiness(records, passed)
-                with transaction(sessions) as session:
-                    delivery.write_delivery(session, 1, records, workdir / f"out-{run}", 500, [])
-                poster = HttpxPoster(10)
-                with sessions() as session:
-                    due = delivery.due_messages(session, utcnow() + dt.timedelta(seconds=1))
-                for message_id in due:
-                    with transaction(sessions) as session:
-                        delivery.send_message(session, message_id, poster, [secret], utcnow(), ["127.0.0.1"])
+                options = delivery.DeliveryOptions(directory=workdir / f"out-{run}")
+                delivery.prepare_delivery(sessions, 1, options, check_delivery_readiness, review.record_gate)
+                webhooks.send_due(
+                    sessions, HttpxPoster(10), EnvSecretResolver().resolve, ["127.0.0.1"], webhooks.SendStats()
+                )
                 return len(receiver.log.unique_records())
 
             timed("deliver (records)", run_deliver, results)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift import notify
-from tasks.deliver import prepare_delivery, send_due_messages, settle_deliveries
+from tasks.deliver import SendReport, prepare_delivery, send_due_messages, settle_deliveries
 from tasks.notify import notify_ops, send_ops_messages
 
 
@@ -19,7 +19,7 @@ class DeliverParams(BaseModel):
 
 class DeliverResult(BaseModel):
     prepared_delivery_id: int | None
-    attempts: dict[str, int]
+    sent: SendReport
     settled: list[dict[str, object]]
 
 
@@ -39,7 +39,9 @@ def deliver_flow(params: DeliverParams = DeliverParams()) -> DeliverResult:
                     "delivery held; ops to inspect",
                 )
             )
-    attempts = send_due_messages(params.batch_id)
+    sent = send_due_messages(params.batch_id)
+    for client in sent.disabled_clients:
+        notify_ops(notify.endpoint_disabled(client))
     settled = settle_deliveries(params.batch_id)
     for done in settled:
         message = (
@@ -53,4 +55,4 @@ def deliver_flow(params: DeliverParams = DeliverParams()) -> DeliverResult:
         send_ops_messages()
     if settled:
         create_table_artifact(key="deliveries", table=settled, description="Deliveries settled by this run")
-    return DeliverResult(prepared_delivery_id=delivery_id, attempts=attempts, settled=settled)
+    return DeliverResult(prepared_delivery_id=delivery_id, sent=sent, settled=settled)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Protocol
 
 import httpx
 
-from nightshift.delivery import PostResult
 from nightshift.errors import NightshiftError
+from nightshift.webhooks import PostResult, Target, parse_retry_after
 
 
 class HttpxPoster:
@@ -17,17 +18,23 @@ class HttpxPoster:
     def __init__(self, timeout_seconds: float) -> None:
         self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
 
-    def post(self, url: str, headers: dict[str, str], body: str) -> PostResult:
+    def post(self, target: Target, headers: dict[str, str], body: bytes) -> PostResult:
+        extensions = {}
+        if target.host_header:
+            # Connect to the checked address; Host and TLS (SNI, certificate name) keep the name.
+            headers = headers | {"host": target.host_header}
+            extensions["sni_hostname"] = target.tls_name
         try:
-            response = self._client.post(url, headers=headers, content=body.encode())
+            response = self._client.post(target.url, headers=headers, content=body, extensions=extensions)
         except httpx.TimeoutException:
             return PostResult(None, "timeout")
         except httpx.HTTPError as exc:
-            return PostResult(None, f"{type(exc).__name__}")
-        retry_after = response.headers.get("retry-after")
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+            # The class names the failure (ConnectError, RemoteProtocolError); the message may carry
+            # the URL, and the URL may carry a client's token.
+            return PostResult(None, type(exc).__name__)
         error = None if response.is_success else f"HTTP {response.status_code}"
-        return PostResult(response.status_code, error, seconds)
+        retry_after = parse_retry_after(response.headers.get("retry-after"), dt.datetime.now(dt.UTC))
+        return PostResult(response.status_code, error, retry_after)
 
     def close(self) -> None:
         self._client.close()
@@ -35,6 +42,8 @@ class HttpxPoster:
 
 class SecretResolver(Protocol):
     def resolve(self, ref: str) -> list[str]: ...
+
+    def store(self, ref: str, values: list[str]) -> None: ...
 
 
 class EnvSecretResolver:
@@ -48,3 +57,11 @@ class EnvSecretResolver:
         if not value:
             raise NightshiftError(f"secret environment variable {name} is not set")
         return value.split()
+
+    def store(self, ref: str, values: list[str]) -> None:
+        name = ref.partition(":")[2]
+        # A process cannot set its deployment's environment: say what to set, never the value.
+        raise NightshiftError(
+            f"secret {ref!r} lives in the environment: set {name} to the new secret, a space, then the old one, "
+            "on every worker; or move it to a Prefect Secret block to rotate it from here"
+        )

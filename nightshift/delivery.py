@@ -1,33 +1,37 @@
-"""Delivery: passed items to the client as a JSONL file and as signed webhook pages from an outbox."""
+"""Delivery: a batch's passed items as files in the delivery store and as pages in the webhook outbox.
+
+A delivery is built in two steps around the readiness gate. `build_delivery` streams the records
+into a staging folder (JSONL and Parquet, a change list against the previous version) and returns
+what the gate needs; `commit_delivery` then publishes the folder and, in one transaction with the
+batch's move to 'delivering', writes the outbox pages cut from the JSONL file under a byte cap.
+Nothing is held whole in memory but the ids the gate checks.
+"""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import hashlib
-import ipaddress
 import json
-import random
 import secrets
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
-from standardwebhooks.webhooks import Webhook
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.audit import record_transition
+from nightshift.db import transaction
 from nightshift.errors import NightshiftError
 from nightshift.models import (
     Assignment,
     Batch,
     Client,
     Delivery,
-    DeliveryAttempt,
     DeliveryMessage,
     GateRun,
     Item,
@@ -35,18 +39,24 @@ from nightshift.models import (
     Project,
 )
 
-# Seconds to wait after attempt n (1-based); the last entry repeats until attempts run out.
-RETRY_SCHEDULE = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)
-MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def sign(secrets_: Sequence[str], webhook_id: str, timestamp: dt.datetime, body: str) -> str:
-    """Standard Webhooks signature header; several secrets (a rotation) give several signatures."""
-    return " ".join(Webhook(secret).sign(webhook_id, timestamp, body) for secret in secrets_)
+# Items a delivery carries: passed, or delivered before (a redelivery); never gold.
+DELIVERABLE = ("passed", "delivered")
+RECORD_FIELDS = ["item_id", "external_id", "input_hash", "answer", "method", "agreement", "lineage"]
+# Room left in a page for the envelope around the records (type, page numbers, the manifest).
+ENVELOPE_RESERVE = 16 * 1024
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.int64()),
+        ("external_id", pa.string()),
+        ("input_hash", pa.string()),
+        # Answers and lineage differ per project: kept as JSON text, which every engine can read.
+        ("answer", pa.string()),
+        ("method", pa.string()),
+        ("agreement", pa.float64()),
+        ("lineage", pa.string()),
+        ("change", pa.string()),
+    ]
+)
 
 
 def pseudonym(client_id: int, expert_id: int) -> str:
@@ -54,220 +64,395 @@ def pseudonym(client_id: int, expert_id: int) -> str:
     return "exp_" + hashlib.sha256(f"nightshift:{client_id}:{expert_id}".encode()).hexdigest()[:12]
 
 
-def check_webhook_url(url: str, http_allowlist: Sequence[str]) -> None:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https":
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return
-        if not address.is_global and host not in http_allowlist:
-            raise NightshiftError(f"webhook host {host} is not a public address")
-        return
-    if parts.scheme == "http" and host in http_allowlist:
-        return
-    raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
-
-
 @dataclass(frozen=True)
-class PostResult:
-    status_code: int | None
-    error: str | None = None
-    retry_after_seconds: float | None = None
+class DeliveryOptions:
+    directory: Path
+    page_bytes: int = 256 * 1024
+    page_records: int = 1000
+    # Public base URL of the delivery store (e.g. a bucket); file:// links when unset.
+    link_base: str | None = None
+    chunk_rows: int = 5000
 
 
-class WebhookPoster(Protocol):
-    def post(self, url: str, headers: dict[str, str], body: str) -> PostResult: ...
+@dataclass
+class BuiltDelivery:
+    """Files in a staging folder, and what the readiness gate checks."""
+
+    batch_id: int
+    client_id: int
+    version: int
+    reason: str
+    staging: Path
+    final: Path
+    record_count: int = 0
+    item_ids: list[int] = field(default_factory=list)
+    missing_answer_ids: list[int] = field(default_factory=list)
+    columns: set[str] = field(default_factory=set)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    changes: dict[str, Any] | None = None
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def build_records(session: Session, batch_id: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """The records of a batch's passed items, and the ids of every passed item (for the gate)."""
-    batch = session.get_one(Batch, batch_id)
-    project = session.get_one(Project, batch.project_id)
-    gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
-    rows = session.execute(
-        select(
-            Item.id,
-            Item.external_id,
-            Item.content_hash,
-            ItemResult.answer,
-            ItemResult.method,
-            ItemResult.agreement,
-            ItemResult.submission_ids,
+def passed_item_ids(session: Session, batch_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Item.id)
+            .where(Item.batch_id == batch_id, Item.status.in_(DELIVERABLE), Item.is_gold.is_(False))
+            .order_by(Item.id)
         )
-        .join(ItemResult, ItemResult.item_id == Item.id)
-        .where(Item.batch_id == batch_id, Item.status == "passed", Item.is_gold.is_(False))
-        .order_by(Item.id)
-    ).all()
-    passed_ids = [r[0] for r in rows]
-    experts: dict[int, list[int]] = {}
-    for item_id, expert_id in session.execute(
-        select(Assignment.item_id, Assignment.expert_id)
-        .where(Assignment.item_id.in_(passed_ids), Assignment.status == "accepted")
-        .order_by(Assignment.id)
-    ):
-        experts.setdefault(item_id, []).append(expert_id)
-    records = [
-        {
-            "item_id": item_id,
-            "external_id": external_id,
-            "input_hash": content_hash,
-            "answer": answer,
-            "method": method,
-            "agreement": agreement,
-            "lineage": {
-                "experts": [pseudonym(project.client_id, e) for e in experts.get(item_id, [])],
-                "submissions": submission_ids,
-                "gate_runs": gate_runs,
-                "spec_version": batch.spec_version,
-            },
-        }
-        for item_id, external_id, content_hash, answer, method, agreement, submission_ids in rows
-    ]
-    return records, passed_ids
+    )
 
 
-def write_delivery(
-    session: Session,
-    batch_id: int,
-    records: list[dict[str, Any]],
-    delivery_dir: Path,
-    page_records: int,
-    gate_results: list[dict[str, Any]],
-) -> int | None:
-    """Write the file and the outbox in one transaction with the batch's move to 'delivering'."""
+def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[dict[str, Any]]]:
+    """The batch's deliverable records in item order, a chunk at a time."""
+    batch = session.get_one(Batch, batch_id)
+    client_id = session.get_one(Project, batch.project_id).client_id
+    gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
+    aliases: dict[int, str] = {}
+    last = 0
+    while True:
+        rows = (
+            session.execute(
+                select(
+                    Item.id,
+                    Item.external_id,
+                    Item.content_hash,
+                    ItemResult.answer,
+                    ItemResult.method,
+                    ItemResult.agreement,
+                    ItemResult.submission_ids,
+                )
+                .join(ItemResult, ItemResult.item_id == Item.id)
+                .where(
+                    Item.batch_id == batch_id,
+                    Item.status.in_(DELIVERABLE),
+                    Item.is_gold.is_(False),
+                    Item.id > last,
+                )
+                .order_by(Item.id)
+                .limit(chunk_rows)
+            )
+            .tuples()
+            .all()
+        )
+        if not rows:
+            return
+        first, last = rows[0][0], rows[-1][0]
+        decisions: dict[int, list[dict[str, str]]] = {}
+        for item_id, expert_id, role, status in session.execute(
+            select(Assignment.item_id, Assignment.expert_id, Assignment.role, Assignment.status)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(
+                Item.batch_id == batch_id,
+                Assignment.item_id.between(first, last),
+                Assignment.status.in_(("accepted", "rejected")),
+            )
+            .order_by(Assignment.id)
+        ).tuples():
+            if expert_id not in aliases:
+                aliases[expert_id] = pseudonym(client_id, expert_id)
+            decisions.setdefault(item_id, []).append({"expert": aliases[expert_id], "role": role, "decision": status})
+        yield [
+            {
+                "item_id": item_id,
+                "external_id": external_id,
+                "input_hash": content_hash,
+                "answer": answer,
+                "method": method,
+                "agreement": agreement,
+                "lineage": {
+                    "input_hash": content_hash,
+                    "experts": [
+                        d["expert"]
+                        for d in decisions.get(item_id, [])
+                        if d["role"] == "annotate" and d["decision"] == "accepted"
+                    ],
+                    "decisions": decisions.get(item_id, []),
+                    "submissions": submission_ids,
+                    "gate_runs": gate_runs,
+                    "spec_version": batch.spec_version,
+                },
+            }
+            for item_id, external_id, content_hash, answer, method, agreement, submission_ids in rows
+        ]
+
+
+def _outcome_hash(record: dict[str, Any]) -> str:
+    """What a client cares about changing: the answer, how it was reached, and the agreement."""
+    key = orjson.dumps([record["answer"], record["method"], record["agreement"]], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha1(key).hexdigest()
+
+
+def _previous_outcomes(session: Session, batch_id: int) -> tuple[int, dict[str, str]] | None:
+    """The latest earlier version's outcome per external_id, read back from its checked file."""
+    previous = session.scalars(
+        select(Delivery).where(Delivery.batch_id == batch_id).order_by(Delivery.version.desc()).limit(1)
+    ).first()
+    if previous is None:
+        return None
+    path = Path(previous.file_path)
+    digest = hashlib.sha256()
+    outcomes: dict[str, str] = {}
+    try:
+        with path.open("rb") as handle:
+            for line in handle:
+                digest.update(line)
+                record = orjson.loads(line)
+                outcomes[record["external_id"]] = _outcome_hash(record)
+    except OSError as exc:
+        raise NightshiftError(f"version {previous.version} of batch {batch_id} is missing its file {path}") from exc
+    if digest.hexdigest() != previous.file_sha256:
+        raise NightshiftError(f"version {previous.version} of batch {batch_id}: file {path} fails its checksum")
+    return previous.version, outcomes
+
+
+def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) -> BuiltDelivery | None:
+    """Stream the records into a staging folder; None when the batch is not passed."""
     batch = session.get_one(Batch, batch_id)
     if batch.status != "passed":
         return None
     project = session.get_one(Project, batch.project_id)
     client = session.get_one(Client, project.client_id)
-    version = (session.scalar(select(func.max(Delivery.version)).where(Delivery.batch_id == batch_id)) or 0) + 1
-    folder = delivery_dir / client.slug / project.slug / f"batch-{batch_id}" / f"v{version}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "records.jsonl"
-    digest = hashlib.sha256()
-    with path.open("wb") as handle:
-        for record in records:
-            line = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode()
-            digest.update(line)
-            handle.write(line)
-    manifest = {
-        "client": client.slug,
-        "project": project.slug,
-        "batch_id": batch_id,
-        "version": version,
-        "spec_version": batch.spec_version,
-        "record_count": len(records),
-        "files": [{"name": "records.jsonl", "sha256": digest.hexdigest(), "uri": path.as_uri()}],
-        "gates": gate_results,
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    delivery = Delivery(
+    previous = _previous_outcomes(session, batch_id)
+    version = (previous[0] if previous else 0) + 1
+    batch_dir = options.directory / client.slug / project.slug / f"batch-{batch_id}"
+    built = BuiltDelivery(
         batch_id=batch_id,
         client_id=client.id,
         version=version,
-        record_count=len(records),
-        file_path=str(path),
-        file_sha256=digest.hexdigest(),
+        reason=_reason(session, batch_id) if previous else "first delivery",
+        staging=batch_dir / f".v{version}-{secrets.token_hex(4)}",
+        final=batch_dir / f"v{version}",
+    )
+    built.staging.mkdir(parents=True)
+    earlier = previous[1] if previous else None
+    counts = {"added": 0, "changed": 0, "unchanged": 0}
+    jsonl_digest = hashlib.sha256()
+    jsonl_path, parquet_path = built.staging / "records.jsonl", built.staging / "records.parquet"
+    changes_path = built.staging / "changes.jsonl"
+    try:
+        with (
+            jsonl_path.open("wb") as jsonl,
+            pq.ParquetWriter(parquet_path, PARQUET_SCHEMA, compression="zstd") as parquet,
+            changes_path.open("wb") as changes,
+        ):
+            for chunk in iter_records(session, batch_id, options.chunk_rows):
+                columns: dict[str, list[Any]] = {name: [] for name in PARQUET_SCHEMA.names}
+                for record in chunk:
+                    if earlier is not None:
+                        was = earlier.pop(record["external_id"], None)
+                        change = "added" if was is None else "unchanged" if was == _outcome_hash(record) else "changed"
+                        record["change"] = change
+                        counts[change] += 1
+                        if change != "unchanged":
+                            changes.write(orjson.dumps({"external_id": record["external_id"], "change": change}))
+                            changes.write(b"\n")
+                    line = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+                    jsonl_digest.update(line)
+                    jsonl.write(line)
+                    built.item_ids.append(record["item_id"])
+                    if record["answer"] is None:
+                        built.missing_answer_ids.append(record["item_id"])
+                    built.columns.update(record)
+                    for name in PARQUET_SCHEMA.names:
+                        value = record.get(name)
+                        columns[name].append(
+                            orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+                            if name in ("answer", "method", "lineage") and value is not None
+                            else value
+                        )
+                parquet.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
+            for external_id in sorted(earlier or {}):
+                changes.write(orjson.dumps({"external_id": external_id, "change": "removed"}) + b"\n")
+    except BaseException:
+        built.discard()
+        raise
+    built.record_count = len(built.item_ids)
+    built.files = [
+        {"name": "records.jsonl", "sha256": jsonl_digest.hexdigest(), "format": "jsonl"},
+        {"name": "records.parquet", "sha256": _sha256(parquet_path), "format": "parquet"},
+    ]
+    if earlier is not None:
+        built.files.append({"name": "changes.jsonl", "sha256": _sha256(changes_path), "format": "jsonl"})
+        built.changes = {"previous_version": version - 1, **counts, "removed": len(earlier)}
+    else:
+        changes_path.unlink()
+    return built
+
+
+def _reason(session: Session, batch_id: int) -> str:
+    """Why the batch is being delivered again: the detail of its latest move back to 'passed'."""
+    from nightshift.models import AuditLog
+
+    detail = session.scalars(
+        select(AuditLog.detail)
+        .where(AuditLog.entity == "batch", AuditLog.entity_id == batch_id, AuditLog.to_status == "passed")
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    ).first()
+    return str((detail or {}).get("reason") or "redelivery")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def commit_delivery(
+    session: Session, built: BuiltDelivery, options: DeliveryOptions, gate_results: list[dict[str, Any]]
+) -> int | None:
+    """Publish the files, then the delivery and its outbox pages with the batch's move to 'delivering'.
+
+    Runs inside the caller's transaction. If it rolls back, the published folder is left for the
+    next attempt at the same version to replace; the outbox never points at a file that is not there.
+    """
+    batch = session.get_one(Batch, built.batch_id)
+    if batch.status != "passed":
+        built.discard()
+        return None
+    project = session.get_one(Project, batch.project_id)
+    client = session.get_one(Client, project.client_id)
+    if built.final.exists():
+        shutil.rmtree(built.final)
+    built.staging.rename(built.final)
+    jsonl_path = built.final / "records.jsonl"
+    files = [f | {"uri": _link(built.final / f["name"], options)} for f in built.files]
+    manifest: dict[str, Any] = {
+        "event": "batch.delivered" if built.version == 1 else "batch.redelivered",
+        "client": client.slug,
+        "project": project.slug,
+        "batch_id": built.batch_id,
+        "version": built.version,
+        "reason": built.reason,
+        "spec_version": batch.spec_version,
+        "counts": {"records": built.record_count},
+        "files": files,
+        "gates": gate_results,
+    }
+    if built.changes is not None:
+        manifest["changes"] = built.changes
+    delivery = Delivery(
+        batch_id=built.batch_id,
+        client_id=client.id,
+        version=built.version,
+        reason=built.reason,
+        record_count=built.record_count,
+        file_path=str(jsonl_path),
+        file_sha256=built.files[0]["sha256"],
         manifest=manifest,
     )
     session.add(delivery)
     session.flush()
-    pages = [records[i : i + page_records] for i in range(0, len(records), page_records)] or [[]]
-    for number, page in enumerate(pages, start=1):
-        body = {
-            "type": "batch.delivered",
-            "manifest": manifest,
-            "page": number,
-            "pages": len(pages),
-            "records": page,
-        }
-        session.add(
-            DeliveryMessage(
-                delivery_id=delivery.id,
-                page=number,
-                webhook_id=f"msg_{client.slug}_{batch_id}_v{version}_p{number}",
-                body=json.dumps(body, sort_keys=True, ensure_ascii=False),
-                status="pending",
-            )
+    nonce = secrets.token_hex(4)
+    pages = 0
+    pending: list[dict[str, Any]] = []
+    for records_json, count in _pages(jsonl_path, options):
+        pages += 1
+        pending.append(
+            {
+                "delivery_id": delivery.id,
+                "page": pages,
+                # Unique across environments sending to the same client, and stable across retries.
+                "webhook_id": f"msg_b{built.batch_id}v{built.version}p{pages}_{nonce}",
+                "records": records_json,
+                "record_count": count,
+                "status": "pending",
+            }
         )
-    record_transition(session, "batch", batch_id, batch.status, "delivering", "deliver", {"delivery": delivery.id})
+        if len(pending) >= 100:
+            session.execute(insert(DeliveryMessage), pending)
+            pending = []
+    if pending:
+        session.execute(insert(DeliveryMessage), pending)
+    delivery.page_count = pages
+    # A new dict, not an edit in place: the JSON column only sees assignments.
+    manifest = manifest | {"counts": {"records": built.record_count, "pages": pages}}
+    delivery.manifest = manifest
+    _write_manifest(built.final / "manifest.json", manifest)
+    record_transition(
+        session, "batch", built.batch_id, batch.status, "delivering", "deliver", {"delivery": delivery.id}
+    )
     batch.status = "delivering"
     return delivery.id
 
 
-def due_messages(session: Session, now: dt.datetime, batch_id: int | None = None) -> list[int]:
-    query = (
-        select(DeliveryMessage.id)
-        .join(Delivery, Delivery.id == DeliveryMessage.delivery_id)
-        .where(DeliveryMessage.status.in_(("pending", "retrying")), DeliveryMessage.next_attempt_at <= now)
-        .order_by(DeliveryMessage.id)
-    )
-    if batch_id is not None:
-        query = query.where(Delivery.batch_id == batch_id)
-    return list(session.scalars(query))
+def _pages(jsonl_path: Path, options: DeliveryOptions) -> Iterator[tuple[str, int]]:
+    """Records as JSON arrays no larger than the byte cap (one record alone may exceed it)."""
+    budget = max(options.page_bytes - ENVELOPE_RESERVE, 1)
+    lines: list[bytes] = []
+    size = 0
+    with jsonl_path.open("rb") as handle:
+        for line in handle:
+            record = line.rstrip(b"\n")
+            if lines and (size + len(record) + 1 > budget or len(lines) >= options.page_records):
+                yield "[" + ",".join(r.decode() for r in lines) + "]", len(lines)
+                lines, size = [], 0
+            lines.append(record)
+            size += len(record) + 1
+    if lines or not size:
+        yield "[" + ",".join(r.decode() for r in lines) + "]", len(lines)
 
 
-def send_message(
-    session: Session,
-    message_id: int,
-    poster: WebhookPoster,
-    secrets_: Sequence[str],
-    now: dt.datetime,
-    http_allowlist: Sequence[str],
-) -> str:
-    """One attempt at one outbox message; the outcome and the next attempt time are stored."""
-    message = session.get_one(DeliveryMessage, message_id)
-    if message.status in ("delivered", "dead"):
-        return message.status
-    delivery = session.get_one(Delivery, message.delivery_id)
-    client = session.get_one(Client, delivery.client_id)
-    started = time.perf_counter()
-    if not client.webhook_url:
-        result = PostResult(None, "client has no webhook URL")
-    else:
-        try:
-            check_webhook_url(client.webhook_url, http_allowlist)
-        except NightshiftError as exc:
-            result = PostResult(None, str(exc))
-        else:
-            timestamp = dt.datetime.now(dt.UTC)
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": message.webhook_id,
-                "webhook-timestamp": str(int(timestamp.timestamp())),
-                "webhook-signature": sign(secrets_, message.webhook_id, timestamp, message.body),
-            }
-            result = poster.post(client.webhook_url, headers, message.body)
-    latency = (time.perf_counter() - started) * 1000
-    session.add(
-        DeliveryAttempt(
-            message_id=message.id,
-            attempted_at=now,
-            status_code=result.status_code,
-            latency_ms=latency,
-            error=result.error,
-        )
-    )
-    message.attempt_count += 1
-    if result.status_code is not None and 200 <= result.status_code < 300:
-        message.status, message.last_error = "delivered", None
-    elif message.attempt_count >= MAX_ATTEMPTS or result.status_code == 410:
-        message.status = "dead"
-        message.last_error = result.error or f"HTTP {result.status_code}"
-    else:
-        delay: float = RETRY_SCHEDULE[min(message.attempt_count, len(RETRY_SCHEDULE)) - 1]
-        if result.retry_after_seconds is not None:
-            delay = max(delay, result.retry_after_seconds)
-        message.status = "retrying"
-        message.last_error = result.error or f"HTTP {result.status_code}"
-        message.next_attempt_at = now + dt.timedelta(seconds=delay * random.uniform(1.0, 1.2))
-    return message.status
+def _link(path: Path, options: DeliveryOptions) -> str:
+    if options.link_base:
+        relative = path.relative_to(options.directory).as_posix()
+        return f"{options.link_base.rstrip('/')}/{relative}"
+    return path.as_uri()
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    temporary.replace(path)
+
+
+# Given the built files and the ids that should be in them: (success, gate outcome to record).
+ReadinessGate = Callable[["BuiltDelivery", list[int]], Any]
+
+
+def prepare_delivery(
+    sessions: sessionmaker[Session],
+    batch_id: int,
+    options: DeliveryOptions,
+    gate: ReadinessGate,
+    record_gate: Callable[[Session, int, Any], int],
+) -> tuple[int | None, Any]:
+    """Build, gate, publish: (delivery id or None, the gate's outcome or None when not passed)."""
+    with sessions() as session:
+        built = build_delivery(session, batch_id, options)
+        if built is None:
+            return None, None
+        expected = passed_item_ids(session, batch_id)
+    try:
+        outcome = gate(built, expected)
+        with transaction(sessions) as session:
+            gate_run = record_gate(session, batch_id, outcome)
+            if not outcome.success:
+                return None, outcome
+            summary = [{"gate": outcome.gate, "run": gate_run, "success": True}]
+            return commit_delivery(session, built, options, summary), outcome
+    finally:
+        built.discard()
+
+
+def request_redelivery(session: Session, batch_id: int, reason: str, actor: str) -> None:
+    """Send a delivered (or dead-lettered) batch again, as a new version the next delivery run builds."""
+    batch = session.get_one(Batch, batch_id)
+    if batch.status not in ("delivered", "failed"):
+        raise NightshiftError(f"batch {batch_id} is {batch.status}: only a delivered or failed batch is redelivered")
+    if not session.scalar(select(func.count()).select_from(Delivery).where(Delivery.batch_id == batch_id)):
+        raise NightshiftError(f"batch {batch_id} was never delivered")
+    record_transition(session, "batch", batch_id, batch.status, "passed", actor, {"reason": reason})
+    batch.status = "passed"
 
 
 def settle_deliveries(session: Session, batch_id: int | None = None) -> list[tuple[int, str]]:
-    """Deliveries whose every message has landed (or died) are closed, with their batch and items."""
+    """Deliveries whose every page has landed (or died) are closed, with their batch and items."""
     query = select(Delivery).where(Delivery.status == "pending")
     if batch_id is not None:
         query = query.where(Delivery.batch_id == batch_id)
@@ -276,6 +461,7 @@ def settle_deliveries(session: Session, batch_id: int | None = None) -> list[tup
         statuses = set(
             session.scalars(select(DeliveryMessage.status).where(DeliveryMessage.delivery_id == delivery.id).distinct())
         )
+        batch = session.get_one(Batch, delivery.batch_id)
         if statuses == {"delivered"}:
             delivery.status = "delivered"
             session.execute(
@@ -283,23 +469,19 @@ def settle_deliveries(session: Session, batch_id: int | None = None) -> list[tup
                 .where(Item.batch_id == delivery.batch_id, Item.status == "passed", Item.is_gold.is_(False))
                 .values(status="delivered")
             )
-            batch = session.get_one(Batch, delivery.batch_id)
-            record_transition(session, "batch", batch.id, batch.status, "delivered", "deliver")
-            batch.status = "delivered"
+            target, detail = "delivered", None
         elif "dead" in statuses and not statuses & {"pending", "retrying"}:
             delivery.status = "dead"
-            batch = session.get_one(Batch, delivery.batch_id)
-            record_transition(
-                session,
-                "batch",
-                batch.id,
-                batch.status,
-                "failed",
-                "deliver",
-                {"reason": "webhook dead-lettered"},
-            )
-            batch.status = "failed"
+            target, detail = "failed", {"reason": "webhook dead-lettered"}
         else:
             continue
+        # A batch sent again meanwhile (redelivery) stays where it is: this settles the old version.
+        if batch.status == "delivering" and _latest_version(session, batch.id) == delivery.version:
+            record_transition(session, "batch", batch.id, batch.status, target, "deliver", detail)
+            batch.status = target
         settled.append((delivery.id, delivery.status))
     return settled
+
+
+def _latest_version(session: Session, batch_id: int) -> int:
+    return int(session.scalar(select(func.max(Delivery.version)).where(Delivery.batch_id == batch_id)) or 0)

@@ -81,6 +81,9 @@ class Client(Timestamped, Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     # Where the whsec_ secret lives (an env var or a Prefect Secret), never the secret itself.
     webhook_secret_ref: Mapped[str | None] = mapped_column(String(200))
+    # Set when the endpoint answered 410 Gone: its pages wait, none is lost, until ops enable it.
+    webhook_disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    webhook_disabled_reason: Mapped[str | None] = mapped_column(Text)
     slack_channel: Mapped[str | None] = mapped_column(String(200))
 
 
@@ -347,6 +350,9 @@ class Delivery(Timestamped, Base):
     record_count: Mapped[int] = mapped_column(Integer)
     file_path: Mapped[str] = mapped_column(String(2000))
     file_sha256: Mapped[str] = mapped_column(String(64))
+    page_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Why this version exists: the first delivery, a redelivery asked for, a re-aggregation.
+    reason: Mapped[str] = mapped_column(Text, default="first delivery", server_default="first delivery")
     manifest: Mapped[dict[str, Any]]
 
 
@@ -364,7 +370,9 @@ class DeliveryMessage(Timestamped, Base):
     page: Mapped[int] = mapped_column(Integer)
     # Stable across retries: the receiver's idempotency key.
     webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
-    body: Mapped[str] = mapped_column(Text)
+    # The page's records as a JSON array; the body around it is put together when sent.
+    records: Mapped[str] = mapped_column(Text)
+    record_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
     attempt_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

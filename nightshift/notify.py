@@ -73,6 +73,17 @@ def delivery_dead(client: str, batch_id: int, error: str) -> Message:
     )
 
 
+def endpoint_disabled(client: str) -> Message:
+    return Message(
+        "endpoint_disabled",
+        f"Webhook endpoint of {client} disabled",
+        (
+            "*Why:* it answered 410 Gone. Its pages wait in the outbox; nothing is lost.",
+            f"When the client has fixed it: `nightshift clients enable-webhook {client}`.",
+        ),
+    )
+
+
 def gate_failed(gate: str, batch_id: int, failed: int, evaluated: int, threshold: str, next_step: str) -> Message:
     share = failed / evaluated if evaluated else 0.0
     return Message(

@@ -7,10 +7,21 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from nightshift.models import Assignment, Batch, Client, GateRun, Item, ItemResult, Project, as_utc
+from nightshift.models import (
+    Assignment,
+    Batch,
+    Client,
+    Delivery,
+    DeliveryMessage,
+    GateRun,
+    Item,
+    ItemResult,
+    Project,
+    as_utc,
+)
 from nightshift.payouts import batch_costs, project_costs
 from nightshift.projects import project_spec
 
@@ -163,6 +174,41 @@ def client_digests(session: Session, since: dt.datetime) -> dict[tuple[str, str 
             }
         )
     return out
+
+
+def delivery_history(session: Session, batch_id: int) -> list[dict[str, Any]]:
+    """Every delivery version of a batch, newest first, with its pages and attempts counted."""
+    pages = (
+        select(
+            DeliveryMessage.delivery_id,
+            func.count().label("pages"),
+            func.sum(case((DeliveryMessage.status == "delivered", 1), else_=0)).label("delivered"),
+            func.sum(DeliveryMessage.attempt_count).label("attempts"),
+        )
+        .group_by(DeliveryMessage.delivery_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Delivery, pages.c.pages, pages.c.delivered, pages.c.attempts)
+        .outerjoin(pages, pages.c.delivery_id == Delivery.id)
+        .where(Delivery.batch_id == batch_id)
+        .order_by(Delivery.version.desc())
+    ).tuples()
+    return [
+        {
+            "version": d.version,
+            "status": d.status,
+            "reason": d.reason,
+            "records": d.record_count,
+            "pages": int(total or 0),
+            "pages_delivered": int(delivered or 0),
+            "attempts": int(attempts or 0),
+            "changes": d.manifest.get("changes"),
+            "created_at": _iso(d.created_at),
+            "file": d.file_path,
+        }
+        for d, total, delivered, attempts in rows
+    ]
 
 
 def open_batch_ids(session: Session) -> list[int]:

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.clients import EnvSecretResolver, HttpxPoster, SecretResolver
 from nightshift.db import make_engine, make_sessionmaker
-from nightshift.delivery import WebhookPoster
+from nightshift.delivery import DeliveryOptions
 from nightshift.notify import LogNotifier, Notifier, SlackNotifier
 from nightshift.settings import Settings
+from nightshift.webhooks import WebhookPoster
 
 
 @dataclass
@@ -38,6 +39,15 @@ class Resources:
             notifier=notifier,
             poster=HttpxPoster(settings.webhook_timeout_seconds),
             secrets=secrets,
+        )
+
+    @property
+    def delivery_options(self) -> DeliveryOptions:
+        return DeliveryOptions(
+            directory=self.settings.resolved_delivery_dir,
+            page_bytes=self.settings.webhook_page_bytes,
+            page_records=self.settings.webhook_page_records,
+            link_base=self.settings.delivery_link_base,
         )
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
+from nightshift.errors import NightshiftError
 from nightshift.models import Assignment, Batch, Expert, GateRun, Item, ItemResult, Submission
 from nightshift.projects import project_spec
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
@@ -115,19 +116,7 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport)
     )
     if not items:
         return
-    answers: dict[int, list[tuple[int, float, dict[str, Any]]]] = defaultdict(list)
-    for item_id, sid, reliability, answer in session.execute(
-        select(Assignment.item_id, Submission.id, Expert.reliability, Submission.answer)
-        .join(Submission, Submission.assignment_id == Assignment.id)
-        .join(Expert, Expert.id == Assignment.expert_id)
-        .where(
-            Assignment.item_id.in_(list(items)),
-            Assignment.role == "annotate",
-            Assignment.status == "accepted",
-        )
-    ):
-        answers[item_id].append((sid, reliability, answer))
-
+    answers = _accepted_answers(session, list(items))
     results: list[dict[str, Any]] = []
     rework: list[int] = []
     more: list[tuple[int, int]] = []
@@ -174,6 +163,66 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport)
     report.passed_items += len(results)
     report.rework_items += len(rework)
     report.more_overlap_items += len(more)
+
+
+def _accepted_answers(session: Session, item_ids: list[int]) -> dict[int, list[tuple[int, float, dict[str, Any]]]]:
+    """Per item, its accepted annotations as (submission id, the expert's reliability now, answer)."""
+    answers: dict[int, list[tuple[int, float, dict[str, Any]]]] = defaultdict(list)
+    for item_id, sid, reliability, answer in session.execute(
+        select(Assignment.item_id, Submission.id, Expert.reliability, Submission.answer)
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(Expert, Expert.id == Assignment.expert_id)
+        .where(
+            Assignment.item_id.in_(item_ids),
+            Assignment.role == "annotate",
+            Assignment.status == "accepted",
+        )
+    ):
+        answers[item_id].append((sid, reliability, answer))
+    return answers
+
+
+def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
+    """Aggregate a finished batch's items again (reliabilities move as gold evidence grows).
+
+    Returns how many final answers changed. A delivered or failed batch with changes goes back to
+    'passed', so the next delivery run sends a new version saying what changed.
+    """
+    batch = session.get_one(Batch, batch_id)
+    if batch.status == "delivering":
+        raise NightshiftError(f"batch {batch_id} is being delivered: re-aggregate it once that has settled")
+    project = project_spec(session, batch.project_id).project
+    results = {
+        r.item_id: r
+        for r in session.scalars(
+            select(ItemResult)
+            .join(Item, Item.id == ItemResult.item_id)
+            .where(
+                Item.batch_id == batch_id,
+                Item.status.in_(("passed", "delivered")),
+                # Gold answers are known, not aggregated for a client.
+                Item.is_gold.is_(False),
+            )
+        )
+    }
+    answers = _accepted_answers(session, list(results))
+    changed = 0
+    for item_id, result in results.items():
+        if not answers.get(item_id):
+            continue
+        answer, method, agreement = aggregate(answers[item_id], project)
+        if agreement < project.gates.min_agreement:
+            # It passed before, so it had reached its maximum overlap: the same note as then.
+            method["_note"] = "maximum overlap reached with low agreement"
+        if (answer, method, agreement) != (result.answer, result.method, result.agreement):
+            result.answer, result.method, result.agreement = answer, method, agreement
+            result.submission_ids = sorted(sid for sid, _, _ in answers[item_id])
+            changed += 1
+    if changed and batch.status in ("delivered", "failed"):
+        reason = f"re-aggregated: {changed} final answers changed"
+        record_transition(session, "batch", batch_id, batch.status, "passed", actor, {"reason": reason})
+        batch.status = "passed"
+    return changed
 
 
 def aggregate(

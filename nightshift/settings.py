@@ -26,7 +26,12 @@ class Settings(BaseSettings):
     # Hosts allowed to receive webhooks over plain http (local receivers, the demo, tests).
     webhook_http_allowlist: list[str] = ["127.0.0.1", "localhost", "::1"]
     webhook_timeout_seconds: float = 10.0
-    webhook_page_records: int = 500
+    webhook_page_bytes: int = Field(default=256 * 1024, description="Size cap of one webhook page, in bytes.")
+    webhook_page_records: int = Field(default=1000, description="Most records in one webhook page.")
+    webhook_endpoints_in_parallel: int = Field(default=4, description="Client endpoints sent to at once.")
+    delivery_link_base: str | None = Field(
+        default=None, description="Public base URL of the delivery store for file links; file:// when unset."
+    )
     prefect_ui_url: str = "http://127.0.0.1:4200"
     payout_timezone: str = Field(default="UTC", description="Payroll time zone: where pay periods' midnights fall.")
     payouts_dir: Path | None = None

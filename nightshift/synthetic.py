@@ -128,7 +128,8 @@ def simulated_answer(
                 truth[label.name] if correct else sorted(o for o in label.options if rng.random() < 0.3)
             )
         elif isinstance(label, FreeText):
-            answer[label.name] = _text(rng, label, f"Expert {handle} notes")
+            # Words only: an expert's text is delivered, so the simulator never writes who they are.
+            answer[label.name] = _text(rng, label, "Notes")
     seconds = int(expected_minutes * 60 / speed * rng.uniform(0.7, 1.3))
     if careless and rng.random() < 0.5:
         seconds = rng.randint(5, 50)  # rushed: the submissions gate's time-on-task check catches it

@@ -29,6 +29,15 @@ class PrefectSecretResolver(EnvSecretResolver):
             raise NightshiftError(f"Prefect Secret {name!r} not found") from None
         return str(value).split()
 
+    def store(self, ref: str, values: list[str]) -> None:
+        kind, _, name = ref.partition(":")
+        if kind != "prefect":
+            super().store(ref, values)
+            return
+        from prefect.blocks.system import Secret
+
+        Secret(value=" ".join(values)).save(name, overwrite=True)
+
 
 @functools.cache
 def resources() -> Resources:

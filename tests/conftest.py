@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from app.receiver import WebhookReceiver  # noqa: E402
 from nightshift.db import make_engine, make_sessionmaker, transaction  # noqa: E402
-from nightshift.delivery import new_webhook_secret  # noqa: E402
 from nightshift.experts import import_experts, parse_experts  # noqa: E402
 from nightshift.migrate import upgrade  # noqa: E402
 from nightshift.projects import apply_spec  # noqa: E402
 from nightshift.spec import ProjectSpec, load_spec  # noqa: E402
+from nightshift.webhooks import new_webhook_secret  # noqa: E402
 from tests.servers.slack import SlackStandIn  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

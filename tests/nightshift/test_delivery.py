@@ -1,133 +1,242 @@
+"""Building deliveries: files, manifest, pages, lineage, versions and what changed between them."""
+
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import json
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select
-from standardwebhooks.webhooks import Webhook
+from sqlalchemy import func, select, update
 
-from app.receiver import WebhookReceiver
-from nightshift.clients import HttpxPoster
+from expectations.delivery_readiness import check_delivery_readiness
+from expectations.submissions import check_submissions
+from nightshift import delivery, dispatch, review, simulate
 from nightshift.db import transaction
-from nightshift.delivery import (
-    check_webhook_url,
-    new_webhook_secret,
-    pseudonym,
-    send_message,
-    settle_deliveries,
-    sign,
-    write_delivery,
-)
 from nightshift.errors import NightshiftError
-from nightshift.models import Batch, Client, DeliveryAttempt, DeliveryMessage, utcnow
+from nightshift.models import (
+    Batch,
+    Delivery,
+    DeliveryMessage,
+    Expert,
+    GateRun,
+    Item,
+    ItemResult,
+    utcnow,
+)
+from nightshift.projects import project_spec
+from nightshift.webhooks import page_body
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 
-ALLOW = ["127.0.0.1"]
 
-
-def test_signatures_verify_with_the_standardwebhooks_package_during_a_rotation() -> None:
-    old, new = new_webhook_secret(), new_webhook_secret()
-    now = dt.datetime.now(dt.UTC)
-    body = json.dumps({"records": [1, 2]})
-    header = sign([old, new], "msg_1", now, body)
-    headers = {
-        "webhook-id": "msg_1",
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": header,
-    }
-    assert len(header.split()) == 2
-    for secret in (old, new):
-        assert Webhook(secret).verify(body, headers) == {"records": [1, 2]}
-
-
-def test_pseudonyms_are_stable_per_client_and_reveal_nothing() -> None:
-    assert pseudonym(1, 42) == pseudonym(1, 42)
-    assert pseudonym(1, 42) != pseudonym(2, 42)
-    assert "42" not in pseudonym(1, 42)[4:]
-
-
-@pytest.mark.parametrize(
-    ("url", "error"),
-    [
-        ("http://example.com/hook", "must be https"),
-        ("https://10.0.0.5/hook", "not a public address"),
-        ("https://169.254.169.254/latest", "not a public address"),
-        ("ftp://127.0.0.1/x", "must be https"),
-    ],
-)
-def test_unsafe_webhook_urls_are_refused(url: str, error: str) -> None:
-    with pytest.raises(NightshiftError, match=error):
-        check_webhook_url(url, ALLOW)
-
-
-def test_allowed_webhook_urls() -> None:
-    check_webhook_url("https://hooks.client.example/nightshift", ALLOW)
-    check_webhook_url("http://127.0.0.1:8080/hook", ALLOW)
-
-
-def _outbox(sessions, receiver_url: str, tmp_path, records: int = 3, page: int = 2) -> list[int]:
-    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
-    with transaction(sessions) as session:
-        session.get_one(Client, 1).webhook_url = receiver_url
-        session.get_one(Batch, batch_id).status = "passed"
-        rows = [{"item_id": n, "external_id": f"e{n}", "answer": {"rating": 4}} for n in range(records)]
-        write_delivery(session, batch_id, rows, tmp_path, page, [])
-    with sessions() as session:
-        return list(session.scalars(select(DeliveryMessage.id).order_by(DeliveryMessage.page)))
-
-
-def test_failed_attempts_are_recorded_and_scheduled_and_410_kills_the_message(
-    sessions, project, webhook_secret, tmp_path
-) -> None:
-    answers = {1: (500, {}), 2: (429, {"Retry-After": "120"}), 3: (410, {})}
-    with WebhookReceiver(webhook_secret, lambda n: answers.get(n)) as receiver:
-        [first, second] = _outbox(sessions, receiver.url, tmp_path)
-        poster = HttpxPoster(5)
-        now = utcnow()
+def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl") -> int:
+    """The core's own pipeline up to a passed batch: dispatch, simulated experts, the review gate."""
+    batch_id, _ = ingest_file(sessions, path)
+    for _ in range(8):
         with transaction(sessions) as session:
-            assert send_message(session, first, poster, [webhook_secret], now, ALLOW) == "retrying"
-        with transaction(sessions) as session:
-            assert send_message(session, second, poster, [webhook_secret], now, ALLOW) == "retrying"
-        with transaction(sessions) as session:
-            assert send_message(session, first, poster, [webhook_secret], now, ALLOW) == "dead"
-        with transaction(sessions) as session:
-            assert send_message(session, second, poster, [webhook_secret], now, ALLOW) == "delivered"
+            dispatch.dispatch_batch(session, batch_id, utcnow())
         with sessions() as session:
-            retried = session.get_one(DeliveryMessage, second)
-            attempts = session.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id)).all()
-        assert [a.status_code for a in attempts] == [500, 429, 410, 204]
-        assert [a.error for a in attempts] == ["HTTP 500", "HTTP 429", "HTTP 410", None]
-        assert retried.attempt_count == 2
-    # 429 asked for 120 s: the retry was scheduled no sooner (SQLite hands back naive UTC).
-    scheduled = retried.next_attempt_at.replace(tzinfo=dt.UTC)
-    assert scheduled - now >= dt.timedelta(seconds=120)
-    assert len(receiver.log.verified) == 1
-    with transaction(sessions) as session:
-        assert settle_deliveries(session) == [(1, "dead")]
-
-
-def test_a_retry_keeps_its_webhook_id_and_the_receiver_sees_every_record_once(
-    sessions, project, webhook_secret, tmp_path
-) -> None:
-    with WebhookReceiver(webhook_secret, lambda n: (503, {}) if n == 1 else None) as receiver:
-        ids = _outbox(sessions, receiver.url, tmp_path, records=5, page=2)
-        poster = HttpxPoster(5)
-        for _ in range(2):
-            for message_id in ids:
-                with transaction(sessions) as session:
-                    send_message(session, message_id, poster, [webhook_secret], utcnow(), ALLOW)
-    assert sorted(receiver.log.unique_records()) == [f"e{n}" for n in range(5)]
-    with transaction(sessions) as session:
-        assert settle_deliveries(session) == [(1, "delivered")]
-        assert session.get_one(Batch, 1).status == "delivered"
-
-
-def test_a_wrong_secret_is_rejected_by_the_receiver(sessions, project, webhook_secret, tmp_path) -> None:
-    with WebhookReceiver(webhook_secret) as receiver:
-        [message_id, *_] = _outbox(sessions, receiver.url, tmp_path)
+            open_ids = simulate.open_assignments(session, batch_id)
         with transaction(sessions) as session:
-            status = send_message(session, message_id, HttpxPoster(5), [new_webhook_secret()], utcnow(), ALLOW)
-    assert status == "retrying"
-    assert receiver.log.rejected == 1 and receiver.log.verified == []
+            simulate.simulate_work(session, batch_id, open_ids)
+        with sessions() as session:
+            rows = review.submissions_to_gate(session, batch_id)
+            spec = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+        outcome = check_submissions(rows, spec)
+        with transaction(sessions) as session:
+            review.record_gate(session, batch_id, outcome)
+            review.apply_submission_gate(session, outcome)
+            review.aggregate_ready_items(session, batch_id, review.ReviewReport())
+            if review.settle_batch(session, batch_id) == "passed":
+                return batch_id
+    raise AssertionError("the batch did not pass")
+
+
+def prepare(sessions, batch_id: int, options: delivery.DeliveryOptions) -> int | None:
+    delivery_id, _ = delivery.prepare_delivery(
+        sessions, batch_id, options, check_delivery_readiness, review.record_gate
+    )
+    return delivery_id
+
+
+def mark_sent(sessions) -> None:
+    """Stand in for the webhook round trip (tested on its own) so the delivery settles."""
+    with transaction(sessions) as session:
+        session.execute(update(DeliveryMessage).values(status="delivered"))
+        delivery.settle_deliveries(session)
+
+
+@pytest.fixture
+def passed_batch(sessions, project) -> int:
+    return run_to_passed(sessions)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_delivery_is_jsonl_and_parquet_with_a_manifest_of_counts_gates_and_checksums(
+    sessions, passed_batch, tmp_path
+) -> None:
+    options = delivery.DeliveryOptions(directory=tmp_path, link_base="https://files.nightshift.example/d")
+    delivery_id = prepare(sessions, passed_batch, options)
+    with sessions() as session:
+        record = session.get_one(Delivery, delivery_id)
+        manifest = record.manifest
+        assert session.get_one(Batch, passed_batch).status == "delivering"
+        delivered = session.scalar(
+            select(func.count()).select_from(Item).where(Item.status == "passed", Item.is_gold.is_(False))
+        )
+        pages = session.scalars(select(DeliveryMessage).order_by(DeliveryMessage.page)).all()
+    folder = tmp_path / "acme" / "acme-scenarios" / f"batch-{passed_batch}" / "v1"
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "records.jsonl", "records.parquet"]
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    assert manifest["counts"] == {"records": delivered, "pages": len(pages)}
+    assert (manifest["client"], manifest["project"], manifest["version"]) == ("acme", "acme-scenarios", 1)
+    assert manifest["event"] == "batch.delivered" and manifest["spec_version"] == 1
+    [gate] = manifest["gates"]
+    assert gate["gate"] == "delivery_readiness" and gate["success"]
+    files = {f["name"]: f for f in manifest["files"]}
+    for name in ("records.jsonl", "records.parquet"):
+        assert files[name]["sha256"] == _sha256(folder / name)
+        assert files[name]["uri"] == f"https://files.nightshift.example/d/acme/acme-scenarios/batch-1/v1/{name}"
+    lines = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    table = pq.read_table(folder / "records.parquet")
+    assert len(lines) == table.num_rows == delivered
+    assert table.column("external_id").to_pylist() == [r["external_id"] for r in lines]
+    assert json.loads(table.column("answer")[0].as_py()) == lines[0]["answer"]
+    # Nothing of the staging folder is left behind.
+    assert [p.name for p in folder.parent.iterdir()] == ["v1"]
+
+
+def test_records_carry_lineage_by_pseudonym_and_nothing_personal(sessions, passed_batch, tmp_path) -> None:
+    prepare(sessions, passed_batch, delivery.DeliveryOptions(directory=tmp_path))
+    text = next(tmp_path.rglob("records.jsonl")).read_text()
+    with sessions() as session:
+        personal = [(e.email, e.name, e.handle) for e in session.scalars(select(Expert))]
+        gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.gate == "submissions")))
+    assert [value for row in personal for value in row if value in text] == []
+    records = [json.loads(line) for line in text.splitlines()]
+    assert {tuple(sorted(r)) for r in records} == {tuple(sorted(delivery.RECORD_FIELDS))}
+    first = records[0]
+    lineage = first["lineage"]
+    assert lineage["input_hash"] == first["input_hash"] and lineage["gate_runs"] == gate_runs
+    assert len(lineage["experts"]) >= 2 and all(e.startswith("exp_") for e in lineage["experts"])
+    accepted = [d["expert"] for d in lineage["decisions"] if d["decision"] == "accepted"]
+    assert accepted == lineage["experts"]
+    # Careless experts were rejected somewhere in the batch, and the lineage says so.
+    assert any(d["decision"] == "rejected" for r in records for d in r["lineage"]["decisions"])
+
+
+def test_pages_stay_under_the_byte_cap_and_carry_every_record_exactly_once(sessions, passed_batch, tmp_path) -> None:
+    cap = 24 * 1024
+    options = delivery.DeliveryOptions(directory=tmp_path, page_bytes=cap)
+    delivery_id = prepare(sessions, passed_batch, options)
+    with sessions() as session:
+        record = session.get_one(Delivery, delivery_id)
+        pages = session.scalars(select(DeliveryMessage).order_by(DeliveryMessage.page)).all()
+    manifest_json = json.dumps(record.manifest, sort_keys=True)
+    bodies = [page_body("batch.delivered", manifest_json, p.page, len(pages), p.records) for p in pages]
+    assert len(pages) > 3
+    assert all(len(body.encode()) <= cap for body in bodies)
+    ids = [r["external_id"] for body in bodies for r in json.loads(body)["records"]]
+    assert len(ids) == len(set(ids)) == record.record_count
+    assert [p.record_count for p in pages] == [len(json.loads(p.records)) for p in pages]
+    assert len({p.webhook_id for p in pages}) == len(pages)
+
+
+def test_a_failed_readiness_gate_holds_the_delivery_and_leaves_no_files(sessions, passed_batch, tmp_path) -> None:
+    with transaction(sessions) as session:
+        # A passed item whose final answer went missing: the gate must notice it is not delivered.
+        lost = session.scalars(select(Item.id).where(Item.status == "passed", Item.is_gold.is_(False))).first()
+        session.execute(ItemResult.__table__.delete().where(ItemResult.item_id == lost))
+    options = delivery.DeliveryOptions(directory=tmp_path / "store")
+    delivery_id, outcome = delivery.prepare_delivery(
+        sessions, passed_batch, options, check_delivery_readiness, review.record_gate
+    )
+    assert delivery_id is None and not outcome.success
+    assert outcome.failures == {lost: "item missing from the delivery"}
+    with sessions() as session:
+        assert session.get_one(Batch, passed_batch).status == "passed"
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+        assert session.scalars(select(GateRun.success).where(GateRun.gate == "delivery_readiness")).all() == [False]
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
+
+
+def test_a_redelivery_is_a_new_version_that_says_what_changed(sessions, passed_batch, tmp_path) -> None:
+    options = delivery.DeliveryOptions(directory=tmp_path)
+    prepare(sessions, passed_batch, options)
+    mark_sent(sessions)
+    with transaction(sessions) as session:
+        changed = session.scalars(
+            select(ItemResult).join(Item).where(Item.is_gold.is_(False)).order_by(ItemResult.item_id)
+        ).first()
+        changed.answer = changed.answer | {"rating": 1 if changed.answer["rating"] != 1 else 2}
+        external_id = session.get_one(Item, changed.item_id).external_id
+        delivery.request_redelivery(session, passed_batch, "client asked after a fix", "test")
+    second = prepare(sessions, passed_batch, options)
+    with sessions() as session:
+        v2 = session.get_one(Delivery, second)
+        first_ids = set(session.scalars(select(DeliveryMessage.webhook_id).where(DeliveryMessage.delivery_id != second)))
+        second_ids = set(session.scalars(select(DeliveryMessage.webhook_id).where(DeliveryMessage.delivery_id == second)))
+    assert (v2.version, v2.reason, v2.manifest["event"]) == (2, "client asked after a fix", "batch.redelivered")
+    total = v2.record_count
+    assert v2.manifest["changes"] == {
+        "previous_version": 1,
+        "added": 0,
+        "changed": 1,
+        "unchanged": total - 1,
+        "removed": 0,
+    }
+    assert first_ids.isdisjoint(second_ids)
+    folder = Path(v2.file_path).parent
+    assert [json.loads(line) for line in (folder / "changes.jsonl").read_text().splitlines()] == [
+        {"external_id": external_id, "change": "changed"}
+    ]
+    changes = {json.loads(line)["external_id"]: json.loads(line)["change"] for line in Path(v2.file_path).open()}
+    assert changes[external_id] == "changed" and list(changes.values()).count("unchanged") == total - 1
+    # Both versions stay in the store, each whole.
+    assert (folder.parent / "v1" / "records.jsonl").exists()
+
+
+def test_a_redelivery_refuses_a_batch_not_yet_delivered(sessions, passed_batch) -> None:
+    with transaction(sessions) as session, pytest.raises(NightshiftError, match="only a delivered or failed"):
+        delivery.request_redelivery(session, passed_batch, "why", "test")
+
+
+def test_a_previous_version_whose_file_was_tampered_with_is_refused(sessions, passed_batch, tmp_path) -> None:
+    options = delivery.DeliveryOptions(directory=tmp_path)
+    first = prepare(sessions, passed_batch, options)
+    mark_sent(sessions)
+    with transaction(sessions) as session:
+        path = Path(session.get_one(Delivery, first).file_path)
+        delivery.request_redelivery(session, passed_batch, "again", "test")
+    path.write_text(path.read_text().replace('"rating"', '"ratinG"', 1))
+    with pytest.raises(NightshiftError, match="fails its checksum"):
+        prepare(sessions, passed_batch, options)
+
+
+def test_reaggregation_with_new_reliabilities_sends_a_version_with_the_changes(sessions, passed_batch, tmp_path) -> None:
+    options = delivery.DeliveryOptions(directory=tmp_path / "store")
+    prepare(sessions, passed_batch, options)
+    mark_sent(sessions)
+    with transaction(sessions) as session:
+        review.reaggregate_batch(session, passed_batch, "test")
+    if prepare(sessions, passed_batch, options):
+        mark_sent(sessions)
+    with transaction(sessions) as session:
+        assert review.reaggregate_batch(session, passed_batch, "test") == 0  # nothing moved: nothing to send
+        assert session.get_one(Batch, passed_batch).status == "delivered"
+        # New gold evidence spreads the pool's reliabilities: free text follows the most reliable.
+        for expert in session.scalars(select(Expert)):
+            expert.reliability = round(0.3 + (expert.id * 7 % 60) / 100, 4)
+    with transaction(sessions) as session:
+        changed = review.reaggregate_batch(session, passed_batch, "test")
+        assert changed > 0 and session.get_one(Batch, passed_batch).status == "passed"
+    second = prepare(sessions, passed_batch, options)
+    with sessions() as session:
+        v2 = session.get_one(Delivery, second)
+    assert v2.reason == f"re-aggregated: {changed} final answers changed"
+    assert v2.manifest["changes"]["changed"] == changed

@@ -1,0 +1,471 @@
+"""Webhook sending from the outbox: Standard Webhooks signatures, SSRF-safe targets, retries in the database.
+
+Pages of one endpoint go one at a time and in order; endpoints go in parallel. A sender claims due
+messages by moving their next attempt a lease into the future, so a crashed sender's messages come
+due again by themselves and two senders never send the same page at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email.utils
+import ipaddress
+import json
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from standardwebhooks.webhooks import Webhook
+
+from nightshift.db import transaction
+from nightshift.errors import NightshiftError
+from nightshift.models import Client, Delivery, DeliveryAttempt, DeliveryMessage, as_utc, utcnow
+
+# Seconds to wait after attempt n (1-based), roughly exponential (Svix's schedule: 5 s … 10 h, about
+# a day and a half in all); each wait gets up to 20% jitter so a recovered endpoint is not stampeded.
+RETRY_SCHEDULE = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)
+MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
+JITTER = 0.2
+# Retry-After is honoured on these only, and never beyond a day.
+SLOW_DOWN = (429, 503)
+MAX_RETRY_AFTER = 86_400.0
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign(secrets_: Sequence[str], webhook_id: str, timestamp: dt.datetime, body: str) -> str:
+    """Standard Webhooks signature header; several secrets (a rotation) give several signatures."""
+    return " ".join(Webhook(secret).sign(webhook_id, timestamp, body) for secret in secrets_)
+
+
+# host, port -> the addresses the host resolves to.
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: the address that was checked, with the name for Host and TLS (SNI)."""
+
+    url: str
+    host_header: str | None = None
+    tls_name: str | None = None
+
+
+def check_webhook_url(url: str, http_allowlist: Sequence[str]) -> None:
+    """What can be judged without DNS: the scheme, credentials, and literal addresses."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
+    if parts.scheme == "http" and host not in http_allowlist:
+        raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
+    if parts.username or parts.password:
+        raise NightshiftError("webhook URL must not carry credentials")
+    literal = _literal_ip(host)
+    if host not in http_allowlist and literal is not None:
+        _refuse_unless_public(host, literal)
+
+
+def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _refuse_unless_public(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not address.is_global:
+        kind = next(
+            (
+                name
+                for name, flag in (
+                    ("loopback", address.is_loopback),
+                    ("link-local", address.is_link_local),
+                    ("private", address.is_private),
+                )
+                if flag
+            ),
+            "non-public",
+        )
+        raise NightshiftError(f"webhook host {host} is not a public address ({address} is {kind})")
+
+
+def resolve_target(url: str, http_allowlist: Sequence[str], resolver: Resolver = system_resolver) -> Target:
+    """Check the URL, resolve its host, refuse any non-public address, and pin the one checked.
+
+    Pinning closes DNS rebinding: the connection goes to the address that was judged, while Host and
+    TLS still name the host, so certificates are verified against the name as usual.
+    """
+    check_webhook_url(url, http_allowlist)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in http_allowlist or _literal_ip(host) is not None:
+        return Target(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = resolver(host, port)
+    if not addresses:
+        raise NightshiftError(f"webhook host {host} does not resolve")
+    for address in addresses:
+        _refuse_unless_public(host, ipaddress.ip_address(address))
+    pinned = addresses[0]
+    literal = f"[{pinned}]" if ":" in pinned else pinned
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    return Target(urlunsplit(parts._replace(netloc=netloc)), host_header, host)
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status_code: int | None
+    error: str | None = None
+    retry_after_seconds: float | None = None
+
+
+class WebhookPoster(Protocol):
+    def post(self, target: Target, headers: dict[str, str], body: bytes) -> PostResult: ...
+
+
+def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
+    """Retry-After in seconds, given as seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
+
+
+def page_body(event: str, manifest_json: str, page: int, pages: int, records_json: str) -> str:
+    """The JSON a page is sent as, put together from stored parts (the manifest is shared by all)."""
+    return (
+        f'{{"type":{json.dumps(event)},"manifest":{manifest_json},'
+        f'"page":{page},"pages":{pages},"records":{records_json}}}'
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message_id: int
+    webhook_id: str
+    client_id: int
+    url: str
+    secret_ref: str | None
+    body: str
+    record_count: int
+
+
+@dataclass
+class Attempt:
+    message_id: int
+    client_id: int
+    status_code: int | None
+    error: str | None
+    retry_after_seconds: float | None
+    latency_ms: float
+    attempted_at: dt.datetime
+    deferred: bool = False
+
+
+@dataclass
+class SendStats:
+    sign_seconds: float = 0.0
+    post_seconds: float = 0.0
+    bookkeeping_seconds: float = 0.0
+    body_bytes: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    disabled_clients: list[int] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def claim_due(
+    session: Session, now: dt.datetime, limit: int, lease_seconds: float, batch_id: int | None = None
+) -> list[Outgoing]:
+    """Take up to `limit` due messages of enabled endpoints, oldest first, for one lease."""
+    query = (
+        select(DeliveryMessage.id)
+        .join(Delivery, Delivery.id == DeliveryMessage.delivery_id)
+        .join(Client, Client.id == Delivery.client_id)
+        .where(
+            DeliveryMessage.status.in_(("pending", "retrying")),
+            DeliveryMessage.next_attempt_at <= now,
+            Client.webhook_disabled_at.is_(None),
+        )
+        .order_by(DeliveryMessage.next_attempt_at, DeliveryMessage.id)
+        .limit(limit)
+        .with_for_update(of=DeliveryMessage, skip_locked=True)
+    )
+    if batch_id is not None:
+        query = query.where(Delivery.batch_id == batch_id)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    session.execute(
+        update(DeliveryMessage)
+        .where(DeliveryMessage.id.in_(ids))
+        .values(next_attempt_at=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
+    )
+    rows = session.execute(
+        select(
+            DeliveryMessage.id,
+            DeliveryMessage.webhook_id,
+            DeliveryMessage.page,
+            DeliveryMessage.records,
+            DeliveryMessage.record_count,
+            Delivery.id,
+            Delivery.page_count,
+            Delivery.manifest,
+            Client.id,
+            Client.webhook_url,
+            Client.webhook_secret_ref,
+        )
+        .join(Delivery, Delivery.id == DeliveryMessage.delivery_id)
+        .join(Client, Client.id == Delivery.client_id)
+        .where(DeliveryMessage.id.in_(ids))
+        .order_by(DeliveryMessage.id)
+    ).tuples()
+    manifests: dict[int, tuple[str, str]] = {}
+    out = []
+    for message_id, webhook_id, page, records, count, delivery_id, pages, manifest, client_id, url, ref in rows:
+        if delivery_id not in manifests:
+            manifests[delivery_id] = (manifest["event"], json.dumps(manifest, sort_keys=True, ensure_ascii=False))
+        event, manifest_json = manifests[delivery_id]
+        body = page_body(event, manifest_json, page, pages, records)
+        out.append(Outgoing(message_id, webhook_id, client_id, url or "", ref, body, count))
+    return out
+
+
+def send_claimed(
+    outgoing: Sequence[Outgoing],
+    poster: WebhookPoster,
+    secrets_of: Callable[[str], list[str]],
+    http_allowlist: Sequence[str],
+    stats: SendStats,
+    resolver: Resolver = system_resolver,
+    workers: int = 4,
+) -> list[Attempt]:
+    """Send claimed pages: one endpoint's pages in order, stopping at its first failure."""
+    by_client: dict[int, list[Outgoing]] = {}
+    for message in outgoing:
+        by_client.setdefault(message.client_id, []).append(message)
+
+    def one_endpoint(messages: list[Outgoing]) -> list[Attempt]:
+        attempts: list[Attempt] = []
+        failed = False
+        for message in messages:
+            now = dt.datetime.now(dt.UTC)
+            if failed:
+                # The endpoint just failed: its other pages wait for the next round, no attempt spent.
+                attempts.append(Attempt(message.message_id, message.client_id, None, None, None, 0.0, now, True))
+                continue
+            attempt = _attempt(message, poster, secrets_of, http_allowlist, resolver, stats, now)
+            attempts.append(attempt)
+            failed = not _is_success(attempt.status_code)
+        return attempts
+
+    groups = list(by_client.values())
+    if len(groups) == 1 or workers <= 1:
+        return [a for group in groups for a in one_endpoint(group)]
+    with ThreadPoolExecutor(max_workers=min(workers, len(groups))) as pool:
+        return [a for result in pool.map(one_endpoint, groups) for a in result]
+
+
+def _attempt(
+    message: Outgoing,
+    poster: WebhookPoster,
+    secrets_of: Callable[[str], list[str]],
+    http_allowlist: Sequence[str],
+    resolver: Resolver,
+    stats: SendStats,
+    now: dt.datetime,
+) -> Attempt:
+    started = time.perf_counter()
+    try:
+        if not message.url:
+            raise NightshiftError("client has no webhook URL")
+        if not message.secret_ref:
+            raise NightshiftError("client has no webhook secret")
+        target = resolve_target(message.url, http_allowlist, resolver)
+        secrets_ = secrets_of(message.secret_ref)
+        signing = time.perf_counter()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message.webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": sign(secrets_, message.webhook_id, now, message.body),
+        }
+        body = message.body.encode()
+        posting = time.perf_counter()
+        stats.sign_seconds += posting - signing
+        result = poster.post(target, headers, body)
+        stats.post_seconds += time.perf_counter() - posting
+        stats.body_bytes += len(body)
+    except NightshiftError as exc:
+        result = PostResult(None, str(exc))
+    latency = (time.perf_counter() - started) * 1000
+    return Attempt(
+        message.message_id,
+        message.client_id,
+        result.status_code,
+        result.error,
+        result.retry_after_seconds,
+        latency,
+        now,
+    )
+
+
+def _is_success(status_code: int | None) -> bool:
+    return status_code is not None and 200 <= status_code < 300
+
+
+def next_attempt_delay(attempt_count: int, status_code: int | None, retry_after: float | None) -> float:
+    delay = RETRY_SCHEDULE[min(attempt_count, len(RETRY_SCHEDULE)) - 1] * random.uniform(1.0, 1.0 + JITTER)
+    if status_code in SLOW_DOWN and retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datetime, stats: SendStats) -> None:
+    """Store every attempt and each message's outcome: delivered, retrying at a stored time, or dead.
+
+    A 410 means the endpoint is gone: it is disabled, and its pages wait (nothing is lost) until ops
+    enable it again. Deferred pages go back to due without an attempt counted.
+    """
+    real = [a for a in attempts if not a.deferred]
+    if real:
+        session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "message_id": a.message_id,
+                    "attempted_at": a.attempted_at,
+                    "status_code": a.status_code,
+                    "latency_ms": a.latency_ms,
+                    "error": a.error,
+                }
+                for a in real
+            ],
+        )
+    counts = dict(
+        session.execute(
+            select(DeliveryMessage.id, DeliveryMessage.attempt_count).where(
+                DeliveryMessage.id.in_([a.message_id for a in real])
+            )
+        )
+        .tuples()
+        .all()
+    )
+    rows: list[dict[str, Any]] = []
+    for a in attempts:
+        if a.deferred:
+            rows.append({"id": a.message_id, "next_attempt_at": now, "updated_at": now})
+            stats.count("deferred")
+            continue
+        count = counts[a.message_id] + 1
+        row: dict[str, Any] = {"id": a.message_id, "attempt_count": count, "updated_at": now}
+        if _is_success(a.status_code):
+            row |= {"status": "delivered", "last_error": None}
+        elif a.status_code == 410:
+            row |= {"status": "retrying", "last_error": "HTTP 410: endpoint gone, disabled", "next_attempt_at": now}
+            if a.client_id not in stats.disabled_clients:
+                stats.disabled_clients.append(a.client_id)
+        elif count >= MAX_ATTEMPTS:
+            row |= {"status": "dead", "last_error": a.error or f"HTTP {a.status_code}"}
+        else:
+            delay = next_attempt_delay(count, a.status_code, a.retry_after_seconds)
+            row |= {
+                "status": "retrying",
+                "last_error": a.error or f"HTTP {a.status_code}",
+                "next_attempt_at": as_utc(a.attempted_at) + dt.timedelta(seconds=delay),
+            }
+        stats.count(row["status"] if a.status_code != 410 else "disabled")
+        rows.append(row)
+    # Rows differ in which columns they set: one executemany per shape.
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    for shaped in shapes.values():
+        session.execute(update(DeliveryMessage), shaped)
+    if stats.disabled_clients:
+        session.execute(
+            update(Client)
+            .where(Client.id.in_(stats.disabled_clients), Client.webhook_disabled_at.is_(None))
+            .values(webhook_disabled_at=now, webhook_disabled_reason="HTTP 410 Gone", updated_at=now)
+        )
+
+
+def send_due(
+    sessions: sessionmaker[Session],
+    poster: WebhookPoster,
+    secrets_of: Callable[[str], list[str]],
+    http_allowlist: Sequence[str],
+    stats: SendStats,
+    batch_id: int | None = None,
+    workers: int = 4,
+    claim_pages: int = 64,
+    lease_seconds: float = 300.0,
+) -> int:
+    """Claim, send and record rounds until nothing is due; returns the records delivered.
+
+    Each round is one claim and one bookkeeping transaction; a sender killed mid-round leaves its
+    pages leased, and they come due again when the lease ends.
+    """
+    records = 0
+    while True:
+        started = time.perf_counter()
+        with transaction(sessions) as session:
+            claimed = claim_due(session, utcnow(), claim_pages, lease_seconds, batch_id)
+        stats.bookkeeping_seconds += time.perf_counter() - started
+        if not claimed:
+            return records
+        attempts = send_claimed(claimed, poster, secrets_of, http_allowlist, stats, workers=workers)
+        started = time.perf_counter()
+        with transaction(sessions) as session:
+            record_attempts(session, attempts, utcnow(), stats)
+        stats.bookkeeping_seconds += time.perf_counter() - started
+        sizes = {message.message_id: message.record_count for message in claimed}
+        records += sum(sizes[a.message_id] for a in attempts if _is_success(a.status_code))
+
+
+def enable_endpoint(session: Session, client: Client, now: dt.datetime) -> int:
+    """Enable a disabled endpoint again; its waiting pages are due at once. Returns how many."""
+    client.webhook_disabled_at = None
+    client.webhook_disabled_reason = None
+    result = session.execute(
+        update(DeliveryMessage)
+        .where(
+            DeliveryMessage.status.in_(("pending", "retrying")),
+            DeliveryMessage.delivery_id.in_(select(Delivery.id).where(Delivery.client_id == client.id)),
+        )
+        .values(next_attempt_at=now, updated_at=now)
+        .returning(DeliveryMessage.id)
+    )
+    return len(result.all())
