@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     webhook_page_bytes: int = Field(default=256 * 1024, description="Size cap of one webhook page, in bytes.")
     webhook_page_records: int = Field(default=1000, description="Most records in one webhook page.")
+    webhook_lease_seconds: float = Field(
+        default=300.0, description="A page claimed by a sender that died is due again after this long."
+    )
     webhook_endpoints_in_parallel: int = Field(default=4, description="Client endpoints sent to at once.")
     delivery_link_base: str | None = Field(
         default=None, description="Public base URL of the delivery store for file links; file:// when unset."

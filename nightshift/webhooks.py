@@ -28,7 +28,7 @@ from standardwebhooks.webhooks import Webhook
 
 from nightshift.db import transaction
 from nightshift.errors import NightshiftError
-from nightshift.models import Client, Delivery, DeliveryAttempt, DeliveryMessage, as_utc, utcnow
+from nightshift.models import Client, Delivery, DeliveryAttempt, DeliveryMessage, utcnow
 
 # Seconds to wait after attempt n (1-based), roughly exponential (Svix's schedule: 5 s … 10 h, about
 # a day and a half in all); each wait gets up to 20% jitter so a recovered endpoint is not stampeded.
@@ -231,7 +231,7 @@ def claim_due(
     session.execute(
         update(DeliveryMessage)
         .where(DeliveryMessage.id.in_(ids))
-        .values(next_attempt_at=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
+        .values(next_attempt_at=now + dt.timedelta(seconds=lease_seconds))
     )
     rows = session.execute(
         select(
@@ -384,13 +384,11 @@ def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datet
         .all()
     )
     rows: list[dict[str, Any]] = []
-    for a in attempts:
-        if a.deferred:
-            rows.append({"id": a.message_id, "next_attempt_at": now, "updated_at": now})
-            stats.count("deferred")
-            continue
+    # When each endpoint that just failed is worth trying again: its deferred pages wait as long.
+    resume_at: dict[int, dt.datetime] = {}
+    for a in real:
         count = counts[a.message_id] + 1
-        row: dict[str, Any] = {"id": a.message_id, "attempt_count": count, "updated_at": now}
+        row: dict[str, Any] = {"id": a.message_id, "attempt_count": count}
         if _is_success(a.status_code):
             row |= {"status": "delivered", "last_error": None}
         elif a.status_code == 410:
@@ -404,10 +402,15 @@ def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datet
             row |= {
                 "status": "retrying",
                 "last_error": a.error or f"HTTP {a.status_code}",
-                "next_attempt_at": as_utc(a.attempted_at) + dt.timedelta(seconds=delay),
+                "next_attempt_at": now + dt.timedelta(seconds=delay),
             }
+            resume_at[a.client_id] = row["next_attempt_at"]
         stats.count(row["status"] if a.status_code != 410 else "disabled")
         rows.append(row)
+    for a in attempts:
+        if a.deferred:
+            rows.append({"id": a.message_id, "next_attempt_at": resume_at.get(a.client_id, now)})
+            stats.count("deferred")
     # Rows differ in which columns they set: one executemany per shape.
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -418,7 +421,7 @@ def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datet
         session.execute(
             update(Client)
             .where(Client.id.in_(stats.disabled_clients), Client.webhook_disabled_at.is_(None))
-            .values(webhook_disabled_at=now, webhook_disabled_reason="HTTP 410 Gone", updated_at=now)
+            .values(webhook_disabled_at=now, webhook_disabled_reason="HTTP 410 Gone")
         )
 
 
@@ -432,6 +435,7 @@ def send_due(
     workers: int = 4,
     claim_pages: int = 64,
     lease_seconds: float = 300.0,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> int:
     """Claim, send and record rounds until nothing is due; returns the records delivered.
 
@@ -442,14 +446,14 @@ def send_due(
     while True:
         started = time.perf_counter()
         with transaction(sessions) as session:
-            claimed = claim_due(session, utcnow(), claim_pages, lease_seconds, batch_id)
+            claimed = claim_due(session, clock(), claim_pages, lease_seconds, batch_id)
         stats.bookkeeping_seconds += time.perf_counter() - started
         if not claimed:
             return records
         attempts = send_claimed(claimed, poster, secrets_of, http_allowlist, stats, workers=workers)
         started = time.perf_counter()
         with transaction(sessions) as session:
-            record_attempts(session, attempts, utcnow(), stats)
+            record_attempts(session, attempts, clock(), stats)
         stats.bookkeeping_seconds += time.perf_counter() - started
         sizes = {message.message_id: message.record_count for message in claimed}
         records += sum(sizes[a.message_id] for a in attempts if _is_success(a.status_code))
@@ -465,7 +469,7 @@ def enable_endpoint(session: Session, client: Client, now: dt.datetime) -> int:
             DeliveryMessage.status.in_(("pending", "retrying")),
             DeliveryMessage.delivery_id.in_(select(Delivery.id).where(Delivery.client_id == client.id)),
         )
-        .values(next_attempt_at=now, updated_at=now)
+        .values(next_attempt_at=now)
         .returning(DeliveryMessage.id)
     )
     return len(result.all())

@@ -46,6 +46,7 @@ def send_due_messages(batch_id: int | None) -> SendReport:
         stats,
         batch_id,
         workers=res.settings.webhook_endpoints_in_parallel,
+        lease_seconds=res.settings.webhook_lease_seconds,
     )
     with res.sessions() as session:
         disabled = [session.get_one(Client, client_id).slug for client_id in stats.disabled_clients]

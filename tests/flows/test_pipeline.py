@@ -86,7 +86,7 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_p
     assert set(record["answer"]) == {"rating", "error_tags", "rationale", "improved_prompt"}
     assert all(e.startswith("exp_") for e in record["lineage"]["experts"])
     manifest = receiver.log.verified[0].body["manifest"]
-    assert manifest["record_count"] == 228 and manifest["client"] == "acme"
+    assert manifest["counts"]["records"] == 228 and manifest["client"] == "acme"
     delivered_file = Path(delivered["settled"][0]["file"])
     assert len(delivered_file.read_text().splitlines()) == 228
 
