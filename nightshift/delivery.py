@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Text, cast, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.audit import record_transition
@@ -71,7 +74,7 @@ class DeliveryOptions:
     page_records: int = 1000
     # Public base URL of the delivery store (e.g. a bucket); file:// links when unset.
     link_base: str | None = None
-    chunk_rows: int = 5000
+    chunk_rows: int = 10_000
 
 
 @dataclass
@@ -105,24 +108,61 @@ def passed_item_ids(session: Session, batch_id: int) -> list[int]:
     )
 
 
-def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Record:
+    """One delivered record, with the stored JSON of its answer kept as text: it is written out as
+    it was stored, never parsed and dumped again (at 100,000 records that is most of the cost)."""
+
+    item_id: int
+    external_id: str
+    input_hash: str
+    answer_json: str | None
+    method_json: str
+    agreement: float
+    lineage_json: bytes
+
+    def as_dict(self, change: str | None = None) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "item_id": self.item_id,
+            "external_id": self.external_id,
+            "input_hash": self.input_hash,
+            "answer": orjson.Fragment(self.answer_json or "null"),
+            "method": orjson.Fragment(self.method_json),
+            "agreement": self.agreement,
+            "lineage": orjson.Fragment(self.lineage_json),
+        }
+        if change is not None:
+            record["change"] = change
+        return record
+
+    @property
+    def has_answer(self) -> bool:
+        return self.answer_json not in (None, "null")
+
+    def outcome_hash(self) -> str:
+        return outcome_hash(orjson.loads(self.answer_json or "null"), orjson.loads(self.method_json), self.agreement)
+
+
+def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[Record]]:
     """The batch's deliverable records in item order, a chunk at a time."""
     batch = session.get_one(Batch, batch_id)
     client_id = session.get_one(Project, batch.project_id).client_id
     gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
-    aliases: dict[int, str] = {}
+    shared: dict[tuple[int, str, str], dict[str, str]] = {}
     last = 0
+    # Core rows straight off the connection: ORM row loading costs more than the query itself here.
+    connection = session.connection()
     while True:
         rows = (
-            session.execute(
+            connection.execute(
                 select(
                     Item.id,
                     Item.external_id,
                     Item.content_hash,
-                    ItemResult.answer,
-                    ItemResult.method,
+                    cast(ItemResult.answer, Text),
+                    cast(ItemResult.method, Text),
                     ItemResult.agreement,
-                    ItemResult.submission_ids,
+                    cast(ItemResult.submission_ids, Text),
                 )
                 .join(ItemResult, ItemResult.item_id == Item.id)
                 .where(
@@ -141,7 +181,8 @@ def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Ite
             return
         first, last = rows[0][0], rows[-1][0]
         decisions: dict[int, list[dict[str, str]]] = {}
-        for item_id, expert_id, role, status in session.execute(
+        annotators: dict[int, list[str]] = {}
+        for item_id, expert_id, role, status in connection.execute(
             select(Assignment.item_id, Assignment.expert_id, Assignment.role, Assignment.status)
             .join(Item, Item.id == Assignment.item_id)
             .where(
@@ -150,39 +191,41 @@ def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Ite
                 Assignment.status.in_(("accepted", "rejected")),
             )
             .order_by(Assignment.id)
-        ).tuples():
-            if expert_id not in aliases:
-                aliases[expert_id] = pseudonym(client_id, expert_id)
-            decisions.setdefault(item_id, []).append({"expert": aliases[expert_id], "role": role, "decision": status})
+        ).all():
+            # One dict per (expert, role, decision), shared by every record it appears in.
+            decision = shared.get((expert_id, role, status))
+            if decision is None:
+                alias = pseudonym(client_id, expert_id)
+                decision = shared[(expert_id, role, status)] = {"expert": alias, "role": role, "decision": status}
+            decisions.setdefault(item_id, []).append(decision)
+            if role == "annotate" and status == "accepted":
+                annotators.setdefault(item_id, []).append(decision["expert"])
         yield [
-            {
-                "item_id": item_id,
-                "external_id": external_id,
-                "input_hash": content_hash,
-                "answer": answer,
-                "method": method,
-                "agreement": agreement,
-                "lineage": {
-                    "input_hash": content_hash,
-                    "experts": [
-                        d["expert"]
-                        for d in decisions.get(item_id, [])
-                        if d["role"] == "annotate" and d["decision"] == "accepted"
-                    ],
-                    "decisions": decisions.get(item_id, []),
-                    "submissions": submission_ids,
-                    "gate_runs": gate_runs,
-                    "spec_version": batch.spec_version,
-                },
-            }
-            for item_id, external_id, content_hash, answer, method, agreement, submission_ids in rows
+            Record(
+                item_id,
+                external_id,
+                content_hash,
+                answer,
+                method,
+                agreement,
+                orjson.dumps(
+                    {
+                        "input_hash": content_hash,
+                        "experts": annotators.get(item_id, []),
+                        "decisions": decisions.get(item_id, []),
+                        "submissions": orjson.Fragment(submissions or "[]"),
+                        "gate_runs": gate_runs,
+                        "spec_version": batch.spec_version,
+                    }
+                ),
+            )
+            for item_id, external_id, content_hash, answer, method, agreement, submissions in rows
         ]
 
 
-def _outcome_hash(record: dict[str, Any]) -> str:
+def outcome_hash(answer: Any, method: Any, agreement: float) -> str:
     """What a client cares about changing: the answer, how it was reached, and the agreement."""
-    key = orjson.dumps([record["answer"], record["method"], record["agreement"]], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha1(key).hexdigest()
+    return hashlib.sha1(orjson.dumps([answer, method, agreement], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _previous_outcomes(session: Session, batch_id: int) -> tuple[int, dict[str, str]] | None:
@@ -200,7 +243,7 @@ def _previous_outcomes(session: Session, batch_id: int) -> tuple[int, dict[str, 
             for line in handle:
                 digest.update(line)
                 record = orjson.loads(line)
-                outcomes[record["external_id"]] = _outcome_hash(record)
+                outcomes[record["external_id"]] = outcome_hash(record["answer"], record["method"], record["agreement"])
     except OSError as exc:
         raise NightshiftError(f"version {previous.version} of batch {batch_id} is missing its file {path}") from exc
     if digest.hexdigest() != previous.file_sha256:
@@ -238,32 +281,28 @@ def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) ->
             pq.ParquetWriter(parquet_path, PARQUET_SCHEMA, compression="zstd") as parquet,
             changes_path.open("wb") as changes,
         ):
-            for chunk in iter_records(session, batch_id, options.chunk_rows):
-                columns: dict[str, list[Any]] = {name: [] for name in PARQUET_SCHEMA.names}
+            for chunk in _read_ahead(iter_records(session, batch_id, options.chunk_rows)):
+                changes_of: list[str | None] = []
                 for record in chunk:
+                    change = None
                     if earlier is not None:
-                        was = earlier.pop(record["external_id"], None)
-                        change = "added" if was is None else "unchanged" if was == _outcome_hash(record) else "changed"
-                        record["change"] = change
+                        was = earlier.pop(record.external_id, None)
+                        change = "added" if was is None else "unchanged" if was == record.outcome_hash() else "changed"
                         counts[change] += 1
                         if change != "unchanged":
-                            changes.write(orjson.dumps({"external_id": record["external_id"], "change": change}))
+                            changes.write(orjson.dumps({"external_id": record.external_id, "change": change}))
                             changes.write(b"\n")
-                    line = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+                    changes_of.append(change)
+                    fields = record.as_dict(change)
+                    # What the readiness gate checks against the schema: the fields as written.
+                    built.columns.update(fields)
+                    line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
                     jsonl_digest.update(line)
                     jsonl.write(line)
-                    built.item_ids.append(record["item_id"])
-                    if record["answer"] is None:
-                        built.missing_answer_ids.append(record["item_id"])
-                    built.columns.update(record)
-                    for name in PARQUET_SCHEMA.names:
-                        value = record.get(name)
-                        columns[name].append(
-                            orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-                            if name in ("answer", "method", "lineage") and value is not None
-                            else value
-                        )
-                parquet.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
+                    built.item_ids.append(record.item_id)
+                    if not record.has_answer:
+                        built.missing_answer_ids.append(record.item_id)
+                parquet.write_table(_parquet_chunk(chunk, changes_of))
             for external_id in sorted(earlier or {}):
                 changes.write(orjson.dumps({"external_id": external_id, "change": "removed"}) + b"\n")
     except BaseException:
@@ -280,6 +319,71 @@ def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) ->
     else:
         changes_path.unlink()
     return built
+
+
+def _read_ahead(chunks: Iterator[list[Record]]) -> Iterator[list[Record]]:
+    """The next chunk is read from the database while this one is written out.
+
+    The reading thread is the only user of the session until the iterator ends; the database wait
+    (a third of a build) then overlaps the writing instead of adding to it.
+    """
+    ahead: queue.Queue[list[Record] | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ahead.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(None)
+        except BaseException as exc:  # handed to the writer, raised there
+            ahead.put(exc)
+
+    reader = threading.Thread(target=read, name="delivery-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _parquet_chunk(chunk: list[Record], changes: list[str | None]) -> pa.Table:
+    return pa.table(
+        {
+            "item_id": [r.item_id for r in chunk],
+            "external_id": _strings([r.external_id for r in chunk]),
+            "input_hash": _strings([r.input_hash for r in chunk]),
+            "answer": _strings([r.answer_json for r in chunk]),
+            "method": _strings([r.method_json for r in chunk]),
+            "agreement": [r.agreement for r in chunk],
+            "lineage": _strings([r.lineage_json for r in chunk]),
+            "change": _strings(changes),
+        },
+        schema=PARQUET_SCHEMA,
+    )
+
+
+def _strings(values: Sequence[str | bytes | None]) -> pa.Array:
+    """A string column from one joined buffer and its offsets: ~25x faster here than pa.array
+    converting one Python object at a time, which was most of a delivery's build time."""
+    if any(v is None for v in values):
+        return pa.array([v.decode() if isinstance(v, bytes) else v for v in values], type=pa.string())
+    encoded = [v if isinstance(v, bytes) else str(v).encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))).cast(
+        pa.string()
+    )
 
 
 def _reason(session: Session, batch_id: int) -> str:
@@ -388,14 +492,18 @@ def _pages(jsonl_path: Path, options: DeliveryOptions) -> Iterator[tuple[str, in
     size = 0
     with jsonl_path.open("rb") as handle:
         for line in handle:
-            record = line.rstrip(b"\n")
-            if lines and (size + len(record) + 1 > budget or len(lines) >= options.page_records):
-                yield "[" + ",".join(r.decode() for r in lines) + "]", len(lines)
+            if lines and (size + len(line) > budget or len(lines) >= options.page_records):
+                yield _page(lines), len(lines)
                 lines, size = [], 0
-            lines.append(record)
-            size += len(record) + 1
+            lines.append(line)
+            size += len(line)
     if lines or not size:
-        yield "[" + ",".join(r.decode() for r in lines) + "]", len(lines)
+        yield _page(lines), len(lines)
+
+
+def _page(lines: list[bytes]) -> str:
+    # Each line ends in a newline, which JSON takes as whitespace: join as they are, decode once.
+    return (b"[" + b",".join(lines) + b"]").decode()
 
 
 def _link(path: Path, options: DeliveryOptions) -> str:

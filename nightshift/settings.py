@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(
         default=300.0, description="A page claimed by a sender that died is due again after this long."
     )
+    webhook_claim_pages: int = Field(
+        default=32, description="Pages a sender takes per round (one claim, one bookkeeping transaction)."
+    )
     webhook_endpoints_in_parallel: int = Field(default=4, description="Client endpoints sent to at once.")
     delivery_link_base: str | None = Field(
         default=None, description="Public base URL of the delivery store for file links; file:// when unset."

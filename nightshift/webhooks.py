@@ -16,7 +16,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -207,7 +207,12 @@ class SendStats:
 
 
 def claim_due(
-    session: Session, now: dt.datetime, limit: int, lease_seconds: float, batch_id: int | None = None
+    session: Session,
+    now: dt.datetime,
+    limit: int,
+    lease_seconds: float,
+    batch_id: int | None = None,
+    skip_clients: Collection[int] = (),
 ) -> list[Outgoing]:
     """Take up to `limit` due messages of enabled endpoints, oldest first, for one lease."""
     query = (
@@ -225,6 +230,8 @@ def claim_due(
     )
     if batch_id is not None:
         query = query.where(Delivery.batch_id == batch_id)
+    if skip_clients:
+        query = query.where(Client.id.not_in(list(skip_clients)))
     ids = list(session.scalars(query))
     if not ids:
         return []
@@ -433,7 +440,7 @@ def send_due(
     stats: SendStats,
     batch_id: int | None = None,
     workers: int = 4,
-    claim_pages: int = 64,
+    claim_pages: int = 32,
     lease_seconds: float = 300.0,
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> int:
@@ -443,10 +450,12 @@ def send_due(
     pages leased, and they come due again when the lease ends.
     """
     records = 0
+    # Endpoints that failed in this run get no more of its attempts: their pages wait their turn.
+    failed: set[int] = set()
     while True:
         started = time.perf_counter()
         with transaction(sessions) as session:
-            claimed = claim_due(session, clock(), claim_pages, lease_seconds, batch_id)
+            claimed = claim_due(session, clock(), claim_pages, lease_seconds, batch_id, failed)
         stats.bookkeeping_seconds += time.perf_counter() - started
         if not claimed:
             return records
@@ -455,6 +464,7 @@ def send_due(
         with transaction(sessions) as session:
             record_attempts(session, attempts, clock(), stats)
         stats.bookkeeping_seconds += time.perf_counter() - started
+        failed |= {a.client_id for a in attempts if not a.deferred and not _is_success(a.status_code)}
         sizes = {message.message_id: message.record_count for message in claimed}
         records += sum(sizes[a.message_id] for a in attempts if _is_success(a.status_code))
 

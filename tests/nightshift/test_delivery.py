@@ -179,8 +179,12 @@ def test_a_redelivery_is_a_new_version_that_says_what_changed(sessions, passed_b
     second = prepare(sessions, passed_batch, options)
     with sessions() as session:
         v2 = session.get_one(Delivery, second)
-        first_ids = set(session.scalars(select(DeliveryMessage.webhook_id).where(DeliveryMessage.delivery_id != second)))
-        second_ids = set(session.scalars(select(DeliveryMessage.webhook_id).where(DeliveryMessage.delivery_id == second)))
+        first_ids = set(
+            session.scalars(select(DeliveryMessage.webhook_id).where(DeliveryMessage.delivery_id != second))
+        )
+        second_ids = set(
+            session.scalars(select(DeliveryMessage.webhook_id).where(DeliveryMessage.delivery_id == second))
+        )
     assert (v2.version, v2.reason, v2.manifest["event"]) == (2, "client asked after a fix", "batch.redelivered")
     total = v2.record_count
     assert v2.manifest["changes"] == {
@@ -195,7 +199,10 @@ def test_a_redelivery_is_a_new_version_that_says_what_changed(sessions, passed_b
     assert [json.loads(line) for line in (folder / "changes.jsonl").read_text().splitlines()] == [
         {"external_id": external_id, "change": "changed"}
     ]
-    changes = {json.loads(line)["external_id"]: json.loads(line)["change"] for line in Path(v2.file_path).open()}
+    changes = {
+        json.loads(line)["external_id"]: json.loads(line)["change"]
+        for line in Path(v2.file_path).read_text().splitlines()
+    }
     assert changes[external_id] == "changed" and list(changes.values()).count("unchanged") == total - 1
     # Both versions stay in the store, each whole.
     assert (folder.parent / "v1" / "records.jsonl").exists()
@@ -218,7 +225,9 @@ def test_a_previous_version_whose_file_was_tampered_with_is_refused(sessions, pa
         prepare(sessions, passed_batch, options)
 
 
-def test_reaggregation_with_new_reliabilities_sends_a_version_with_the_changes(sessions, passed_batch, tmp_path) -> None:
+def test_reaggregation_with_new_reliabilities_sends_a_version_with_the_changes(
+    sessions, passed_batch, tmp_path
+) -> None:
     options = delivery.DeliveryOptions(directory=tmp_path / "store")
     prepare(sessions, passed_batch, options)
     mark_sent(sessions)
