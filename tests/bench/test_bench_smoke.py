@@ -53,3 +53,18 @@ def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
         assert figure in result.stdout, result.stdout
     assert "(accepted 3,000)" in result.stdout
     assert "3,000 duplicates" in result.stdout
+
+
+def test_the_delivery_bench_reports_every_figure() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/deliver.py", "--records", "3000", "--repeat", "1", "--page-bytes", "65536"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "records 3,000;" in result.stdout
+    for figure in ("deliver (build + outbox + send)", "baseline: unsigned POSTs", "ratio sending / baseline"):
+        assert figure in result.stdout, result.stdout
+    assert "signing and bookkeeping" in result.stdout
