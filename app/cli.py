@@ -82,8 +82,12 @@ def project_apply(file: Annotated[Path, typer.Argument(help="Project spec YAML."
     from nightshift.db import transaction
     from nightshift.projects import apply_spec
     from nightshift.spec import load_spec
+    from nightshift.webhooks import check_webhook_url
 
     spec = load_spec(file)
+    if spec.client.webhook_url:
+        # Refused now, in one line, rather than at the first send; every send checks it again.
+        check_webhook_url(spec.client.webhook_url, _settings().webhook_http_allowlist)
     with transaction(_ready_sessions()) as session:
         applied = apply_spec(session, spec)
     state = "changed" if applied.changed else "unchanged"

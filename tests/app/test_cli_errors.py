@@ -46,6 +46,14 @@ def test_a_bad_spec_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     assert line.startswith(f"error: {bad}: project.labels.0: Input tag 'slider'")
 
 
+def test_a_spec_with_an_unsafe_webhook_url_is_refused_in_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    unsafe = tmp_path / "unsafe.yaml"
+    text = (SAMPLES / "spec.yaml").read_text().replace("http://127.0.0.1:8787", "https://169.254.169.254")
+    unsafe.write_text(text)
+    line = one_line_error(nightshift("project", "apply", str(unsafe), env=env))
+    assert line == "error: webhook host 169.254.169.254 is not a public address (169.254.169.254 is link-local)"
+
+
 def test_a_missing_file_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     line = one_line_error(nightshift("ingest", str(tmp_path / "nope.jsonl"), "--project", "acme", env=env))
     assert line == f"error: file not found: {tmp_path / 'nope.jsonl'}"
