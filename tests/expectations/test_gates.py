@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from expectations.delivery_readiness import check_delivery_readiness
 from expectations.submissions import check_submissions
+from nightshift.delivery import RECORD_FIELDS, BuiltDelivery
 
 
 def _row(sid: int, **answer_overrides) -> dict:
@@ -52,29 +55,42 @@ def test_a_clean_batch_passes_the_submissions_gate(sample_spec) -> None:
     assert outcome.success and outcome.failures == {}
 
 
+def _built(item_ids: list[int], columns: set[str], missing_answers: list[int] | None = None) -> BuiltDelivery:
+    """What the delivery build hands the gate: the ids written, those without an answer, the fields."""
+    return BuiltDelivery(
+        batch_id=1,
+        client_id=1,
+        version=1,
+        reason="first delivery",
+        staging=Path("unused"),
+        final=Path("unused"),
+        item_ids=item_ids,
+        missing_answer_ids=missing_answers or [],
+        columns=columns,
+    )
+
+
 def test_delivery_readiness_catches_leaked_personal_data_and_missing_items() -> None:
-    good = {
-        "item_id": 1,
-        "external_id": "a",
-        "input_hash": "h",
-        "answer": {"r": 1},
-        "method": {},
-        "agreement": 1.0,
-        "lineage": {},
-    }
-    assert check_delivery_readiness([good], [1]).success
+    fields = set(RECORD_FIELDS)
+    assert check_delivery_readiness(_built([1, 2], fields), [1, 2]).success
+    # A redelivery's records say what changed: still the schema.
+    assert check_delivery_readiness(_built([1], fields | {"change"}), [1]).success
 
-    leaky = dict(good, expert_email="someone@experts.example")
-    outcome = check_delivery_readiness([leaky], [1])
-    assert not outcome.success
-    assert "record carries fields outside the delivery schema" in outcome.failures.values()
+    leaky = check_delivery_readiness(_built([1], fields | {"expert_email"}), [1])
+    assert not leaky.success
+    assert "record carries fields outside the delivery schema" in leaky.failures.values()
 
-    missing = check_delivery_readiness([good], [1, 2])
-    assert not missing.success
-    assert "items missing from the delivery" in missing.failures.values()
+    missing = check_delivery_readiness(_built([1], fields), [1, 2])
+    assert missing.failures == {2: "item missing from the delivery"}
 
-    doubled = check_delivery_readiness([good, dict(good)], [1])
+    stranger = check_delivery_readiness(_built([1, 7], fields), [1])
+    assert stranger.failures == {7: "item is not a passed item of this batch"}
+
+    doubled = check_delivery_readiness(_built([1, 1], fields), [1])
     assert doubled.failures.get(1) == "more than one final answer"
+
+    unanswered = check_delivery_readiness(_built([1, 2], fields, missing_answers=[2]), [1, 2])
+    assert unanswered.failures == {2: "no final answer"}
 
 
 def test_the_ingest_chunk_gate_passes_good_items_and_names_bad_ones(sample_spec) -> None:
