@@ -14,6 +14,7 @@ same run: the same page bodies POSTed unsigned, one after another, with one HTTP
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import statistics
@@ -32,6 +33,7 @@ Settings().prepare_process_environment()
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from bench.run import drop_database, fresh_database  # noqa: E402
 
@@ -125,10 +127,6 @@ def one_run(sessions, options, url: str, plain: str) -> dict[str, float]:  # typ
     figures["bookkeeping"] = stats.bookkeeping_seconds
     assert sent == len(expected), (sent, len(expected))
     # Baseline: the same bodies as sent, unsigned, one POST after another on one client.
-    import json
-
-    from sqlalchemy import select
-
     with sessions() as session:
         record = session.get_one(Delivery, delivery_id)
         manifest_json = json.dumps(record.manifest, sort_keys=True, ensure_ascii=False)

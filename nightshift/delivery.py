@@ -24,14 +24,16 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Text, cast, func, insert, select, update
+from sqlalchemy import ColumnElement, Text, cast, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.audit import record_transition
 from nightshift.db import transaction
 from nightshift.errors import NightshiftError
+from nightshift.ingest import file_checksum
 from nightshift.models import (
     Assignment,
+    AuditLog,
     Batch,
     Client,
     Delivery,
@@ -87,25 +89,26 @@ class BuiltDelivery:
     reason: str
     staging: Path
     final: Path
-    record_count: int = 0
     item_ids: list[int] = field(default_factory=list)
     missing_answer_ids: list[int] = field(default_factory=list)
     columns: set[str] = field(default_factory=set)
     files: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, Any] | None = None
 
+    @property
+    def record_count(self) -> int:
+        return len(self.item_ids)
+
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
+def _deliverable(batch_id: int) -> tuple[ColumnElement[bool], ...]:
+    return Item.batch_id == batch_id, Item.status.in_(DELIVERABLE), Item.is_gold.is_(False)
+
+
 def passed_item_ids(session: Session, batch_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(Item.id)
-            .where(Item.batch_id == batch_id, Item.status.in_(DELIVERABLE), Item.is_gold.is_(False))
-            .order_by(Item.id)
-        )
-    )
+    return list(session.scalars(select(Item.id).where(*_deliverable(batch_id)).order_by(Item.id)))
 
 
 @dataclass(frozen=True)
@@ -165,12 +168,7 @@ def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Ite
                     cast(ItemResult.submission_ids, Text),
                 )
                 .join(ItemResult, ItemResult.item_id == Item.id)
-                .where(
-                    Item.batch_id == batch_id,
-                    Item.status.in_(DELIVERABLE),
-                    Item.is_gold.is_(False),
-                    Item.id > last,
-                )
+                .where(*_deliverable(batch_id), Item.id > last)
                 .order_by(Item.id)
                 .limit(chunk_rows)
             )
@@ -308,13 +306,12 @@ def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) ->
     except BaseException:
         built.discard()
         raise
-    built.record_count = len(built.item_ids)
     built.files = [
         {"name": "records.jsonl", "sha256": jsonl_digest.hexdigest(), "format": "jsonl"},
-        {"name": "records.parquet", "sha256": _sha256(parquet_path), "format": "parquet"},
+        {"name": "records.parquet", "sha256": file_checksum(parquet_path), "format": "parquet"},
     ]
     if earlier is not None:
-        built.files.append({"name": "changes.jsonl", "sha256": _sha256(changes_path), "format": "jsonl"})
+        built.files.append({"name": "changes.jsonl", "sha256": file_checksum(changes_path), "format": "jsonl"})
         built.changes = {"previous_version": version - 1, **counts, "removed": len(earlier)}
     else:
         changes_path.unlink()
@@ -388,8 +385,6 @@ def _strings(values: Sequence[str | bytes | None]) -> pa.Array:
 
 def _reason(session: Session, batch_id: int) -> str:
     """Why the batch is being delivered again: the detail of its latest move back to 'passed'."""
-    from nightshift.models import AuditLog
-
     detail = session.scalars(
         select(AuditLog.detail)
         .where(AuditLog.entity == "batch", AuditLog.entity_id == batch_id, AuditLog.to_status == "passed")
@@ -397,14 +392,6 @@ def _reason(session: Session, batch_id: int) -> str:
         .limit(1)
     ).first()
     return str((detail or {}).get("reason") or "redelivery")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def commit_delivery(

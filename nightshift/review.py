@@ -17,6 +17,9 @@ from nightshift.projects import project_spec
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
 from nightshift.sql import insert_ignoring_conflicts
 
+# Said on an answer that passed at maximum overlap without reaching the agreement threshold.
+LOW_AGREEMENT_NOTE = "maximum overlap reached with low agreement"
+
 
 @dataclass
 class GateOutcome:
@@ -131,7 +134,7 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport)
             more.append((item_id, need + 1))
             continue
         if agreement < project.gates.min_agreement:
-            method["_note"] = "maximum overlap reached with low agreement"
+            method["_note"] = LOW_AGREEMENT_NOTE
         results.append(
             {
                 "item_id": item_id,
@@ -213,7 +216,7 @@ def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
         answer, method, agreement = aggregate(answers[item_id], project)
         if agreement < project.gates.min_agreement:
             # It passed before, so it had reached its maximum overlap: the same note as then.
-            method["_note"] = "maximum overlap reached with low agreement"
+            method["_note"] = LOW_AGREEMENT_NOTE
         if (answer, method, agreement) != (result.answer, result.method, result.agreement):
             result.answer, result.method, result.agreement = answer, method, agreement
             result.submission_ids = sorted(sid for sid, _, _ in answers[item_id])

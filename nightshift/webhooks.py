@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
+import functools
 import ipaddress
 import json
 import random
@@ -179,12 +180,13 @@ class Outgoing:
     secret_ref: str | None
     body: str
     record_count: int
+    # Attempts before this one, as read under the claim's lease.
+    attempt_count: int
 
 
 @dataclass
 class Attempt:
-    message_id: int
-    client_id: int
+    message: Outgoing
     status_code: int | None
     error: str | None
     retry_after_seconds: float | None
@@ -198,7 +200,6 @@ class SendStats:
     sign_seconds: float = 0.0
     post_seconds: float = 0.0
     bookkeeping_seconds: float = 0.0
-    body_bytes: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     disabled_clients: list[int] = field(default_factory=list)
 
@@ -247,6 +248,7 @@ def claim_due(
             DeliveryMessage.page,
             DeliveryMessage.records,
             DeliveryMessage.record_count,
+            DeliveryMessage.attempt_count,
             Delivery.id,
             Delivery.page_count,
             Delivery.manifest,
@@ -261,12 +263,12 @@ def claim_due(
     ).tuples()
     manifests: dict[int, tuple[str, str]] = {}
     out = []
-    for message_id, webhook_id, page, records, count, delivery_id, pages, manifest, client_id, url, ref in rows:
+    for message_id, webhook_id, page, records, count, tries, delivery_id, pages, manifest, client_id, url, ref in rows:
         if delivery_id not in manifests:
             manifests[delivery_id] = (manifest["event"], json.dumps(manifest, sort_keys=True, ensure_ascii=False))
         event, manifest_json = manifests[delivery_id]
         body = page_body(event, manifest_json, page, pages, records)
-        out.append(Outgoing(message_id, webhook_id, client_id, url or "", ref, body, count))
+        out.append(Outgoing(message_id, webhook_id, client_id, url or "", ref, body, count, tries))
     return out
 
 
@@ -291,7 +293,7 @@ def send_claimed(
             now = dt.datetime.now(dt.UTC)
             if failed:
                 # The endpoint just failed: its other pages wait for the next round, no attempt spent.
-                attempts.append(Attempt(message.message_id, message.client_id, None, None, None, 0.0, now, True))
+                attempts.append(Attempt(message, None, None, None, 0.0, now, True))
                 continue
             attempt = _attempt(message, poster, secrets_of, http_allowlist, resolver, stats, now)
             attempts.append(attempt)
@@ -334,13 +336,11 @@ def _attempt(
         stats.sign_seconds += posting - signing
         result = poster.post(target, headers, body)
         stats.post_seconds += time.perf_counter() - posting
-        stats.body_bytes += len(body)
     except NightshiftError as exc:
         result = PostResult(None, str(exc))
     latency = (time.perf_counter() - started) * 1000
     return Attempt(
-        message.message_id,
-        message.client_id,
+        message,
         result.status_code,
         result.error,
         result.retry_after_seconds,
@@ -372,7 +372,7 @@ def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datet
             insert(DeliveryAttempt),
             [
                 {
-                    "message_id": a.message_id,
+                    "message_id": a.message.message_id,
                     "attempted_at": a.attempted_at,
                     "status_code": a.status_code,
                     "latency_ms": a.latency_ms,
@@ -381,27 +381,18 @@ def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datet
                 for a in real
             ],
         )
-    counts = dict(
-        session.execute(
-            select(DeliveryMessage.id, DeliveryMessage.attempt_count).where(
-                DeliveryMessage.id.in_([a.message_id for a in real])
-            )
-        )
-        .tuples()
-        .all()
-    )
     rows: list[dict[str, Any]] = []
     # When each endpoint that just failed is worth trying again: its deferred pages wait as long.
     resume_at: dict[int, dt.datetime] = {}
     for a in real:
-        count = counts[a.message_id] + 1
-        row: dict[str, Any] = {"id": a.message_id, "attempt_count": count}
+        count = a.message.attempt_count + 1
+        row: dict[str, Any] = {"id": a.message.message_id, "attempt_count": count}
         if _is_success(a.status_code):
             row |= {"status": "delivered", "last_error": None}
         elif a.status_code == 410:
             row |= {"status": "retrying", "last_error": "HTTP 410: endpoint gone, disabled", "next_attempt_at": now}
-            if a.client_id not in stats.disabled_clients:
-                stats.disabled_clients.append(a.client_id)
+            if a.message.client_id not in stats.disabled_clients:
+                stats.disabled_clients.append(a.message.client_id)
         elif count >= MAX_ATTEMPTS:
             row |= {"status": "dead", "last_error": a.error or f"HTTP {a.status_code}"}
         else:
@@ -411,12 +402,12 @@ def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datet
                 "last_error": a.error or f"HTTP {a.status_code}",
                 "next_attempt_at": now + dt.timedelta(seconds=delay),
             }
-            resume_at[a.client_id] = row["next_attempt_at"]
+            resume_at[a.message.client_id] = row["next_attempt_at"]
         stats.count(row["status"] if a.status_code != 410 else "disabled")
         rows.append(row)
     for a in attempts:
         if a.deferred:
-            rows.append({"id": a.message_id, "next_attempt_at": resume_at.get(a.client_id, now)})
+            rows.append({"id": a.message.message_id, "next_attempt_at": resume_at.get(a.message.client_id, now)})
             stats.count("deferred")
     # Rows differ in which columns they set: one executemany per shape.
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -450,6 +441,8 @@ def send_due(
     pages leased, and they come due again when the lease ends.
     """
     records = 0
+    # One lookup per secret and run, not per page (a Prefect Secret is an API call).
+    secrets_of = functools.cache(secrets_of)
     # Endpoints that failed in this run get no more of its attempts: their pages wait their turn.
     failed: set[int] = set()
     while True:
@@ -464,9 +457,8 @@ def send_due(
         with transaction(sessions) as session:
             record_attempts(session, attempts, clock(), stats)
         stats.bookkeeping_seconds += time.perf_counter() - started
-        failed |= {a.client_id for a in attempts if not a.deferred and not _is_success(a.status_code)}
-        sizes = {message.message_id: message.record_count for message in claimed}
-        records += sum(sizes[a.message_id] for a in attempts if _is_success(a.status_code))
+        failed |= {a.message.client_id for a in attempts if not a.deferred and not _is_success(a.status_code)}
+        records += sum(a.message.record_count for a in attempts if _is_success(a.status_code))
 
 
 def enable_endpoint(session: Session, client: Client, now: dt.datetime) -> int:

@@ -27,10 +27,9 @@ class SendReport(BaseModel):
 def prepare_delivery(batch_id: int) -> tuple[int | None, GateOutcome | None]:
     """Build the files, gate them for readiness, then publish them with the outbox; None when not ready."""
     res = resources()
-    delivery_id, outcome = delivery.prepare_delivery(
+    return delivery.prepare_delivery(
         res.sessions, batch_id, res.delivery_options, check_delivery_readiness, record_gate
     )
-    return delivery_id, outcome
 
 
 @task(cache_policy=NO_CACHE, tags=["client-webhooks"])

@@ -34,6 +34,7 @@ from nightshift.webhooks import (
 )
 from tests.conftest import SAMPLES
 from tests.nightshift.test_delivery import prepare, run_to_passed
+from tests.nightshift.test_ingest import ingest_file
 
 ALLOW = ["127.0.0.1"]
 
@@ -249,7 +250,7 @@ def test_a_sender_that_dies_leaves_its_pages_leased_then_due_again(sessions, pro
     assert {o.message_id for o in again} == {o.message_id for o in taken + others}
 
 
-def _second_client(sessions, sample_spec: ProjectSpec, url: str) -> None:
+def _second_client(sessions, url: str) -> None:
     raw = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
     raw["client"] |= {
         "slug": "globex",
@@ -262,13 +263,11 @@ def _second_client(sessions, sample_spec: ProjectSpec, url: str) -> None:
         apply_spec(session, ProjectSpec.model_validate(raw))
 
 
-def test_a_client_never_receives_another_clients_data(
-    sessions, project, sample_spec, webhook_secret, tmp_path, monkeypatch
-) -> None:
+def test_a_client_never_receives_another_clients_data(sessions, project, webhook_secret, tmp_path, monkeypatch) -> None:
     globex_secret = new_webhook_secret()
     monkeypatch.setenv("GLOBEX_SECRET", globex_secret)
     with WebhookReceiver(webhook_secret) as acme, WebhookReceiver(globex_secret) as globex:
-        _second_client(sessions, sample_spec, globex.url)
+        _second_client(sessions, globex.url)
         acme_batch = _outbox(sessions, acme.url, tmp_path)
         globex_items = tmp_path / "globex.jsonl"
         globex_items.write_text(
@@ -277,8 +276,6 @@ def test_a_client_never_receives_another_clients_data(
                 for line in (SAMPLES / "items.jsonl").read_text().splitlines()
             )
         )
-        from tests.nightshift.test_ingest import ingest_file
-
         globex_batch = ingest_file(sessions, globex_items, project="globex-scenarios")[0]
         with transaction(sessions) as session:
             session.get_one(Batch, globex_batch).status = "delivered"  # not run: its data must stay home
