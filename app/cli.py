@@ -411,12 +411,58 @@ def dispatch(batch: BatchOption, as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def simulate(batch: BatchOption) -> None:
-    """Let simulated experts do a batch's open assignments."""
+def simulate(
+    batch: BatchOption,
+    url: Annotated[
+        str | None, typer.Option(help="A running `nightshift serve`; unset starts one here for the run.")
+    ] = None,
+    experts: Annotated[int | None, typer.Option(help="Play at most this many of the batch's experts.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Experts working at once.")] = 100,
+    time_scale: Annotated[float, typer.Option(help="Seconds waited per simulated second of work.")] = 1 / 600,
+) -> None:
+    """Synthetic experts do a batch's open tasks through the expert API, over HTTP."""
     _require_batch(batch)
-    from flows.simulate import SimulateParams, simulate_flow
+    from app.simulator import issue_tokens, play, revoke_tokens
+    from nightshift.db import transaction
 
-    typer.echo(f"batch {batch}: {simulate_flow(SimulateParams(batch_id=batch))} submissions")
+    sessions = _ready_sessions()
+    with transaction(sessions) as session:
+        issued = issue_tokens(session, batch, experts)
+    try:
+        tokens = {handle: token for handle, (_, token) in issued.items()}
+        if url:
+            report = play(url, tokens, time_scale, concurrency)
+        else:
+            from app.web import ServiceThread, create_app
+            from tasks.runtime import resources
+
+            with ServiceThread(create_app(resources())) as server:
+                report = play(server.url, tokens, time_scale, concurrency)
+    finally:
+        with transaction(sessions) as session:
+            revoke_tokens(session, [key_id for key_id, _ in issued.values()])
+    typer.echo(
+        f"batch {batch}: {report.experts} experts, {report.submitted} submissions, {report.refused} refused, "
+        f"{report.closed} closed meanwhile, {report.seconds:.1f} s"
+    )
+    for error in report.errors:
+        typer.echo(f"  {error}", err=True)
+    if report.errors:
+        raise NightshiftError(f"{len(report.errors)} simulated experts stopped on an error")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """The web service: expert workbench pages, the expert API and the client API (docs at /docs)."""
+    import uvicorn
+
+    _ready_sessions()
+    # No access log: it would be noise at hundreds of requests a second, and paths carry no secrets.
+    uvicorn.run("app.web:app_from_environment", factory=True, host=host, port=port, workers=workers, access_log=False)
 
 
 @app.command()
@@ -560,6 +606,42 @@ def clients_rotate_secret(
     # Shown once, to the operator who asked, for the client; never logged.
     typer.echo(f"{client}: both secrets sign now. Give the client the new secret, then run --finish:")
     typer.echo(fresh)
+
+
+@clients_app.command("api-key")
+def clients_api_key(
+    client: str,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Revoke the client's other keys.")] = False,
+) -> None:
+    """Issue an API key for a client's systems (shown once; only its hash is kept)."""
+    from nightshift.db import transaction
+    from nightshift.keys import issue_key, rotate_key
+
+    with transaction(_ready_sessions()) as session:
+        client_id = _client(session, client).id
+        issued, revoked = (
+            rotate_key(session, "client", client_id) if rotate else (issue_key(session, "client", client_id), 0)
+        )
+    typer.echo(f"{client}: API key {issued.prefix}… issued; {revoked} older keys revoked. Shown once:")
+    typer.echo(issued.key)
+
+
+@experts_app.command("token")
+def experts_token(
+    handle: str,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Revoke the expert's other tokens.")] = False,
+) -> None:
+    """Issue a personal token an expert signs in with (shown once; only its hash is kept)."""
+    from nightshift.db import transaction
+    from nightshift.keys import issue_key, owner_id, rotate_key
+
+    with transaction(_ready_sessions()) as session:
+        expert_id = owner_id(session, "expert", handle)
+        issued, revoked = (
+            rotate_key(session, "expert", expert_id) if rotate else (issue_key(session, "expert", expert_id), 0)
+        )
+    typer.echo(f"{handle}: token {issued.prefix}… issued; {revoked} older tokens revoked. Shown once:")
+    typer.echo(issued.key)
 
 
 @app.command()

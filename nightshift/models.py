@@ -284,6 +284,8 @@ class Assignment(Timestamped, Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     worked_seconds: Mapped[int | None] = mapped_column(Integer)
+    # A review assignment names the annotation it judges; one open review per annotation.
+    subject_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), unique=True)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -296,6 +298,15 @@ class Submission(Timestamped, Base):
     answer: Mapped[dict[str, Any]]
     time_on_task_seconds: Mapped[int] = mapped_column(Integer)
     __table_args__ = (CheckConstraint("time_on_task_seconds >= 0", name="time_on_task"),)
+
+
+class AssignmentDraft(Base):
+    """An expert's unsubmitted answer, saved as they go; never gated, never delivered."""
+
+    __tablename__ = "assignment_drafts"
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), primary_key=True)
+    answer: Mapped[dict[str, Any]]
+    saved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Review(Timestamped, Base):
@@ -438,6 +449,32 @@ class OpsMessage(Timestamped, Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+API_KEY_KINDS = ("expert", "client")
+
+
+class ApiKey(Timestamped, Base):
+    """A personal token of an expert or an API key of a client. Only its SHA-256 is kept: the key
+    is random (256 bits), so a fast hash is safe and lets every request be checked by one lookup."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(_in("kind", API_KEY_KINDS), name="kind"),
+        CheckConstraint(
+            "(kind = 'expert' AND expert_id IS NOT NULL AND client_id IS NULL) OR "
+            "(kind = 'client' AND client_id IS NOT NULL AND expert_id IS NULL)",
+            name="owner",
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, to tell keys apart in listings; never enough to use.
+    prefix: Mapped[str] = mapped_column(String(16))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditLog(Base):

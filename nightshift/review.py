@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
 from nightshift.errors import NightshiftError
-from nightshift.models import Assignment, Batch, Expert, GateRun, Item, ItemResult, Submission
+from nightshift.models import Assignment, Batch, Expert, GateRun, Item, ItemResult, Review, Submission
 from nightshift.projects import project_spec
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
 from nightshift.sql import insert_ignoring_conflicts
@@ -169,19 +169,22 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport)
 
 
 def _accepted_answers(session: Session, item_ids: list[int]) -> dict[int, list[tuple[int, float, dict[str, Any]]]]:
-    """Per item, its accepted annotations as (submission id, the expert's reliability now, answer)."""
+    """Per item, its accepted annotations as (submission id, the expert's reliability now, answer).
+
+    A reviewer's correction stands in for the annotation it corrects."""
     answers: dict[int, list[tuple[int, float, dict[str, Any]]]] = defaultdict(list)
-    for item_id, sid, reliability, answer in session.execute(
-        select(Assignment.item_id, Submission.id, Expert.reliability, Submission.answer)
+    for item_id, sid, reliability, answer, corrected in session.execute(
+        select(Assignment.item_id, Submission.id, Expert.reliability, Submission.answer, Review.corrected_answer)
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Expert, Expert.id == Assignment.expert_id)
+        .outerjoin(Review, (Review.submission_id == Submission.id) & (Review.decision == "correct"))
         .where(
             Assignment.item_id.in_(item_ids),
             Assignment.role == "annotate",
             Assignment.status == "accepted",
         )
     ):
-        answers[item_id].append((sid, reliability, answer))
+        answers[item_id].append((sid, reliability, corrected if corrected is not None else answer))
     return answers
 
 

@@ -37,7 +37,7 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) ->
     submissions = []
     opened: dict[int, dt.datetime] = {}
     for assignment_id, content_hash, handle in rows:
-        answer, seconds = simulated_answer(content_hash, handle, project, project.expected_minutes_per_item)
+        answer, seconds = simulated_answer(content_hash, handle, project.labels, project.expected_minutes_per_item)
         if not answer_errors(answer, project):
             submissions.append(NewSubmission(assignment_id, answer))
             # The simulated expert opened the task as long ago as they took to answer it; the

@@ -40,14 +40,16 @@ def expand(source: str) -> list[Path]:
     return [path]
 
 
-def fetch(url: str, folder: Path, timeout_seconds: float = 60.0) -> Path:
-    """Stream a URL to a file in folder (memory stays flat); one clear line if it cannot be had."""
+def fetch(url: str, folder: Path, timeout_seconds: float = 60.0, follow_redirects: bool = True) -> Path:
+    """Stream a URL to a file in folder (memory stays flat); one clear line if it cannot be had.
+
+    A URL a client gave is fetched without following redirects: a redirect could point inside."""
     folder.mkdir(parents=True, exist_ok=True)
     name = Path(urlsplit(url).path).name or "download.jsonl"
     target = folder / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
     partial = target.with_suffix(target.suffix + ".part")
     try:
-        with httpx.stream("GET", url, timeout=timeout_seconds, follow_redirects=True) as response:
+        with httpx.stream("GET", url, timeout=timeout_seconds, follow_redirects=follow_redirects) as response:
             if response.status_code != 200:
                 raise SourceError(f"cannot fetch {url}: HTTP {response.status_code}")
             with partial.open("wb") as out:

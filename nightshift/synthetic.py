@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from nightshift.spec import FreeText, MultiChoice, OrdinalScale, PairwisePreference, ProjectBody, SingleChoice
+from nightshift.spec import FreeText, Label, MultiChoice, OrdinalScale, PairwisePreference, SingleChoice
 
 DOMAINS = ("finance", "law", "medicine", "software", "tax", "insurance", "logistics", "energy")
 LANGUAGES = ("en", "de", "fr", "es", "ja")
@@ -83,11 +83,11 @@ def generate_experts(n: int, seed: int = 11, prefix: str = "expert") -> Iterator
         }
 
 
-def true_answer(content_hash: str, project: ProjectBody) -> dict[str, Any]:
+def true_answer(content_hash: str, labels: Sequence[Label]) -> dict[str, Any]:
     """The answer a perfect expert gives for this item."""
     rng = random.Random(_seed("truth", content_hash))
     answer: dict[str, Any] = {}
-    for label in project.labels:
+    for label in labels:
         if isinstance(label, OrdinalScale):
             answer[label.name] = rng.randint(label.min, label.max)
         elif isinstance(label, SingleChoice | PairwisePreference):
@@ -108,15 +108,15 @@ def expert_profile(handle: str) -> tuple[float, float]:
 
 
 def simulated_answer(
-    content_hash: str, handle: str, project: ProjectBody, expected_minutes: float
+    content_hash: str, handle: str, labels: Sequence[Label], expected_minutes: float
 ) -> tuple[dict[str, Any], int]:
     """What this expert answers for this item, and how many seconds it took them."""
     accuracy, speed = expert_profile(handle)
     rng = random.Random(_seed("answer", content_hash, handle))
-    truth = true_answer(content_hash, project)
+    truth = true_answer(content_hash, labels)
     careless = accuracy < 0.6
     answer: dict[str, Any] = {}
-    for label in project.labels:
+    for label in labels:
         correct = rng.random() < accuracy
         if isinstance(label, OrdinalScale):
             value = truth[label.name] if correct else rng.randint(label.min, label.max)

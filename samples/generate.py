@@ -18,7 +18,7 @@ def main() -> None:
     with (HERE / "items.jsonl").open("w") as out:
         for n, item in enumerate(generate_items(240, seed=2026, prefix="acme")):
             if n % 20 == 0:  # one in twenty is a gold item with its known answer
-                item["gold_answer"] = true_answer(content_hash({k: item[k] for k in FIELDS}), project)
+                item["gold_answer"] = true_answer(content_hash({k: item[k] for k in FIELDS}), project.labels)
             out.write(json.dumps(item) + "\n")
     with (HERE / "experts.jsonl").open("w") as out:
         for expert in generate_experts(60, seed=11):

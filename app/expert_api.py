@@ -1,0 +1,153 @@
+"""The expert JSON API: the workbench's actions for experts who use their own tools."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from app.web import Credentials, ServiceDep, principal
+from nightshift import workbench
+
+router = APIRouter(prefix="/api/expert", tags=["expert"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not one of your assignments."}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "The assignment is no longer open."}}
+
+
+class TaskSummary(BaseModel):
+    assignment_id: int
+    role: str
+    project: str
+    language: str
+    due_at: dt.datetime
+
+
+class Task(BaseModel):
+    assignment_id: int
+    role: str
+    status: str
+    project: str
+    project_name: str
+    instructions: str
+    expected_minutes: float
+    labels: list[dict[str, Any]]
+    item: dict[str, Any] = Field(description="external_id and the item's input fields.")
+    language: str
+    due_at: dt.datetime
+    started_at: dt.datetime | None
+    draft: dict[str, Any] | None = None
+    subject_answer: dict[str, Any] | None = Field(default=None, description="Review tasks: the annotation judged.")
+    annotator: str | None = Field(default=None, description="Review tasks: the annotator's pseudonym.")
+
+
+class AnswerIn(BaseModel):
+    answer: dict[str, Any] = Field(description="Label name → value, as the project's label schema declares.")
+
+
+class Submitted(BaseModel):
+    submission_id: int
+
+
+class SkipIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=workbench.MAX_REASON)
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["approve", "reject", "correct"]
+    reason: str | None = Field(default=None, max_length=workbench.MAX_REASON, description="Required to reject.")
+    corrected_answer: dict[str, Any] | None = Field(default=None, description="Required to correct.")
+
+
+class EarningsOut(BaseModel):
+    hourly_rate: Decimal
+    paid_hours: Decimal
+    time_pay: Decimal
+    bonuses: Decimal
+    deductions: Decimal
+    total: Decimal
+    unpaid_hours: Decimal
+    submitted_tasks: int
+    by_period: list[dict[str, Any]]
+
+
+@router.get("/assignments")
+def list_assignments(
+    svc: ServiceDep, credentials: Credentials, role: Literal["annotate", "review"] | None = None
+) -> list[TaskSummary]:
+    """Your open assignments, soonest due first."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        return [TaskSummary(**t) for t in workbench.open_tasks(session, me.id, role)]
+
+
+@router.get("/assignments/next", response_model=Task, responses={204: {"description": "Nothing open."}})
+def next_assignment(svc: ServiceDep, credentials: Credentials) -> Any:
+    """Your next annotation task, opened: its time on task starts now if it had not started."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        found = workbench.next_task(session, me.id)
+        if found is None:
+            return Response(status_code=204)
+        return Task(**vars(workbench.view_task(session, me.id, found)))
+
+
+@router.get("/assignments/{assignment_id}", responses=NOT_FOUND)
+def get_assignment(assignment_id: int, svc: ServiceDep, credentials: Credentials) -> Task:
+    """One of your tasks; the first view of an open task starts its time on task."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        return Task(**vars(workbench.view_task(session, me.id, assignment_id)))
+
+
+@router.put("/assignments/{assignment_id}/draft", status_code=204, responses={**NOT_FOUND, **CONFLICT})
+def save_draft(assignment_id: int, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> None:
+    """Keep a partial answer; the schema is checked only on submission."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        workbench.save_draft(session, me.id, assignment_id, body.answer)
+
+
+@router.post("/assignments/{assignment_id}/submission", status_code=201, responses={**NOT_FOUND, **CONFLICT})
+def submit(assignment_id: int, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> Submitted:
+    """Submit the answer: 422 names each field that breaks the label schema, and nothing is stored."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        return Submitted(submission_id=workbench.submit_answer(session, me.id, assignment_id, body.answer))
+
+
+@router.post("/assignments/{assignment_id}/skip", status_code=204, responses={**NOT_FOUND, **CONFLICT})
+def skip(assignment_id: int, body: SkipIn, svc: ServiceDep, credentials: Credentials) -> None:
+    """Pass the task on, with a reason; another expert gets it."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        workbench.skip_task(session, me.id, assignment_id, body.reason)
+
+
+@router.post("/reviews/next", response_model=Task, responses={204: {"description": "Nothing to review."}})
+def claim_review(svc: ServiceDep, credentials: Credentials) -> Any:
+    """Your open review task, or a new one (reviewers and adjudicators only)."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        found = workbench.claim_review(session, me.id)
+        if found is None:
+            return Response(status_code=204)
+        return Task(**vars(workbench.view_task(session, me.id, found)))
+
+
+@router.post("/reviews/{assignment_id}/decision", status_code=204, responses={**NOT_FOUND, **CONFLICT})
+def decide(assignment_id: int, body: ReviewIn, svc: ServiceDep, credentials: Credentials) -> None:
+    """Approve, reject with a reason, or correct the annotation under review."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        workbench.decide_review(session, me.id, assignment_id, body.decision, body.reason, body.corrected_answer)
+
+
+@router.get("/earnings")
+def earnings(svc: ServiceDep, credentials: Credentials) -> EarningsOut:
+    """Hours, rate, bonuses and pay to date."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        return EarningsOut(**vars(workbench.earnings(session, me.id)))

@@ -1,0 +1,241 @@
+"""The expert workbench: pages rendered on the server, plain HTML forms, no front-end build.
+
+Signing in puts the personal token in an HttpOnly, SameSite=Strict cookie: scripts cannot read
+it and other sites cannot post forms with it (so no separate CSRF token is needed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from app.web import SESSION_COOKIE, Service, service
+from nightshift import workbench
+from nightshift.errors import NotFoundError
+from nightshift.keys import Principal, authenticate
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _me(request: Request, svc: Service) -> Principal | None:
+    with svc.transaction() as session:
+        found = authenticate(session, request.cookies.get(SESSION_COOKIE))
+    return found if found is not None and found.kind == "expert" else None
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("signed_in", True)
+    context.setdefault("flash", request.query_params.get("flash"))
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _to_signin() -> RedirectResponse:
+    return RedirectResponse("/signin", status_code=303)
+
+
+def _missing(request: Request) -> HTMLResponse:
+    return _page(request, "message.html", 404, title="Not found", message="There is no such task of yours.")
+
+
+def answer_from_form(form: FormData, labels: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
+    """The answer a form holds, typed as the schema says; empty fields are left out (so 'required')."""
+    answer: dict[str, Any] = {}
+    for label in labels:
+        name = prefix + label["name"]
+        if label["type"] == "multi_choice":
+            chosen = [str(v) for v in form.getlist(name)]
+            if chosen or name in form:
+                answer[label["name"]] = chosen
+            continue
+        raw = form.get(name)
+        if not isinstance(raw, str) or not raw.strip():
+            continue
+        if label["type"] == "ordinal_scale":
+            answer[label["name"]] = int(raw) if raw.strip().lstrip("-").isdigit() else raw
+        else:
+            answer[label["name"]] = raw
+    return answer
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return RedirectResponse("/work" if _me(request, service(request)) else "/signin", status_code=303)
+
+
+@router.get("/signin")
+def signin_form(request: Request) -> HTMLResponse:
+    return _page(request, "signin.html", title="Sign in", signed_in=False)
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    token = str(form.get("token") or "").strip()
+    with service(request).transaction() as session:
+        who = authenticate(session, token)
+    if who is None or who.kind != "expert":
+        return _page(
+            request,
+            "signin.html",
+            401,
+            title="Sign in",
+            signed_in=False,
+            error="That token is not valid or not active.",
+        )
+    response = RedirectResponse("/work", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=12 * 3600,
+    )
+    return response
+
+
+@router.post("/signout")
+def signout() -> Response:
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/work")
+def task_list(request: Request) -> Response:
+    svc = service(request)
+    me = _me(request, svc)
+    if me is None:
+        return _to_signin()
+    with svc.transaction() as session:
+        tasks = workbench.open_tasks(session, me.id)
+    return _page(request, "tasks.html", title="Tasks", tasks=tasks)
+
+
+@router.get("/work/{assignment_id}")
+def task_page(assignment_id: int, request: Request) -> Response:
+    svc = service(request)
+    me = _me(request, svc)
+    if me is None:
+        return _to_signin()
+    try:
+        with svc.transaction() as session:
+            task = workbench.view_task(session, me.id, assignment_id)
+    except NotFoundError:
+        return _missing(request)
+    if task.role != "annotate":
+        return RedirectResponse(f"/review/{assignment_id}", status_code=303)
+    if task.status != "assigned":
+        return _page(request, "message.html", title="Task closed", message=f"This task is {task.status}.")
+    return _page(request, "task.html", title="Task", task=task, values=task.draft or {}, errors={})
+
+
+@router.post("/work/{assignment_id}")
+async def task_action(assignment_id: int, request: Request) -> Response:
+    svc = service(request)
+    me = _me(request, svc)
+    if me is None:
+        return _to_signin()
+    form = await request.form()
+    action = form.get("action")
+    try:
+        with svc.transaction() as session:
+            task = workbench.view_task(session, me.id, assignment_id)
+        answer = answer_from_form(form, task.labels)
+        with svc.transaction() as session:
+            if action == "draft":
+                workbench.save_draft(session, me.id, assignment_id, answer)
+                return RedirectResponse(f"/work/{assignment_id}?flash=Draft+saved", status_code=303)
+            if action == "skip":
+                workbench.skip_task(session, me.id, assignment_id, str(form.get("skip_reason") or ""))
+                return RedirectResponse("/work?flash=Task+skipped", status_code=303)
+            workbench.submit_answer(session, me.id, assignment_id, answer)
+    except NotFoundError:
+        return _missing(request)
+    except workbench.ConflictError as exc:
+        return _page(request, "message.html", 409, title="Task closed", message=str(exc))
+    except workbench.AnswerInvalid as exc:
+        return _page(request, "task.html", 422, title="Task", task=task, values=answer, errors=exc.errors)
+    with svc.transaction() as session:
+        following = workbench.next_task(session, me.id)
+    target = f"/work/{following}" if following else "/work"
+    return RedirectResponse(f"{target}?flash=Submitted.+Thank+you", status_code=303)
+
+
+@router.get("/review")
+def review_next(request: Request) -> Response:
+    svc = service(request)
+    me = _me(request, svc)
+    if me is None:
+        return _to_signin()
+    with svc.transaction() as session:
+        found = workbench.claim_review(session, me.id)
+    if found is None:
+        return _page(request, "message.html", title="Review", message="Nothing is waiting for your review.")
+    return RedirectResponse(f"/review/{found}", status_code=303)
+
+
+@router.get("/review/{assignment_id}")
+def review_page(assignment_id: int, request: Request) -> Response:
+    svc = service(request)
+    me = _me(request, svc)
+    if me is None:
+        return _to_signin()
+    try:
+        with svc.transaction() as session:
+            task = workbench.view_task(session, me.id, assignment_id)
+    except NotFoundError:
+        return _missing(request)
+    if task.role != "review":
+        return _missing(request)
+    if task.status != "assigned":
+        return _page(request, "message.html", title="Review closed", message=f"This review is {task.status}.")
+    context = {"task": task, "values": task.subject_answer or {}, "errors": {}, "decision": None, "reason": None}
+    return _page(request, "review.html", title="Review", **context)
+
+
+@router.post("/review/{assignment_id}")
+async def review_action(assignment_id: int, request: Request) -> Response:
+    svc = service(request)
+    me = _me(request, svc)
+    if me is None:
+        return _to_signin()
+    form = await request.form()
+    decision = str(form.get("decision") or "")
+    reason = str(form.get("reason") or "").strip() or None
+    try:
+        with svc.transaction() as session:
+            task = workbench.view_task(session, me.id, assignment_id)
+        if task.role != "review":
+            raise NotFoundError(f"no review {assignment_id}")
+        corrected = answer_from_form(form, task.labels, "corrected.") if decision == "correct" else None
+        if decision not in ("approve", "reject", "correct"):
+            raise workbench.AnswerInvalid({"decision": "choose approve, reject or correct"})
+        with svc.transaction() as session:
+            workbench.decide_review(session, me.id, assignment_id, decision, reason, corrected)  # type: ignore[arg-type]
+    except NotFoundError:
+        return _missing(request)
+    except workbench.ConflictError as exc:
+        return _page(request, "message.html", 409, title="Review closed", message=str(exc))
+    except workbench.AnswerInvalid as exc:
+        values = corrected or task.subject_answer or {}
+        context = {"task": task, "values": values, "errors": exc.errors, "decision": decision, "reason": reason}
+        return _page(request, "review.html", 422, title="Review", **context)
+    return RedirectResponse("/review?flash=Decision+recorded", status_code=303)
+
+
+@router.get("/earnings")
+def earnings_page(request: Request) -> Response:
+    svc = service(request)
+    me = _me(request, svc)
+    if me is None:
+        return _to_signin()
+    with svc.transaction() as session:
+        e = workbench.earnings(session, me.id)
+    return _page(request, "earnings.html", title="Earnings", e=e)

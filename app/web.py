@@ -1,0 +1,147 @@
+"""`nightshift serve`: one web service for the expert workbench, the expert API and the client API.
+
+A thin face: every route authenticates, opens one transaction, calls the domain core and maps its
+errors to HTTP. Each route commits before it answers, so what a response says is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from nightshift.db import transaction
+from nightshift.errors import NightshiftError, NotFoundError
+from nightshift.keys import Principal, authenticate
+from nightshift.resources import Resources
+from nightshift.workbench import AnswerInvalid, ConflictError
+
+log = logging.getLogger("nightshift.web")
+SESSION_COOKIE = "nightshift_session"
+
+
+@dataclass
+class Service:
+    """What the routes share: resources built once at start-up (the composition root)."""
+
+    resources: Resources
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with transaction(self.resources.sessions) as session:
+            yield session
+
+
+def service(request: Request) -> Service:
+    found: Service = request.app.state.service
+    return found
+
+
+ServiceDep = Annotated[Service, Depends(service)]
+bearer = HTTPBearer(auto_error=False, description="A personal token (nse_…) or a client API key (nsc_…).")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def principal(session: Session, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Principal:
+    """The caller, or 401 without saying whether a key exists; a key of the other kind is refused too."""
+    found = authenticate(session, credentials.credentials if credentials else None)
+    if found is None or found.kind != kind:
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+def _invalid_answer(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AnswerInvalid)
+    # The same shape as FastAPI's own 422s: where, and why.
+    detail = [{"loc": ["body", "answer", name], "msg": why, "type": "label_schema"} for name, why in exc.errors.items()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _refused(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # The submitted values are left out: a field may hold a token someone pasted by mistake.
+    detail = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def create_app(resources: Resources) -> FastAPI:
+    from app import client_api, expert_api, pages
+
+    app = FastAPI(
+        title="Nightshift",
+        version="1",
+        description="The expert workbench (pages), the expert API and the client API of Nightshift.",
+    )
+    app.state.service = Service(resources)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(AnswerInvalid, _invalid_answer)
+    app.add_exception_handler(NightshiftError, _refused)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.include_router(expert_api.router)
+    app.include_router(client_api.router)
+    app.include_router(pages.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True}
+
+    return app
+
+
+class ServiceThread:
+    """The web service on 127.0.0.1 in a background thread (the demo, tests, the load bench)."""
+
+    def __init__(self, app: FastAPI, port: int = 0) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        socket = self._server.servers[0].sockets[0]
+        return f"http://127.0.0.1:{socket.getsockname()[1]}"
+
+    def __enter__(self) -> ServiceThread:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the web service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def app_from_environment() -> FastAPI:
+    """What `nightshift serve` runs (in each worker process): resources from the environment."""
+    from tasks.runtime import resources
+
+    return create_app(resources())

@@ -1,0 +1,381 @@
+"""What an expert does at the workbench: open a task, save a draft, submit, skip; review others' work.
+
+Every function takes the acting expert's id and answers NotFoundError for anything that is not
+theirs, so the web faces cannot show one expert another's work by a wrong id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from nightshift.errors import NightshiftError, NotFoundError
+from nightshift.models import (
+    Assignment,
+    AssignmentDraft,
+    Expert,
+    ExpertSkill,
+    Item,
+    PayoutEntry,
+    Project,
+    Review,
+    Submission,
+    as_utc,
+    utcnow,
+)
+from nightshift.projects import project_spec
+from nightshift.spec import ProjectBody
+from nightshift.sql import insert_ignoring_conflicts
+from nightshift.submissions import NewSubmission, answer_errors, record_submissions, start_assignments
+
+REVIEWER_TIERS = ("reviewer", "adjudicator")
+MAX_REASON = 2_000
+
+
+class ConflictError(NightshiftError):
+    """The task is no longer open for this action (already submitted, skipped, expired or decided)."""
+
+
+class AnswerInvalid(NightshiftError):
+    """An answer that breaks the label schema: field name → reason. Nothing was stored."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {why}" for name, why in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class TaskView:
+    """One assignment as its expert sees it: never another annotator's identity or answer."""
+
+    assignment_id: int
+    role: str
+    status: str
+    project: str
+    project_name: str
+    instructions: str
+    expected_minutes: float
+    labels: list[dict[str, Any]]
+    item: dict[str, Any]
+    language: str
+    due_at: dt.datetime
+    started_at: dt.datetime | None
+    draft: dict[str, Any] | None = None
+    # Review tasks only: the annotation under review and its author's pseudonym.
+    subject_answer: dict[str, Any] | None = None
+    annotator: str | None = None
+
+
+@dataclass
+class Earnings:
+    hourly_rate: Decimal
+    paid_hours: Decimal
+    time_pay: Decimal
+    bonuses: Decimal
+    deductions: Decimal
+    total: Decimal
+    unpaid_hours: Decimal
+    submitted_tasks: int
+    by_period: list[dict[str, Any]] = field(default_factory=list)
+
+
+def annotator_pseudonym(project_id: int, expert_id: int) -> str:
+    """Stable within a project, so a reviewer can tell annotators apart but never who they are."""
+    return "ann_" + hashlib.sha256(f"review:{project_id}:{expert_id}".encode()).hexdigest()[:10]
+
+
+def _owned(session: Session, expert_id: int, assignment_id: int) -> Assignment:
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or assignment.expert_id != expert_id:
+        raise NotFoundError(f"no assignment {assignment_id}")
+    return assignment
+
+
+def _open(session: Session, expert_id: int, assignment_id: int, role: str) -> Assignment:
+    assignment = _owned(session, expert_id, assignment_id)
+    if assignment.role != role:
+        raise NotFoundError(f"no {role} assignment {assignment_id}")
+    if assignment.status != "assigned":
+        raise ConflictError(f"assignment {assignment_id} is {assignment.status}, no longer open")
+    return assignment
+
+
+def _project_of(session: Session, item_id: int) -> tuple[int, ProjectBody]:
+    project_id = session.scalar(select(Item.project_id).where(Item.id == item_id))
+    assert project_id is not None
+    return project_id, project_spec(session, project_id).project
+
+
+def open_tasks(session: Session, expert_id: int, role: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The expert's open tasks, soonest due first: enough to list, not the full view."""
+    query = (
+        select(Assignment.id, Assignment.role, Assignment.due_at, Project.slug, Item.language)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Project, Project.id == Item.project_id)
+        .where(Assignment.expert_id == expert_id, Assignment.status == "assigned")
+        .order_by(Assignment.due_at, Assignment.id)
+        .limit(limit)
+    )
+    if role:
+        query = query.where(Assignment.role == role)
+    return [
+        {"assignment_id": aid, "role": r, "due_at": as_utc(due), "project": slug, "language": lang}
+        for aid, r, due, slug, lang in session.execute(query)
+    ]
+
+
+def next_task(session: Session, expert_id: int, role: str = "annotate") -> int | None:
+    tasks = open_tasks(session, expert_id, role, limit=1)
+    return tasks[0]["assignment_id"] if tasks else None
+
+
+def view_task(session: Session, expert_id: int, assignment_id: int, now: dt.datetime | None = None) -> TaskView:
+    """The task with its instructions and form; the first view of an open task starts its clock."""
+    assignment = _owned(session, expert_id, assignment_id)
+    if assignment.status == "assigned" and assignment.started_at is None:
+        start_assignments(session, {assignment.id: now or utcnow()})
+        session.refresh(assignment)
+    item = session.get_one(Item, assignment.item_id)
+    project_id, project = _project_of(session, assignment.item_id)
+    draft = session.get(AssignmentDraft, assignment.id)
+    view = TaskView(
+        assignment_id=assignment.id,
+        role=assignment.role,
+        status=assignment.status,
+        project=project.slug,
+        project_name=project.name,
+        instructions=project.instructions,
+        expected_minutes=project.expected_minutes_per_item,
+        labels=[label.model_dump(mode="json") for label in project.labels],
+        # The client's fields only: the gold flag and any known answer stay hidden.
+        item={"external_id": item.external_id, **item.payload},
+        language=item.language,
+        due_at=as_utc(assignment.due_at),
+        started_at=as_utc(assignment.started_at) if assignment.started_at else None,
+        draft=dict(draft.answer) if draft else None,
+    )
+    if assignment.role == "review" and assignment.subject_submission_id is not None:
+        subject = session.get_one(Submission, assignment.subject_submission_id)
+        author = session.scalar(select(Assignment.expert_id).where(Assignment.id == subject.assignment_id))
+        assert author is not None
+        view.subject_answer = dict(subject.answer)
+        view.annotator = annotator_pseudonym(project_id, author)
+    return view
+
+
+def _answer_object(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise AnswerInvalid({"answer": "must be an object of label name to value"})
+    return answer
+
+
+def save_draft(
+    session: Session, expert_id: int, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
+) -> None:
+    """Keep a partial answer: only names of the schema's labels, nothing checked beyond that."""
+    assignment = _open(session, expert_id, assignment_id, "annotate")
+    _, project = _project_of(session, assignment.item_id)
+    known = {label.name for label in project.labels}
+    unknown = {
+        name: "not a field of this project's label schema" for name in _answer_object(answer) if name not in known
+    }
+    if unknown:
+        raise AnswerInvalid(unknown)
+    draft = session.get(AssignmentDraft, assignment.id)
+    if draft is None:
+        session.add(AssignmentDraft(assignment_id=assignment.id, answer=answer, saved_at=now or utcnow()))
+    else:
+        draft.answer = dict(answer)
+        draft.saved_at = now or utcnow()
+
+
+def submit_answer(
+    session: Session, expert_id: int, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
+) -> int:
+    """Store the answer if it fits the label schema; returns the submission id."""
+    assignment = _open(session, expert_id, assignment_id, "annotate")
+    _, project = _project_of(session, assignment.item_id)
+    errors = answer_errors(_answer_object(answer), project)
+    if errors:
+        raise AnswerInvalid(errors)
+    if not record_submissions(session, [NewSubmission(assignment.id, answer)], now):
+        raise ConflictError(f"assignment {assignment_id} was answered already")
+    session.execute(delete(AssignmentDraft).where(AssignmentDraft.assignment_id == assignment.id))
+    submission_id = session.scalar(select(Submission.id).where(Submission.assignment_id == assignment.id))
+    assert submission_id is not None
+    return submission_id
+
+
+def _reason(reason: str) -> str:
+    cleaned = " ".join(reason.split())
+    if not cleaned:
+        raise AnswerInvalid({"reason": "required"})
+    if len(cleaned) > MAX_REASON:
+        raise AnswerInvalid({"reason": f"at most {MAX_REASON} characters"})
+    return cleaned
+
+
+def _send_back(session: Session, item_id: int, why: str) -> None:
+    # Dispatch staffs 'rework' items again and never with an expert who held them before.
+    session.execute(
+        update(Item).where(Item.id == item_id, Item.status == "assigned").values(status="rework", status_reason=why)
+    )
+
+
+def skip_task(session: Session, expert_id: int, assignment_id: int, reason: str) -> None:
+    """The expert passes on a task (outside their knowledge, a conflict of interest); it goes to another."""
+    why = _reason(reason)
+    assignment = _open(session, expert_id, assignment_id, "annotate")
+    assignment.status = "skipped"
+    assignment.status_reason = why
+    session.execute(delete(AssignmentDraft).where(AssignmentDraft.assignment_id == assignment.id))
+    _send_back(session, assignment.item_id, "an expert skipped it")
+
+
+def claim_review(session: Session, expert_id: int, now: dt.datetime | None = None, due_hours: float = 24) -> int | None:
+    """The reviewer's open review task, or a new one on the oldest annotation awaiting review.
+
+    Only reviewers and adjudicators review, never their own item's annotations, and only in
+    projects whose spec asks for review and whose required skills they have. The unique key on the
+    annotation under review makes two reviewers claiming at once get different annotations.
+    """
+    mine = next_task(session, expert_id, "review")
+    if mine is not None:
+        return mine
+    tier = session.scalar(select(Expert.tier).where(Expert.id == expert_id, Expert.status == "active"))
+    if tier not in REVIEWER_TIERS:
+        return None
+    skills = set(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert_id)))
+    projects = [
+        pid
+        for pid in session.scalars(select(Project.id))
+        if (body := project_spec(session, pid).project).review and set(body.required_skills) <= skills
+    ]
+    if not projects:
+        return None
+    held = select(Assignment.item_id).where(Assignment.expert_id == expert_id)
+    reviewed = select(Assignment.subject_submission_id).where(Assignment.subject_submission_id.is_not(None))
+    candidates = session.execute(
+        select(Submission.id, Assignment.item_id)
+        .join(Assignment, Assignment.id == Submission.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(
+            Item.project_id.in_(projects),
+            Assignment.role == "annotate",
+            Assignment.status == "submitted",
+            Assignment.item_id.not_in(held),
+            Submission.id.not_in(reviewed),
+        )
+        .order_by(Submission.id)
+        .limit(20)
+    ).all()
+    moment = now or utcnow()
+    for submission_id, item_id in candidates:
+        row = {
+            "item_id": item_id,
+            "expert_id": expert_id,
+            "role": "review",
+            "status": "assigned",
+            "due_at": moment + dt.timedelta(hours=due_hours),
+            "subject_submission_id": submission_id,
+        }
+        if insert_ignoring_conflicts(session, Assignment, [row], ["subject_submission_id"]):
+            return next_task(session, expert_id, "review")
+    return None
+
+
+def decide_review(
+    session: Session,
+    expert_id: int,
+    assignment_id: int,
+    decision: Literal["approve", "reject", "correct"],
+    reason: str | None = None,
+    corrected_answer: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Approve (the gate still checks it), reject with a reason (the item goes to another expert),
+    or correct (the corrected answer stands in for the annotation when the item is aggregated)."""
+    review = _open(session, expert_id, assignment_id, "review")
+    assert review.subject_submission_id is not None
+    subject = session.get_one(Submission, review.subject_submission_id)
+    annotation = session.get_one(Assignment, subject.assignment_id)
+    why: str | None = None
+    if decision == "reject":
+        why = _reason(reason or "")
+    elif decision == "correct":
+        _, project = _project_of(session, annotation.item_id)
+        errors = answer_errors(_answer_object(corrected_answer), project)
+        if errors:
+            raise AnswerInvalid(errors)
+    if decision != "reject" and reason:
+        why = _reason(reason)
+    if annotation.status != "submitted":
+        raise ConflictError(f"the annotation under review is already {annotation.status}")
+    moment = now or utcnow()
+    session.add(
+        Review(
+            submission_id=subject.id,
+            reviewer_assignment_id=review.id,
+            decision=decision,
+            reason=why,
+            corrected_answer=corrected_answer if decision == "correct" else None,
+        )
+    )
+    started = as_utc(review.started_at) if review.started_at else moment
+    review.status = "submitted"
+    review.submitted_at = moment
+    review.worked_seconds = max(0, int((moment - started).total_seconds()))
+    if decision == "reject":
+        annotation.status = "rejected"
+        annotation.status_reason = f"rejected in review: {why}"
+        _send_back(session, annotation.item_id, "an annotation was rejected in review")
+
+
+def earnings(session: Session, expert_id: int) -> Earnings:
+    """Pay to date from the ledger, and the hours worked that the next pay run will bill."""
+    rate = session.scalar(select(Expert.hourly_rate).where(Expert.id == expert_id))
+    assert rate is not None
+    totals = {
+        kind: (Decimal(minutes or 0), Decimal(amount or 0))
+        for kind, minutes, amount in session.execute(
+            select(PayoutEntry.kind, func.sum(PayoutEntry.minutes), func.sum(PayoutEntry.amount))
+            .where(PayoutEntry.expert_id == expert_id)
+            .group_by(PayoutEntry.kind)
+        ).tuples()
+    }
+    by_period = [
+        {"period": period, "amount": Decimal(amount)}
+        for period, amount in session.execute(
+            select(PayoutEntry.period, func.sum(PayoutEntry.amount))
+            .where(PayoutEntry.expert_id == expert_id)
+            .group_by(PayoutEntry.period)
+            .order_by(PayoutEntry.period.desc())
+        ).tuples()
+    ]
+    paid = select(PayoutEntry.assignment_id).where(PayoutEntry.kind == "time", PayoutEntry.assignment_id.is_not(None))
+    mine = and_(Assignment.expert_id == expert_id, Assignment.submitted_at.is_not(None))
+    submitted = session.scalar(select(func.count()).where(mine))
+    unpaid_seconds = session.scalar(
+        select(func.coalesce(func.sum(Assignment.worked_seconds), 0)).where(mine, Assignment.id.not_in(paid))
+    )
+    zero = (Decimal(0), Decimal(0))
+    time_minutes, time_amount = totals.get("time", zero)
+    bonuses = totals.get("bonus", zero)[1]
+    deductions = totals.get("deduction", zero)[1] + totals.get("correction", zero)[1]
+    return Earnings(
+        hourly_rate=Decimal(rate),
+        paid_hours=(time_minutes / 60).quantize(Decimal("0.01")),
+        time_pay=time_amount,
+        bonuses=bonuses,
+        deductions=deductions,
+        total=time_amount + bonuses + deductions,
+        unpaid_hours=(Decimal(int(unpaid_seconds or 0)) / 3600).quantize(Decimal("0.01")),
+        submitted_tasks=int(submitted or 0),
+        by_period=by_period,
+    )
