@@ -419,28 +419,31 @@ def simulate(
     experts: Annotated[int | None, typer.Option(help="Play at most this many of the batch's experts.")] = None,
     concurrency: Annotated[int, typer.Option(help="Experts working at once.")] = 100,
     time_scale: Annotated[float, typer.Option(help="Seconds waited per simulated second of work.")] = 1 / 600,
+    tasks_at_once: Annotated[int, typer.Option(help="Tasks each expert keeps open at once.")] = 1,
 ) -> None:
     """Synthetic experts do a batch's open tasks through the expert API, over HTTP."""
     _require_batch(batch)
-    from app.simulator import issue_tokens, play, revoke_tokens
-    from nightshift.db import transaction
+    from flows.simulate import SimulateParams, simulate_flow
 
-    sessions = _ready_sessions()
-    with transaction(sessions) as session:
-        issued = issue_tokens(session, batch, experts)
-    try:
-        tokens = {handle: token for handle, (_, token) in issued.items()}
-        if url:
-            report = play(url, tokens, time_scale, concurrency)
-        else:
-            from app.web import ServiceThread, create_app
-            from tasks.runtime import resources
+    def run(base_url: str) -> Any:
+        params = SimulateParams(
+            batch_id=batch,
+            url=base_url,
+            experts=experts,
+            concurrency=concurrency,
+            time_scale=time_scale,
+            tasks_at_once=tasks_at_once,
+        )
+        return simulate_flow(params)
 
-            with ServiceThread(create_app(resources())) as server:
-                report = play(server.url, tokens, time_scale, concurrency)
-    finally:
-        with transaction(sessions) as session:
-            revoke_tokens(session, [key_id for key_id, _ in issued.values()])
+    if url:
+        report = run(url)
+    else:
+        from app.web import ServiceThread, create_app
+        from tasks.runtime import resources
+
+        with ServiceThread(create_app(resources())) as server:
+            report = run(server.url)
     typer.echo(
         f"batch {batch}: {report.experts} experts, {report.submitted} submissions, {report.refused} refused, "
         f"{report.closed} closed meanwhile, {report.seconds:.1f} s"

@@ -15,6 +15,9 @@ from nightshift.webhooks import new_webhook_secret
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MAX_ROUNDS = 8
+TIME_SCALE = 1 / 600
+# Each simulated expert keeps a few tasks open at once, so the demo's first round takes seconds.
+TASKS_AT_ONCE = 4
 
 
 def run_demo(items: Path | None = None) -> None:
@@ -28,6 +31,7 @@ def run_demo(items: Path | None = None) -> None:
     secret = new_webhook_secret()
     os.environ["ACME_WEBHOOK_SECRET"] = secret
 
+    from app.web import ServiceThread, create_app
     from flows.deliver import DeliverParams, deliver_flow
     from flows.dispatch import DispatchParams, dispatch_flow
     from flows.ingest import IngestParams, ingest_flow
@@ -50,6 +54,9 @@ def run_demo(items: Path | None = None) -> None:
     with WebhookReceiver(secret) as receiver:
         spec_data = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
         spec_data["client"]["webhook_url"] = receiver.url
+        # Simulated experts work 600 times faster than real ones (a 20-minute task takes 2 s), so
+        # the time-on-task gate is scaled the same way: 1 s here stands for 10 minutes.
+        spec_data["project"]["gates"]["min_time_on_task_seconds"] = 1
         spec = parse_spec(spec_data, "samples/spec.yaml")
         rows, _ = parse_experts(SAMPLES / "experts.jsonl")
         with transaction(resources().sessions) as session:
@@ -66,20 +73,28 @@ def run_demo(items: Path | None = None) -> None:
         )
 
         assignments = submissions = rejected = 0
-        for round_number in range(1, MAX_ROUNDS + 1):
-            dispatched = dispatch_flow(DispatchParams(batch_id=batch))
-            simulated = simulate_flow(SimulateParams(batch_id=batch))
-            reviewed = review_flow(ReviewParams(batch_id=batch))
-            assignments += dispatched.assignments
-            submissions += simulated
-            rejected += reviewed.rejected
-            say(
-                f"round {round_number}: {dispatched.assignments} assignments, {simulated} submissions, "
-                f"{reviewed.rejected} rejected by the gate, {reviewed.passed_items} items passed, "
-                f"batch {reviewed.batch_status}"
-            )
-            if reviewed.batch_status == "passed" or (dispatched.assignments == 0 and simulated == 0):
-                break
+        # The experts work through the real web service, over HTTP, as real experts would.
+        with ServiceThread(create_app(resources())) as web:
+            say(f"web service at {web.url} (workbench pages, expert and client APIs)")
+            for round_number in range(1, MAX_ROUNDS + 1):
+                dispatched = dispatch_flow(DispatchParams(batch_id=batch))
+                simulated = simulate_flow(
+                    SimulateParams(batch_id=batch, url=web.url, time_scale=TIME_SCALE, tasks_at_once=TASKS_AT_ONCE)
+                )
+                reviewed = review_flow(ReviewParams(batch_id=batch))
+                assignments += dispatched.assignments
+                submissions += simulated.submitted
+                rejected += reviewed.rejected
+                say(
+                    f"round {round_number}: {dispatched.assignments} assignments, {simulated.submitted} submissions "
+                    f"by {simulated.experts} experts over HTTP in {simulated.seconds:.1f} s, "
+                    f"{reviewed.rejected} rejected by the gate, {reviewed.passed_items} items passed, "
+                    f"batch {reviewed.batch_status}"
+                )
+                if simulated.errors:
+                    raise SystemExit(f"demo failed: {simulated.errors[0]}")
+                if reviewed.batch_status == "passed" or (dispatched.assignments == 0 and simulated.submitted == 0):
+                    break
 
         delivered = deliver_flow(DeliverParams(batch_id=batch))
         this_week = Period.week_of(utcnow(), resources().settings.payout_timezone)

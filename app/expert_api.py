@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from app.web import Credentials, ServiceDep, principal
@@ -75,12 +75,15 @@ class EarningsOut(BaseModel):
 
 @router.get("/assignments")
 def list_assignments(
-    svc: ServiceDep, credentials: Credentials, role: Literal["annotate", "review"] | None = None
+    svc: ServiceDep,
+    credentials: Credentials,
+    role: Literal["annotate", "review"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[TaskSummary]:
     """Your open assignments, soonest due first."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        return [TaskSummary(**t) for t in workbench.open_tasks(session, me.id, role)]
+        return [TaskSummary(**t) for t in workbench.open_tasks(session, me.id, role, limit)]
 
 
 @router.get("/assignments/next", response_model=Task, responses={204: {"description": "Nothing open."}})

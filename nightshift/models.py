@@ -285,7 +285,7 @@ class Assignment(Timestamped, Base):
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     worked_seconds: Mapped[int | None] = mapped_column(Integer)
     # A review assignment names the annotation it judges; one open review per annotation.
-    subject_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    subject_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", use_alter=True), unique=True)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -8,13 +8,22 @@ from nightshift.db import transaction
 from tasks.runtime import DB_TASK, resources
 
 
-@task(cache_policy=NO_CACHE, **DB_TASK)
-def list_open_assignments(batch_id: int) -> list[int]:
-    with resources().sessions() as session:
-        return simulate.open_assignments(session, batch_id)
-
-
-@task(cache_policy=NO_CACHE, task_run_name="simulate-shard-{shard_index}", **DB_TASK)
-def simulate_shard(batch_id: int, assignment_ids: list[int], shard_index: int) -> int:
+@task(cache_policy=NO_CACHE, persist_result=False, **DB_TASK)
+def issue_simulator_tokens(batch_id: int, experts: int | None) -> dict[str, tuple[int, str]]:
     with transaction(resources().sessions) as session:
-        return simulate.simulate_work(session, batch_id, assignment_ids)
+        return simulate.issue_tokens(session, batch_id, experts)
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def revoke_simulator_tokens(key_ids: list[int]) -> None:
+    with transaction(resources().sessions) as session:
+        simulate.revoke_tokens(session, key_ids)
+
+
+# No retries: a retry would replay experts who already submitted (harmlessly, but it would hide
+# an API failure behind a second run). The tokens are never task results shown in the UI.
+@task(cache_policy=NO_CACHE, persist_result=False)
+def play_experts(
+    url: str, tokens: dict[str, str], time_scale: float, concurrency: int, tasks_at_once: int
+) -> simulate.SimulationReport:
+    return simulate.play(url, tokens, time_scale, concurrency, tasks_at_once)

@@ -93,7 +93,10 @@ def test_a_skip_needs_a_reason_and_sends_the_item_to_someone_else(world) -> None
     task_id = world.open_tasks(handle)[0]
     with world.http(world.experts[handle]) as http:
         assert http.post(f"/api/expert/assignments/{task_id}/skip", json={"reason": ""}).status_code == 422
-        assert http.post(f"/api/expert/assignments/{task_id}/skip", json={"reason": "conflict of interest"}).status_code == 204
+        assert (
+            http.post(f"/api/expert/assignments/{task_id}/skip", json={"reason": "conflict of interest"}).status_code
+            == 204
+        )
         assert http.post(f"/api/expert/assignments/{task_id}/skip", json={"reason": "again"}).status_code == 409
     with world.sessions() as session:
         skipped = session.get(Assignment, task_id)
