@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, UploadFile
 from pydantic import BaseModel, Field
 
-from app.web import Credentials, ServiceDep, principal
+from app.web import Credentials, Id, ServiceDep, principal
 from nightshift import client_access
 from nightshift.errors import NightshiftError
 from nightshift.models import Client
@@ -93,14 +93,14 @@ def list_batches(svc: ServiceDep, credentials: Credentials) -> list[BatchOut]:
 
 
 @router.get("/batches/{batch_id}", responses=NOT_FOUND)
-def get_batch(batch_id: int, svc: ServiceDep, credentials: Credentials) -> BatchOut:
+def get_batch(batch_id: Id, svc: ServiceDep, credentials: Credentials) -> BatchOut:
     with svc.transaction() as session:
         me = principal(session, credentials, "client")
         return BatchOut(**client_access.one_batch(session, me.id, batch_id))
 
 
 @router.get("/batches/{batch_id}/deliveries", responses=NOT_FOUND)
-def list_deliveries(batch_id: int, svc: ServiceDep, credentials: Credentials) -> list[DeliveryOut]:
+def list_deliveries(batch_id: Id, svc: ServiceDep, credentials: Credentials) -> list[DeliveryOut]:
     """Every delivery version of the batch, newest first, with its manifest (files and checksums)."""
     with svc.transaction() as session:
         me = principal(session, credentials, "client")
@@ -108,7 +108,7 @@ def list_deliveries(batch_id: int, svc: ServiceDep, credentials: Credentials) ->
 
 
 @router.post("/batches/{batch_id}/redeliveries", status_code=202, responses=NOT_FOUND)
-def ask_redelivery(batch_id: int, body: RedeliveryIn, svc: ServiceDep, credentials: Credentials) -> Accepted:
+def ask_redelivery(batch_id: Id, body: RedeliveryIn, svc: ServiceDep, credentials: Credentials) -> Accepted:
     """The next delivery run sends the batch again as a new version (event batch.redelivered)."""
     with svc.transaction() as session:
         me = principal(session, credentials, "client")

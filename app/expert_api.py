@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from app.web import Credentials, ServiceDep, principal
+from app.web import Credentials, Id, ServiceDep, principal
 from nightshift import workbench
 
 router = APIRouter(prefix="/api/expert", tags=["expert"])
@@ -98,7 +98,7 @@ def next_assignment(svc: ServiceDep, credentials: Credentials) -> Any:
 
 
 @router.get("/assignments/{assignment_id}", responses=NOT_FOUND)
-def get_assignment(assignment_id: int, svc: ServiceDep, credentials: Credentials) -> Task:
+def get_assignment(assignment_id: Id, svc: ServiceDep, credentials: Credentials) -> Task:
     """One of your tasks; the first view of an open task starts its time on task."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
@@ -106,7 +106,7 @@ def get_assignment(assignment_id: int, svc: ServiceDep, credentials: Credentials
 
 
 @router.put("/assignments/{assignment_id}/draft", status_code=204, responses={**NOT_FOUND, **CONFLICT})
-def save_draft(assignment_id: int, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> None:
+def save_draft(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> None:
     """Keep a partial answer; the schema is checked only on submission."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
@@ -114,7 +114,7 @@ def save_draft(assignment_id: int, body: AnswerIn, svc: ServiceDep, credentials:
 
 
 @router.post("/assignments/{assignment_id}/submission", status_code=201, responses={**NOT_FOUND, **CONFLICT})
-def submit(assignment_id: int, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> Submitted:
+def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> Submitted:
     """Submit the answer: 422 names each field that breaks the label schema, and nothing is stored."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
@@ -122,7 +122,7 @@ def submit(assignment_id: int, body: AnswerIn, svc: ServiceDep, credentials: Cre
 
 
 @router.post("/assignments/{assignment_id}/skip", status_code=204, responses={**NOT_FOUND, **CONFLICT})
-def skip(assignment_id: int, body: SkipIn, svc: ServiceDep, credentials: Credentials) -> None:
+def skip(assignment_id: Id, body: SkipIn, svc: ServiceDep, credentials: Credentials) -> None:
     """Pass the task on, with a reason; another expert gets it."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
@@ -141,7 +141,7 @@ def claim_review(svc: ServiceDep, credentials: Credentials) -> Any:
 
 
 @router.post("/reviews/{assignment_id}/decision", status_code=204, responses={**NOT_FOUND, **CONFLICT})
-def decide(assignment_id: int, body: ReviewIn, svc: ServiceDep, credentials: Credentials) -> None:
+def decide(assignment_id: Id, body: ReviewIn, svc: ServiceDep, credentials: Credentials) -> None:
     """Approve, reject with a reason, or correct the annotation under review."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")

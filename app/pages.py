@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from app.web import SESSION_COOKIE, Service, service
+from app.web import SESSION_COOKIE, Id, Service, service
 from nightshift import workbench
 from nightshift.errors import NotFoundError
 from nightshift.keys import Principal, authenticate
@@ -119,7 +119,7 @@ def task_list(request: Request) -> Response:
 
 
 @router.get("/work/{assignment_id}")
-def task_page(assignment_id: int, request: Request) -> Response:
+def task_page(assignment_id: Id, request: Request) -> Response:
     svc = service(request)
     me = _me(request, svc)
     if me is None:
@@ -137,7 +137,7 @@ def task_page(assignment_id: int, request: Request) -> Response:
 
 
 @router.post("/work/{assignment_id}")
-async def task_action(assignment_id: int, request: Request) -> Response:
+async def task_action(assignment_id: Id, request: Request) -> Response:
     svc = service(request)
     me = _me(request, svc)
     if me is None:
@@ -182,7 +182,7 @@ def review_next(request: Request) -> Response:
 
 
 @router.get("/review/{assignment_id}")
-def review_page(assignment_id: int, request: Request) -> Response:
+def review_page(assignment_id: Id, request: Request) -> Response:
     svc = service(request)
     me = _me(request, svc)
     if me is None:
@@ -201,7 +201,7 @@ def review_page(assignment_id: int, request: Request) -> Response:
 
 
 @router.post("/review/{assignment_id}")
-async def review_action(assignment_id: int, request: Request) -> Response:
+async def review_action(assignment_id: Id, request: Request) -> Response:
     svc = service(request)
     me = _me(request, svc)
     if me is None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -48,6 +48,8 @@ def service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(service)]
+# Ids are 64-bit in the database: a larger number is a 422 here, never an overflow there.
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 bearer = HTTPBearer(auto_error=False, description="A personal token (nse_…) or a client API key (nsc_…).")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
