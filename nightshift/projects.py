@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.errors import NotFoundError
 from nightshift.models import Client, Project, ProjectSpecVersion
-from nightshift.spec import ProjectSpec
+from nightshift.spec import ProjectBody, ProjectSpec
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,20 @@ def get_project(session: Session, slug: str) -> Project:
         known = ", ".join(session.scalars(select(Project.slug).order_by(Project.slug))) or "none"
         raise NotFoundError(f"unknown project {slug!r} (known: {known})")
     return project
+
+
+# Parsed bodies by spec hash: a spec never changes under its hash, so the hot path (every expert
+# submission is checked against its project's labels) parses each version once per process.
+_BODIES: dict[str, ProjectBody] = {}
+
+
+def project_body(session: Session, project_id: int) -> ProjectBody:
+    """The project part of the current spec, parsed once per spec version."""
+    spec_hash, spec = session.execute(select(Project.spec_hash, Project.spec).where(Project.id == project_id)).one()
+    body = _BODIES.get(spec_hash)
+    if body is None:
+        body = _BODIES[spec_hash] = ProjectBody.model_validate(spec)
+    return body
 
 
 def project_spec(session: Session, project_id: int) -> ProjectSpec:

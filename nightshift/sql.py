@@ -11,7 +11,7 @@ import orjson
 from psycopg import errors as pg_errors
 from psycopg.rows import namedtuple_row
 from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,10 @@ def insert_ignoring_conflicts(
     return len(insert_returning_new(session, model, rows, conflict_columns, (key,)))
 
 
+# Up to this many rows go as one multi-row INSERT on PostgreSQL; more go through COPY.
+SMALL_INSERT = 20
+
+
 def insert_returning_new(
     session: Session,
     model: type[Base],
@@ -45,12 +49,16 @@ def insert_returning_new(
     """
     if not rows:
         return []
-    if is_postgres(session):
-        return _copy_insert(session, model, rows, conflict_columns, returning)
     table = model.__table__
     assert isinstance(table, Table)
-    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     columns = [table.c[name] for name in returning]
+    if is_postgres(session):
+        if len(rows) > SMALL_INSERT:
+            return _copy_insert(session, model, rows, conflict_columns, returning)
+        # A few rows (an expert's one answer): a staging table would cost more than the rows.
+        small = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=conflict_columns)
+        return list(session.connection().execute(small.returning(*columns)).all())
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     return list(session.connection().execute(stmt.returning(*columns), list(rows)).all())
 
 

@@ -29,10 +29,10 @@ from nightshift.models import (
     as_utc,
     utcnow,
 )
-from nightshift.projects import project_spec
+from nightshift.projects import project_body
 from nightshift.spec import ProjectBody
-from nightshift.sql import insert_ignoring_conflicts
-from nightshift.submissions import NewSubmission, answer_errors, record_submissions, start_assignments
+from nightshift.sql import insert_ignoring_conflicts, insert_returning_new
+from nightshift.submissions import answer_errors, start_assignments
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
 MAX_REASON = 2_000
@@ -109,7 +109,7 @@ def _open(session: Session, expert_id: int, assignment_id: int, role: str) -> As
 def _project_of(session: Session, item_id: int) -> tuple[int, ProjectBody]:
     project_id = session.scalar(select(Item.project_id).where(Item.id == item_id))
     assert project_id is not None
-    return project_id, project_spec(session, project_id).project
+    return project_id, project_body(session, project_id)
 
 
 def open_tasks(session: Session, expert_id: int, role: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -198,17 +198,45 @@ def save_draft(
 def submit_answer(
     session: Session, expert_id: int, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
 ) -> int:
-    """Store the answer if it fits the label schema; returns the submission id."""
-    assignment = _open(session, expert_id, assignment_id, "annotate")
-    _, project = _project_of(session, assignment.item_id)
-    errors = answer_errors(_answer_object(answer), project)
+    """Store the answer if it fits the label schema; returns the submission id.
+
+    The hot path of the expert API: four statements (the task, its project and draft in one
+    query; the insert; the status; the draft only if there is one), the spec parsed once per version.
+    """
+    found = session.execute(
+        select(Assignment.status, Assignment.started_at, Item.project_id, AssignmentDraft.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .outerjoin(AssignmentDraft, AssignmentDraft.assignment_id == Assignment.id)
+        .where(Assignment.id == assignment_id, Assignment.expert_id == expert_id, Assignment.role == "annotate")
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no annotate assignment {assignment_id}")
+    status, started_at, project_id, draft = found
+    if status != "assigned":
+        raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
+    errors = answer_errors(_answer_object(answer), project_body(session, project_id))
     if errors:
         raise AnswerInvalid(errors)
-    if not record_submissions(session, [NewSubmission(assignment.id, answer)], now):
+    moment = now or utcnow()
+    # Time on task is the server's: from the first view to now (0 if never opened: the gate refuses it).
+    worked = max(0, int((moment - as_utc(started_at)).total_seconds())) if started_at else 0
+    stored = insert_returning_new(
+        session,
+        Submission,
+        [{"assignment_id": assignment_id, "answer": answer, "time_on_task_seconds": worked}],
+        ["assignment_id"],
+        ("id",),
+    )
+    if not stored:
         raise ConflictError(f"assignment {assignment_id} was answered already")
-    session.execute(delete(AssignmentDraft).where(AssignmentDraft.assignment_id == assignment.id))
-    submission_id = session.scalar(select(Submission.id).where(Submission.assignment_id == assignment.id))
-    assert submission_id is not None
+    session.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment_id, Assignment.status == "assigned")
+        .values(status="submitted", submitted_at=moment, worked_seconds=worked)
+    )
+    if draft is not None:
+        session.execute(delete(AssignmentDraft).where(AssignmentDraft.assignment_id == assignment_id))
+    submission_id: int = stored[0].id
     return submission_id
 
 
@@ -255,7 +283,7 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
     projects = [
         pid
         for pid in session.scalars(select(Project.id))
-        if (body := project_spec(session, pid).project).review and set(body.required_skills) <= skills
+        if (body := project_body(session, pid)).review and set(body.required_skills) <= skills
     ]
     if not projects:
         return None

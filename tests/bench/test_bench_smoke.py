@@ -68,3 +68,16 @@ def test_the_delivery_bench_reports_every_figure() -> None:
     for figure in ("deliver (build + outbox + send)", "baseline: unsigned POSTs", "ratio sending / baseline"):
         assert figure in result.stdout, result.stdout
     assert "signing and bookkeeping" in result.stdout
+
+
+def test_the_api_bench_stores_every_submission_and_reports_the_ceiling() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/api.py", "--items", "100", "--repeat", "1", "--workers", "1", "--port", "8766"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = result.stdout.splitlines()[-1]
+    assert "submissions via HTTP" in summary and "baseline SELECT 1" in summary and "ratio" in summary
