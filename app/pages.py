@@ -63,6 +63,15 @@ def answer_from_form(form: FormData, labels: list[dict[str, Any]], prefix: str =
     return answer
 
 
+def _my_task(svc: Service, me: Principal, assignment_id: int, role: str | None) -> workbench.TaskView:
+    """The caller's task (of this role, if given); its first view starts the clock. NotFoundError otherwise."""
+    with svc.transaction() as session:
+        task = workbench.view_task(session, me.id, assignment_id)
+    if role is not None and task.role != role:
+        raise NotFoundError(f"no {role} task {assignment_id}")
+    return task
+
+
 @router.get("/")
 def home(request: Request) -> Response:
     return RedirectResponse("/work" if _me(request, service(request)) else "/signin", status_code=303)
@@ -125,8 +134,7 @@ def task_page(assignment_id: Id, request: Request) -> Response:
     if me is None:
         return _to_signin()
     try:
-        with svc.transaction() as session:
-            task = workbench.view_task(session, me.id, assignment_id)
+        task = _my_task(svc, me, assignment_id, None)
     except NotFoundError:
         return _missing(request)
     if task.role != "annotate":
@@ -145,8 +153,7 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
     form = await request.form()
     action = form.get("action")
     try:
-        with svc.transaction() as session:
-            task = workbench.view_task(session, me.id, assignment_id)
+        task = _my_task(svc, me, assignment_id, "annotate")
         answer = answer_from_form(form, task.labels)
         with svc.transaction() as session:
             if action == "draft":
@@ -188,11 +195,8 @@ def review_page(assignment_id: Id, request: Request) -> Response:
     if me is None:
         return _to_signin()
     try:
-        with svc.transaction() as session:
-            task = workbench.view_task(session, me.id, assignment_id)
+        task = _my_task(svc, me, assignment_id, "review")
     except NotFoundError:
-        return _missing(request)
-    if task.role != "review":
         return _missing(request)
     if task.status != "assigned":
         return _page(request, "message.html", title="Review closed", message=f"This review is {task.status}.")
@@ -210,10 +214,7 @@ async def review_action(assignment_id: Id, request: Request) -> Response:
     decision = str(form.get("decision") or "")
     reason = str(form.get("reason") or "").strip() or None
     try:
-        with svc.transaction() as session:
-            task = workbench.view_task(session, me.id, assignment_id)
-        if task.role != "review":
-            raise NotFoundError(f"no review {assignment_id}")
+        task = _my_task(svc, me, assignment_id, "review")
         corrected = answer_from_form(form, task.labels, "corrected.") if decision == "correct" else None
         if decision not in ("approve", "reject", "correct"):
             raise workbench.AnswerInvalid({"decision": "choose approve, reject or correct"})

@@ -58,7 +58,7 @@ def owned_batch(session: Session, client_id: int, batch_id: int) -> int:
 def batch_progress(session: Session, client_id: int, batch_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Status and progress of the client's batches (all, or the ones named that are theirs)."""
     owned = _batch_ids(session, client_id)
-    ids = [b for b in batch_ids if b in set(owned)] if batch_ids is not None else owned
+    ids = sorted(set(batch_ids) & set(owned)) if batch_ids is not None else owned
     if not ids:
         return []
     out = []

@@ -47,6 +47,11 @@ def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str
     return errors
 
 
+def seconds_on_task(started_at: dt.datetime | None, now: dt.datetime) -> int:
+    """Server time from the first opening to now; a task never opened has no measured time (0)."""
+    return max(0, int((now - as_utc(started_at)).total_seconds())) if started_at else 0
+
+
 @dataclass(frozen=True)
 class NewSubmission:
     assignment_id: int
@@ -87,10 +92,7 @@ def record_submissions(session: Session, submissions: list[NewSubmission], now: 
         .tuples()
         .all()
     )
-    worked = {
-        assignment_id: max(0, int((now - as_utc(start)).total_seconds())) if start else 0
-        for assignment_id, start in started.items()
-    }
+    worked = {assignment_id: seconds_on_task(start, now) for assignment_id, start in started.items()}
     rows = [
         {"assignment_id": s.assignment_id, "answer": s.answer, "time_on_task_seconds": worked[s.assignment_id]}
         for s in submissions

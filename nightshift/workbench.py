@@ -32,7 +32,7 @@ from nightshift.models import (
 from nightshift.projects import project_body
 from nightshift.spec import ProjectBody
 from nightshift.sql import insert_ignoring_conflicts, insert_returning_new
-from nightshift.submissions import answer_errors, start_assignments
+from nightshift.submissions import answer_errors, seconds_on_task, start_assignments
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
 MAX_REASON = 2_000
@@ -218,8 +218,8 @@ def submit_answer(
     if errors:
         raise AnswerInvalid(errors)
     moment = now or utcnow()
-    # Time on task is the server's: from the first view to now (0 if never opened: the gate refuses it).
-    worked = max(0, int((moment - as_utc(started_at)).total_seconds())) if started_at else 0
+    # Time on task is the server's (0 if never opened: the gate refuses it).
+    worked = seconds_on_task(started_at, moment)
     stored = insert_returning_new(
         session,
         Submission,
@@ -355,10 +355,9 @@ def decide_review(
             corrected_answer=corrected_answer if decision == "correct" else None,
         )
     )
-    started = as_utc(review.started_at) if review.started_at else moment
     review.status = "submitted"
     review.submitted_at = moment
-    review.worked_seconds = max(0, int((moment - started).total_seconds()))
+    review.worked_seconds = seconds_on_task(review.started_at, moment)
     if decision == "reject":
         annotation.status = "rejected"
         annotation.status_reason = f"rejected in review: {why}"

@@ -111,8 +111,8 @@ def test_a_reviewer_sees_a_pseudonym_and_a_rejection_sends_the_rework_to_another
     with world.http(world.experts[annotator]) as http:
         http.get(f"/api/expert/assignments/{task_id}")
         http.post(f"/api/expert/assignments/{task_id}/submission", json={"answer": GOOD})
-        # An annotator of the item is never its reviewer.
-        assert http.post("/api/expert/reviews/next").status_code in (200, 204)
+        # An annotator of the item is never its reviewer, and theirs is the only annotation waiting.
+        assert http.post("/api/expert/reviews/next").status_code == 204
     with world.http(world.experts[world.reviewer]) as http:
         review = http.post("/api/expert/reviews/next").json()
         assert review["role"] == "review" and review["subject_answer"] == GOOD
@@ -169,5 +169,5 @@ def test_earnings_show_rate_and_the_hours_not_yet_paid(world) -> None:
     with world.http(world.experts[handle]) as http:
         earned = http.get("/api/expert/earnings").json()
     assert float(earned["hourly_rate"]) >= 100
-    assert earned["total"] in ("0", "0.00", 0) or float(earned["total"]) == 0
+    assert float(earned["total"]) == 0
     assert earned["submitted_tasks"] == 0
