@@ -57,6 +57,8 @@ def run_demo(items: Path | None = None) -> None:
         # Simulated experts work 600 times faster than real ones (a 20-minute task takes 2 s), so
         # the time-on-task gate is scaled the same way: 1 s here stands for 10 minutes.
         spec_data["project"]["gates"]["min_time_on_task_seconds"] = 1
+        # Reading speed is not compressed with them: that check is off here.
+        spec_data["project"]["gates"]["reading_chars_per_second"] = None
         spec = parse_spec(spec_data, "samples/spec.yaml")
         rows, _ = parse_experts(SAMPLES / "experts.jsonl")
         with transaction(resources().sessions) as session:

@@ -41,6 +41,10 @@ class Task(BaseModel):
     draft: dict[str, Any] | None = None
     subject_answer: dict[str, Any] | None = Field(default=None, description="Review tasks: the annotation judged.")
     annotator: str | None = Field(default=None, description="Review tasks: the annotator's pseudonym.")
+    annotations: list[dict[str, Any]] | None = Field(
+        default=None, description="Adjudication tasks: the accepted annotations, each with its annotator's pseudonym."
+    )
+    adjudication_reason: str | None = Field(default=None, description="Adjudication tasks: why the item came here.")
 
 
 class AnswerIn(BaseModel):
@@ -77,7 +81,7 @@ class EarningsOut(BaseModel):
 def list_assignments(
     svc: ServiceDep,
     credentials: Credentials,
-    role: Literal["annotate", "review"] | None = None,
+    role: Literal["annotate", "review", "adjudicate"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[TaskSummary]:
     """Your open assignments, soonest due first."""
@@ -146,6 +150,18 @@ def decide(assignment_id: Id, body: ReviewIn, svc: ServiceDep, credentials: Cred
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
         workbench.decide_review(session, me.id, assignment_id, body.decision, body.reason, body.corrected_answer)
+
+
+@router.post("/adjudications/next", response_model=Task, responses={204: {"description": "Nothing to adjudicate."}})
+def claim_adjudication(svc: ServiceDep, credentials: Credentials) -> Any:
+    """Your open adjudication, or a new one (adjudicators only). Submit your final answer to it as
+    to an annotation: `POST /api/expert/assignments/{id}/submission`."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        found = workbench.claim_adjudication(session, me.id)
+        if found is None:
+            return Response(status_code=204)
+        return Task(**vars(workbench.view_task(session, me.id, found)))
 
 
 @router.get("/earnings")

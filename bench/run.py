@@ -28,6 +28,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from app.receiver import WebhookReceiver  # noqa: E402
+from expectations.agreement import check_agreement  # noqa: E402
 from expectations.delivery_readiness import check_delivery_readiness  # noqa: E402
 from expectations.submissions import check_submissions  # noqa: E402
 from nightshift import delivery, dispatch, ingest, review, simulate, webhooks  # noqa: E402
@@ -135,7 +136,7 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
             with transaction(sessions) as session:
                 review.record_gate(session, 1, outcome)
                 review.apply_submission_gate(session, outcome)
-                review.aggregate_ready_items(session, 1, report)
+                review.aggregate_ready_items(session, 1, report, check_agreement)
                 review.settle_batch(session, 1)
             return len(rows_)
 

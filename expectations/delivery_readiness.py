@@ -7,6 +7,7 @@ the same for every batch: its expectations carry no batch's ids.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.runner import Check, run_checks
@@ -22,7 +23,9 @@ FLAGS = ["delivered", "expected"]
 ALLOWED_COLUMNS = [*RECORD_FIELDS, "change"]
 
 
-def check_delivery_readiness(built: BuiltDelivery, expected_item_ids: list[int]) -> GateOutcome:
+def check_delivery_readiness(
+    built: BuiltDelivery, expected_item_ids: list[int], docs_dir: Path | None = None
+) -> GateOutcome:
     import great_expectations.expectations as gxe
     import pandas as pd
 
@@ -55,10 +58,11 @@ def check_delivery_readiness(built: BuiltDelivery, expected_item_ids: list[int])
             "item is not a passed item of this batch",
         ),
     ]
-    failures, summaries = run_checks(GATE, frame, checks, "item_id")
+    checked = run_checks(GATE, frame, checks, "item_id", docs_dir)
+    failures, summaries = checked.failures, checked.summaries
     # Table-level failures name no row; they still fail the gate as a whole.
     for summary in summaries:
         if not summary["success"] and not summary["failing_ids"]:
             failures.setdefault(0, summary["reason"])
     thresholds = {"expected_items": len(expected), "delivered_items": len(delivered)}
-    return GateOutcome(GATE, list(built.item_ids), failures, thresholds, summaries)
+    return GateOutcome(GATE, list(built.item_ids), failures, thresholds, summaries, checked.docs_url)

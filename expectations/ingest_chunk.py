@@ -53,5 +53,5 @@ def check_chunk(items: dict[str, dict[str, Any]], project: ProjectBody) -> dict[
             None if (text := v["fields"].get(name)) is None else len(text) for v in values
         ]
     frame = pd.DataFrame(columns)
-    failures, _ = run_checks(GATE, frame, build_checks(project), "external_id")
-    return {str(k): v for k, v in failures.items()}
+    checked = run_checks(GATE, frame, build_checks(project), "external_id")
+    return {str(k): v for k, v in checked.failures.items()}

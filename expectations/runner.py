@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,8 +24,23 @@ class Check:
 
 @dataclass
 class _Prepared:
+    context: Any
     validation: Any
     by_id: dict[str, Check]
+    # With a Data Docs site: checkpoints that store each run and render its page (one per result format).
+    checkpoints: dict[str, Any]
+
+
+@dataclass
+class CheckResult:
+    failures: dict[Any, str]
+    summaries: list[dict[str, Any]]
+    # The run's page in the Data Docs site, when one was asked for.
+    docs_url: str | None = None
+
+
+DOCS_SITE = "nightshift"
+BASIC = {"result_format": "BASIC"}
 
 
 # Building a GX context and suite costs far more than validating a chunk: one per suite and process.
@@ -32,7 +48,15 @@ _prepared: dict[str, _Prepared] = {}
 _lock = threading.Lock()
 
 
-def _prepare(name: str, checks: list[Check]) -> _Prepared:
+def _complete(id_column: str) -> dict[str, Any]:
+    return {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": [id_column],
+        "exclude_unexpected_values": True,
+    }
+
+
+def _prepare(name: str, checks: list[Check], id_column: str, docs_dir: Path | None) -> _Prepared:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -54,32 +78,57 @@ def _prepare(name: str, checks: list[Check]) -> _Prepared:
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{name}-validation", data=batch_definition, suite=suite)
     )
-    return _Prepared(validation, by_id)
+    checkpoints: dict[str, Any] = {}
+    if docs_dir is not None:
+        from great_expectations.checkpoint import UpdateDataDocsAction
+
+        context.add_data_docs_site(
+            DOCS_SITE,
+            {
+                "class_name": "SiteBuilder",
+                # One site per suite: a context rebuilding a shared site would drop the others' pages.
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / name)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        for kind, result_format in (("basic", BASIC), ("complete", _complete(id_column))):
+            checkpoints[kind] = context.checkpoints.add(
+                gx.Checkpoint(
+                    name=f"{name}-{kind}",
+                    validation_definitions=[validation],
+                    actions=[UpdateDataDocsAction(name="data-docs", site_names=[DOCS_SITE])],
+                    result_format=result_format,
+                )
+            )
+    return _Prepared(context, validation, by_id, checkpoints)
 
 
 def run_checks(
-    name: str, frame: pd.DataFrame, checks: list[Check], id_column: str
-) -> tuple[dict[Any, str], list[dict[str, Any]]]:
-    """Validate; returns (failing id → first reason, one summary per expectation)."""
+    name: str, frame: pd.DataFrame, checks: list[Check], id_column: str, docs_dir: Path | None = None
+) -> CheckResult:
+    """Validate; returns each failing id's first reason and one summary per expectation. With
+    docs_dir, the run is also rendered into the Data Docs site there."""
     fingerprint = hashlib.sha256(
         repr([(c.expectation.expectation_type, c.expectation.configuration.kwargs, c.reason) for c in checks]).encode()
     ).hexdigest()[:16]
     key = f"{name}-{fingerprint}"
+    cache_key = f"{key}-{docs_dir}"
+    docs_url: str | None = None
     with _lock:
-        prepared = _prepared.get(key) or _prepared.setdefault(key, _prepare(key, checks))
-        # Naming failing rows costs ~6x a plain pass; most chunks pass, so ask only when needed.
-        result = prepared.validation.run(
-            batch_parameters={"dataframe": frame}, result_format={"result_format": "BASIC"}
+        prepared = _prepared.get(cache_key) or _prepared.setdefault(
+            cache_key, _prepare(key, checks, id_column, docs_dir)
         )
-        if not result.success:
-            result = prepared.validation.run(
-                batch_parameters={"dataframe": frame},
-                result_format={
-                    "result_format": "COMPLETE",
-                    "unexpected_index_column_names": [id_column],
-                    "exclude_unexpected_values": True,
-                },
+        # Naming failing rows costs ~6x a plain pass; most chunks pass, so ask only when needed.
+        result = prepared.validation.run(batch_parameters={"dataframe": frame}, result_format=BASIC)
+        if prepared.checkpoints:
+            ran = prepared.checkpoints["basic" if result.success else "complete"].run(
+                batch_parameters={"dataframe": frame}
             )
+            identifier, result = next(iter(ran.run_results.items()))
+            pages = prepared.context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
+            docs_url = pages[0]["site_url"] if pages else None
+        elif not result.success:
+            result = prepared.validation.run(batch_parameters={"dataframe": frame}, result_format=_complete(id_column))
     failures: dict[Any, str] = {}
     summaries: list[dict[str, Any]] = []
     # Results do not come back in the order the expectations were added: match them by id.
@@ -107,7 +156,7 @@ def run_checks(
                 "failing_ids": sorted(ids, key=str)[:1000],
             }
         )
-    return failures, summaries
+    return CheckResult(failures, summaries, docs_url)
 
 
 def _exception_message(info: Any) -> str | None:

@@ -1,10 +1,13 @@
-"""Gate: every submission matches the label schema, has its texts and took a plausible time."""
+"""Gate: every submission matches the label schema, has its texts, took a plausible time for what
+there was to read, and is the expert's own words (no free text identical to another expert's)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from expectations.runner import Check, run_checks
+from nightshift.agreement import pasted_texts, plausible_seconds
 from nightshift.review import GateOutcome
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
 
@@ -22,6 +25,13 @@ def build_checks(project: ProjectBody) -> list[Check]:
             ),
             f"time on task under {project.gates.min_time_on_task_seconds} s",
         ),
+        Check(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="time_on_task_seconds", column_B="plausible_seconds", or_equal=True
+            ),
+            "too fast for the length of the item",
+        ),
+        Check(gxe.ExpectColumnValuesToBeNull(column="pasted_field"), "free text identical to another expert's"),
     ]
     for label in project.labels:
         column = label.name
@@ -63,19 +73,29 @@ def build_checks(project: ProjectBody) -> list[Check]:
     return checks
 
 
-def check_submissions(rows: list[dict[str, Any]], project: ProjectBody) -> GateOutcome:
+def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir: Path | None = None) -> GateOutcome:
     """rows: as nightshift.review.submissions_to_gate returns them."""
     import pandas as pd
 
+    gates = project.gates
     ids = [int(r["submission_id"]) for r in rows]
-    thresholds = {"min_time_on_task_seconds": project.gates.min_time_on_task_seconds}
+    thresholds = {
+        "min_time_on_task_seconds": gates.min_time_on_task_seconds,
+        "reading_chars_per_second": gates.reading_chars_per_second,
+        "min_copied_text_length": gates.min_copied_text_length,
+    }
     if not rows:
         return GateOutcome(GATE, [], {}, thresholds, [])
+    pasted = pasted_texts(rows, project)
     records = []
     for row in rows:
         record: dict[str, Any] = {
             "submission_id": row["submission_id"],
             "time_on_task_seconds": row["time_on_task_seconds"],
+            "plausible_seconds": plausible_seconds(
+                row.get("item_length", 0), gates.min_time_on_task_seconds, gates.reading_chars_per_second
+            ),
+            "pasted_field": pasted.get(int(row["submission_id"])),
         }
         for label in project.labels:
             value = row["answer"].get(label.name)
@@ -84,5 +104,7 @@ def check_submissions(rows: list[dict[str, Any]], project: ProjectBody) -> GateO
                 record[label.name] = value.strip()
         records.append(record)
     frame = pd.DataFrame.from_records(records)
-    failures, summaries = run_checks(GATE, frame, build_checks(project), "submission_id")
-    return GateOutcome(GATE, ids, failures, thresholds, summaries)
+    # Object dtype: an all-None column must stay a column of nulls, not become floats.
+    frame["pasted_field"] = frame["pasted_field"].astype(object)
+    checked = run_checks(GATE, frame, build_checks(project), "submission_id", docs_dir)
+    return GateOutcome(GATE, ids, checked.failures, thresholds, checked.summaries, checked.docs_url)

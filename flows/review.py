@@ -1,4 +1,5 @@
-"""Review a batch: gate submissions with Great Expectations, aggregate, send failures back."""
+"""Review a batch: gate submissions, gold and agreement with Great Expectations; aggregate; send
+what fails back to the right stage (rework, one more expert, an adjudicator)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift import notify
+from nightshift.review import GateOutcome
 from tasks.notify import notify_ops
-from tasks.review import apply_gate_and_aggregate, collect_submissions, run_submissions_gate
+from tasks.review import (
+    aggregate_and_settle,
+    apply_submissions_gate,
+    collect_submissions,
+    run_gold_gate,
+    run_submissions_gate,
+)
 
 
 class ReviewParams(BaseModel):
@@ -21,55 +29,74 @@ class ReviewResult(BaseModel):
     batch_id: int
     gated: int
     rejected: int
+    paused_experts: int = 0
+    requeued_items: int = 0
     passed_items: int
     rework_items: int
     more_overlap_items: int
+    adjudication_items: int = 0
     batch_status: str
+
+
+def _gate_table(outcomes: list[GateOutcome]) -> list[dict[str, object]]:
+    return [
+        {
+            "gate": outcome.gate,
+            "expectation": e["expectation"],
+            "success": e["success"],
+            "failing": e["unexpected_count"],
+            "failing ids": ", ".join(map(str, e["failing_ids"][:20])),
+            "data docs": outcome.docs_url or "",
+        }
+        for outcome in outcomes
+        for e in outcome.expectations
+    ]
 
 
 @flow(name="review", log_prints=True, **FAILURE_HOOKS)
 def review_flow(params: ReviewParams) -> ReviewResult:
-    rows = collect_submissions(params.batch_id)
-    outcome = run_submissions_gate(params.batch_id, rows)
-    report = apply_gate_and_aggregate(params.batch_id, outcome)
-    if outcome.expectations:
-        create_table_artifact(
-            key="gate-results",
-            table=[
-                {
-                    "gate": outcome.gate,
-                    "expectation": e["expectation"],
-                    "success": e["success"],
-                    "failing": e["unexpected_count"],
-                    "failing ids": ", ".join(map(str, e["failing_ids"][:20])),
-                }
-                for e in outcome.expectations
-            ],
-            description=f"Gates of batch {params.batch_id}",
-        )
-    if outcome.failures:
-        notify_ops(
-            notify.gate_failed(
-                outcome.gate,
-                params.batch_id,
-                len(outcome.failures),
-                len(outcome.evaluated_ids),
-                f"time on task ≥ {outcome.thresholds['min_time_on_task_seconds']} s and the label schema",
-                "failing annotations rejected; their items go back to dispatch for another expert",
+    batch_id = params.batch_id
+    submissions = run_submissions_gate(batch_id, collect_submissions(batch_id))
+    rejected = apply_submissions_gate(batch_id, submissions)
+    gold, requeued = run_gold_gate(batch_id)
+    report, agreement = aggregate_and_settle(batch_id)
+
+    outcomes = [o for o in (submissions, gold, agreement) if o is not None and o.evaluated_ids]
+    if outcomes:
+        create_table_artifact(key="gate-results", table=_gate_table(outcomes), description=f"Gates of batch {batch_id}")
+    consequences = {
+        "submissions": "failing annotations rejected; their items go back to dispatch for another expert",
+        "gold": "those experts are paused and their work in this batch re-queued for others",
+        "agreement": "items get one more expert, or an adjudicator at the maximum overlap",
+    }
+    for outcome in outcomes:
+        if outcome.failures:
+            thresholds = ", ".join(f"{k} {v}" for k, v in outcome.thresholds.items() if k != "alpha")
+            notify_ops(
+                notify.gate_failed(
+                    outcome.gate,
+                    batch_id,
+                    len(outcome.failures),
+                    len(outcome.evaluated_ids),
+                    thresholds,
+                    consequences[outcome.gate],
+                )
             )
-        )
     if report.batch_status == "passed":
-        # An automation can start delivery on this event.
+        # An automation (deployments/automations.py) starts delivery on this event.
         emit_event(
             event="nightshift.batch.passed",
-            resource={"prefect.resource.id": f"nightshift.batch.{params.batch_id}"},
+            resource={"prefect.resource.id": f"nightshift.batch.{batch_id}", "nightshift.batch_id": str(batch_id)},
         )
     return ReviewResult(
-        batch_id=params.batch_id,
-        gated=report.gated,
-        rejected=report.rejected,
+        batch_id=batch_id,
+        gated=len(submissions.evaluated_ids),
+        rejected=rejected,
+        paused_experts=len(gold.failures),
+        requeued_items=requeued,
         passed_items=report.passed_items,
         rework_items=report.rework_items,
         more_overlap_items=report.more_overlap_items,
+        adjudication_items=report.adjudication_items,
         batch_status=report.batch_status,
     )

@@ -42,13 +42,14 @@ NAMING = {
 }
 
 BATCH_STATUSES = ("ingested", "dispatched", "in_review", "passed", "delivering", "delivered", "failed")
-ITEM_STATUSES = ("pending", "assigned", "rework", "passed", "delivered", "unassignable")
+ITEM_STATUSES = ("pending", "assigned", "rework", "adjudication", "passed", "delivered", "unassignable")
 ROLES = ("annotate", "review", "adjudicate")
 ASSIGNMENT_STATUSES = ("assigned", "submitted", "accepted", "rejected", "expired", "skipped")
 TIERS = ("annotator", "reviewer", "adjudicator")
 EXPERT_STATUSES = ("active", "paused", "banned")
 MESSAGE_STATUSES = ("pending", "retrying", "delivered", "dead")
 OPS_MESSAGE_STATUSES = ("pending", "sent", "dead")
+LIVE_ADJUDICATION = "role = 'adjudicate' AND status IN ('assigned', 'submitted', 'accepted')"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -270,6 +271,14 @@ class Assignment(Timestamped, Base):
             postgresql_where=text("status = 'assigned'"),
             sqlite_where=text("status = 'assigned'"),
         ),
+        # An adjudicator's decision is final: two adjudicators claiming at once cannot both hold one.
+        Index(
+            "ix_assignments_one_live_adjudication",
+            "item_id",
+            unique=True,
+            postgresql_where=text(LIVE_ADJUDICATION),
+            sqlite_where=text(LIVE_ADJUDICATION),
+        ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
@@ -345,6 +354,8 @@ class GateRun(Timestamped, Base):
     thresholds: Mapped[dict[str, Any]]
     # Per expectation: its name, success and the ids of the rows that failed it.
     results: Mapped[list[Any]]
+    # The run's page in the Great Expectations Data Docs site.
+    docs_url: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Timestamped, Base):

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.orm import Session
 
+from nightshift.aggregate import Vote, aggregate_items
+from nightshift.agreement import field_alphas
 from nightshift.audit import record_transition
 from nightshift.errors import NightshiftError
 from nightshift.models import Assignment, Batch, Expert, GateRun, Item, ItemResult, Review, Submission
 from nightshift.projects import project_spec
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
-from nightshift.sql import insert_ignoring_conflicts
-
-# Said on an answer that passed at maximum overlap without reaching the agreement threshold.
-LOW_AGREEMENT_NOTE = "maximum overlap reached with low agreement"
+from nightshift.sql import insert_ignoring_conflicts, matches_any, update_grouped, update_ids
 
 
 @dataclass
@@ -30,6 +30,7 @@ class GateOutcome:
     failures: dict[int, str]
     thresholds: dict[str, Any]
     expectations: list[dict[str, Any]]
+    docs_url: str | None = None
 
     @property
     def success(self) -> bool:
@@ -43,12 +44,14 @@ class ReviewReport:
     passed_items: int = 0
     rework_items: int = 0
     more_overlap_items: int = 0
+    adjudication_items: int = 0
     batch_status: str = ""
     failures: dict[int, str] = field(default_factory=dict)
 
 
 def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]:
-    """Submitted, not yet gated annotations of this batch, one dict each."""
+    """Submitted, not yet gated annotations of this batch, one dict each, with the length of the
+    item's content (the time-on-task check scales with what there was to read)."""
     rows = session.execute(
         select(
             Submission.id,
@@ -56,6 +59,7 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
             Assignment.expert_id,
             Submission.time_on_task_seconds,
             Submission.answer,
+            func.length(cast(Item.payload, Text)),
         )
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
@@ -63,8 +67,15 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
         .order_by(Submission.id)
     ).all()
     return [
-        {"submission_id": sid, "item_id": iid, "expert_id": eid, "time_on_task_seconds": secs, "answer": ans}
-        for sid, iid, eid, secs, ans in rows
+        {
+            "submission_id": sid,
+            "item_id": iid,
+            "expert_id": eid,
+            "time_on_task_seconds": secs,
+            "answer": ans,
+            "item_length": length or 0,
+        }
+        for sid, iid, eid, secs, ans, length in rows
     ]
 
 
@@ -77,6 +88,7 @@ def record_gate(session: Session, batch_id: int, outcome: GateOutcome) -> int:
         failed=len(outcome.failures),
         thresholds=outcome.thresholds,
         results=outcome.expectations,
+        docs_url=outcome.docs_url,
     )
     session.add(run)
     session.flush()
@@ -92,107 +104,222 @@ def apply_submission_gate(session: Session, outcome: GateOutcome) -> int:
     updates: list[tuple[list[int], str, str | None]] = [(passing, "accepted", None)]
     updates += [(ids, "rejected", why) for why, ids in by_reason.items()]
     for ids, status, reason in updates:
-        if ids:
+        # In slices, each one array parameter: 300,000 ids as parameters would pass PostgreSQL's limit.
+        for start in range(0, len(ids), 50_000):
+            chosen = select(Submission.assignment_id).where(
+                matches_any(session, Submission.id, ids[start : start + 50_000])
+            )
             session.execute(
                 update(Assignment)
-                .where(Assignment.id.in_(select(Submission.assignment_id).where(Submission.id.in_(ids))))
+                .where(Assignment.id.in_(chosen))
                 .values(status=status, status_reason=reason)
+                .execution_options(synchronize_session=False)
             )
     return len(outcome.failures)
 
 
-def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport) -> None:
-    """Items whose annotations are all gated: aggregate, ask for more, or send back for rework."""
+# The agreement gate: (items with their agreement and disagreeing fields, alpha per field, project).
+AgreementGate = Callable[[list[dict[str, Any]], dict[str, float | None], ProjectBody], GateOutcome]
+
+
+def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport, agreement_gate: AgreementGate) -> None:
+    """Items whose annotations are all gated: aggregate them, gate their agreement, and pass them,
+    ask for one more expert, send them to an adjudicator, or back for rework. Items an adjudicator
+    has decided pass with that decision."""
     batch = session.get_one(Batch, batch_id)
     project = project_spec(session, batch.project_id).project
+    report.passed_items += settle_adjudications(session, batch_id)
     pending = select(Assignment.item_id).where(
         Assignment.role == "annotate", Assignment.status.in_(("assigned", "submitted"))
     )
-    items = dict(
-        session.execute(
-            select(Item.id, Item.overlap_target).where(
+    items = {
+        item_id: (target or project.overlap.min, is_gold)
+        for item_id, target, is_gold in session.execute(
+            select(Item.id, Item.overlap_target, Item.is_gold).where(
                 Item.batch_id == batch_id, Item.status == "assigned", Item.id.not_in(pending)
+            )
+        ).tuples()
+    }
+    if not items:
+        return
+    votes = accepted_votes(session, list(items))
+    rework = [item_id for item_id, (need, _) in items.items() if len(votes.get(item_id, [])) < need]
+    complete = {item_id: votes[item_id] for item_id in items if item_id not in rework}
+    aggregates = aggregate_items(complete, project)
+    # Gold items are scored against their known answer, never adjudicated or given more experts.
+    judged = {item_id: vs for item_id, vs in complete.items() if not items[item_id][1]}
+    rows = [
+        {
+            "item_id": item_id,
+            "agreement": aggregates[item_id].agreement,
+            "disagreeing_fields": disagreeing_fields([v.answer for v in vs], project),
+        }
+        for item_id, vs in judged.items()
+    ]
+    alphas = field_alphas({item_id: [v.answer for v in vs] for item_id, vs in judged.items()}, project)
+    outcome = agreement_gate(rows, alphas, project)
+    if outcome.evaluated_ids:
+        record_gate(session, batch_id, outcome)
+    more: list[tuple[int, int]] = []
+    adjudicate: dict[int, str] = {}
+    results: list[dict[str, Any]] = []
+    for item_id, result in aggregates.items():
+        need = items[item_id][0]
+        why = outcome.failures.get(item_id)
+        if why is None:
+            results.append(
+                {
+                    "item_id": item_id,
+                    "answer": result.answer,
+                    "method": result.method,
+                    "agreement": result.agreement,
+                    "submission_ids": sorted(v.submission_id for v in complete[item_id]),
+                }
+            )
+        elif result.agreement < project.gates.min_agreement and need < project.overlap.max:
+            more.append((item_id, need + 1))
+        else:
+            adjudicate[item_id] = why
+    insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
+    update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed"})
+    update_ids(
+        session, Item, rework, {"status": "rework", "status_reason": "annotations rejected by the submissions gate"}
+    )
+    update_grouped(
+        session,
+        Item,
+        dict(more),
+        lambda target: {
+            "status": "rework",
+            "overlap_target": target,
+            "status_reason": "annotators disagree: one more expert",
+        },
+    )
+    send_to_adjudication(session, adjudicate)
+    report.passed_items += len(results)
+    report.rework_items += len(rework)
+    report.more_overlap_items += len(more)
+    report.adjudication_items += len(adjudicate)
+
+
+def send_to_adjudication(session: Session, reasons: dict[int, str]) -> None:
+    """These items wait for an adjudicator (workbench.claim_adjudication), each with why."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for item_id, why in reasons.items():
+        by_reason[why].append(item_id)
+    for why, ids in by_reason.items():
+        update_ids(session, Item, ids, {"status": "adjudication", "status_reason": f"to adjudication: {why}"})
+
+
+def settle_adjudications(session: Session, batch_id: int) -> int:
+    """Items an adjudicator has answered pass with that answer: it is final. Returns how many."""
+    decided = (
+        session.execute(
+            select(Assignment.id, Assignment.item_id, Submission.id, Submission.answer, Item.status_reason)
+            .join(Submission, Submission.assignment_id == Assignment.id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(
+                Item.batch_id == batch_id,
+                Item.status == "adjudication",
+                Assignment.role == "adjudicate",
+                Assignment.status == "submitted",
             )
         )
         .tuples()
         .all()
     )
-    if not items:
-        return
-    answers = _accepted_answers(session, list(items))
-    results: list[dict[str, Any]] = []
-    rework: list[int] = []
-    more: list[tuple[int, int]] = []
-    for item_id, target in items.items():
-        need = target or project.overlap.min
-        got = answers.get(item_id, [])
-        if len(got) < need:
-            rework.append(item_id)
-            continue
-        answer, method, agreement = aggregate(got, project)
-        if agreement < project.gates.min_agreement and need < project.overlap.max:
-            more.append((item_id, need + 1))
-            continue
-        if agreement < project.gates.min_agreement:
-            method["_note"] = LOW_AGREEMENT_NOTE
+    if not decided:
+        return 0
+    project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    votes = accepted_votes(session, [item_id for _, item_id, _, _, _ in decided])
+    annotators = aggregate_items({i: vs for i, vs in votes.items() if vs}, project)
+    results = []
+    for _, item_id, submission_id, answer, why in decided:
+        method: dict[str, Any] = {
+            label.name: {"method": "adjudicated", "n": len(votes.get(item_id, []))} for label in project.labels
+        }
+        method["_adjudicated"] = {"submission_id": submission_id, "reason": why}
         results.append(
             {
                 "item_id": item_id,
                 "answer": answer,
                 "method": method,
-                "agreement": agreement,
-                "submission_ids": sorted(sid for sid, _, _ in got),
+                # How far the annotators were from each other, kept for the record.
+                "agreement": annotators[item_id].agreement if item_id in annotators else 0.0,
+                "submission_ids": sorted([*(v.submission_id for v in votes.get(item_id, [])), submission_id]),
             }
         )
     insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
-    if results:
-        session.execute(update(Item).where(Item.id.in_([r["item_id"] for r in results])).values(status="passed"))
-    if rework:
-        session.execute(
-            update(Item)
-            .where(Item.id.in_(rework))
-            .values(status="rework", status_reason="annotations rejected by the submissions gate")
+    update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed", "status_reason": None})
+    update_ids(session, Assignment, [aid for aid, _, _, _, _ in decided], {"status": "accepted"})
+    return len(results)
+
+
+def disagreeing_fields(answers: Sequence[Mapping[str, Any]], project: ProjectBody) -> list[str]:
+    """The fields an item's experts did not agree on: a scale beyond one step of the median, any
+    other choice not unanimous. Free text is never compared."""
+    fields = []
+    for label in project.labels:
+        values: list[Any] = [a[label.name] for a in answers if a.get(label.name) is not None]
+        if isinstance(label, FreeText) or len(values) < 2:
+            continue
+        if isinstance(label, OrdinalScale):
+            median = statistics.median(values)
+            if any(abs(v - median) > 1 for v in values):
+                fields.append(label.name)
+        elif isinstance(label, MultiChoice):
+            if len({tuple(sorted(v)) for v in values}) > 1:
+                fields.append(label.name)
+        elif len(set(values)) > 1:
+            fields.append(label.name)
+    return fields
+
+
+def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote]]:
+    """Per item, its accepted annotations with their expert's reliability now.
+
+    A reviewer's correction stands in for the annotation it corrects; approved or corrected
+    annotations are marked approved (free text prefers them)."""
+    votes: dict[int, list[Vote]] = defaultdict(list)
+    if not item_ids:
+        return votes
+    approved = (
+        select(Review.submission_id, func.max(Review.id).label("review_id"))
+        .where(Review.decision.in_(("approve", "correct")))
+        .group_by(Review.submission_id)
+        .subquery()
+    )
+    for item_id, sid, expert_id, reliability, answer, review_id, corrected in session.execute(
+        select(
+            Assignment.item_id,
+            Submission.id,
+            Assignment.expert_id,
+            Expert.reliability,
+            Submission.answer,
+            approved.c.review_id,
+            Review.corrected_answer,
         )
-    for item_id, new_target in more:
-        session.execute(
-            update(Item)
-            .where(Item.id == item_id)
-            .values(
-                status="rework",
-                overlap_target=new_target,
-                status_reason="annotators disagree: one more expert",
-            )
-        )
-    report.passed_items += len(results)
-    report.rework_items += len(rework)
-    report.more_overlap_items += len(more)
-
-
-def _accepted_answers(session: Session, item_ids: list[int]) -> dict[int, list[tuple[int, float, dict[str, Any]]]]:
-    """Per item, its accepted annotations as (submission id, the expert's reliability now, answer).
-
-    A reviewer's correction stands in for the annotation it corrects."""
-    answers: dict[int, list[tuple[int, float, dict[str, Any]]]] = defaultdict(list)
-    for item_id, sid, reliability, answer, corrected in session.execute(
-        select(Assignment.item_id, Submission.id, Expert.reliability, Submission.answer, Review.corrected_answer)
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Expert, Expert.id == Assignment.expert_id)
-        .outerjoin(Review, (Review.submission_id == Submission.id) & (Review.decision == "correct"))
+        .outerjoin(approved, approved.c.submission_id == Submission.id)
+        .outerjoin(Review, Review.id == approved.c.review_id)
         .where(
-            Assignment.item_id.in_(item_ids),
+            matches_any(session, Assignment.item_id, item_ids),
             Assignment.role == "annotate",
             Assignment.status == "accepted",
         )
-    ):
-        answers[item_id].append((sid, reliability, corrected if corrected is not None else answer))
-    return answers
+    ).tuples():
+        final = corrected if corrected is not None else answer
+        votes[item_id].append(Vote(sid, expert_id, reliability, final, review_id is not None))
+    return votes
 
 
 def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
     """Aggregate a finished batch's items again (reliabilities move as gold evidence grows).
 
     Returns how many final answers changed. A delivered or failed batch with changes goes back to
-    'passed', so the next delivery run sends a new version saying what changed.
+    'passed', so the next delivery run sends a new version saying what changed. Adjudicated items
+    keep their adjudicator's decision: it is final.
     """
     batch = session.get_one(Batch, batch_id)
     if batch.status == "delivering":
@@ -210,19 +337,16 @@ def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
                 Item.is_gold.is_(False),
             )
         )
+        if r.method.get("_adjudicated") is None
     }
-    answers = _accepted_answers(session, list(results))
+    votes = accepted_votes(session, list(results))
+    aggregates = aggregate_items({i: vs for i, vs in votes.items() if vs}, project)
     changed = 0
-    for item_id, result in results.items():
-        if not answers.get(item_id):
-            continue
-        answer, method, agreement = aggregate(answers[item_id], project)
-        if agreement < project.gates.min_agreement:
-            # It passed before, so it had reached its maximum overlap: the same note as then.
-            method["_note"] = LOW_AGREEMENT_NOTE
-        if (answer, method, agreement) != (result.answer, result.method, result.agreement):
-            result.answer, result.method, result.agreement = answer, method, agreement
-            result.submission_ids = sorted(sid for sid, _, _ in answers[item_id])
+    for item_id, fresh in aggregates.items():
+        result = results[item_id]
+        if (fresh.answer, fresh.method, fresh.agreement) != (result.answer, result.method, result.agreement):
+            result.answer, result.method, result.agreement = fresh.answer, fresh.method, fresh.agreement
+            result.submission_ids = sorted(v.submission_id for v in votes[item_id])
             changed += 1
     if changed and batch.status in ("delivered", "failed"):
         reason = f"re-aggregated: {changed} final answers changed"
@@ -231,61 +355,17 @@ def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
     return changed
 
 
-def aggregate(
-    answers: list[tuple[int, float, dict[str, Any]]], project: ProjectBody
-) -> tuple[dict[str, Any], dict[str, Any], float]:
-    """(final answer, method per field, agreement) from (submission id, reliability, answer) triples."""
-    final: dict[str, Any] = {}
-    method: dict[str, Any] = {}
-    agreements: list[float] = []
-    by_reliability = sorted(answers, key=lambda a: (-a[1], a[0]))
-    for label in project.labels:
-        values = [a[2].get(label.name) for a in by_reliability]
-        present = [v for v in values if v is not None]
-        if isinstance(label, OrdinalScale):
-            nums = [int(v) for v in present]
-            median = statistics.median(nums)
-            final[label.name] = int(median + 0.5) if nums else None
-            spread = statistics.pstdev(nums) if len(nums) > 1 else 0.0
-            method[label.name] = {
-                "method": "median",
-                "mean": round(statistics.fmean(nums), 3) if nums else None,
-                "spread": round(spread, 3),
-                "n": len(nums),
-            }
-            if nums:
-                agreements.append(sum(abs(n - median) <= 1 for n in nums) / len(nums))
-        elif isinstance(label, MultiChoice):
-            counts = Counter(tag for v in present for tag in v)
-            final[label.name] = sorted(t for t, c in counts.items() if c * 2 > len(present))
-            method[label.name] = {"method": "per_tag_majority", "votes": dict(counts), "n": len(present)}
-        elif isinstance(label, FreeText):
-            # The most reliable annotator's text; reviewer-approved best comes with human review.
-            final[label.name] = present[0] if present else None
-            method[label.name] = {"method": "most_reliable_annotator", "n": len(present)}
-        else:
-            counts = Counter(present)
-            top = max(counts.values()) if counts else 0
-            # Ties go to the choice of the most reliable expert among the tied.
-            winner = next((v for v in present if counts[v] == top), None)
-            final[label.name] = winner
-            method[label.name] = {"method": "majority_vote", "votes": dict(counts), "n": len(present)}
-            if present:
-                agreements.append(top / len(present))
-    agreement = round(statistics.fmean(agreements), 4) if agreements else 1.0
-    return final, method, agreement
-
-
 def settle_batch(session: Session, batch_id: int) -> str:
     """Move the batch on when nothing of it is left to do; returns its status."""
     batch = session.get_one(Batch, batch_id)
     open_items = session.scalar(
         select(func.count())
         .select_from(Item)
-        .where(Item.batch_id == batch_id, Item.status.in_(("pending", "assigned", "rework")))
+        .where(Item.batch_id == batch_id, Item.status.in_(("pending", "assigned", "rework", "adjudication")))
     )
     target = "in_review" if open_items else "passed"
-    if batch.status in ("ingested", "dispatched", "in_review") and batch.status != target:
+    # A passed batch not yet sent goes back to review when the gold gate reopened some of its items.
+    if batch.status in ("ingested", "dispatched", "in_review", "passed") and batch.status != target:
         record_transition(session, "batch", batch_id, batch.status, target, "review")
         batch.status = target
     return batch.status

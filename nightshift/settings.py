@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     prefect_ui_url: str = "http://127.0.0.1:4200"
     payout_timezone: str = Field(default="UTC", description="Payroll time zone: where pay periods' midnights fall.")
     payouts_dir: Path | None = None
+    data_docs_dir: Path | None = Field(
+        default=None, description="Where each gate run's Great Expectations Data Docs are built."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -51,6 +54,10 @@ class Settings(BaseSettings):
     @property
     def resolved_delivery_dir(self) -> Path:
         return (self.delivery_dir or self.home / "deliveries").resolve()
+
+    @property
+    def resolved_data_docs_dir(self) -> Path:
+        return (self.data_docs_dir or self.home / "data-docs").resolve()
 
     @property
     def resolved_payouts_dir(self) -> Path:

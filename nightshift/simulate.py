@@ -21,9 +21,10 @@ from typing import Any
 
 import httpx
 from pydantic import TypeAdapter
-from sqlalchemy import distinct, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from nightshift import workbench
 from nightshift.ingest import content_hash
 from nightshift.keys import issue_key
 from nightshift.models import ApiKey, Assignment, Batch, Expert, Item, utcnow
@@ -31,6 +32,7 @@ from nightshift.projects import project_spec
 from nightshift.spec import Label
 from nightshift.submissions import NewSubmission, answer_errors, record_submissions, start_assignments
 from nightshift.synthetic import simulated_answer
+from nightshift.workbench import ANSWERING_ROLES
 
 LABELS = TypeAdapter(list[Label])
 
@@ -52,18 +54,18 @@ class SimulationReport:
 
 
 def issue_tokens(session: Session, batch_id: int, limit: int | None = None) -> dict[str, tuple[int, str]]:
-    """A fresh personal token for each synthetic expert with open work in the batch: handle → (key id, token).
+    """A fresh personal token for each synthetic expert with open work in the batch, and for the
+    adjudicators when items of it wait for one: handle → (key id, token).
     The simulator revokes them when it is done (revoke_tokens)."""
-    query = (
-        select(distinct(Expert.handle), Expert.id)
-        .join(Assignment, Assignment.expert_id == Expert.id)
+    workers = (
+        select(Assignment.expert_id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(
-            Item.batch_id == batch_id,
-            Assignment.status == "assigned",
-            Assignment.role == "annotate",
-            Expert.status == "active",
-        )
+        .where(Item.batch_id == batch_id, Assignment.status == "assigned", Assignment.role.in_(ANSWERING_ROLES))
+    )
+    waiting = select(Item.id).where(Item.batch_id == batch_id, Item.status == "adjudication").exists()
+    query = (
+        select(Expert.handle, Expert.id)
+        .where(Expert.status == "active", or_(Expert.id.in_(workers), and_(Expert.tier == "adjudicator", waiting)))
         .order_by(Expert.id)
     )
     if limit:
@@ -83,7 +85,12 @@ def revoke_tokens(session: Session, key_ids: list[int]) -> None:
 def _do_task(http: httpx.Client, handle: str, assignment_id: int, time_scale: float, report: SimulationReport) -> None:
     got = http.get(f"/api/expert/assignments/{assignment_id}")  # opening it starts its clock
     got.raise_for_status()
-    task: dict[str, Any] = got.json()
+    _answer_task(http, handle, got.json(), time_scale, report)
+
+
+def _answer_task(
+    http: httpx.Client, handle: str, task: dict[str, Any], time_scale: float, report: SimulationReport
+) -> None:
     if task["status"] != "assigned":
         report.add(closed=1)
         return
@@ -91,7 +98,7 @@ def _do_task(http: httpx.Client, handle: str, assignment_id: int, time_scale: fl
     labels = LABELS.validate_python(task["labels"])
     answer, seconds = simulated_answer(content_hash(item), handle, labels, task["expected_minutes"])
     time.sleep(seconds * time_scale)
-    sent = http.post(f"/api/expert/assignments/{assignment_id}/submission", json={"answer": answer})
+    sent = http.post(f"/api/expert/assignments/{task['assignment_id']}/submission", json={"answer": answer})
     if sent.status_code == 201:
         report.add(submitted=1)
     elif sent.status_code == 422:
@@ -114,11 +121,20 @@ def _work(
             listed.raise_for_status()
             todo = [t["assignment_id"] for t in listed.json() if t["assignment_id"] not in seen]
             if not todo:
-                return
+                break
             seen.update(todo)
             with ThreadPoolExecutor(max_workers=tasks_at_once) as desk:
                 for done in [desk.submit(_do_task, http, handle, tid, time_scale, report) for tid in todo]:
                     done.result()
+        # Adjudicators then decide the items waiting for one (others are answered 204 at once).
+        while (claimed := http.post("/api/expert/adjudications/next")).status_code == 200:
+            task = claimed.json()
+            if task["assignment_id"] in seen:
+                return  # answered once and refused: a real expert would ask ops, not loop
+            seen.add(task["assignment_id"])
+            _answer_task(http, handle, task, time_scale, report)
+        if claimed.status_code != 204:
+            claimed.raise_for_status()
 
 
 def play(
@@ -177,3 +193,29 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) ->
             opened[assignment_id] = now - dt.timedelta(seconds=seconds)
     start_assignments(session, opened)
     return record_submissions(session, submissions, now)
+
+
+def simulate_adjudications(session: Session, batch_id: int, now: dt.datetime | None = None) -> int:
+    """The pool's adjudicators decide the batch's items waiting for one, through the workbench's
+    own claim and submit; returns how many they answered."""
+    moment = now or utcnow()
+    project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    adjudicators = session.execute(
+        select(Expert.id, Expert.handle)
+        .where(Expert.tier == "adjudicator", Expert.status == "active")
+        .order_by(Expert.id)
+    ).tuples()
+    answered = 0
+    for expert_id, handle in adjudicators:
+        while (assignment_id := workbench.claim_adjudication(session, expert_id, moment)) is not None:
+            item_hash = session.scalar(
+                select(Item.content_hash)
+                .join(Assignment, Assignment.item_id == Item.id)
+                .where(Assignment.id == assignment_id)
+            )
+            assert item_hash is not None
+            answer, seconds = simulated_answer(item_hash, handle, project.labels, project.expected_minutes_per_item)
+            start_assignments(session, {assignment_id: moment - dt.timedelta(seconds=seconds)})
+            workbench.submit_answer(session, expert_id, assignment_id, answer, moment)
+            answered += 1
+    return answered

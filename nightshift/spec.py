@@ -67,6 +67,11 @@ class _Label(Strict):
 class SingleChoice(_Label):
     type: Literal["single_choice"]
     options: list[str] = Field(min_length=2)
+    aggregation: Literal["dawid_skene", "majority_vote"] = Field(
+        default="dawid_skene",
+        description="dawid_skene: weighs each expert by their confusion matrix, learnt over the batch "
+        "with their reliability as prior; majority_vote: one expert, one vote.",
+    )
 
 
 class MultiChoice(_Label):
@@ -119,6 +124,18 @@ class Gates(Strict):
     min_agreement: float = Field(default=0.5, ge=0, le=1, description="Share of experts agreeing per item.")
     min_alpha: float = Field(default=0.667, ge=-1, le=1, description="Krippendorff's alpha per field.")
     min_gold_accuracy: float = Field(default=0.7, ge=0, le=1)
+    min_gold_answers: int = Field(
+        default=3, ge=1, description="Gold answers an expert needs in the project before the gold gate judges them."
+    )
+    reading_chars_per_second: float | None = Field(
+        default=40,
+        gt=0,
+        description="Fastest plausible reading of the item's text: time on task below min_time_on_task_seconds "
+        "plus the text's length at this speed is too fast. None turns the check off (simulations).",
+    )
+    min_copied_text_length: int = Field(
+        default=40, ge=1, description="Free text this long or longer, identical across experts, is flagged as pasted."
+    )
     max_failed_share: float = Field(default=0.2, ge=0, le=1, description="Share of failing submissions.")
 
 

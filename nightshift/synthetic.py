@@ -137,7 +137,42 @@ def simulated_answer(
 
 
 def _text(rng: random.Random, label: FreeText, lead: str) -> str:
-    words = ("margin", "covenant", "liquidity", "assumption", "scenario", "risk", "cash flow", "tax")
+    # Enough words that two experts' texts collide no more often than real ones: the pasted-text
+    # check must not flag honest simulated work.
+    words = (
+        "margin",
+        "covenant",
+        "liquidity",
+        "assumption",
+        "scenario",
+        "risk",
+        "cash flow",
+        "tax",
+        "leverage",
+        "hedge",
+        "duration",
+        "collateral",
+        "forecast",
+        "valuation",
+        "dividend",
+        "yield",
+        "exposure",
+        "volatility",
+        "accrual",
+        "depreciation",
+        "equity",
+        "debt",
+        "spread",
+        "basis",
+        "inflation",
+        "currency",
+        "audit",
+        "reserve",
+        "capital",
+        "maturity",
+        "premium",
+        "discount",
+    )
     target = max(label.min_length + 20, 60)
     text = lead + ":"
     while len(text) < target:

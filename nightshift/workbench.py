@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nightshift.errors import NightshiftError, NotFoundError
@@ -20,6 +21,7 @@ from nightshift.models import (
     Assignment,
     AssignmentDraft,
     Expert,
+    ExpertLanguage,
     ExpertSkill,
     Item,
     PayoutEntry,
@@ -35,6 +37,8 @@ from nightshift.sql import insert_ignoring_conflicts, insert_returning_new
 from nightshift.submissions import answer_errors, seconds_on_task, start_assignments
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
+# Roles whose task is answering the item itself (an adjudicator answers it finally).
+ANSWERING_ROLES = ("annotate", "adjudicate")
 MAX_REASON = 2_000
 
 
@@ -70,6 +74,9 @@ class TaskView:
     # Review tasks only: the annotation under review and its author's pseudonym.
     subject_answer: dict[str, Any] | None = None
     annotator: str | None = None
+    # Adjudication tasks only: the accepted annotations (by pseudonym) and why the item came here.
+    annotations: list[dict[str, Any]] | None = None
+    adjudication_reason: str | None = None
 
 
 @dataclass
@@ -97,10 +104,10 @@ def _owned(session: Session, expert_id: int, assignment_id: int) -> Assignment:
     return assignment
 
 
-def _open(session: Session, expert_id: int, assignment_id: int, role: str) -> Assignment:
+def _open(session: Session, expert_id: int, assignment_id: int, *roles: str) -> Assignment:
     assignment = _owned(session, expert_id, assignment_id)
-    if assignment.role != role:
-        raise NotFoundError(f"no {role} assignment {assignment_id}")
+    if assignment.role not in roles:
+        raise NotFoundError(f"no {' or '.join(roles)} assignment {assignment_id}")
     if assignment.status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {assignment.status}, no longer open")
     return assignment
@@ -166,6 +173,21 @@ def view_task(session: Session, expert_id: int, assignment_id: int, now: dt.date
         assert author is not None
         view.subject_answer = dict(subject.answer)
         view.annotator = annotator_pseudonym(project_id, author)
+    if assignment.role == "adjudicate":
+        view.adjudication_reason = item.status_reason
+        view.annotations = [
+            {"annotator": annotator_pseudonym(project_id, author), "answer": dict(answer)}
+            for author, answer in session.execute(
+                select(Assignment.expert_id, Submission.answer)
+                .join(Submission, Submission.assignment_id == Assignment.id)
+                .where(
+                    Assignment.item_id == item.id,
+                    Assignment.role == "annotate",
+                    Assignment.status == "accepted",
+                )
+                .order_by(Submission.id)
+            ).tuples()
+        ]
     return view
 
 
@@ -179,7 +201,7 @@ def save_draft(
     session: Session, expert_id: int, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
 ) -> None:
     """Keep a partial answer: only names of the schema's labels, nothing checked beyond that."""
-    assignment = _open(session, expert_id, assignment_id, "annotate")
+    assignment = _open(session, expert_id, assignment_id, *ANSWERING_ROLES)
     _, project = _project_of(session, assignment.item_id)
     known = {label.name for label in project.labels}
     unknown = {
@@ -207,10 +229,14 @@ def submit_answer(
         select(Assignment.status, Assignment.started_at, Item.project_id, AssignmentDraft.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
         .outerjoin(AssignmentDraft, AssignmentDraft.assignment_id == Assignment.id)
-        .where(Assignment.id == assignment_id, Assignment.expert_id == expert_id, Assignment.role == "annotate")
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.expert_id == expert_id,
+            Assignment.role.in_(ANSWERING_ROLES),
+        )
     ).first()
     if found is None:
-        raise NotFoundError(f"no annotate assignment {assignment_id}")
+        raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
     status, started_at, project_id, draft = found
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
@@ -315,6 +341,63 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
         }
         if insert_ignoring_conflicts(session, Assignment, [row], ["subject_submission_id"]):
             return next_task(session, expert_id, "review")
+    return None
+
+
+def claim_adjudication(
+    session: Session, expert_id: int, now: dt.datetime | None = None, due_hours: float = 24
+) -> int | None:
+    """The adjudicator's open adjudication, or a new one on the oldest item waiting for one.
+
+    Only adjudicators, never on an item they worked on, only with the project's required skills
+    and one of its languages. The partial unique index on live adjudications makes two
+    adjudicators claiming at once get different items.
+    """
+    mine = next_task(session, expert_id, "adjudicate")
+    if mine is not None:
+        return mine
+    tier = session.scalar(select(Expert.tier).where(Expert.id == expert_id, Expert.status == "active"))
+    if tier != "adjudicator":
+        return None
+    skills = set(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert_id)))
+    languages = set(session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == expert_id)))
+    projects = [
+        pid for pid in session.scalars(select(Project.id)) if set(project_body(session, pid).required_skills) <= skills
+    ]
+    if not projects or not languages:
+        return None
+    held = select(Assignment.item_id).where(Assignment.expert_id == expert_id)
+    live = select(Assignment.item_id).where(
+        Assignment.role == "adjudicate", Assignment.status.in_(("assigned", "submitted", "accepted"))
+    )
+    candidates = session.scalars(
+        select(Item.id)
+        .where(
+            Item.status == "adjudication",
+            Item.project_id.in_(projects),
+            Item.language.in_(languages),
+            Item.id.not_in(held),
+            Item.id.not_in(live),
+        )
+        .order_by(Item.id)
+        .limit(20)
+    ).all()
+    moment = now or utcnow()
+    for item_id in candidates:
+        try:
+            with session.begin_nested():
+                session.add(
+                    Assignment(
+                        item_id=item_id,
+                        expert_id=expert_id,
+                        role="adjudicate",
+                        status="assigned",
+                        due_at=moment + dt.timedelta(hours=due_hours),
+                    )
+                )
+        except IntegrityError:
+            continue  # another adjudicator took it a moment ago
+        return next_task(session, expert_id, "adjudicate")
     return None
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import task
@@ -27,9 +28,8 @@ class SendReport(BaseModel):
 def prepare_delivery(batch_id: int) -> tuple[int | None, GateOutcome | None]:
     """Build the files, gate them for readiness, then publish them with the outbox; None when not ready."""
     res = resources()
-    return delivery.prepare_delivery(
-        res.sessions, batch_id, res.delivery_options, check_delivery_readiness, record_gate
-    )
+    readiness = partial(check_delivery_readiness, docs_dir=res.settings.resolved_data_docs_dir)
+    return delivery.prepare_delivery(res.sessions, batch_id, res.delivery_options, readiness, record_gate)
 
 
 @task(cache_policy=NO_CACHE, tags=["client-webhooks"])

@@ -5,8 +5,10 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from expectations.agreement import check_agreement
+from expectations.gold import check_gold
 from expectations.submissions import check_submissions
-from nightshift import reliability, review
+from nightshift import gold, reliability, review
 from nightshift.db import transaction
 from nightshift.models import Batch
 from nightshift.projects import project_spec
@@ -23,19 +25,54 @@ def collect_submissions(batch_id: int) -> list[dict[str, Any]]:
 def run_submissions_gate(batch_id: int, rows: list[dict[str, Any]]) -> review.GateOutcome:
     with resources().sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    return check_submissions(rows, project)
+    return check_submissions(rows, project, resources().settings.resolved_data_docs_dir)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def apply_gate_and_aggregate(batch_id: int, outcome: review.GateOutcome) -> review.ReviewReport:
-    """Record the gate, send failing work back, aggregate what is complete: one transaction."""
-    report = review.ReviewReport(gated=len(outcome.evaluated_ids), failures=outcome.failures)
+def apply_submissions_gate(batch_id: int, outcome: review.GateOutcome) -> int:
+    """Record the gate run; failing annotations are rejected, the rest accepted. Returns rejections."""
+    if not outcome.evaluated_ids:
+        return 0
     with transaction(resources().sessions) as session:
-        if outcome.evaluated_ids:
-            review.record_gate(session, batch_id, outcome)
-            report.rejected = review.apply_submission_gate(session, outcome)
-        review.aggregate_ready_items(session, batch_id, report)
-        # Feedback: what this gate learned about each expert steers the next dispatch.
+        review.record_gate(session, batch_id, outcome)
+        return review.apply_submission_gate(session, outcome)
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def run_gold_gate(batch_id: int) -> tuple[review.GateOutcome, int]:
+    """Judge each expert of the batch on gold; those below the threshold are paused and their work
+    in the batch re-queued, in the same transaction as the gate's record. Returns (outcome, items re-queued)."""
+    docs = resources().settings.resolved_data_docs_dir
+    with transaction(resources().sessions) as session:
+        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+        outcome = check_gold(gold.gold_scores(session, batch_id), project, docs)
+        if not outcome.evaluated_ids:
+            return outcome, 0
+        run_id = review.record_gate(session, batch_id, outcome)
+        failing = sorted(outcome.failures)
+        requeued = gold.pause_and_requeue(
+            session, batch_id, failing, f"gold accuracy below {project.gates.min_gold_accuracy:.0%}", f"gate:{run_id}"
+        )
+        return outcome, requeued
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def aggregate_and_settle(batch_id: int) -> tuple[review.ReviewReport, review.GateOutcome | None]:
+    """Aggregate what is complete and gate its agreement, settle adjudicated items, update
+    reliability and the batch's status: one transaction."""
+    report = review.ReviewReport()
+    docs = resources().settings.resolved_data_docs_dir
+    seen: list[review.GateOutcome] = []
+
+    def agreement_gate(
+        items: list[dict[str, Any]], alphas: dict[str, float | None], project: Any
+    ) -> review.GateOutcome:
+        seen.append(check_agreement(items, alphas, project, docs))
+        return seen[-1]
+
+    with transaction(resources().sessions) as session:
+        review.aggregate_ready_items(session, batch_id, report, agreement_gate)
+        # Feedback: what the gates learned about each expert steers the next dispatch.
         reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id))
         report.batch_status = review.settle_batch(session, batch_id)
-    return report
+    return report, (seen[0] if seen else None)

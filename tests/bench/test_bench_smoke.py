@@ -70,6 +70,23 @@ def test_the_delivery_bench_reports_every_figure() -> None:
     assert "signing and bookkeeping" in result.stdout
 
 
+def test_the_review_bench_gates_every_submission_and_compares_aggregators() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/review.py", "--items", "2000", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "submissions 6,000 (2,000 items x 3)" in result.stdout
+    for figure in ("review (gates + aggregation)", "baseline: bare read of the rows", "ratio review / bare read"):
+        assert figure in result.stdout, result.stdout
+    majority = float(result.stdout.split("majority vote")[1].split()[0])
+    dawid_skene = float(result.stdout.split("  Dawid-Skene")[1].split()[0])
+    assert 0.5 < majority <= dawid_skene <= 1, result.stdout
+
+
 def test_the_api_bench_stores_every_submission_and_reports_the_ceiling() -> None:
     result = subprocess.run(
         [sys.executable, "bench/api.py", "--items", "100", "--repeat", "1", "--workers", "1", "--port", "8766"],

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select, update
 
+from expectations.agreement import check_agreement
 from expectations.delivery_readiness import check_delivery_readiness
 from expectations.submissions import check_submissions
 from nightshift import delivery, dispatch, review, simulate
@@ -41,6 +42,7 @@ def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl") -> int:
             open_ids = simulate.open_assignments(session, batch_id)
         with transaction(sessions) as session:
             simulate.simulate_work(session, batch_id, open_ids)
+            simulate.simulate_adjudications(session, batch_id)
         with sessions() as session:
             rows = review.submissions_to_gate(session, batch_id)
             spec = project_spec(session, session.get_one(Batch, batch_id).project_id).project
@@ -48,7 +50,7 @@ def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl") -> int:
         with transaction(sessions) as session:
             review.record_gate(session, batch_id, outcome)
             review.apply_submission_gate(session, outcome)
-            review.aggregate_ready_items(session, batch_id, review.ReviewReport())
+            review.aggregate_ready_items(session, batch_id, review.ReviewReport(), check_agreement)
             if review.settle_batch(session, batch_id) == "passed":
                 return batch_id
     raise AssertionError("the batch did not pass")
@@ -116,7 +118,10 @@ def test_records_carry_lineage_by_pseudonym_and_nothing_personal(sessions, passe
     text = next(tmp_path.rglob("records.jsonl")).read_text()
     with sessions() as session:
         personal = [(e.email, e.name, e.handle) for e in session.scalars(select(Expert))]
-        gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.gate == "submissions")))
+        # Every gate the batch passed through: submissions, gold and agreement, in order.
+        gate_runs = list(
+            session.scalars(select(GateRun.id).where(GateRun.gate != "delivery_readiness").order_by(GateRun.id))
+        )
     assert [value for row in personal for value in row if value in text] == []
     records = [json.loads(line) for line in text.splitlines()]
     assert {tuple(sorted(r)) for r in records} == {tuple(sorted(delivery.RECORD_FIELDS))}

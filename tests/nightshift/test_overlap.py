@@ -8,6 +8,7 @@ import json
 
 from sqlalchemy import select, update
 
+from expectations.agreement import check_agreement
 from nightshift.db import transaction
 from nightshift.dispatch import dispatch_batch
 from nightshift.models import Assignment, Item, ItemResult
@@ -38,23 +39,27 @@ def _round(sessions, batch_id: int, ratings: list[int]) -> tuple[int, str, int |
         start_assignments(session, dict.fromkeys(open_ids, NOW - dt.timedelta(minutes=10)))
         record_submissions(session, [NewSubmission(a, _answer(r)) for a, r in zip(open_ids, ratings, strict=True)], NOW)
         session.execute(update(Assignment).where(Assignment.status == "submitted").values(status="accepted"))
-        aggregate_ready_items(session, batch_id, ReviewReport())
+        aggregate_ready_items(session, batch_id, ReviewReport(), check_agreement)
     with sessions() as session:
         item = session.scalars(select(Item)).one()
         return made, item.status, item.overlap_target
 
 
-def test_disagreement_adds_one_expert_at_a_time_up_to_the_maximum(sessions, project, tmp_path) -> None:
+def test_disagreement_adds_one_expert_at_a_time_then_goes_to_an_adjudicator(sessions, project, tmp_path) -> None:
     batch_id = _one_item(sessions, tmp_path)
     assert _round(sessions, batch_id, [1, 4, 7]) == (3, "rework", 4)
     assert _round(sessions, batch_id, [1]) == (1, "rework", 5)
-    # At the maximum (5) the item is settled even though its annotators still disagree.
-    assert _round(sessions, batch_id, [7]) == (1, "passed", 5)
+    # At the maximum (5) annotators who still disagree hand the item to an adjudicator.
+    assert _round(sessions, batch_id, [7]) == (1, "adjudication", 5)
     with sessions() as session:
-        result = session.scalars(select(ItemResult)).one()
+        item = session.scalars(select(Item)).one()
         holders = list(session.scalars(select(Assignment.expert_id)))
-    assert result.method["_note"] == "maximum overlap reached with low agreement"
-    assert len(result.submission_ids) == 5 and len(set(holders)) == 5
+        assert session.scalars(select(ItemResult)).first() is None
+    assert item.status_reason == "to adjudication: experts disagree (agreement under 0.5)"
+    assert len(set(holders)) == 5
+    with transaction(sessions) as session:
+        # Dispatch leaves it alone: it is the adjudicators' now, not the annotators'.
+        assert dispatch_batch(session, batch_id, NOW).assignments == 0
 
 
 def test_agreeing_answers_stop_at_the_minimum_overlap(sessions, project, tmp_path) -> None:

@@ -1,0 +1,298 @@
+"""Review at scale: gate and aggregate 300,000 submissions (100,000 items x 3) on PostgreSQL.
+
+    uv run python bench/review.py                        # 100,000 items x 3, 3 runs
+    uv run python bench/review.py --items 5000 --repeat 1
+
+Set-up (not timed): a batch whose items have a known true answer, three submitted annotations
+each from a pool of 1,000 experts of whom 20% are careless (they answer at random), 5% gold items;
+loaded with COPY. Timed per run, through the same core calls as the review flow's tasks: read the
+submissions, the submissions gate (Great Expectations, with Data Docs), record it, the gold gate
+(careless experts paused, their work re-queued), aggregation with Dawid-Skene and the agreement
+gate (alpha per field), reliability, the batch's status. Baseline in the same run: reading the
+same 300,000 rows (submission, item, expert, time, answer) out of PostgreSQL into Python.
+
+Also printed: the accuracy against the known truth of the single-choice field over every item,
+aggregated from all three answers (careless ones included) by majority vote and by Dawid-Skene,
+and the accuracy of what the gates let pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import psycopg  # noqa: E402
+import yaml  # noqa: E402
+
+from bench.run import drop_database, fresh_database  # noqa: E402
+
+EXPERTS = 1000
+CARELESS_SHARE = 0.2
+GOOD_ACCURACY = 0.93  # per field; gold judges all fields at once (0.93^3 ~ 0.8)
+GOLD_SHARE = 0.05
+VERDICTS = ["approve", "revise", "reject", "escalate", "unclear"]
+
+
+def spec() -> dict:
+    data = yaml.safe_load((ROOT / "samples" / "spec.yaml").read_text())
+    data["project"]["labels"].insert(1, {"name": "verdict", "type": "single_choice", "options": VERDICTS})
+    data["project"]["overlap"] = {"min": 3, "max": 3}
+    return data
+
+
+def truth(item: int) -> dict:
+    rng = random.Random(item)
+    return {
+        "rating": rng.randint(1, 7),
+        "verdict": rng.choice(VERDICTS),
+        "error_tags": sorted(rng.sample(["context_misread", "reasoning_flaw", "factual_error"], rng.randint(0, 2))),
+    }
+
+
+def careless(expert: int) -> bool:
+    return expert % 5 == 0  # 20% of the pool
+
+
+def answer_of(item: int, expert: int, submission: int) -> dict:
+    rng = random.Random(submission)
+    true = truth(item)
+    right = (lambda: rng.random() < GOOD_ACCURACY) if not careless(expert) else (lambda: False)
+    return {
+        "rating": true["rating"] if right() else rng.randint(1, 7),
+        "verdict": true["verdict"] if right() else rng.choice(VERDICTS),
+        "error_tags": true["error_tags"] if right() else sorted(rng.sample(["unsafe", "factual_error"], 1)),
+        "rationale": f"Submission {submission}: the answer misreads the covenant terms of the scenario.",
+        "improved_prompt": f"Submission {submission}: state the covenant terms and ask for the liquidity effect "
+        "over the next four quarters, with the assumptions listed.",
+    }
+
+
+def build(plain: str, items: int) -> None:
+    rng = random.Random(42)
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO experts (handle, name, email, timezone, work_start_hour, work_hours, hourly_rate, tier,"
+            " capacity, reliability, status) SELECT 'x' || g, 'Expert ' || g, 'x' || g || '@experts.example',"
+            " 'UTC', 18, 3, 150, 'annotator', 1000, 0.7, 'active' FROM generate_series(1, %s) g",
+            (EXPERTS,),
+        )
+        with connection.cursor() as cursor:
+            with cursor.copy(
+                "COPY items (id, project_id, batch_id, external_id, content_hash, language, payload, is_gold, status)"
+                " FROM STDIN"
+            ) as copy:
+                for i in range(1, items + 1):
+                    payload = json.dumps({"prompt": f"Scenario {i}: a family office reviews concentration risk."})
+                    gold = i % int(1 / GOLD_SHARE) == 0
+                    copy.write_row((i, 1, 1, f"item-{i}", f"{i:064x}", "en", payload, gold, "assigned"))
+            with cursor.copy("COPY gold_answers (item_id, answer) FROM STDIN") as copy:
+                for i in range(int(1 / GOLD_SHARE), items + 1, int(1 / GOLD_SHARE)):
+                    copy.write_row((i, json.dumps(truth(i))))
+            with cursor.copy(
+                "COPY assignments (id, item_id, expert_id, role, status, due_at, started_at, submitted_at,"
+                " worked_seconds) FROM STDIN"
+            ) as copy:
+                expert_of: dict[int, int] = {}
+                for i in range(1, items + 1):
+                    first, step = rng.randrange(EXPERTS), 1 + rng.randrange(EXPERTS // 3 - 1)
+                    for k in range(3):
+                        expert = expert_of[i * 3 + k] = 1 + (first + k * step) % EXPERTS
+                        copy.write_row(
+                            (i * 3 + k, i, expert, "annotate", "submitted", "2026-11-25", "2026-11-24 10:00",
+                             "2026-11-24 10:20", 1200)
+                        )  # fmt: skip
+            with cursor.copy("COPY submissions (id, assignment_id, answer, time_on_task_seconds) FROM STDIN") as copy:
+                for i in range(1, items + 1):
+                    for k in range(3):
+                        sid = i * 3 + k
+                        copy.write_row((sid, sid, json.dumps(answer_of(i, expert_of[sid], sid)), 1200))
+        for table in ("items", "assignments", "submissions"):
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        connection.execute("VACUUM ANALYZE")
+
+
+def reset(plain: str) -> None:
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute("TRUNCATE item_results, gate_runs, audit_log")
+        connection.execute("DELETE FROM assignments WHERE role <> 'annotate'")
+        connection.execute("UPDATE assignments SET status = 'submitted', status_reason = NULL")
+        connection.execute("UPDATE items SET status = 'assigned', status_reason = NULL, overlap_target = NULL")
+        connection.execute("UPDATE experts SET status = 'active', reliability = 0.7")
+        connection.execute("UPDATE batches SET status = 'dispatched'")
+        connection.execute("VACUUM ANALYZE")
+
+
+def bare_read(plain: str) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(plain) as connection:
+        rows = connection.execute(
+            "SELECT s.id, a.item_id, a.expert_id, s.time_on_task_seconds, s.answer FROM submissions s"
+            " JOIN assignments a ON a.id = s.assignment_id JOIN items i ON i.id = a.item_id"
+            " WHERE i.batch_id = 1 AND a.role = 'annotate'"
+        ).fetchall()
+    assert rows
+    return time.perf_counter() - started
+
+
+def one_run(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from expectations.agreement import check_agreement
+    from expectations.gold import check_gold
+    from expectations.submissions import check_submissions
+    from nightshift import gold, reliability, review
+    from nightshift.db import transaction
+    from nightshift.projects import project_spec
+
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+    with sessions() as session:
+        rows = review.submissions_to_gate(session, 1)
+        project = project_spec(session, 1).project
+    times["read"] = time.perf_counter() - started
+    mark = time.perf_counter()
+    outcome = check_submissions(rows, project, docs)
+    times["submissions gate"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    with transaction(sessions) as session:
+        review.record_gate(session, 1, outcome)
+        review.apply_submission_gate(session, outcome)
+    with transaction(sessions) as session:
+        gold_outcome = check_gold(gold.gold_scores(session, 1), project, docs)
+        review.record_gate(session, 1, gold_outcome)
+        gold.pause_and_requeue(session, 1, sorted(gold_outcome.failures), "gold accuracy", "bench")
+    times["gold gate"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    report = review.ReviewReport()
+    with transaction(sessions) as session:
+        review.aggregate_ready_items(
+            session, 1, report, lambda items, alphas, body: check_agreement(items, alphas, body, docs)
+        )
+        times["aggregate + agreement gate"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        reliability.update_reliability(session, reliability.experts_of_batch(session, 1))
+        review.settle_batch(session, 1)
+    times["reliability + status"] = time.perf_counter() - mark
+    times["total"] = time.perf_counter() - started
+    times["rejected"] = len(outcome.failures)
+    times["paused"] = len(gold_outcome.failures)
+    times["passed"] = report.passed_items
+    times["adjudication"] = report.adjudication_items
+    return times
+
+
+def accuracy(sessions, items: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from nightshift.aggregate import Vote, aggregate_items
+    from nightshift.models import Assignment, Item, ItemResult, Submission
+    from nightshift.projects import project_spec
+    from nightshift.spec import ProjectBody
+
+    with sessions() as session:
+        project = project_spec(session, 1).project
+        votes: dict[int, list[Vote]] = {}
+        for item_id, sid, expert_id, answer in session.execute(
+            select(Assignment.item_id, Submission.id, Assignment.expert_id, Submission.answer)
+            .join(Submission, Submission.assignment_id == Assignment.id)
+            .where(Assignment.role == "annotate")
+        ).tuples():
+            votes.setdefault(item_id, []).append(Vote(sid, expert_id, 0.7, answer))
+        passed = dict(
+            session.execute(
+                select(ItemResult.item_id, ItemResult.answer)
+                .join(Item, Item.id == ItemResult.item_id)
+                .where(Item.is_gold.is_(False))
+            )
+            .tuples()
+            .all()
+        )
+    found = {}
+    for method in ("majority_vote", "dawid_skene"):
+        body = project.model_dump()
+        body["labels"] = [
+            {**label, "aggregation": method} if label["name"] == "verdict" else label for label in body["labels"]
+        ]
+        results = aggregate_items(votes, ProjectBody.model_validate(body))
+        found[method] = sum(r.answer["verdict"] == truth(i)["verdict"] for i, r in results.items()) / len(results)
+    found["passed by the gates (Dawid-Skene)"] = (
+        sum(a["verdict"] == truth(i)["verdict"] for i, a in passed.items()) / len(passed) if passed else 0.0
+    )
+    found["passed items"] = len(passed)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="nightshift-bench-review-"))
+    url = fresh_database("postgresql", workdir, 0)
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        from nightshift.db import make_engine, make_sessionmaker, transaction
+        from nightshift.migrate import upgrade
+        from nightshift.models import Batch
+        from nightshift.projects import apply_spec
+        from nightshift.spec import parse_spec
+
+        upgrade(url)
+        engine = make_engine(url)
+        sessions = make_sessionmaker(engine)
+        with transaction(sessions) as session:
+            apply_spec(session, parse_spec(spec()))
+            session.add(
+                Batch(project_id=1, source="bench", source_checksum="bench", status="dispatched", spec_version=1)
+            )
+        started = time.perf_counter()
+        build(plain, args.items)
+        print(f"set-up: {args.items * 3:,} submissions loaded in {time.perf_counter() - started:.1f} s (not timed)")
+        runs, reads = [], []
+        for n in range(args.repeat):
+            reset(plain)
+            reads.append(bare_read(plain))
+            runs.append(one_run(sessions, workdir / f"docs-{n}"))
+        quality = accuracy(sessions, args.items)
+        engine.dispose()
+    finally:
+        drop_database(url)
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    submissions = args.items * 3
+    print(f"submissions {submissions:,} ({args.items:,} items x 3), {EXPERTS:,} experts, {CARELESS_SHARE:.0%} careless")
+    print(f"runs {args.repeat}; medians (s)")
+    for key in ("read", "submissions gate", "gold gate", "aggregate + agreement gate", "reliability + status"):
+        print(f"  {key:<28} {median(key):8.3f}")
+    print(
+        f"review (gates + aggregation)        {median('total'):8.3f} s"
+        f"   {submissions / median('total'):>10,.0f} submissions/s"
+    )
+    print(f"baseline: bare read of the rows     {statistics.median(reads):8.3f} s")
+    print(f"ratio review / bare read            {median('total') / statistics.median(reads):8.2f}   (target <= 3)")
+    print(
+        f"outcome: {median('rejected'):,.0f} rejected by the submissions gate, {median('paused'):,.0f} experts paused"
+        f" by gold, {median('passed'):,.0f} items passed, {median('adjudication'):,.0f} to adjudication"
+    )
+    print("accuracy of the single-choice field against the truth (all items, careless answers included):")
+    print(f"  majority vote                     {quality['majority_vote']:8.3f}")
+    print(f"  Dawid-Skene                       {quality['dawid_skene']:8.3f}")
+    print(
+        f"  passed by the gates (Dawid-Skene) {quality['passed by the gates (Dawid-Skene)']:8.3f}"
+        f" over {quality['passed items']:,.0f} items"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Agreement between experts: Krippendorff's alpha per field, and the signs of work not really done
+(too fast for the text's length, the same text pasted by several experts).
+
+Alpha comes from the `krippendorff` package, fed a units x values count matrix: its size grows with
+the items and the options, never with the number of experts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import krippendorff
+import numpy as np
+
+from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
+
+# Answers per item: the values each accepted annotation gave, one mapping per annotation.
+Answers = Mapping[int, Sequence[Mapping[str, Any]]]
+
+
+def field_alphas(answers: Answers, project: ProjectBody) -> dict[str, float | None]:
+    """Alpha per field: nominal for choices and preferences, ordinal for scales, nominal over
+    (item, tag) presence for multi choice; free text has none. None: not measurable (fewer than two
+    pairable answers, or every answer the same, so there is no disagreement to expect)."""
+    alphas: dict[str, float | None] = {}
+    for label in project.labels:
+        if isinstance(label, FreeText):
+            continue
+        if isinstance(label, OrdinalScale):
+            domain: list[Any] = list(range(label.min, label.max + 1))
+            units = [[a.get(label.name) for a in item] for item in answers.values()]
+            alphas[label.name] = alpha(units, domain, "ordinal")
+        elif isinstance(label, MultiChoice):
+            # Each (item, tag) is a unit; every annotator of the item says the tag is there or not.
+            units = [
+                [tag in (a.get(label.name) or []) for a in item] for item in answers.values() for tag in label.options
+            ]
+            alphas[label.name] = alpha(units, [False, True], "nominal")
+        else:
+            units = [[a.get(label.name) for a in item] for item in answers.values()]
+            alphas[label.name] = alpha(units, list(label.options), "nominal")
+    return alphas
+
+
+def alpha(units: Iterable[Sequence[Any]], domain: Sequence[Any], level: Literal["nominal", "ordinal"]) -> float | None:
+    """Krippendorff's alpha of units (each: the values its coders gave; None for no value)."""
+    position = {value: k for k, value in enumerate(domain)}
+    rows = []
+    for values in units:
+        counts = np.zeros(len(domain))
+        for value in values:
+            if value is not None and value in position:
+                counts[position[value]] += 1
+        if counts.sum() >= 2:  # only units with a pair of values say anything about agreement
+            rows.append(counts)
+    if not rows:
+        return None
+    matrix = np.vstack(rows)
+    if np.count_nonzero(matrix.sum(axis=0)) < 2:
+        return None
+    value = krippendorff.alpha(value_counts=matrix, value_domain=list(range(len(domain))), level_of_measurement=level)
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def plausible_seconds(item_text_length: int, min_seconds: int, chars_per_second: float | None) -> int:
+    """The least time a careful expert needs: the floor, plus reading the item at the fastest pace."""
+    reading = item_text_length / chars_per_second if chars_per_second else 0
+    return int(min_seconds + reading)
+
+
+def _normalised(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def pasted_texts(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> dict[int, str]:
+    """Submissions whose free text is identical (ignoring case, spacing, punctuation) to another
+    expert's in the same rows: submission id → the field. Every copy is flagged: which was first
+    says nothing about who copied whom."""
+    min_length = project.gates.min_copied_text_length
+    flagged: dict[int, str] = {}
+    for label in project.labels:
+        if not isinstance(label, FreeText):
+            continue
+        by_text: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for row in rows:
+            value = row["answer"].get(label.name)
+            if isinstance(value, str) and len(value.strip()) >= min_length:
+                by_text[_normalised(value)].append((int(row["submission_id"]), int(row["expert_id"])))
+        for copies in by_text.values():
+            if len({expert for _, expert in copies}) > 1:
+                for submission_id, _ in copies:
+                    flagged.setdefault(submission_id, label.name)
+    return flagged

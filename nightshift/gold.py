@@ -1,0 +1,95 @@
+"""The gold check: each expert's accuracy on items whose answer is known, and what follows a miss.
+
+An expert below the project's gold accuracy has their work in the batch sent back for other
+experts and is paused, so dispatch gives them nothing more until ops look at them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from nightshift.audit import record_transition
+from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
+from nightshift.projects import project_body
+from nightshift.reliability import matches
+from nightshift.sql import matches_any, update_ids
+
+
+@dataclass(frozen=True)
+class GoldScore:
+    expert_id: int
+    seen: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.seen if self.seen else 1.0
+
+
+def gold_scores(session: Session, batch_id: int) -> list[GoldScore]:
+    """The gold record in this batch's project of every expert with gated work in the batch."""
+    project_id = session.scalar(select(Item.project_id).where(Item.batch_id == batch_id).limit(1))
+    if project_id is None:
+        return []
+    project = project_body(session, project_id)
+    workers = (
+        select(Assignment.expert_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "accepted")
+    )
+    seen: dict[int, list[int]] = {}
+    for expert_id, answer, gold in session.execute(
+        select(Assignment.expert_id, Submission.answer, GoldAnswer.answer)
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(
+            Item.project_id == project_id,
+            Assignment.role == "annotate",
+            # Rejected gold answers count too: a careless answer the schema gate caught is still wrong.
+            Assignment.status.in_(("accepted", "rejected")),
+            Assignment.expert_id.in_(workers),
+        )
+    ).tuples():
+        record = seen.setdefault(expert_id, [0, 0])
+        record[0] += 1
+        record[1] += matches(answer, gold, project)
+    return [GoldScore(expert_id, n, right) for expert_id, (n, right) in sorted(seen.items())]
+
+
+def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], reason: str, actor: str) -> int:
+    """Pause these experts and send their annotations in the batch back; returns how many went back.
+
+    Items they touched that had passed but not yet gone out lose their result and are staffed again;
+    delivered items stay delivered (a redelivery after re-aggregation corrects them)."""
+    if not expert_ids:
+        return 0
+    for expert_id, status in session.execute(
+        select(Expert.id, Expert.status).where(matches_any(session, Expert.id, expert_ids))
+    ).tuples():
+        if status == "active":
+            record_transition(session, "expert", expert_id, status, "paused", actor, {"reason": reason})
+    session.execute(update(Expert).where(Expert.id.in_(expert_ids), Expert.status == "active").values(status="paused"))
+    in_batch = select(Item.id).where(Item.batch_id == batch_id, Item.status.in_(("assigned", "rework", "passed")))
+    sent_back = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.expert_id.in_(expert_ids),
+            Assignment.role == "annotate",
+            Assignment.status.in_(("assigned", "submitted", "accepted")),
+            Assignment.item_id.in_(in_batch),
+        )
+        .values(status="rejected", status_reason=reason)
+        .returning(Assignment.item_id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+    items = sorted(set(sent_back))
+    for start in range(0, len(items), 50_000):
+        session.execute(
+            delete(ItemResult).where(matches_any(session, ItemResult.item_id, items[start : start + 50_000]))
+        )
+    update_ids(session, Item, items, {"status": "rework", "status_reason": "an annotator failed the gold check"})
+    return len(items)

@@ -1,0 +1,161 @@
+"""The review flow on a real Prefect API: a careless expert is caught by gold, paused and their
+work re-queued; a batch whose experts disagree fails its agreement gate and goes to adjudication,
+whose decision is final. Every gate run is stored with the failing rows by id and its Data Docs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from sqlalchemy import select
+
+from flows.review import ReviewParams, review_flow
+from nightshift.db import transaction
+from nightshift.dispatch import dispatch_batch
+from nightshift.models import Assignment, Expert, GateRun, GoldAnswer, Item, ItemResult
+from nightshift.projects import apply_spec
+from nightshift.simulate import simulate_adjudications
+from nightshift.spec import ProjectSpec, parse_spec
+from nightshift.submissions import NewSubmission, record_submissions, start_assignments
+from tests.conftest import SAMPLES
+from tests.nightshift.test_ingest import ingest_file
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _apply(sessions, sample_spec: ProjectSpec, **changes) -> None:
+    data = sample_spec.model_dump(mode="json")
+    for path, value in changes.items():
+        section, key = path.split("__")
+        data["project"][section][key] = value
+    with transaction(sessions) as session:
+        apply_spec(session, parse_spec(data))
+
+
+def _answer(assignment_id: int, rating: int, gold: dict | None) -> dict:
+    # Each expert's own words: the pasted-text check must not fire on honest work.
+    return {
+        "rating": rating,
+        "error_tags": gold["error_tags"] if gold else [],
+        "rationale": f"Assignment {assignment_id}: the answer misreads the covenant terms in the scenario.",
+        "improved_prompt": f"Assignment {assignment_id}: state the covenant terms and ask for the effect on "
+        "liquidity over the next four quarters.",
+    }
+
+
+def _answer_open_work(sessions, batch_id: int, rating_of) -> dict[int, list[int]]:
+    """Dispatch and answer every open annotation; rating_of(assignment, expert, item, gold answer)
+    gives each rating. Returns each expert's assignments."""
+    with transaction(sessions) as session:
+        dispatch_batch(session, batch_id, NOW)
+        rows = session.execute(
+            select(Assignment.id, Assignment.expert_id, Assignment.item_id, GoldAnswer.answer)
+            .outerjoin(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
+            .where(Assignment.status == "assigned", Assignment.role == "annotate")
+        ).tuples()
+        held: dict[int, list[int]] = {}
+        submissions = []
+        for assignment_id, expert_id, item_id, gold in rows:
+            held.setdefault(expert_id, []).append(assignment_id)
+            submissions.append(
+                NewSubmission(assignment_id, _answer(assignment_id, rating_of(expert_id, item_id, gold), gold))
+            )
+        start_assignments(session, {s.assignment_id: NOW - dt.timedelta(minutes=20) for s in submissions})
+        record_submissions(session, submissions, NOW)
+    return held
+
+
+def _docs_page(url: str | None) -> Path:
+    assert url and url.startswith("file://")
+    return Path(urlparse(url).path)
+
+
+@pytest.fixture
+def batch(sessions, project, app_env, prefect_api) -> int:
+    return ingest_file(sessions, SAMPLES / "items.jsonl")[0]
+
+
+def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sessions, sample_spec, batch) -> None:
+    _apply(sessions, sample_spec, gates__min_gold_answers=1)
+    careless: list[int] = []
+
+    def rating(expert_id: int, item_id: int, gold: dict | None) -> int:
+        if gold is None:
+            return 5
+        if not careless:
+            careless.append(expert_id)  # the first expert seen on a gold item answers gold badly
+        return 1 if expert_id == careless[0] else gold["rating"]
+
+    held = _answer_open_work(sessions, batch, rating)
+    [suspect] = careless
+    result = review_flow(ReviewParams(batch_id=batch))
+
+    assert result.paused_experts == 1 and result.requeued_items == len(held[suspect])
+    with sessions() as session:
+        assert session.get_one(Expert, suspect).status == "paused"
+        theirs = session.scalars(select(Assignment).where(Assignment.expert_id == suspect)).all()
+        assert {(a.status, a.status_reason) for a in theirs} == {("rejected", "gold accuracy below 70%")}
+        statuses = {session.get_one(Item, a.item_id).status for a in theirs}
+        assert statuses == {"rework"}
+        [gold_run] = session.scalars(select(GateRun).where(GateRun.gate == "gold")).all()
+        assert not gold_run.success and gold_run.failed == 1
+        assert gold_run.results[0]["failing_ids"] == [suspect]
+        assert _docs_page(gold_run.docs_url).is_file()
+    # Their items go to other experts; they get nothing new.
+    with transaction(sessions) as session:
+        staffed = dispatch_batch(session, batch, NOW)
+        assert staffed.items == len(held[suspect]) and staffed.assignments > 0
+        again = session.scalars(
+            select(Assignment).where(Assignment.expert_id == suspect, Assignment.status == "assigned")
+        ).all()
+        assert again == []
+
+
+def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adjudication(
+    sessions, sample_spec, batch
+) -> None:
+    _apply(sessions, sample_spec, overlap__max=3)
+    rng = random.Random(5)
+    _answer_open_work(sessions, batch, lambda e, i, gold: gold["rating"] if gold else rng.randint(1, 7))
+    first = review_flow(ReviewParams(batch_id=batch))
+
+    with sessions() as session:
+        [run] = session.scalars(select(GateRun).where(GateRun.gate == "agreement")).all()
+        waiting = set(session.scalars(select(Item.id).where(Item.status == "adjudication")))
+        passed = set(session.scalars(select(Item.id).where(Item.status == "passed", Item.is_gold.is_(False))))
+    assert not run.success and run.thresholds["alpha"]["rating"] < 0.667
+    fields = next(
+        e
+        for e in run.results
+        if e["expectation"] == "expect_column_values_to_be_between" and e["failing_ids"] == ["rating"]
+    )
+    assert fields["reason"] == "Krippendorff's alpha under 0.667"
+    assert first.adjudication_items == len(waiting) > 150 and first.batch_status == "in_review"
+    # Only the items whose experts agreed passed; every failing row is named.
+    assert run.failed == len(waiting) and run.evaluated == len(waiting) + len(passed)
+    assert _docs_page(run.docs_url).is_file()
+
+    with transaction(sessions) as session:
+        decided = simulate_adjudications(session, batch, NOW)
+    # An item no adjudicator can take (their languages, or they annotated it) waits for one.
+    assert len(waiting) - 5 <= decided <= len(waiting)
+    second = review_flow(ReviewParams(batch_id=batch))
+    assert second.passed_items == decided
+    assert second.batch_status == ("passed" if decided == len(waiting) else "in_review")
+    with sessions() as session:
+        results = session.scalars(select(ItemResult).where(ItemResult.item_id.in_(waiting))).all()
+        adjudications = session.scalars(select(Assignment).where(Assignment.role == "adjudicate")).all()
+        tiers = set(session.scalars(select(Expert.tier).where(Expert.id.in_([a.expert_id for a in adjudications]))))
+    assert len(results) == decided and {a.status for a in adjudications} == {"accepted"}
+    assert all(r.method["rating"]["method"] == "adjudicated" and r.method["_adjudicated"] for r in results)
+    assert tiers == {"adjudicator"}
+    # Never by an expert who annotated the item.
+    with sessions() as session:
+        for a in adjudications:
+            annotators = session.scalars(
+                select(Assignment.expert_id).where(Assignment.item_id == a.item_id, Assignment.role == "annotate")
+            ).all()
+            assert a.expert_id not in annotators
