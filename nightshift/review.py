@@ -8,14 +8,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, and_, cast, distinct, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.aggregate import Vote, aggregate_items
 from nightshift.agreement import field_alphas
 from nightshift.audit import record_transition
 from nightshift.errors import NightshiftError
-from nightshift.models import Assignment, Batch, Expert, GateRun, Item, ItemResult, Review, Submission
+from nightshift.models import (
+    Assignment,
+    Batch,
+    Expert,
+    ExpertLanguage,
+    ExpertSkill,
+    GateRun,
+    Item,
+    ItemResult,
+    Review,
+    Submission,
+)
 from nightshift.projects import project_spec
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
 from nightshift.sql import insert_ignoring_conflicts, matches_any, update_grouped, update_ids
@@ -180,6 +191,21 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
             more.append((item_id, need + 1))
         else:
             adjudicate[item_id] = why
+    # An item no adjudicator could take would hold the batch forever: it passes on its aggregate,
+    # saying so, and ops hear of it through the gate's failure.
+    stranded = set(adjudicate) - adjudicator_available(session, list(adjudicate), project.required_skills)
+    for item_id in sorted(stranded):
+        result = aggregates[item_id]
+        why = adjudicate.pop(item_id)
+        results.append(
+            {
+                "item_id": item_id,
+                "answer": result.answer,
+                "method": {**result.method, "_note": f"{why}; no adjudicator available"},
+                "agreement": result.agreement,
+                "submission_ids": sorted(v.submission_id for v in complete[item_id]),
+            }
+        )
     insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
     update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed"})
     update_ids(
@@ -200,6 +226,33 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
     report.rework_items += len(rework)
     report.more_overlap_items += len(more)
     report.adjudication_items += len(adjudicate)
+
+
+def adjudicator_available(session: Session, item_ids: list[int], required_skills: Sequence[str]) -> set[int]:
+    """Those of these items that some active adjudicator could take: the skills, the item's
+    language, and no assignment of their own on it."""
+    if not item_ids:
+        return set()
+    eligible = and_(
+        Expert.tier == "adjudicator",
+        Expert.status == "active",
+        # Correlated two levels up (the item) as well as one (the expert).
+        exists()
+        .where(ExpertLanguage.expert_id == Expert.id, ExpertLanguage.language == Item.language)
+        .correlate(Item, Expert),
+        ~exists().where(Assignment.item_id == Item.id, Assignment.expert_id == Expert.id).correlate(Item, Expert),
+    )
+    if required_skills:
+        skilled = (
+            select(ExpertSkill.expert_id)
+            .where(ExpertSkill.skill.in_(list(required_skills)))
+            .group_by(ExpertSkill.expert_id)
+            .having(func.count(distinct(ExpertSkill.skill)) == len(set(required_skills)))
+        )
+        eligible = and_(eligible, Expert.id.in_(skilled))
+    return set(
+        session.scalars(select(Item.id).where(matches_any(session, Item.id, item_ids), exists().where(eligible)))
+    )
 
 
 def send_to_adjudication(session: Session, reasons: dict[int, str]) -> None:

@@ -154,14 +154,15 @@ def test_a_correction_must_fit_the_schema_and_stands_in_for_the_annotation(world
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "answer", "rating"]
         fixed = {**GOOD, "rating": 2}
         assert http.post(path, json={"decision": "correct", "corrected_answer": fixed}).status_code == 204
-    from nightshift.review import _accepted_answers
+    from nightshift.review import accepted_votes
 
     with transaction(world.sessions) as session:
         annotation = session.get(Assignment, task_id)
         annotation.status = "accepted"  # as the submissions gate would
         session.flush()
-        answers = _accepted_answers(session, [annotation.item_id])[annotation.item_id]
-    assert [answer for _, _, answer in answers] == [fixed]
+        votes = accepted_votes(session, [annotation.item_id])[annotation.item_id]
+    # The correction stands in for the annotation, and counts as reviewer-approved.
+    assert [(v.answer, v.approved) for v in votes] == [(fixed, True)]
 
 
 def test_earnings_show_rate_and_the_hours_not_yet_paid(world) -> None:
