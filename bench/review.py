@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,9 +175,7 @@ def one_run(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     mark = time.perf_counter()
     report = review.ReviewReport()
     with transaction(sessions) as session:
-        review.aggregate_ready_items(
-            session, 1, report, lambda items, alphas, body: check_agreement(items, alphas, body, docs)
-        )
+        review.aggregate_ready_items(session, 1, report, partial(check_agreement, docs_dir=docs))
         times["aggregate + agreement gate"] = time.perf_counter() - mark
         mark = time.perf_counter()
         reliability.update_reliability(session, reliability.experts_of_batch(session, 1))

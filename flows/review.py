@@ -59,9 +59,9 @@ def review_flow(params: ReviewParams) -> ReviewResult:
     submissions = run_submissions_gate(batch_id, collect_submissions(batch_id))
     rejected = apply_submissions_gate(batch_id, submissions)
     gold, requeued = run_gold_gate(batch_id)
-    report, agreement = aggregate_and_settle(batch_id)
+    report = aggregate_and_settle(batch_id)
 
-    outcomes = [o for o in (submissions, gold, agreement) if o is not None and o.evaluated_ids]
+    outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]
     if outcomes:
         create_table_artifact(key="gate-results", table=_gate_table(outcomes), description=f"Gates of batch {batch_id}")
     consequences = {

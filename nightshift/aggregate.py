@@ -46,6 +46,9 @@ class Aggregate:
     method: dict[str, Any]
     # Share of experts agreeing with the final answer, averaged over the fields that have one.
     agreement: float
+    # Per compared field (free text never is): the share of experts agreeing with the final answer.
+    # Below 1, the item's experts disagree on that field.
+    fields: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _aggregate_item(
 ) -> Aggregate:
     final: dict[str, Any] = {}
     method: dict[str, Any] = {}
-    agreements: list[float] = []
+    fields: dict[str, float] = {}
     # Most reliable first: ties and free text go their way.
     ranked = sorted(votes, key=lambda v: (-v.reliability, v.submission_id))
     for label in project.labels:
@@ -149,11 +152,15 @@ def _aggregate_item(
                 "n": len(nums),
             }
             if median is not None:
-                agreements.append(sum(abs(n - median) <= 1 for n in nums) / len(nums))
+                fields[label.name] = sum(abs(n - median) <= 1 for n in nums) / len(nums)
         elif isinstance(label, MultiChoice):
             counts = Counter(tag for v in present for tag in v)
             final[label.name] = sorted(t for t, c in counts.items() if c * 2 > len(present))
             method[label.name] = {"method": "per_tag_majority", "votes": dict(counts), "n": len(present)}
+            if present:
+                # Only for telling disagreement: tag sets rarely match exactly, so it stays out of the mean.
+                chosen = final[label.name]
+                fields[label.name] = sum(sorted(v) == chosen for v in present) / len(present)
         elif isinstance(label, FreeText):
             approved = [v.answer[label.name] for v in ranked if v.approved and v.answer.get(label.name) is not None]
             final[label.name] = approved[0] if approved else (present[0] if present else None)
@@ -167,7 +174,7 @@ def _aggregate_item(
             final[label.name], share = _preference(counts, label.options)
             method[label.name] = {"method": "majority_with_ties", "votes": dict(counts), "n": len(present)}
             if present:
-                agreements.append(share)
+                fields[label.name] = share
         else:
             counts = Counter(present)
             top = max(counts.values()) if counts else 0
@@ -191,9 +198,10 @@ def _aggregate_item(
                 final[label.name] = majority
                 method[label.name] = {"method": "majority_vote", "votes": dict(counts), "n": len(present)}
             if present:
-                agreements.append(counts[final[label.name]] / len(present))
-    agreement = round(statistics.fmean(agreements), 4) if agreements else 1.0
-    return Aggregate(final, method, agreement)
+                fields[label.name] = counts[final[label.name]] / len(present)
+    averaged = [share for name, share in fields.items() if not isinstance(project.label(name), MultiChoice)]
+    agreement = round(statistics.fmean(averaged), 4) if averaged else 1.0
+    return Aggregate(final, method, agreement, fields)
 
 
 def _preference(counts: Counter[str], options: Sequence[str]) -> tuple[str | None, float]:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Text, and_, cast, distinct, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from nightshift.aggregate import Vote, aggregate_items
+from nightshift.aggregate import Aggregate, Vote, aggregate_items
 from nightshift.agreement import field_alphas
 from nightshift.audit import record_transition
 from nightshift.errors import NightshiftError
@@ -28,7 +27,7 @@ from nightshift.models import (
     Submission,
 )
 from nightshift.projects import project_spec
-from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
+from nightshift.spec import ProjectBody
 from nightshift.sql import insert_ignoring_conflicts, matches_any, update_grouped, update_ids
 
 
@@ -58,6 +57,7 @@ class ReviewReport:
     adjudication_items: int = 0
     batch_status: str = ""
     failures: dict[int, str] = field(default_factory=dict)
+    agreement: GateOutcome | None = None
 
 
 def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]:
@@ -163,12 +163,12 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
         {
             "item_id": item_id,
             "agreement": aggregates[item_id].agreement,
-            "disagreeing_fields": disagreeing_fields([v.answer for v in vs], project),
+            "disagreeing_fields": [name for name, share in aggregates[item_id].fields.items() if share < 1],
         }
-        for item_id, vs in judged.items()
+        for item_id in judged
     ]
     alphas = field_alphas({item_id: [v.answer for v in vs] for item_id, vs in judged.items()}, project)
-    outcome = agreement_gate(rows, alphas, project)
+    outcome = report.agreement = agreement_gate(rows, alphas, project)
     if outcome.evaluated_ids:
         record_gate(session, batch_id, outcome)
     more: list[tuple[int, int]] = []
@@ -178,15 +178,7 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
         need = items[item_id][0]
         why = outcome.failures.get(item_id)
         if why is None:
-            results.append(
-                {
-                    "item_id": item_id,
-                    "answer": result.answer,
-                    "method": result.method,
-                    "agreement": result.agreement,
-                    "submission_ids": sorted(v.submission_id for v in complete[item_id]),
-                }
-            )
+            results.append(_result_row(item_id, result, complete[item_id]))
         elif result.agreement < project.gates.min_agreement and need < project.overlap.max:
             more.append((item_id, need + 1))
         else:
@@ -195,17 +187,8 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
     # saying so, and ops hear of it through the gate's failure.
     stranded = set(adjudicate) - adjudicator_available(session, list(adjudicate), project.required_skills)
     for item_id in sorted(stranded):
-        result = aggregates[item_id]
-        why = adjudicate.pop(item_id)
-        results.append(
-            {
-                "item_id": item_id,
-                "answer": result.answer,
-                "method": {**result.method, "_note": f"{why}; no adjudicator available"},
-                "agreement": result.agreement,
-                "submission_ids": sorted(v.submission_id for v in complete[item_id]),
-            }
-        )
+        note = f"{adjudicate.pop(item_id)}; no adjudicator available"
+        results.append(_result_row(item_id, aggregates[item_id], complete[item_id], note))
     insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
     update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed"})
     update_ids(
@@ -226,6 +209,16 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
     report.rework_items += len(rework)
     report.more_overlap_items += len(more)
     report.adjudication_items += len(adjudicate)
+
+
+def _result_row(item_id: int, result: Aggregate, votes: Sequence[Vote], note: str | None = None) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "answer": result.answer,
+        "method": {**result.method, "_note": note} if note else result.method,
+        "agreement": result.agreement,
+        "submission_ids": sorted(v.submission_id for v in votes),
+    }
 
 
 def adjudicator_available(session: Session, item_ids: list[int], required_skills: Sequence[str]) -> set[int]:
@@ -257,11 +250,9 @@ def adjudicator_available(session: Session, item_ids: list[int], required_skills
 
 def send_to_adjudication(session: Session, reasons: dict[int, str]) -> None:
     """These items wait for an adjudicator (workbench.claim_adjudication), each with why."""
-    by_reason: dict[str, list[int]] = defaultdict(list)
-    for item_id, why in reasons.items():
-        by_reason[why].append(item_id)
-    for why, ids in by_reason.items():
-        update_ids(session, Item, ids, {"status": "adjudication", "status_reason": f"to adjudication: {why}"})
+    update_grouped(
+        session, Item, reasons, lambda why: {"status": "adjudication", "status_reason": f"to adjudication: {why}"}
+    )
 
 
 def settle_adjudications(session: Session, batch_id: int) -> int:
@@ -306,26 +297,6 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed", "status_reason": None})
     update_ids(session, Assignment, [aid for aid, _, _, _, _ in decided], {"status": "accepted"})
     return len(results)
-
-
-def disagreeing_fields(answers: Sequence[Mapping[str, Any]], project: ProjectBody) -> list[str]:
-    """The fields an item's experts did not agree on: a scale beyond one step of the median, any
-    other choice not unanimous. Free text is never compared."""
-    fields = []
-    for label in project.labels:
-        values: list[Any] = [a[label.name] for a in answers if a.get(label.name) is not None]
-        if isinstance(label, FreeText) or len(values) < 2:
-            continue
-        if isinstance(label, OrdinalScale):
-            median = statistics.median(values)
-            if any(abs(v - median) > 1 for v in values):
-                fields.append(label.name)
-        elif isinstance(label, MultiChoice):
-            if len({tuple(sorted(v)) for v in values}) > 1:
-                fields.append(label.name)
-        elif len(set(values)) > 1:
-            fields.append(label.name)
-    return fields
 
 
 def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote]]:

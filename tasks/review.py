@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import task
@@ -57,22 +58,14 @@ def run_gold_gate(batch_id: int) -> tuple[review.GateOutcome, int]:
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def aggregate_and_settle(batch_id: int) -> tuple[review.ReviewReport, review.GateOutcome | None]:
+def aggregate_and_settle(batch_id: int) -> review.ReviewReport:
     """Aggregate what is complete and gate its agreement, settle adjudicated items, update
     reliability and the batch's status: one transaction."""
     report = review.ReviewReport()
-    docs = resources().settings.resolved_data_docs_dir
-    seen: list[review.GateOutcome] = []
-
-    def agreement_gate(
-        items: list[dict[str, Any]], alphas: dict[str, float | None], project: Any
-    ) -> review.GateOutcome:
-        seen.append(check_agreement(items, alphas, project, docs))
-        return seen[-1]
-
+    gate = partial(check_agreement, docs_dir=resources().settings.resolved_data_docs_dir)
     with transaction(resources().sessions) as session:
-        review.aggregate_ready_items(session, batch_id, report, agreement_gate)
+        review.aggregate_ready_items(session, batch_id, report, gate)
         # Feedback: what the gates learned about each expert steers the next dispatch.
         reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id))
         report.batch_status = review.settle_batch(session, batch_id)
-    return report, (seen[0] if seen else None)
+    return report
