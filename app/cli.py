@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +29,10 @@ app = typer.Typer(
 project_app = typer.Typer(help="Client projects.", no_args_is_help=True)
 experts_app = typer.Typer(help="The expert registry.", no_args_is_help=True)
 db_app = typer.Typer(help="The application database.", no_args_is_help=True)
-limits_app = typer.Typer(help="Prefect concurrency limits the tasks hold to.", no_args_is_help=True)
+limits_app = typer.Typer(
+    help="Prefect concurrency limits (database, client webhooks, Slack, dispatch) the tasks hold to.",
+    no_args_is_help=True,
+)
 quarantine_app = typer.Typer(help="Rows refused at ingest: see, fix and load them.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(project_app, name="project")
@@ -97,7 +101,7 @@ def project_apply(file: Annotated[Path, typer.Argument(help="Project spec YAML."
 
 @limits_app.command("apply")
 def limits_apply() -> None:
-    """Create or update the tag concurrency limits on the Prefect API (idempotent)."""
+    """Create the concurrency limits on the Prefect API, or set them back to their sizes (idempotent)."""
     from deployments.limits import apply_limits
 
     for tag, slots in apply_limits().items():
@@ -466,6 +470,30 @@ def serve(
     _ready_sessions()
     # No access log: it would be noise at hundreds of requests a second, and paths carry no secrets.
     uvicorn.run("app.web:app_from_environment", factory=True, host=host, port=port, workers=workers, access_log=False)
+
+
+@app.command()
+def stack(
+    port: Annotated[int, typer.Option(help="Prefect server (API and UI) port.")] = 4200,
+    workers: Annotated[int, typer.Option(min=1, help="Prefect workers on the nightshift pool.")] = 1,
+    web_port: Annotated[int, typer.Option(help="Web service port.")] = 8000,
+) -> None:
+    """The local stack: Prefect server and UI, limits, work pool, deployments, workers, web service."""
+    from deployments.stack import LocalStack
+
+    local = LocalStack(home=_settings().home.resolve(), port=port, workers=workers, web_port=web_port)
+    _ready_sessions()
+    with local:
+        typer.echo(f"Prefect UI   http://127.0.0.1:{port}")
+        typer.echo(f"web service  http://127.0.0.1:{web_port}")
+        typer.echo(f"{workers} worker(s) on pool 'nightshift'; logs in {local.logs}; Ctrl-C stops everything")
+        try:
+            while not (crashed := local.exited()):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            crashed = []
+        if crashed:
+            raise NightshiftError(f"{', '.join(crashed)} stopped; see {local.logs}")
 
 
 @app.command()

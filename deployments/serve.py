@@ -35,6 +35,7 @@ def load_flow(entrypoint: str) -> Any:
 
 def build_deployments() -> list[Any]:
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
 
     built = []
@@ -51,6 +52,7 @@ def build_deployments() -> list[Any]:
                     for s in entry.get("schedules", [])
                 ],
                 concurrency_limit=ConcurrencyLimitConfig(**limit) if limit else None,
+                triggers=[DeploymentEventTrigger(**t) for t in entry.get("triggers", [])],
             )
         )
     return built

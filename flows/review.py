@@ -83,10 +83,11 @@ def review_flow(params: ReviewParams) -> ReviewResult:
                 )
             )
     if report.batch_status == "passed":
-        # An automation (deployments/automations.py) starts delivery on this event.
+        # The deliver deployment's trigger (prefect.yaml) starts this batch's delivery on this event.
         emit_event(
             event="nightshift.batch.passed",
             resource={"prefect.resource.id": f"nightshift.batch.{batch_id}", "nightshift.batch_id": str(batch_id)},
+            payload={"batch_id": batch_id},
         )
     return ReviewResult(
         batch_id=batch_id,

@@ -402,7 +402,8 @@ def commit_delivery(
     Runs inside the caller's transaction. If it rolls back, the published folder is left for the
     next attempt at the same version to replace; the outbox never points at a file that is not there.
     """
-    batch = session.get_one(Batch, built.batch_id)
+    # Locked: two runs delivering the same batch at once (the nightly's and an event's) publish once.
+    batch = session.get_one(Batch, built.batch_id, with_for_update=True)
     if batch.status != "passed":
         built.discard()
         return None
@@ -547,8 +548,11 @@ def request_redelivery(session: Session, batch_id: int, reason: str, actor: str)
 
 
 def settle_deliveries(session: Session, batch_id: int | None = None) -> list[tuple[int, str]]:
-    """Deliveries whose every page has landed (or died) are closed, with their batch and items."""
-    query = select(Delivery).where(Delivery.status == "pending")
+    """Deliveries whose every page has landed (or died) are closed, with their batch and items.
+
+    Rows another run is settling are skipped (SKIP LOCKED), so each is settled, and announced, once.
+    """
+    query = select(Delivery).where(Delivery.status == "pending").with_for_update(skip_locked=True)
     if batch_id is not None:
         query = query.where(Delivery.batch_id == batch_id)
     settled: list[tuple[int, str]] = []

@@ -12,7 +12,7 @@ from nightshift import delivery, webhooks
 from nightshift.db import transaction
 from nightshift.models import Batch, Client, Delivery, Project
 from nightshift.review import GateOutcome, record_gate
-from tasks.runtime import DB_TASK, resources
+from tasks.runtime import CLIENT_WEBHOOKS, DB_TASK, resources
 
 
 class SendReport(BaseModel):
@@ -32,7 +32,7 @@ def prepare_delivery(batch_id: int) -> tuple[int | None, GateOutcome | None]:
     return delivery.prepare_delivery(res.sessions, batch_id, res.delivery_options, readiness, record_gate)
 
 
-@task(cache_policy=NO_CACHE, tags=["client-webhooks"])
+@task(cache_policy=NO_CACHE, tags=[CLIENT_WEBHOOKS])
 def send_due_messages(batch_id: int | None) -> SendReport:
     """Send every due page until none is left; retries are scheduled in the database, not here."""
     res = resources()

@@ -12,10 +12,10 @@ from nightshift import notify, ops_outbox, report
 from nightshift.db import transaction
 from nightshift.models import utcnow
 from nightshift.notify import Message
-from tasks.runtime import resources
+from tasks.runtime import SLACK, resources
 
 
-@task(tags=["slack"], cache_policy=NO_CACHE)
+@task(tags=[SLACK], cache_policy=NO_CACHE)
 def notify_ops(message: Message, channel: str | None = None) -> bool:
     """Store the message for a client channel or the ops channel; a top-level flow sends at once,
     a subflow leaves it for its parent's send, so a nightly run's burst goes out grouped."""
@@ -33,7 +33,7 @@ def _store_all(messages: list[tuple[str | None, Message]]) -> int:
     return stored
 
 
-@task(tags=["slack"], cache_policy=NO_CACHE)
+@task(tags=[SLACK], cache_policy=NO_CACHE)
 def warn_of_batches_at_risk(batch_ids: list[int] | None = None) -> int:
     """A message per batch whose projected finish is after its deadline, in its client's channel."""
     with resources().sessions() as session:
@@ -43,7 +43,7 @@ def warn_of_batches_at_risk(batch_ids: list[int] | None = None) -> int:
     )
 
 
-@task(tags=["slack"], cache_policy=NO_CACHE)
+@task(tags=[SLACK], cache_policy=NO_CACHE)
 def post_client_digests(now: dt.datetime | None = None) -> int:
     """The nightly digest, one per client and day, in the client's channel (or the ops channel)."""
     now = now or utcnow()
@@ -61,6 +61,6 @@ def send_ops_messages_now() -> ops_outbox.FlushReport:
         return ops_outbox.flush(session, res.notifier, utcnow())
 
 
-@task(tags=["slack"], cache_policy=NO_CACHE)
+@task(tags=[SLACK], cache_policy=NO_CACHE)
 def send_ops_messages() -> ops_outbox.FlushReport:
     return send_ops_messages_now()

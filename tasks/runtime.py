@@ -62,16 +62,24 @@ def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+# Tags whose Prefect concurrency limits are named after what they protect; deployments/limits.py
+# sets their sizes on the Prefect API, so every worker on every machine shares the same slots.
+# Prefect's task engine takes the slot before the task starts and frees it when the task ends.
+DATABASE = "database"
+CLIENT_WEBHOOKS = "client-webhooks"
+SLACK = "slack"
+
+
 # Declared once so every database task retries the same way.
 DB_TASK: dict[str, Any] = {
     "retries": 3,
     "retry_delay_seconds": exponential_backoff(backoff_factor=2),
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_on_transient,
-    "tags": ["database"],
+    "tags": [DATABASE],
 }
 
 
 def db_task(*tags: str) -> dict[str, Any]:
     """DB_TASK with further tags, for tasks a tag concurrency limit should hold to."""
-    return DB_TASK | {"tags": ["database", *tags]}
+    return DB_TASK | {"tags": [DATABASE, *tags]}

@@ -7,7 +7,16 @@ from deployments.serve import build_deployments, declared_deployments, load_flow
 
 def test_every_entrypoint_imports_and_builds_a_form_schema() -> None:
     entries = declared_deployments()
-    assert {e["name"] for e in entries} == {"ingest", "dispatch", "simulate", "review", "deliver", "nightly", "payouts"}
+    assert {e["name"] for e in entries} == {
+        "ingest",
+        "dispatch",
+        "simulate",
+        "review",
+        "advance-batch",
+        "deliver",
+        "nightly",
+        "payouts",
+    }
     for entry in entries:
         flow = load_flow(entry["entrypoint"])
         schema = parameter_schema(flow.fn).model_dump()
@@ -15,6 +24,20 @@ def test_every_entrypoint_imports_and_builds_a_form_schema() -> None:
         # The parameter model's fields, with their descriptions, are what the Prefect UI renders as a form.
         model = next(iter(schema["definitions"].values()))
         assert model["properties"], entry["name"]
+        assert all(field.get("description") for field in model["properties"].values()), entry["name"]
+        if entry["name"] == "advance-batch":
+            # A Literal becomes a drop-down of its choices.
+            assert model["properties"]["delivery"]["enum"] == ["in-flow", "on-event"]
+
+
+def test_a_batch_passing_its_gates_starts_its_delivery_through_the_deploy_trigger() -> None:
+    deliver = next(d for d in build_deployments() if d.name == "deliver")
+    [trigger] = deliver.triggers
+    assert trigger.expect == {"nightshift.batch.passed"}
+    assert trigger.match.root == {"prefect.resource.id": "nightshift.batch.*"}
+    assert trigger.parameters == {"params": {"batch_id": "{{ event.payload.batch_id }}"}}
+    advance = next(d for d in build_deployments() if d.name == "advance-batch")
+    assert not advance.schedules and not advance.triggers
 
 
 def test_the_nightly_deployment_runs_on_a_cron_in_an_explicit_time_zone_without_overlap() -> None:

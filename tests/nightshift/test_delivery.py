@@ -32,9 +32,9 @@ from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 
 
-def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl") -> int:
+def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl", project: str = "acme-scenarios") -> int:
     """The core's own pipeline up to a passed batch: dispatch, simulated experts, the review gate."""
-    batch_id, _ = ingest_file(sessions, path)
+    batch_id, _ = ingest_file(sessions, path, project)
     for _ in range(8):
         with transaction(sessions) as session:
             dispatch.dispatch_batch(session, batch_id, utcnow())

@@ -1,0 +1,155 @@
+"""The local stack in one command (`nightshift stack`): a Prefect server with its UI, the
+concurrency limits, the process work pool, every deployment of prefect.yaml, workers, and the web
+service; all stopped together on Ctrl-C.
+
+It runs the same commands production does (see the README's production guide), on one machine,
+so the tests of scale-out start their stack with it too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK_POOL = "nightshift"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class LocalStack:
+    home: Path
+    port: int = 4200
+    workers: int = 1
+    # Flow runs one worker runs at once.
+    worker_limit: int = 4
+    web_port: int | None = 8000
+    # How often a worker asks the server for runs (Prefect's default is 10 s).
+    worker_poll_seconds: float = 10.0
+    # False keeps schedules from starting runs on their own (tests trigger what they check).
+    schedules: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    _processes: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "stack-logs"
+
+    def environment(self) -> dict[str, str]:
+        """What every process of the stack sees: the server's API and the project checkout."""
+        env = os.environ | {
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_UI_URL": f"http://127.0.0.1:{self.port}",
+            "NIGHTSHIFT_PREFECT_UI_URL": f"http://127.0.0.1:{self.port}",
+            "NIGHTSHIFT_PROJECT_DIR": str(ROOT),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_WORKER_QUERY_SECONDS": str(self.worker_poll_seconds),
+            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "true" if self.schedules else "false",
+            # The stack's logs say which worker took which run (the CLI keeps its own console quiet).
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO",
+        }
+        env.setdefault("PREFECT_HOME", str(self.home / "prefect"))
+        return env | self.env
+
+    def start(self) -> LocalStack:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self._spawn("server", [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)])
+            self._wait_for_server()
+            self.run([sys.executable, "-m", "app.cli", "limits", "apply"])
+            self.run([*_prefect(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"])
+            self.run([*_prefect(), "--no-prompt", "deploy", "--all"])
+            for number in range(1, self.workers + 1):
+                self._spawn(
+                    f"worker-{number}",
+                    [
+                        *_prefect(),
+                        "worker",
+                        "start",
+                        "--pool",
+                        WORK_POOL,
+                        "--name",
+                        f"nightshift-worker-{number}",
+                        "--limit",
+                        str(self.worker_limit),
+                    ],
+                )
+            if self.web_port is not None:
+                self._spawn("web", [sys.executable, "-m", "app.cli", "serve", "--port", str(self.web_port)])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def run(self, command: list[str]) -> str:
+        """One set-up command against the stack's server; its output, or StackError with it."""
+        done = subprocess.run(command, cwd=ROOT, env=self.environment(), capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise StackError(f"{' '.join(command[-4:])} failed: {(done.stderr or done.stdout)[-2000:]}")
+        return done.stdout
+
+    def exited(self) -> list[str]:
+        """The stack's processes that have stopped on their own."""
+        return [name for name, process, _ in self._processes if process.poll() is not None]
+
+    def log_of(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        # Workers first, so no run starts against a server that is going away.
+        for _, process, _ in reversed(self._processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for _, process, log in reversed(self._processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.close()
+        self._processes.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = (self.logs / f"{name}.log").open("wb")
+        process = subprocess.Popen(command, cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+        self._processes.append((name, process, log))
+
+    def _wait_for_server(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        server = self._processes[0][1]
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise StackError(f"the Prefect server exited: {self.log_of('server')[-2000:]}")
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise StackError(f"the Prefect server did not answer on {self.api_url} within {timeout:.0f} s")
+
+
+def _prefect() -> list[str]:
+    return [sys.executable, "-m", "prefect"]

@@ -1,0 +1,49 @@
+"""The concurrency limits: created and reset by one idempotent command, and held by the tasks."""
+
+from __future__ import annotations
+
+from prefect import flow, get_client, task
+from typer.testing import CliRunner
+
+from app.cli import app
+from deployments.limits import DEFAULT_LIMITS, apply_limits, read_limits
+from tasks.runtime import CLIENT_WEBHOOKS, DATABASE, DB_TASK, SLACK
+
+
+def _global_limit_names() -> list[str]:
+    with get_client(sync_client=True) as client:
+        return [limit.name for limit in client.read_global_concurrency_limits(limit=200)]
+
+
+def test_the_set_up_command_creates_the_limits_and_puts_changed_sizes_back(prefect_api) -> None:
+    result = CliRunner().invoke(app, ["limits", "apply"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "database: 8" in result.output and "slack: 1" in result.output
+    assert read_limits() == DEFAULT_LIMITS
+    # Prefect keeps them as global concurrency limits, one per thing protected.
+    assert {f"tag:{t}" for t in (DATABASE, CLIENT_WEBHOOKS, SLACK)} <= set(_global_limit_names())
+
+    apply_limits({DATABASE: 2})  # as an ops engineer might in the UI
+    assert read_limits()[DATABASE] == 2
+    apply_limits()
+    apply_limits()
+    assert read_limits() == DEFAULT_LIMITS
+    names = _global_limit_names()
+    assert names.count(f"tag:{DATABASE}") == 1 and names.count(f"tag:{SLACK}") == 1
+
+
+def test_a_database_task_holds_a_slot_of_the_database_limit_while_it_runs(prefect_api) -> None:
+    apply_limits()
+
+    @task(**DB_TASK)
+    def busy_slots() -> int:
+        with get_client(sync_client=True) as client:
+            return client.read_global_concurrency_limit_by_name(f"tag:{DATABASE}").active_slots
+
+    @flow
+    def one_task() -> int:
+        return busy_slots()
+
+    assert one_task() == 1
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(f"tag:{DATABASE}").active_slots == 0

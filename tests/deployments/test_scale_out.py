@@ -1,0 +1,191 @@
+"""Nightshift as ops run it: a real Prefect server, two workers, the deployments of prefect.yaml.
+
+The nightly deployment is started through the API; it submits one advance-batch run per open batch
+to the work pool, and each batch that passes review emits the event that starts its delivery.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from sqlalchemy import select
+
+from app.receiver import Fault, WebhookReceiver
+from deployments.stack import LocalStack
+from nightshift.db import make_engine, make_sessionmaker, transaction
+from nightshift.experts import import_experts, parse_experts
+from nightshift.models import Batch, Delivery, DeliveryMessage, Item
+from nightshift.projects import apply_spec
+from nightshift.spec import parse_spec
+from nightshift.webhooks import new_webhook_secret
+from tests.conftest import SAMPLES
+from tests.nightshift.test_delivery import run_to_passed
+from tests.servers.slack import SlackStandIn
+
+CLIENTS = ("alpha", "beta", "gamma")  # gamma's webhook is down all night
+ITEMS_PER_BATCH = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spec(client: str, webhook_url: str) -> dict:
+    spec = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
+    spec["client"] |= {
+        "slug": client,
+        "name": client.title(),
+        "webhook_url": webhook_url,
+        "webhook_secret": {"env": f"{client.upper()}_WEBHOOK_SECRET"},
+        "slack_channel": f"#{client}-deliveries",
+    }
+    spec["project"]["slug"] = f"{client}-scenarios"
+    spec["project"]["gates"]["min_time_on_task_seconds"] = 1
+    spec["project"]["gates"]["reading_chars_per_second"] = None
+    return spec
+
+
+def _lines(first: int, count: int, path: Path) -> Path:
+    path.write_text("".join((SAMPLES / "items.jsonl").read_text().splitlines(keepends=True)[first : first + count]))
+    return path
+
+
+def _runs(flow_runs: list, flow_ids: dict, name: str) -> list:
+    """The runs of one flow's deployment (not the same flow run in-process as a subflow)."""
+    return [run for run in flow_runs if flow_ids[run.flow_id] == name and run.deployment_id is not None]
+
+
+@pytest.mark.timeout(900)
+def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_holds_back_no_one(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    secrets = {client: new_webhook_secret() for client in CLIENTS}
+    down = lambda _n: Fault(status=503)  # noqa: E731
+    receivers = {c: WebhookReceiver(secrets[c], down if c == "gamma" else None) for c in CLIENTS}
+    for receiver in receivers.values():
+        receiver.__enter__()
+    slack = SlackStandIn().__enter__()
+    try:
+        # The day's work: each client's batch done by the experts and passed by its last review.
+        sessions = make_sessionmaker(make_engine(postgres_url))
+        experts, _ = parse_experts(SAMPLES / "experts.jsonl")
+        with transaction(sessions) as session:
+            import_experts(session, experts)
+            for client in CLIENTS:
+                apply_spec(session, parse_spec(_spec(client, receivers[client].url), f"{client}.yaml"))
+        passed = {
+            client: run_to_passed(
+                sessions, _lines(0, ITEMS_PER_BATCH, tmp_path / f"{client}.jsonl"), f"{client}-scenarios"
+            )
+            for client in CLIENTS
+        }
+        # Tonight's new file from alpha, in the drop folder.
+        drop = tmp_path / "drop"
+        (drop / "alpha-scenarios").mkdir(parents=True)
+        _lines(ITEMS_PER_BATCH, 20, drop / "alpha-scenarios" / "tonight.jsonl")
+
+        stack = LocalStack(
+            home=tmp_path / "stack",
+            port=_free_port(),
+            workers=2,
+            worker_limit=2,
+            web_port=None,
+            worker_poll_seconds=1,
+            schedules=False,
+            env={
+                "PREFECT_HOME": str(tmp_path / "stack" / "prefect"),
+                "NIGHTSHIFT_HOME": str(tmp_path / "stack"),
+                "NIGHTSHIFT_DATABASE_URL": postgres_url,
+                "NIGHTSHIFT_DELIVERY_DIR": str(tmp_path / "deliveries"),
+                "NIGHTSHIFT_SLACK_TOKEN": "xoxb-stack-secret",
+                "NIGHTSHIFT_SLACK_BASE_URL": slack.base_url,
+            }
+            | {f"{c.upper()}_WEBHOOK_SECRET": secrets[c] for c in CLIENTS},
+        )
+        with stack, temporary_settings({PREFECT_API_URL: stack.api_url}):
+            nightly = run_deployment(
+                "nightly/nightly", parameters={"params": {"drop_folder": str(drop)}}, timeout=600, poll_interval=2
+            )
+            # The deliveries the review events started may still be running, or about to start.
+            deadline, settled_since = time.monotonic() + 300, None
+            with get_client(sync_client=True) as client:
+                while time.monotonic() < deadline:
+                    flow_runs = client.read_flow_runs(limit=200)
+                    flow_ids = {f.id: f.name for f in client.read_flows(limit=50)}
+                    unfinished = client.read_flow_runs(
+                        flow_run_filter=FlowRunFilter(
+                            state=FlowRunFilterState(
+                                type=FlowRunFilterStateType(
+                                    any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+                                )
+                            )
+                        )
+                    )
+                    if unfinished:
+                        settled_since = None
+                    elif len(_runs(flow_runs, flow_ids, "deliver")) >= len(CLIENTS):
+                        break
+                    settled_since = settled_since or time.monotonic()
+                    if time.monotonic() - settled_since > 60:
+                        break
+                    time.sleep(2)
+            worker_logs = [stack.log_of(f"worker-{n}") for n in (1, 2)]
+
+        assert nightly.state is not None and nightly.state.is_completed(), nightly.state
+        advances = _runs(flow_runs, flow_ids, "advance-batch")
+        deliveries = _runs(flow_runs, flow_ids, "deliver")
+        # One advance per open batch: the three passed ones and tonight's new file.
+        assert sorted(r.parameters["params"]["batch_id"] for r in advances) == [*sorted(passed.values()), 4]
+        assert all(r.state.is_completed() for r in advances + deliveries), [(r.name, r.state) for r in flow_runs]
+        # Delivery was started by the batch.passed events, one per passed batch, with its batch id.
+        assert sorted(r.parameters["params"]["batch_id"] for r in deliveries) == sorted(passed.values())
+
+        taken = [set(re.findall(r"submitting flow run '([0-9a-f-]{36})'", log)) for log in worker_logs]
+        assert taken[0] and taken[1], "both workers took work"
+        assert {str(r.id) for r in [*advances, *deliveries]} <= taken[0] | taken[1]
+
+        with sessions() as session:
+            status = dict(session.execute(select(Batch.id, Batch.status)).tuples().all())
+            assert status[passed["alpha"]] == status[passed["beta"]] == "delivered"
+            # gamma's endpoint refused: its delivery waits for a retry; the others did not wait for it.
+            assert status[passed["gamma"]] == "delivering"
+            gamma_pages = session.scalars(
+                select(DeliveryMessage).join(Delivery).where(Delivery.batch_id == passed["gamma"])
+            ).all()
+            assert gamma_pages and all(
+                p.status == "retrying" and p.attempt_count >= 1 and "503" in (p.last_error or "") for p in gamma_pages
+            )
+            # Tonight's file was ingested and its items staffed.
+            assert status[4] != "failed"
+            assert session.scalars(select(Item.status).where(Item.batch_id == 4).distinct()).all() == ["assigned"]
+        for client in ("alpha", "beta"):
+            records = receivers[client].log.unique_records()
+            assert len(records) == ITEMS_PER_BATCH - _gold_count(sessions, passed[client])
+            assert receivers[client].log.rejected == 0
+        assert receivers["gamma"].requests >= 1 and not receivers["gamma"].log.verified
+        # Each delivered client's channel heard of it, from the run its event started.
+        heard = {(m["channel"], m["text"].splitlines()[0]) for m in slack.messages}
+        for client in ("alpha", "beta"):
+            assert (f"#{client}-deliveries", f"Delivered batch {passed[client]} to {client}") in heard
+        assert "xoxb-stack-secret" not in "".join(worker_logs)
+    finally:
+        slack.__exit__(None, None, None)
+        for receiver in receivers.values():
+            receiver.__exit__(None, None, None)
+
+
+def _gold_count(sessions, batch_id: int) -> int:
+    with sessions() as session:
+        return len(session.scalars(select(Item.id).where(Item.batch_id == batch_id, Item.is_gold)).all())
