@@ -480,9 +480,11 @@ def stack(
 ) -> None:
     """The local stack: Prefect server and UI, limits, work pool, deployments, workers, web service."""
     from deployments.stack import LocalStack
+    from nightshift.migrate import upgrade
 
     local = LocalStack(home=_settings().home.resolve(), port=port, workers=workers, web_port=web_port)
-    _ready_sessions()
+    # One command for the whole stack: the schema is created or migrated first, as `db upgrade` does.
+    upgrade(_settings().resolved_database_url)
     with local:
         typer.echo(f"Prefect UI   http://127.0.0.1:{port}")
         typer.echo(f"web service  http://127.0.0.1:{web_port}")
