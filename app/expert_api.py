@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from app.web import Credentials, Id, ServiceDep, principal
 from nightshift import workbench
@@ -90,15 +91,19 @@ def list_assignments(
         return [TaskSummary(**t) for t in workbench.open_tasks(session, me.id, role, limit)]
 
 
+def _task_or_nothing(session: Session, expert_id: int, assignment_id: int | None) -> Any:
+    """The task opened for the expert, or 204 when there was none to give."""
+    if assignment_id is None:
+        return Response(status_code=204)
+    return Task(**vars(workbench.view_task(session, expert_id, assignment_id)))
+
+
 @router.get("/assignments/next", response_model=Task, responses={204: {"description": "Nothing open."}})
 def next_assignment(svc: ServiceDep, credentials: Credentials) -> Any:
     """Your next annotation task, opened: its time on task starts now if it had not started."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        found = workbench.next_task(session, me.id)
-        if found is None:
-            return Response(status_code=204)
-        return Task(**vars(workbench.view_task(session, me.id, found)))
+        return _task_or_nothing(session, me.id, workbench.next_task(session, me.id))
 
 
 @router.get("/assignments/{assignment_id}", responses=NOT_FOUND)
@@ -158,10 +163,7 @@ def claim_adjudication(svc: ServiceDep, credentials: Credentials) -> Any:
     to an annotation: `POST /api/expert/assignments/{id}/submission`."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        found = workbench.claim_adjudication(session, me.id)
-        if found is None:
-            return Response(status_code=204)
-        return Task(**vars(workbench.view_task(session, me.id, found)))
+        return _task_or_nothing(session, me.id, workbench.claim_adjudication(session, me.id))
 
 
 @router.get("/earnings")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
 from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.projects import project_body
 from nightshift.reliability import matches
+from nightshift.spec import ProjectBody
 from nightshift.sql import matches_any, update_ids
 
 
@@ -40,24 +41,35 @@ def gold_scores(session: Session, batch_id: int) -> list[GoldScore]:
         .join(Item, Item.id == Assignment.item_id)
         .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "accepted")
     )
+    record = gold_record(
+        session,
+        project_id,
+        project,
+        Assignment.role == "annotate",
+        # Rejected gold answers count too: a careless answer the schema gate caught is still wrong.
+        Assignment.status.in_(("accepted", "rejected")),
+        Assignment.expert_id.in_(workers),
+    )
+    return [GoldScore(expert_id, n, right) for expert_id, (n, right) in sorted(record.items())]
+
+
+def gold_record(
+    session: Session, project_id: int, project: ProjectBody, *where: ColumnElement[bool]
+) -> dict[int, tuple[int, int]]:
+    """(gold answers, correct ones) per expert on the project's gold items, over the assignments
+    `where` selects: the gate's and the gold-accuracy bonus's one measure."""
     seen: dict[int, list[int]] = {}
     for expert_id, answer, gold in session.execute(
         select(Assignment.expert_id, Submission.answer, GoldAnswer.answer)
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(
-            Item.project_id == project_id,
-            Assignment.role == "annotate",
-            # Rejected gold answers count too: a careless answer the schema gate caught is still wrong.
-            Assignment.status.in_(("accepted", "rejected")),
-            Assignment.expert_id.in_(workers),
-        )
+        .where(Item.project_id == project_id, *where)
     ).tuples():
         record = seen.setdefault(expert_id, [0, 0])
         record[0] += 1
         record[1] += matches(answer, gold, project)
-    return [GoldScore(expert_id, n, right) for expert_id, (n, right) in sorted(seen.items())]
+    return {expert_id: (n, right) for expert_id, (n, right) in seen.items()}
 
 
 def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], reason: str, actor: str) -> int:

@@ -24,9 +24,9 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from nightshift.errors import NightshiftError
-from nightshift.models import Assignment, Batch, Expert, GoldAnswer, Item, PayoutEntry, Project, Submission
+from nightshift.gold import gold_record
+from nightshift.models import Assignment, Batch, Expert, Item, PayoutEntry, Project
 from nightshift.projects import project_spec
-from nightshift.reliability import matches
 from nightshift.spec import Bonus, ProjectBody
 from nightshift.sql import insert_ignoring_conflicts, insert_returning_new
 
@@ -300,22 +300,15 @@ def _bonus_note(bonus: Bonus, hits: int, seen: int, base: Decimal) -> str:
 def _gold_accuracy(
     session: Session, project_id: int, expert_ids: list[int], period: Period, project: ProjectBody
 ) -> dict[int, tuple[int, int]]:
-    out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for expert_id, answer, reference in session.execute(
-        select(Assignment.expert_id, Submission.answer, GoldAnswer.answer)
-        .join(Submission, Submission.assignment_id == Assignment.id)
-        .join(Item, Item.id == Assignment.item_id)
-        .join(GoldAnswer, GoldAnswer.item_id == Item.id)
-        .where(
-            Item.project_id == project_id,
-            Assignment.expert_id.in_(expert_ids),
-            Assignment.submitted_at >= period.start,
-            Assignment.submitted_at < period.end,
-        )
-    ):
-        out[expert_id][0] += matches(answer, reference, project)
-        out[expert_id][1] += 1
-    return {e: (hits, seen) for e, (hits, seen) in out.items()}
+    record = gold_record(
+        session,
+        project_id,
+        project,
+        Assignment.expert_id.in_(expert_ids),
+        Assignment.submitted_at >= period.start,
+        Assignment.submitted_at < period.end,
+    )
+    return {expert_id: (hits, seen) for expert_id, (seen, hits) in record.items()}
 
 
 def _on_time_rate(

@@ -9,15 +9,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_stage_bench_runs_every_stage() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/run.py", "--items", "300", "--experts", "80", "--repeat", "1", "--database", "sqlite"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a bench script as ops would, from the checkout; it must exit 0."""
+    result = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_the_stage_bench_runs_every_stage() -> None:
+    result = run_bench("bench/run.py", "--items", "300", "--experts", "80", "--repeat", "1", "--database", "sqlite")
     stages = [line.split("  ")[0] for line in result.stdout.splitlines()]
     for stage in (
         "experts import",
@@ -31,24 +31,9 @@ def test_the_stage_bench_runs_every_stage() -> None:
 
 
 def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/ingest.py",
-            "--items",
-            "3000",
-            "--chunk-rows",
-            "1000",
-            *("--repeat", "1"),
-            "--workdir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_bench(
+        "bench/ingest.py", "--items", "3000", "--chunk-rows", "1000", *("--repeat", "1"), "--workdir", str(tmp_path)
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     for figure in ("ingest flow", "raw COPY (ceiling)", "ratio to raw COPY", "re-run, skipped", "re-run, --force"):
         assert figure in result.stdout, result.stdout
     assert "(accepted 3,000)" in result.stdout
@@ -56,14 +41,7 @@ def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
 
 
 def test_the_delivery_bench_reports_every_figure() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/deliver.py", "--records", "3000", "--repeat", "1", "--page-bytes", "65536"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_bench("bench/deliver.py", "--records", "3000", "--repeat", "1", "--page-bytes", "65536")
     assert "records 3,000;" in result.stdout
     for figure in ("deliver (build + outbox + send)", "baseline: unsigned POSTs", "ratio sending / baseline"):
         assert figure in result.stdout, result.stdout
@@ -71,14 +49,7 @@ def test_the_delivery_bench_reports_every_figure() -> None:
 
 
 def test_the_review_bench_gates_every_submission_and_compares_aggregators() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/review.py", "--items", "2000", "--repeat", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_bench("bench/review.py", "--items", "2000", "--repeat", "1")
     assert "submissions 6,000 (2,000 items x 3)" in result.stdout
     for figure in ("review (gates + aggregation)", "baseline: bare read of the rows", "ratio review / bare read"):
         assert figure in result.stdout, result.stdout
@@ -88,13 +59,6 @@ def test_the_review_bench_gates_every_submission_and_compares_aggregators() -> N
 
 
 def test_the_api_bench_stores_every_submission_and_reports_the_ceiling() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/api.py", "--items", "100", "--repeat", "1", "--workers", "1", "--port", "8766"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_bench("bench/api.py", "--items", "100", "--repeat", "1", "--workers", "1", "--port", "8766")
     summary = result.stdout.splitlines()[-1]
     assert "submissions via HTTP" in summary and "baseline SELECT 1" in summary and "ratio" in summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -73,11 +74,11 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
 ) -> None:
     secrets = {client: new_webhook_secret() for client in CLIENTS}
     down = lambda _n: Fault(status=503)  # noqa: E731
-    receivers = {c: WebhookReceiver(secrets[c], down if c == "gamma" else None) for c in CLIENTS}
-    for receiver in receivers.values():
-        receiver.__enter__()
-    slack = SlackStandIn().__enter__()
-    try:
+    with ExitStack() as servers:
+        receivers = {
+            c: servers.enter_context(WebhookReceiver(secrets[c], down if c == "gamma" else None)) for c in CLIENTS
+        }
+        slack = servers.enter_context(SlackStandIn())
         # The day's work: each client's batch done by the experts and passed by its last review.
         sessions = make_sessionmaker(make_engine(postgres_url))
         experts, _ = parse_experts(SAMPLES / "experts.jsonl")
@@ -180,10 +181,6 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
         for client in ("alpha", "beta"):
             assert (f"#{client}-deliveries", f"Delivered batch {passed[client]} to {client}") in heard
         assert "xoxb-stack-secret" not in "".join(worker_logs)
-    finally:
-        slack.__exit__(None, None, None)
-        for receiver in receivers.values():
-            receiver.__exit__(None, None, None)
 
 
 def _gold_count(sessions, batch_id: int) -> int:
