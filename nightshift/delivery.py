@@ -122,7 +122,7 @@ class Record:
     answer_json: str | None
     method_json: str
     agreement: float
-    lineage_json: bytes
+    lineage_json: str
 
     def as_dict(self, change: str | None = None) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -148,6 +148,89 @@ class Record:
 
 def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[Record]]:
     """The batch's deliverable records in item order, a chunk at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        return iter_records_in_sql(session, batch_id, chunk_rows)
+    return iter_records_in_python(session, batch_id, chunk_rows)
+
+
+# Lineage put together by PostgreSQL, on the other core, while this process writes the previous
+# chunk: building it here from three assignment rows per item was most of a delivery's build time.
+# The text is the same, byte for byte, as iter_records_in_python's (a test holds them equal): every
+# piece is either JSON already (jsonb as text), hex, a number, or a role or status the table's
+# check constraints limit to plain words, so concatenation needs no escaping. Pseudonyms come from
+# pseudonym() here, passed in as arrays: one definition of an alias, computed once per expert.
+LINEAGE_SQL = """
+WITH chunk AS MATERIALIZED (
+    SELECT i.id, i.external_id, i.content_hash FROM items i
+    WHERE i.batch_id = %(batch_id)s AND i.status = ANY(%(statuses)s) AND NOT i.is_gold AND i.id > %(after)s
+    ORDER BY i.id
+    LIMIT %(limit)s
+), alias AS (
+    SELECT * FROM unnest(%(expert_ids)s::bigint[], %(aliases)s::text[]) AS a (expert_id, alias)
+), lineage AS (
+    SELECT s.item_id,
+           string_agg('{"expert":"' || a.alias || '","role":"' || s.role || '","decision":"' || s.status || '"}',
+                      ',' ORDER BY s.id) AS decisions,
+           string_agg('"' || a.alias || '"', ',' ORDER BY s.id)
+               FILTER (WHERE s.role = 'annotate' AND s.status = 'accepted') AS experts
+    FROM assignments s JOIN alias a ON a.expert_id = s.expert_id
+    WHERE s.item_id BETWEEN (SELECT min(id) FROM chunk) AND (SELECT max(id) FROM chunk)
+      AND s.status IN ('accepted', 'rejected')
+    GROUP BY s.item_id
+)
+SELECT c.id, c.external_id, c.content_hash, r.answer::text, r.method::text, r.agreement,
+       '{"input_hash":"' || c.content_hash || '","experts":[' || coalesce(l.experts, '') || '],"decisions":['
+       || coalesce(l.decisions, '') || '],"submissions":' || coalesce(r.submission_ids::text, '[]')
+       || ',"gate_runs":' || %(gate_runs)s || ',"spec_version":' || %(spec_version)s::integer || '}'
+FROM chunk c
+JOIN item_results r ON r.item_id = c.id
+LEFT JOIN lineage l ON l.item_id = c.id
+ORDER BY c.id
+"""
+
+
+def iter_records_in_sql(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[Record]]:
+    """PostgreSQL: records with their lineage made by the server, read through the driver's cursor."""
+    batch = session.get_one(Batch, batch_id)
+    client_id = session.get_one(Project, batch.project_id).client_id
+    gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
+    expert_ids = list(
+        session.scalars(
+            select(Assignment.expert_id)
+            .distinct()
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.batch_id == batch_id, Assignment.status.in_(("accepted", "rejected")))
+        )
+    )
+    params: dict[str, Any] = {
+        "batch_id": batch_id,
+        "statuses": list(DELIVERABLE),
+        "expert_ids": expert_ids,
+        "aliases": [pseudonym(client_id, expert_id) for expert_id in expert_ids],
+        "gate_runs": orjson.dumps(gate_runs).decode(),
+        "spec_version": batch.spec_version,
+        "limit": chunk_rows,
+        "after": 0,
+    }
+    connection = session.connection()
+    # JIT compiling costs more than it saves on a chunk this size (10-20 ms a query here).
+    connection.exec_driver_sql("SET LOCAL jit = off")
+    # The driver's cursor: SQLAlchemy's row processing would cost as much as the query.
+    cursor = connection.connection.cursor()
+    try:
+        while True:
+            cursor.execute(LINEAGE_SQL, params)
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            params["after"] = rows[-1][0]
+            yield [Record(*row) for row in rows]
+    finally:
+        cursor.close()
+
+
+def iter_records_in_python(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[Record]]:
+    """Any database: items and results in one query, lineage put together here from the assignments."""
     batch = session.get_one(Batch, batch_id)
     client_id = session.get_one(Project, batch.project_id).client_id
     gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
@@ -215,7 +298,7 @@ def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Ite
                         "gate_runs": gate_runs,
                         "spec_version": batch.spec_version,
                     }
-                ),
+                ).decode(),
             )
             for item_id, external_id, content_hash, answer, method, agreement, submissions in rows
         ]
