@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +28,10 @@ os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-ben
 from nightshift.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
+
+from bench import prefect_server  # noqa: E402
+
+prefect_server.use_postgres()
 
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
@@ -126,6 +131,15 @@ def naive_dispatch(plain: str, sample: int, overlap: int) -> float:
     return time.perf_counter() - started
 
 
+def quiet_start(plain: str) -> None:
+    """No assignments, every item pending, statistics fresh, no checkpoint owed from the last run."""
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute("TRUNCATE assignments CASCADE")
+        connection.execute("UPDATE items SET status = 'pending', status_reason = NULL WHERE batch_id = 1")
+        connection.execute("VACUUM ANALYZE")
+        connection.execute("CHECKPOINT")
+
+
 def check(plain: str) -> dict[str, int]:
     with psycopg.connect(plain) as connection:
         one = lambda sql: connection.execute(sql).fetchone()[0]  # noqa: E731
@@ -160,6 +174,7 @@ def main() -> None:
     parser.add_argument("--experts", type=int, default=2_000_000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--naive-sample", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3, help="Timed runs of the flow and of the core; medians.")
     parser.add_argument("--shard-size", type=int, help="Assignments per write task (default: the flow's).")
     parser.add_argument("--keep", action="store_true", help="Keep the database and print its URL, for --reuse.")
     parser.add_argument("--reuse", help="A database URL a --keep run left: its pool is reused, its assignments reset.")
@@ -182,12 +197,7 @@ def main() -> None:
         upgrade(url)
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
-        if args.reuse:
-            with psycopg.connect(plain, autocommit=True) as connection:
-                connection.execute("TRUNCATE assignments CASCADE")
-                connection.execute("UPDATE items SET status = 'pending', status_reason = NULL")
-                connection.execute("VACUUM ANALYZE")
-        else:
+        if not args.reuse:
             with transaction(sessions) as session:
                 spec = yaml.safe_load(SPEC.replace("LANGS", ", ".join(LANGUAGES)))
                 apply_spec(session, parse_spec(spec, "bench"))
@@ -211,23 +221,26 @@ def main() -> None:
 
         apply_limits()  # as production runs: the tag limits exist
         dispatch_flow(DispatchParams(batch_id=2))
+        quiet_start(plain)
         naive = naive_dispatch(plain, args.naive_sample, 3)
         naive_per_item = naive / args.naive_sample
-        started = time.perf_counter()
         sizing = {"shard_size": args.shard_size} if args.shard_size else {}
-        result = dispatch_flow(DispatchParams(batch_id=1, **sizing))
-        seconds = time.perf_counter() - started
-        checks = check(plain)
-        # The same work through the core in one process and transaction, without Prefect's task
-        # orchestration (and its API round trips for concurrency slots): the flow's floor.
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute("TRUNCATE assignments CASCADE")
-            connection.execute("UPDATE items SET status = 'pending' WHERE batch_id = 1")
-            connection.execute("VACUUM ANALYZE")
-        started = time.perf_counter()
-        with transaction(sessions) as session:
-            core_made = dispatch_batch(session, 1, utcnow()).assignments
-        core_seconds = time.perf_counter() - started
+        flow_runs: list[float] = []
+        core_runs: list[float] = []
+        for _ in range(args.repeat):
+            quiet_start(plain)
+            started = time.perf_counter()
+            result = dispatch_flow(DispatchParams(batch_id=1, **sizing))
+            flow_runs.append(time.perf_counter() - started)
+            checks = check(plain)
+            # The same work through the core in one process and transaction, without Prefect's task
+            # orchestration (and its API round trips for concurrency slots).
+            quiet_start(plain)
+            started = time.perf_counter()
+            with transaction(sessions) as session:
+                core_made = dispatch_batch(session, 1, utcnow()).assignments
+            core_runs.append(time.perf_counter() - started)
+        seconds, core_seconds = statistics.median(flow_runs), statistics.median(core_runs)
         engine.dispose()
     finally:
         if args.keep:
@@ -238,6 +251,7 @@ def main() -> None:
     naive_total = naive_per_item * items
     print(f"\nDispatch bench: {pool:,} experts, {items:,} items at overlap 3, PostgreSQL")
     print(f"  set-up (not timed)   pool {pool_seconds:.0f} s; routing index {routes_seconds:.0f} s, {routes:,} routes")
+    print(f"  runs {args.repeat}, medians; the flow's runs took {', '.join(f'{t:.1f}' for t in flow_runs)} s")
     print(
         f"  dispatch flow        {seconds:8.1f} s  {result.assignments / seconds:10,.0f} assignments/s"
         f"  ({result.assignments:,} assignments, {result.unassignable:,} unassignable)"

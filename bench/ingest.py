@@ -28,6 +28,10 @@ from nightshift.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
 
+from bench import prefect_server  # noqa: E402
+
+prefect_server.use_postgres()
+
 import psycopg  # noqa: E402
 
 from bench.run import drop_database, fresh_database  # noqa: E402

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift import notify
-from nightshift.dispatch import DispatchReport
+from nightshift.dispatch import DispatchReport, PlanShard
 from tasks.dispatch import (
     expire_overdue_assignments,
     finish_batch_dispatch,
@@ -42,12 +42,17 @@ class DispatchResult(BaseModel):
 @flow(name="dispatch", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2), **FAILURE_HOOKS)
 def dispatch_flow(params: DispatchParams) -> DispatchResult:
     expired = expire_overdue_assignments()
-    plan = plan_batch_dispatch(params.batch_id)
-    # quote(): Prefect would otherwise walk every row of the shard looking for futures.
-    writes = [
-        write_assignment_shard.submit(quote(rows), plan.due_at, index)
-        for index, rows in enumerate(plan.shards(params.shard_size))
-    ]
+    writes = []
+    plan = None
+    # Shards are written while the planner goes on: the database's share of the work (foreign-key
+    # checks, indexes) overlaps the planner's on the other core.
+    for part in plan_batch_dispatch(params.batch_id, params.shard_size):
+        if isinstance(part, PlanShard):
+            # quote(): Prefect would otherwise walk every row of the shard looking for futures.
+            writes.append(write_assignment_shard.submit(quote(part.rows), part.due_at, part.index))
+        else:
+            plan = part
+    assert plan is not None, "a plan always ends with its summary"
     wait(writes)
     written = sum(future.result() for future in writes)
     finish_batch_dispatch(params.batch_id, quote(plan.staffed), plan.report.unassignable, plan.report.projected_finish)

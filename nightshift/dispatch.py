@@ -199,20 +199,15 @@ class DispatchPlan:
     # Items already staffed that get no new rows (the writes mark the others assigned).
     staffed: list[int] = field(default_factory=list)
 
-    def shards(self, size: int) -> list[list[tuple[int, int]]]:
-        """The rows in groups of about `size`, never splitting an item's rows: a shard marks its
-        items assigned, so each must carry all of an item's new annotators."""
-        ordered = sorted(self.rows)
-        groups: list[list[tuple[int, int]]] = []
-        current: list[tuple[int, int]] = []
-        for row in ordered:
-            if len(current) >= size and row[0] != current[-1][0]:
-                groups.append(current)
-                current = []
-            current.append(row)
-        if current:
-            groups.append(current)
-        return groups
+
+@dataclass
+class PlanShard:
+    """Planned rows for a run of whole items: a shard marks its items assigned, so it carries all
+    of each item's new annotators."""
+
+    index: int
+    rows: list[tuple[int, int]]
+    due_at: dt.datetime
 
 
 def _route_skill(project: ProjectBody, item_skill: str | None) -> str:
@@ -238,11 +233,27 @@ def _without_cyclic_gc() -> Iterator[None]:
 
 def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
     """Choose experts for every item of the batch that still lacks annotators. Reads only."""
+    rows: list[tuple[int, int]] = []
+    for part in plan_in_shards(session, batch_id, now, shard_size=0):
+        if isinstance(part, PlanShard):
+            rows += part.rows
+        else:
+            part.rows = rows
+            return part
+    raise AssertionError("a plan always ends with its summary")
+
+
+def plan_in_shards(
+    session: Session, batch_id: int, now: dt.datetime, shard_size: int
+) -> Iterator[PlanShard | DispatchPlan]:
+    """plan_dispatch() a shard at a time: each shard of about `shard_size` rows (0: one shard) as
+    soon as its items are planned, so writing it overlaps planning the rest; the gold mix-in (which
+    needs every expert's share) last; then the plan's summary, its rows not repeated. Reads only."""
     with _without_cyclic_gc():
-        return _plan(session, batch_id, now)
+        yield from _plan(session, batch_id, now, shard_size)
 
 
-def _plan(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
+def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) -> Iterator[PlanShard | DispatchPlan]:
     batch = session.get_one(Batch, batch_id)
     project = project_spec(session, batch.project_id).project
     due = now + dt.timedelta(hours=project.assignment_deadline_hours)
@@ -258,7 +269,8 @@ def _plan(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
     )
     report = DispatchReport(items=len(items))
     if not items:
-        return DispatchPlan(batch_id, [], due, report)
+        yield DispatchPlan(batch_id, [], due, report)
+        return
     live: Counter[int] = Counter()
     # Never give an item back to an expert who already held it, whatever became of that assignment.
     seen: dict[int, set[int]] = defaultdict(set)
@@ -288,8 +300,15 @@ def _plan(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
     pool = _Pool(session, list(dict.fromkeys(project.required_skills)), now)
     pool.fill({route: n for route, n in wanted.items() if n > 0})
     rows: list[tuple[int, int]] = []
+    shards = 0
+    touched: set[int] = set()
     hours_per_item = project.expected_minutes_per_item / 60
     for item_id, route, need in work:
+        if shard_size and len(rows) >= shard_size:
+            touched.update(item for item, _ in rows)
+            report.assignments += len(rows)
+            yield PlanShard(shards, rows, due)
+            rows, shards = [], shards + 1
         chosen = pool.take(route, need, seen[item_id], wanted[route]) if need > 0 else []
         for expert in chosen:
             seen[item_id].add(expert.expert_id)
@@ -302,14 +321,19 @@ def _plan(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
             staffed.append(item_id)
         else:
             report.unassignable[item_id] = _why_unassignable(route, project.required_skills, route in pool.ever_found)
+    # The gold mix-in needs every expert's share of the batch, so it rides with the last shard. A
+    # run cut short before it loses no gold: the next plan mixes gold in by expert, whatever the
+    # gold items' status.
     rows += _mix_in_gold(session, batch_id, project, pool, seen, report)
-    report.assignments = len(rows)
-    report.expected_hours = len(rows) * hours_per_item
+    if rows:
+        touched.update(item for item, _ in rows)
+        report.assignments += len(rows)
+        yield PlanShard(shards, rows, due)
+    report.expected_hours = report.assignments * hours_per_item
     report.projected_finish = _projected_finish(pool.experts.values(), hours_per_item, now)
     # Items the writes will mark assigned need nothing more; the rest (annotators already there,
     # nothing new) are left for finish_dispatch.
-    touched = {item_id for item_id, _ in rows}
-    return DispatchPlan(batch_id, rows, due, report, [i for i in staffed if i not in touched])
+    yield DispatchPlan(batch_id, [], due, report, [i for i in staffed if i not in touched])
 
 
 def _mix_in_gold(

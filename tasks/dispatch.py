@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -16,10 +17,13 @@ PLANNER_TAG = "nightshift-dispatch-planner"
 DB_WRITE_TAG = "nightshift-db-writes"
 
 
-@task(cache_policy=NO_CACHE, **db_task(PLANNER_TAG))
-def plan_batch_dispatch(batch_id: int) -> dispatch.DispatchPlan:
+# No retries: a retry would plan again while the first attempt's shards are still being written, and
+# could staff their items twice over. A failed plan fails the run; the next run plans what is left.
+@task(cache_policy=NO_CACHE, **(db_task(PLANNER_TAG) | {"retries": 0}))
+def plan_batch_dispatch(batch_id: int, shard_size: int) -> Iterator[dispatch.PlanShard | dispatch.DispatchPlan]:
+    """A generator task: each shard reaches the flow, and its write starts, while the rest is planned."""
     with resources().sessions() as session:
-        return dispatch.plan_dispatch(session, batch_id, utcnow())
+        yield from dispatch.plan_in_shards(session, batch_id, utcnow(), shard_size)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="write-assignments-{shard_index}", **db_task(DB_WRITE_TAG))

@@ -8,7 +8,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch, expire_overdue, hours_until_window, plan_dispatch, write_assignments
+from nightshift.dispatch import (
+    PlanShard,
+    dispatch_batch,
+    expire_overdue,
+    hours_until_window,
+    plan_dispatch,
+    plan_in_shards,
+    write_assignments,
+)
 from nightshift.experts import ExpertRow, import_experts
 from nightshift.models import Assignment, Expert, ExpertLanguage, ExpertSkill, Item, utcnow
 from nightshift.projects import apply_spec
@@ -249,12 +257,12 @@ def test_full_experts_at_the_top_of_the_index_do_not_hide_the_rest(sessions, pro
 def test_a_dispatch_cut_short_and_run_again_ends_with_exactly_the_right_assignments(sessions, project) -> None:
     batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
     with sessions() as session:
-        plan = plan_dispatch(session, batch_id, NOW)
+        total = len(plan_dispatch(session, batch_id, NOW).rows)
+        first_shard = next(plan_in_shards(session, batch_id, NOW, shard_size=100))
+    assert isinstance(first_shard, PlanShard) and 100 <= len(first_shard.rows) < total
     with transaction(sessions) as session:
         # As if the flow died after the first of its write shards.
-        first_shard = plan.shards(100)[0]
-        assert 100 <= len(first_shard) < len(plan.rows)
-        write_assignments(session, first_shard, plan.due_at)
+        write_assignments(session, first_shard.rows, first_shard.due_at)
     dispatch_all(sessions, batch_id)
     with sessions() as session:
         counts = session.execute(
