@@ -19,19 +19,19 @@ NAME = f"nightshift_bench_prefect_{os.getpid()}"
 
 def use_postgres() -> None:
     """Point the temporary Prefect server at a fresh database of its own (unless one is set)."""
-    if "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ:
+    if "PREFECT_SERVER_DATABASE_CONNECTION_URL" in os.environ:
         return
     with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {NAME} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {NAME}")
     server = ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0]
-    os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = f"{server}/{NAME}"
+    os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"{server}/{NAME}"
     # Registered before Prefect is imported, so it runs after Prefect has stopped its server.
     atexit.register(drop)
 
 
 def drop() -> None:
     """Drop the database use_postgres() made."""
-    if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL", "").endswith(f"/{NAME}"):
+    if os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL", "").endswith(f"/{NAME}"):
         with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
             connection.execute(f"DROP DATABASE IF EXISTS {NAME} WITH (FORCE)")
