@@ -36,7 +36,7 @@ prefect_server.use_postgres()
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
 
-from bench.run import drop_database, fresh_database  # noqa: E402
+from bench.run import drop_database, fresh_database, quiet  # noqa: E402
 
 SKILLS = [f"skill-{i:02d}" for i in range(40)]
 LANGUAGES = [
@@ -131,13 +131,12 @@ def naive_dispatch(plain: str, sample: int, overlap: int) -> float:
     return time.perf_counter() - started
 
 
-def quiet_start(plain: str) -> None:
+def quiet_start(url: str) -> None:
     """No assignments, every item pending, statistics fresh, no checkpoint owed from the last run."""
-    with psycopg.connect(plain, autocommit=True) as connection:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
         connection.execute("TRUNCATE assignments CASCADE")
         connection.execute("UPDATE items SET status = 'pending', status_reason = NULL WHERE batch_id = 1")
-        connection.execute("VACUUM ANALYZE")
-        connection.execute("CHECKPOINT")
+    quiet(url)
 
 
 def check(plain: str) -> dict[str, int]:
@@ -221,21 +220,21 @@ def main() -> None:
 
         apply_limits()  # as production runs: the tag limits exist
         dispatch_flow(DispatchParams(batch_id=2))
-        quiet_start(plain)
+        quiet_start(url)
         naive = naive_dispatch(plain, args.naive_sample, 3)
         naive_per_item = naive / args.naive_sample
         sizing = {"shard_size": args.shard_size} if args.shard_size else {}
         flow_runs: list[float] = []
         core_runs: list[float] = []
         for _ in range(args.repeat):
-            quiet_start(plain)
+            quiet_start(url)
             started = time.perf_counter()
             result = dispatch_flow(DispatchParams(batch_id=1, **sizing))
             flow_runs.append(time.perf_counter() - started)
             checks = check(plain)
             # The same work through the core in one process and transaction, without Prefect's task
             # orchestration (and its API round trips for concurrency slots).
-            quiet_start(plain)
+            quiet_start(url)
             started = time.perf_counter()
             with transaction(sessions) as session:
                 core_made = dispatch_batch(session, 1, utcnow()).assignments

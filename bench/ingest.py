@@ -34,7 +34,7 @@ prefect_server.use_postgres()
 
 import psycopg  # noqa: E402
 
-from bench.run import drop_database, fresh_database  # noqa: E402
+from bench.run import drop_database, fresh_database, quiet  # noqa: E402
 from nightshift.synthetic import generate_items  # noqa: E402
 
 
@@ -57,17 +57,6 @@ def raw_copy(url: str, path: Path) -> float:
                 copy.write_row((line[16:40].decode(), line.decode()))
         connection.commit()
     return time.perf_counter() - started
-
-
-def quiet(url: str) -> None:
-    """Let PostgreSQL finish the last phase's writes (checkpoint, vacuum) before timing the next:
-    otherwise a phase pays for the one before it."""
-    if not url.startswith("postgresql"):
-        return
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE")
-        connection.execute("CHECKPOINT")
 
 
 def one_run(args: argparse.Namespace, path: Path, run: int) -> dict[str, float]:

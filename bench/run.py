@@ -62,6 +62,17 @@ def drop_database(url: str) -> None:
             connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def quiet(url: str) -> None:
+    """Let PostgreSQL finish the last phase's writes (checkpoint, vacuum) before timing the next:
+    otherwise a phase pays for the one before it."""
+    if not url.startswith("postgresql"):
+        return
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+        connection.execute("CHECKPOINT")
+
+
 def raw_copy_baseline(url: str, path: Path) -> float:
     """Ceiling for ingest: psycopg COPY of the same rows into a bare table, no validation."""
     plain = url.replace("postgresql+psycopg://", "postgresql://")

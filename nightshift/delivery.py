@@ -146,6 +146,14 @@ class Record:
         return outcome_hash(orjson.loads(self.answer_json or "null"), orjson.loads(self.method_json), self.agreement)
 
 
+def _lineage_context(session: Session, batch_id: int) -> tuple[Batch, int, list[int]]:
+    """What every record's lineage shares: the batch, its client (for pseudonyms), its gate runs."""
+    batch = session.get_one(Batch, batch_id)
+    client_id = session.get_one(Project, batch.project_id).client_id
+    gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
+    return batch, client_id, gate_runs
+
+
 def iter_records(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[Record]]:
     """The batch's deliverable records in item order, a chunk at a time."""
     if session.get_bind().dialect.name == "postgresql":
@@ -191,9 +199,7 @@ ORDER BY c.id
 
 def iter_records_in_sql(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[Record]]:
     """PostgreSQL: records with their lineage made by the server, read through the driver's cursor."""
-    batch = session.get_one(Batch, batch_id)
-    client_id = session.get_one(Project, batch.project_id).client_id
-    gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
+    batch, client_id, gate_runs = _lineage_context(session, batch_id)
     expert_ids = list(
         session.scalars(
             select(Assignment.expert_id)
@@ -231,9 +237,7 @@ def iter_records_in_sql(session: Session, batch_id: int, chunk_rows: int = 5000)
 
 def iter_records_in_python(session: Session, batch_id: int, chunk_rows: int = 5000) -> Iterator[list[Record]]:
     """Any database: items and results in one query, lineage put together here from the assignments."""
-    batch = session.get_one(Batch, batch_id)
-    client_id = session.get_one(Project, batch.project_id).client_id
-    gate_runs = list(session.scalars(select(GateRun.id).where(GateRun.batch_id == batch_id).order_by(GateRun.id)))
+    batch, client_id, gate_runs = _lineage_context(session, batch_id)
     shared: dict[tuple[int, str, str], dict[str, str]] = {}
     last = 0
     # Core rows straight off the connection: ORM row loading costs more than the query itself here.

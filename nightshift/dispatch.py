@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import heapq
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -300,15 +301,19 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     pool = _Pool(session, list(dict.fromkeys(project.required_skills)), now)
     pool.fill({route: n for route, n in wanted.items() if n > 0})
     rows: list[tuple[int, int]] = []
-    shards = 0
+    shard_index = itertools.count()
     touched: set[int] = set()
+
+    def cut(rows: list[tuple[int, int]]) -> PlanShard:
+        touched.update(item for item, _ in rows)
+        report.assignments += len(rows)
+        return PlanShard(next(shard_index), rows, due)
+
     hours_per_item = project.expected_minutes_per_item / 60
     for item_id, route, need in work:
         if shard_size and len(rows) >= shard_size:
-            touched.update(item for item, _ in rows)
-            report.assignments += len(rows)
-            yield PlanShard(shards, rows, due)
-            rows, shards = [], shards + 1
+            yield cut(rows)
+            rows = []
         chosen = pool.take(route, need, seen[item_id], wanted[route]) if need > 0 else []
         for expert in chosen:
             seen[item_id].add(expert.expert_id)
@@ -326,9 +331,7 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     # gold items' status.
     rows += _mix_in_gold(session, batch_id, project, pool, seen, report)
     if rows:
-        touched.update(item for item, _ in rows)
-        report.assignments += len(rows)
-        yield PlanShard(shards, rows, due)
+        yield cut(rows)
     report.expected_hours = report.assignments * hours_per_item
     report.projected_finish = _projected_finish(pool.experts.values(), hours_per_item, now)
     # Items the writes will mark assigned need nothing more; the rest (annotators already there,
