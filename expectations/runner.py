@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -115,9 +116,13 @@ def run_checks(
     cache_key = f"{key}-{docs_dir}"
     docs_url: str | None = None
     with _lock:
-        prepared = _prepared.get(cache_key) or _prepared.setdefault(
-            cache_key, _prepare(key, checks, id_column, docs_dir)
-        )
+        prepared = _prepared.get(cache_key)
+        if prepared is None:
+            prepared = _prepared[cache_key] = _prepare(key, checks, id_column, docs_dir)
+            # GX's modules and this context live as long as the process: keep the collector from
+            # walking them on every full collection (see tasks.runtime.settle_heap).
+            gc.collect()
+            gc.freeze()
         # Naming failing rows costs ~6x a plain pass; most chunks pass, so ask only when needed.
         result = prepared.validation.run(batch_parameters={"dataframe": frame}, result_format=BASIC)
         if prepared.checkpoints:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -22,6 +23,8 @@ from tasks.ingest import finish_ingest, load_item_chunk, open_ingest_batch, reso
 
 # Set by a face that wants to show progress (the CLI's bar); called with (file name, share done).
 progress_listener: ContextVar[Callable[[str, float], None] | None] = ContextVar("progress_listener", default=None)
+# The progress artifact is a call to the Prefect API: at most this often, not once per chunk.
+PROGRESS_EVERY_SECONDS = 2.0
 # Three chunks in flight while the next is read: one validated in Python while the database
 # stores another; fewer leave a core idle (measured with bench/ingest.py).
 IN_FLIGHT = 3
@@ -87,14 +90,20 @@ def ingest_file(params: IngestParams, path: Path) -> FileResult:
     progress = create_progress_artifact(progress=0.0, description=f"Ingesting {path.name}")
     totals = IngestCounts()
     pending: deque[PrefectFuture[dict[str, Any]]] = deque()
+    reported = time.monotonic()
     for rows, done in read_chunks(path, fmt, compressed, params.chunk_rows):
         if not rows:
             continue
         # quote(): Prefect would otherwise walk every row of the chunk looking for futures.
-        pending.append(load_item_chunk.submit(opened.batch_id, str(path), quote(rows), rows[0].line_number))
+        # A file never seen before holds new ids, most likely: its chunks skip the lookup of known
+        # ids until one finds some (a client sending items again under a new file, say).
+        expect_new = opened.created and not (totals.duplicates or totals.conflicts)
+        pending.append(load_item_chunk.submit(opened.batch_id, str(path), quote(rows), rows[0].line_number, expect_new))
         if len(pending) >= IN_FLIGHT:
             totals.add(IngestCounts.from_dict(pending.popleft().result()))
-        update_progress_artifact(progress, progress=round(done * 100, 1))
+        if time.monotonic() - reported >= PROGRESS_EVERY_SECONDS:
+            update_progress_artifact(progress, progress=round(done * 100, 1))
+            reported = time.monotonic()
         if listener:
             listener(path.name, done)
     while pending:

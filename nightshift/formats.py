@@ -37,7 +37,9 @@ MAX_RAW = 10_000
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and a million rows
+# pay for that; slots keep each row small.
+@dataclass(slots=True)
 class SourceRow:
     line_number: int
     raw: str

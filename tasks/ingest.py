@@ -30,16 +30,21 @@ def open_ingest_batch(project: str, source: str, fmt: str) -> ingest.OpenedBatch
 
 
 @task(cache_policy=NO_CACHE, task_run_name="load-rows-from-{first_line}", **DB_TASK)
-def load_item_chunk(batch_id: int, source: str, rows: list[SourceRow], first_line: int) -> dict[str, Any]:
-    """Validate rows, gate the chunk with Great Expectations, store it: one transaction."""
+def load_item_chunk(
+    batch_id: int, source: str, rows: list[SourceRow], first_line: int, expect_new: bool = False
+) -> dict[str, Any]:
+    """Validate rows, gate the chunk with Great Expectations, store it: one transaction.
+
+    expect_new: the file was never seen, so look its ids up only if storing finds some known."""
     res = resources()
     with res.sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
     prepared = ingest.prepare_chunk(batch_id, source, rows, project)
     with transaction(res.sessions) as session:
-        ingest.set_aside_known(session, batch_id, source, prepared)
+        if not expect_new:
+            ingest.set_aside_known(session, batch_id, source, prepared)
         ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project))
-        return ingest.store_chunk(session, batch_id, source, prepared).as_dict()
+        return ingest.store_chunk(session, batch_id, source, prepared, known_set_aside=not expect_new).as_dict()
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
