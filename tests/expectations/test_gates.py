@@ -96,12 +96,18 @@ def test_delivery_readiness_catches_leaked_personal_data_and_missing_items() -> 
 def test_the_ingest_chunk_gate_passes_good_items_and_names_bad_ones(sample_spec) -> None:
     from expectations.ingest_chunk import check_chunk
 
-    def item(language: str, prompt: str = "A scenario long enough to pass.") -> dict:
-        return {"language": language, "fields": {"prompt": prompt, "model_answer": "An answer.", "language": language}}
+    def item(language: str, prompt: str | None = "A scenario long enough to pass.") -> dict:
+        fields = {"prompt": prompt, "model_answer": "An answer.", "language": language}
+        return {"language": language, "fields": {k: v for k, v in fields.items() if v is not None}}
 
+    # context and domain are optional and absent: that passes.
     assert check_chunk({"a": item("en"), "b": item("ja")}, sample_spec.project) == {}
-    failures = check_chunk({"a": item("en"), "b": item("tlh"), "c": item("de", prompt="short")}, sample_spec.project)
-    assert failures == {"b": "gate: language not allowed", "c": "gate: prompt length out of bounds"}
+    chunk = {"a": item("en"), "b": item("tlh"), "c": item("de", prompt="short"), "d": item("fr", prompt=None)}
+    assert check_chunk(chunk, sample_spec.project) == {
+        "b": "gate: language not allowed",
+        "c": "gate: prompt missing or length out of bounds",
+        "d": "gate: prompt missing or length out of bounds",
+    }
 
 
 def test_a_gate_that_cannot_run_fails_loudly_instead_of_passing() -> None:

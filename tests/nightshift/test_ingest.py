@@ -5,12 +5,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from nightshift.db import transaction
 from nightshift.errors import NotFoundError, SourceError
 from nightshift.formats import detect_format, read_chunks
 from nightshift.ingest import IngestCounts, load_chunk, mark_ingest_complete, open_batch
-from nightshift.models import Batch, GoldAnswer, Item, QuarantinedRow
+from nightshift.models import Batch, GoldAnswer, Item, Project, QuarantinedRow
+from nightshift.projects import apply_spec
 from tests.conftest import SAMPLES
 
 
@@ -115,3 +117,28 @@ def test_missing_file_and_unknown_project_write_nothing(sessions, project, tmp_p
     with pytest.raises(NotFoundError, match="unknown project 'nope'"), transaction(sessions) as session:
         open_batch(session, "nope", SAMPLES / "items.jsonl")
     assert count(sessions, Batch) == 0
+
+
+def test_an_item_cannot_sit_in_a_batch_of_another_project(sessions, project, sample_spec, tmp_path) -> None:
+    other = sample_spec.model_copy(update={"project": sample_spec.project.model_copy(update={"slug": "other-work"})})
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(good_row("x-1")) + "\n")
+    batch_id, _ = ingest_file(sessions, path)
+    with transaction(sessions) as session:
+        apply_spec(session, other)
+        other_id = session.scalars(select(Project.id).where(Project.slug == "other-work")).one()
+    # The database refuses it, whichever code writes: one key on (batch, project).
+    with sessions() as session:
+        item = session.scalars(select(Item)).one()
+        session.add(
+            Item(
+                project_id=other_id,
+                batch_id=batch_id,
+                external_id="x-2",
+                content_hash=item.content_hash,
+                language="en",
+                payload=item.payload,
+            )
+        )
+        with pytest.raises(IntegrityError):
+            session.flush()
