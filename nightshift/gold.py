@@ -16,7 +16,7 @@ from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, 
 from nightshift.projects import project_body
 from nightshift.reliability import matches
 from nightshift.spec import ProjectBody
-from nightshift.sql import matches_any, update_ids
+from nightshift.sql import matches_any, refresh_statistics, update_ids
 
 
 @dataclass(frozen=True)
@@ -104,4 +104,5 @@ def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], re
             delete(ItemResult).where(matches_any(session, ItemResult.item_id, items[start : start + 50_000]))
         )
     update_ids(session, Item, items, {"status": "rework", "status_reason": "an annotator failed the gold check"})
+    refresh_statistics(session, len(items), Assignment, Item)
     return len(items)

@@ -28,7 +28,7 @@ from nightshift.models import (
 )
 from nightshift.projects import project_spec
 from nightshift.spec import ProjectBody
-from nightshift.sql import insert_ignoring_conflicts, matches_any, update_grouped, update_ids
+from nightshift.sql import insert_ignoring_conflicts, matches_any, refresh_statistics, update_grouped, update_ids
 
 
 @dataclass
@@ -126,6 +126,7 @@ def apply_submission_gate(session: Session, outcome: GateOutcome) -> int:
                 .values(status=status, status_reason=reason)
                 .execution_options(synchronize_session=False)
             )
+    refresh_statistics(session, len(outcome.evaluated_ids), Assignment)
     return len(outcome.failures)
 
 
@@ -205,6 +206,7 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
         },
     )
     send_to_adjudication(session, adjudicate)
+    refresh_statistics(session, len(results) + len(rework) + len(more) + len(adjudicate), Item, ItemResult)
     report.passed_items += len(results)
     report.rework_items += len(rework)
     report.more_overlap_items += len(more)

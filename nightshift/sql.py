@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from psycopg import errors as pg_errors
 from psycopg.rows import namedtuple_row
-from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam, update
+from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -60,6 +60,22 @@ def insert_returning_new(
         return list(session.connection().execute(small.returning(*columns)).all())
     stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     return list(session.connection().execute(stmt.returning(*columns), list(rows)).all())
+
+
+# Rows changed at once past which a table's statistics are refreshed. After a bulk status change
+# (a batch's 300,000 annotations accepted at once) the planner still saw the old statuses, and the
+# next stage's query ran nested loops over every row: 4.2 s for the gold gate's, 0.2 s after ANALYZE.
+BULK_CHANGE_ROWS = 10_000
+
+
+def refresh_statistics(session: Session, changed_rows: int, *models: type[Base]) -> None:
+    """PostgreSQL: ANALYZE these tables after a bulk change, so the next stage is planned for the
+    data as it now is, not as autovacuum last saw it (up to a minute ago and 10% of rows behind).
+    Done last in the transaction: its lock on the tables lasts until the commit just after."""
+    if changed_rows < BULK_CHANGE_ROWS or not is_postgres(session):
+        return
+    for model in models:
+        session.execute(text(f'ANALYZE "{model.__tablename__}"'))
 
 
 def update_ids(session: Session, model: type[Base], ids: Sequence[int], values: dict[str, Any], *where: Any) -> None:

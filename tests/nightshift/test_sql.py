@@ -1,0 +1,34 @@
+"""Set-based helpers that depend on the database: statistics refreshed after a bulk change."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from nightshift.db import make_engine, make_sessionmaker, transaction
+from nightshift.models import Assignment
+from nightshift.sql import BULK_CHANGE_ROWS, refresh_statistics
+
+
+def test_a_bulk_change_refreshes_the_tables_statistics_and_a_small_one_does_not(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    sessions = make_sessionmaker(engine)
+
+    def analyzed() -> int:
+        # A fresh session each time: statistics views are a snapshot per transaction.
+        with sessions() as session:
+            count = session.scalar(
+                text(
+                    "SELECT analyze_count FROM pg_stat_user_tables"
+                    " WHERE relname = 'assignments' AND schemaname = current_schema()"
+                )
+            )
+            return int(count or 0)
+
+    before = analyzed()
+    with transaction(sessions) as session:
+        refresh_statistics(session, BULK_CHANGE_ROWS - 1, Assignment)
+    assert analyzed() == before
+    with transaction(sessions) as session:
+        refresh_statistics(session, BULK_CHANGE_ROWS, Assignment)
+    assert analyzed() == before + 1
+    engine.dispose()
