@@ -27,6 +27,8 @@ class Received:
 class ReceiverLog:
     verified: list[Received] = field(default_factory=list)
     rejected: int = 0
+    # Requests whose sender went away before the whole body arrived (a sender killed mid-POST).
+    incomplete: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def unique_records(self) -> dict[str, dict[str, Any]]:
@@ -72,7 +74,16 @@ class WebhookReceiver(LocalServer):
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+                length = int(self.headers.get("content-length", 0))
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    # A real server never hands a half-received request to its application: it is
+                    # neither verified nor rejected, and the sender hears nothing.
+                    with receiver.log.lock:
+                        receiver.log.incomplete += 1
+                    self.close_connection = True
+                    return
+                body = raw.decode()
                 with receiver.log.lock:
                     receiver._requests += 1
                     number = receiver._requests

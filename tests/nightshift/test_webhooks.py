@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -97,6 +99,16 @@ def test_the_poster_connects_to_the_target_and_keeps_the_host_name(receiver: Web
     target = Target(receiver.url, "hooks.client.example", "hooks.client.example")
     assert HttpxPoster(5).post(target, {}, b"{}").status_code == 401  # unsigned: the receiver refuses
     assert receiver.hosts == ["hooks.client.example"]
+
+
+def test_a_request_cut_off_mid_body_is_neither_verified_nor_rejected(receiver: WebhookReceiver) -> None:
+    where = urlsplit(receiver.url)
+    with socket.create_connection((where.hostname, where.port), timeout=5) as sender:
+        # The sender dies half-way through its body, as a killed delivery process does.
+        sender.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"{" * 40)
+        sender.shutdown(socket.SHUT_WR)
+        assert sender.recv(1024) == b""  # no answer: the request never reached the application
+    assert (receiver.log.incomplete, receiver.log.rejected, receiver.log.verified) == (1, 0, [])
 
 
 class Clock:
