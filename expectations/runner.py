@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import os
@@ -10,6 +9,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from nightshift.heap import settle_heap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,10 +120,8 @@ def run_checks(
         prepared = _prepared.get(cache_key)
         if prepared is None:
             prepared = _prepared[cache_key] = _prepare(key, checks, id_column, docs_dir)
-            # GX's modules and this context live as long as the process: keep the collector from
-            # walking them on every full collection (see tasks.runtime.settle_heap).
-            gc.collect()
-            gc.freeze()
+            # GX's modules and this context live as long as the process.
+            settle_heap()
         # Naming failing rows costs ~6x a plain pass; most chunks pass, so ask only when needed.
         result = prepared.validation.run(batch_parameters={"dataframe": frame}, result_format=BASIC)
         if prepared.checkpoints:

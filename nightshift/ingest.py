@@ -329,17 +329,16 @@ def store_chunk(
     counts = prepared.counts
     items = prepared.items
     postgres = is_postgres(session)
-    if not known_set_aside and postgres and copy_if_all_new(session, Item, _item_rows(batch, items)):
-        copied = True
-    else:
+    copied = postgres and not known_set_aside and copy_if_all_new(session, Item, _item_rows(batch, items))
+    if not copied:
         if not known_set_aside:
             set_aside_known(session, batch_id, source, prepared)
-        copied = postgres and copy_if_all_new(session, Item, _item_rows(batch, items))
+        new_rows = _item_rows(batch, items)
+        copied = postgres and copy_if_all_new(session, Item, new_rows)
     if copied:
         counts.accepted = len(items)
         inserted_ids = _gold_item_ids(session, batch.project_id, items)
     else:
-        new_rows = _item_rows(batch, items)
         inserted = insert_returning_new(
             session, Item, new_rows, ["project_id", "external_id"], returning=("id", "external_id")
         )

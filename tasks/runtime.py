@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 from typing import Any
 
 from prefect.tasks import exponential_backoff
@@ -11,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from nightshift.clients import EnvSecretResolver
 from nightshift.errors import NightshiftError
+from nightshift.heap import settle_heap
 from nightshift.resources import Resources
 from nightshift.settings import Settings
 
@@ -44,15 +44,6 @@ class PrefectSecretResolver(EnvSecretResolver):
 def resources() -> Resources:
     settle_heap()
     return Resources.build(Settings(), PrefectSecretResolver())
-
-
-def settle_heap() -> None:
-    """Move what is alive now (the imported libraries, built once per process) out of the
-    collector's sight. Prefect, GX and pandas leave millions of long-lived objects, and every full
-    collection walked them all while a flow allocated its chunks of rows: 40 % of ingest's Python
-    time. Called once the heavy imports are done; objects made later are collected as usual."""
-    gc.collect()
-    gc.freeze()
 
 
 def reset_resources() -> None:
