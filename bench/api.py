@@ -36,7 +36,7 @@ Settings().prepare_process_environment()
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
-from bench.run import drop_database, fresh_database  # noqa: E402
+from bench.databases import drop_database, fresh_database  # noqa: E402
 
 EXPERTS = 100
 OVERLAP = 3

@@ -35,7 +35,7 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from bench.run import drop_database, fresh_database  # noqa: E402
+from bench.databases import drop_database, fresh_database  # noqa: E402
 
 SECRET_ENV = "BENCH_DELIVERY_SECRET"
 

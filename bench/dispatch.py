@@ -36,7 +36,7 @@ prefect_server.use_postgres()
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
 
-from bench.run import drop_database, fresh_database, quiet  # noqa: E402
+from bench.databases import drop_database, fresh_database, quiet  # noqa: E402
 
 SKILLS = [f"skill-{i:02d}" for i in range(40)]
 LANGUAGES = [

@@ -36,7 +36,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
 
-from bench.run import drop_database, fresh_database  # noqa: E402
+from bench.databases import drop_database, fresh_database  # noqa: E402
 
 EXPERTS = 1000
 CARELESS_SHARE = 0.2

@@ -28,6 +28,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from app.receiver import WebhookReceiver  # noqa: E402
+from bench.databases import drop_database, fresh_database  # noqa: E402
 from expectations.agreement import check_agreement  # noqa: E402
 from expectations.delivery_readiness import check_delivery_readiness  # noqa: E402
 from expectations.submissions import check_submissions  # noqa: E402
@@ -41,36 +42,6 @@ from nightshift.models import Client, utcnow  # noqa: E402
 from nightshift.projects import apply_spec, project_spec  # noqa: E402
 from nightshift.spec import load_spec  # noqa: E402
 from nightshift.synthetic import generate_experts, generate_items  # noqa: E402
-
-ADMIN_URL = os.environ.get("NIGHTSHIFT_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def fresh_database(kind: str, workdir: Path, run: int) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / f'bench-{run}.db'}"
-    name = f"nightshift_bench_{os.getpid()}_{run}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name}")
-        connection.execute(f"CREATE DATABASE {name}")
-    return ADMIN_URL.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("postgresql"):
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def quiet(url: str) -> None:
-    """Let PostgreSQL finish the last phase's writes (checkpoint, vacuum) before timing the next:
-    otherwise a phase pays for the one before it."""
-    if not url.startswith("postgresql"):
-        return
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE")
-        connection.execute("CHECKPOINT")
 
 
 def raw_copy_baseline(url: str, path: Path) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from expectations.runner import Check, run_checks
+from expectations.worker import GateWorker
 from nightshift.spec import ProjectBody
 
 GATE = "ingest_chunk"
@@ -45,16 +46,26 @@ def build_checks(project: ProjectBody) -> list[Check]:
     return checks
 
 
-def check_chunk(items: dict[str, dict[str, Any]], project: ProjectBody) -> dict[str, str]:
-    """external_id → reason, for the items of a prepared chunk that fail the suite."""
-    import pandas as pd
-
+def check_chunk(
+    items: dict[str, dict[str, Any]], project: ProjectBody, worker: GateWorker | None = None
+) -> dict[str, str]:
+    """external_id → reason, for the items of a prepared chunk that fail the suite. With a worker,
+    the suite runs in its process and only the ids, languages and lengths are sent there."""
     if not items:
         return {}
-    text_fields = [f for f in project.input_fields if f.type == "text"]
+    columns = chunk_columns(items, project)
+    if worker is None:
+        return check_columns(columns, project)
+    return worker.call(check_columns, columns, project)
+
+
+def chunk_columns(items: dict[str, dict[str, Any]], project: ProjectBody) -> dict[str, list[Any]]:
+    """What the suite looks at: ids, languages and, per text field, its length (not the text)."""
     values = list(items.values())
     columns: dict[str, list[Any]] = {"external_id": list(items), "language": [v["language"] for v in values]}
-    for spec_field in text_fields:
+    for spec_field in project.input_fields:
+        if spec_field.type != "text":
+            continue
         # A required field that is missing gets a length below any bound, so one expectation per
         # field checks presence and length (GX costs ~5 ms per expectation per chunk, whatever its
         # size); an optional one that is missing is null, which GX leaves alone.
@@ -63,6 +74,11 @@ def check_chunk(items: dict[str, dict[str, Any]], project: ProjectBody) -> dict[
         columns[_length_column(name)] = [
             absent if (text := v["fields"].get(name)) is None else len(text) for v in values
         ]
-    frame = pd.DataFrame(columns)
-    checked = run_checks(GATE, frame, build_checks(project), "external_id")
+    return columns
+
+
+def check_columns(columns: dict[str, list[Any]], project: ProjectBody) -> dict[str, str]:
+    import pandas as pd
+
+    checked = run_checks(GATE, pd.DataFrame(columns), build_checks(project), "external_id")
     return {str(k): v for k, v in checked.failures.items()}

@@ -17,13 +17,11 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import ColumnElement, Text, cast, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,24 +42,35 @@ from nightshift.models import (
     Project,
 )
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 # Items a delivery carries: passed, or delivered before (a redelivery); never gold.
 DELIVERABLE = ("passed", "delivered")
 RECORD_FIELDS = ["item_id", "external_id", "input_hash", "answer", "method", "agreement", "lineage"]
 # Room left in a page for the envelope around the records (type, page numbers, the manifest).
 ENVELOPE_RESERVE = 16 * 1024
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.int64()),
-        ("external_id", pa.string()),
-        ("input_hash", pa.string()),
-        # Answers and lineage differ per project: kept as JSON text, which every engine can read.
-        ("answer", pa.string()),
-        ("method", pa.string()),
-        ("agreement", pa.float64()),
-        ("lineage", pa.string()),
-        ("change", pa.string()),
-    ]
-)
+
+
+# pyarrow and numpy (~70 MB) are imported by the build that writes Parquet, not by every process
+# that imports this module (ingest has no use for them).
+@cache
+def parquet_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("item_id", pa.int64()),
+            ("external_id", pa.string()),
+            ("input_hash", pa.string()),
+            # Answers and lineage differ per project: kept as JSON text, which every engine can read.
+            ("answer", pa.string()),
+            ("method", pa.string()),
+            ("agreement", pa.float64()),
+            ("lineage", pa.string()),
+            ("change", pa.string()),
+        ]
+    )
 
 
 def pseudonym(client_id: int, expert_id: int) -> str:
@@ -360,10 +369,12 @@ def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) ->
     jsonl_digest = hashlib.sha256()
     jsonl_path, parquet_path = built.staging / "records.jsonl", built.staging / "records.parquet"
     changes_path = built.staging / "changes.jsonl"
+    import pyarrow.parquet as pq
+
     try:
         with (
             jsonl_path.open("wb") as jsonl,
-            pq.ParquetWriter(parquet_path, PARQUET_SCHEMA, compression="zstd") as parquet,
+            pq.ParquetWriter(parquet_path, parquet_schema(), compression="zstd") as parquet,
             changes_path.open("wb") as changes,
         ):
             for chunk in _read_ahead(iter_records(session, batch_id, options.chunk_rows)):
@@ -442,6 +453,8 @@ def _read_ahead(chunks: Iterator[list[Record]]) -> Iterator[list[Record]]:
 
 
 def _parquet_chunk(chunk: list[Record], changes: list[str | None]) -> pa.Table:
+    import pyarrow as pa
+
     return pa.table(
         {
             "item_id": [r.item_id for r in chunk],
@@ -453,13 +466,16 @@ def _parquet_chunk(chunk: list[Record], changes: list[str | None]) -> pa.Table:
             "lineage": _strings([r.lineage_json for r in chunk]),
             "change": _strings(changes),
         },
-        schema=PARQUET_SCHEMA,
+        schema=parquet_schema(),
     )
 
 
 def _strings(values: Sequence[str | bytes | None]) -> pa.Array:
     """A string column from one joined buffer and its offsets: ~25x faster here than pa.array
     converting one Python object at a time, which was most of a delivery's build time."""
+    import numpy as np
+    import pyarrow as pa
+
     if any(v is None for v in values):
         return pa.array([v.decode() if isinstance(v, bytes) else v for v in values], type=pa.string())
     encoded = [v if isinstance(v, bytes) else str(v).encode() for v in values]

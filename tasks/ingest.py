@@ -7,6 +7,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from expectations.ingest_chunk import check_chunk
+from expectations.worker import shared_worker
 from nightshift import ingest, sources
 from nightshift.db import transaction
 from nightshift.formats import SourceRow
@@ -43,7 +44,7 @@ def load_item_chunk(
     with transaction(res.sessions) as session:
         if not expect_new:
             ingest.set_aside_known(session, batch_id, source, prepared)
-        ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project))
+        ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project, shared_worker()))
         return ingest.store_chunk(session, batch_id, source, prepared, known_set_aside=not expect_new).as_dict()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from prefect.tasks import exponential_backoff
 from sqlalchemy.exc import OperationalError
 
+from expectations.worker import GateWorkerError
 from nightshift.clients import EnvSecretResolver
 from nightshift.errors import NightshiftError
 from nightshift.heap import settle_heap
@@ -54,10 +55,10 @@ def reset_resources() -> None:
 
 
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry lost connections and lock timeouts; never retry a bug or bad input."""
+    """Retry lost connections, lock timeouts and a lost gate worker; never a bug or bad input."""
     try:
         state.result()
-    except OperationalError:
+    except (OperationalError, GateWorkerError):
         return True
     except Exception:
         return False

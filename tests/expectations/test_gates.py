@@ -95,6 +95,7 @@ def test_delivery_readiness_catches_leaked_personal_data_and_missing_items() -> 
 
 def test_the_ingest_chunk_gate_passes_good_items_and_names_bad_ones(sample_spec) -> None:
     from expectations.ingest_chunk import check_chunk
+    from expectations.worker import GateWorker
 
     def item(language: str, prompt: str | None = "A scenario long enough to pass.") -> dict:
         fields = {"prompt": prompt, "model_answer": "An answer.", "language": language}
@@ -103,11 +104,19 @@ def test_the_ingest_chunk_gate_passes_good_items_and_names_bad_ones(sample_spec)
     # context and domain are optional and absent: that passes.
     assert check_chunk({"a": item("en"), "b": item("ja")}, sample_spec.project) == {}
     chunk = {"a": item("en"), "b": item("tlh"), "c": item("de", prompt="short"), "d": item("fr", prompt=None)}
-    assert check_chunk(chunk, sample_spec.project) == {
+    expected = {
         "b": "gate: language not allowed",
         "c": "gate: prompt missing or length out of bounds",
         "d": "gate: prompt missing or length out of bounds",
     }
+    assert check_chunk(chunk, sample_spec.project) == expected
+    # Ingest runs it in the gate's worker process: the same verdicts come back from there.
+    worker = GateWorker()
+    try:
+        assert check_chunk(chunk, sample_spec.project, worker) == expected
+        assert worker.pid is not None
+    finally:
+        worker.close()
 
 
 def test_a_gate_that_cannot_run_fails_loudly_instead_of_passing() -> None:
