@@ -16,7 +16,9 @@ ADMIN_URL = os.environ.get("NIGHTSHIFT_BENCH_POSTGRES_ADMIN", "postgresql://post
 
 def fresh_database(kind: str, workdir: Path, run: int) -> str:
     if kind == "sqlite":
-        return f"sqlite:///{workdir / f'bench-{run}.db'}"
+        path = workdir / f"bench-{os.getpid()}-{run}.db"
+        path.unlink(missing_ok=True)
+        return f"sqlite:///{path}"
     name = f"nightshift_bench_{os.getpid()}_{run}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {name}")
@@ -25,7 +27,9 @@ def fresh_database(kind: str, workdir: Path, run: int) -> str:
 
 
 def drop_database(url: str) -> None:
-    if url.startswith("postgresql"):
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    elif url.startswith("postgresql"):
         name = url.rsplit("/", 1)[1]
         with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
             connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
