@@ -34,7 +34,8 @@ def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
     result = run_bench(
         "bench/ingest.py", "--items", "3000", "--chunk-rows", "1000", *("--repeat", "1"), "--workdir", str(tmp_path)
     )
-    for figure in ("ingest flow", "raw COPY (ceiling)", "ratio to raw COPY", "re-run, skipped", "re-run, --force"):
+    figures = ("ingest flow", "raw COPY (ceiling)", "ratio to raw COPY", "re-run, skipped", "re-run, --force")
+    for figure in (*figures, "peak RSS", "gate worker peak RSS"):
         assert figure in result.stdout, result.stdout
     assert "(accepted 3,000)" in result.stdout
     assert "3,000 duplicates" in result.stdout
