@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from nightshift.errors import NotFoundError
@@ -76,11 +76,19 @@ _BODIES: dict[str, ProjectBody] = {}
 
 def project_body(session: Session, project_id: int) -> ProjectBody:
     """The project part of the current spec, parsed once per spec version."""
-    spec_hash, spec = session.execute(select(Project.spec_hash, Project.spec).where(Project.id == project_id)).one()
+    connection = session.connection()
+    spec_hash = connection.execute(_SPEC_HASH, {"project": project_id}).scalar_one()
     body = _BODIES.get(spec_hash)
     if body is None:
+        # The spec (JSON) is read only when its version is new to this process; with its hash
+        # again, in case it changed in between.
+        spec_hash, spec = connection.execute(_SPEC, {"project": project_id}).one()
         body = _BODIES[spec_hash] = ProjectBody.model_validate(spec)
     return body
+
+
+_SPEC_HASH = select(Project.spec_hash).where(Project.id == bindparam("project"))
+_SPEC = select(Project.spec_hash, Project.spec).where(Project.id == bindparam("project"))
 
 
 def project_spec(session: Session, project_id: int) -> ProjectSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -51,15 +52,23 @@ def insert_returning_new(
         return []
     table = model.__table__
     assert isinstance(table, Table)
-    columns = [table.c[name] for name in returning]
-    if is_postgres(session):
-        if len(rows) > SMALL_INSERT:
-            return _copy_insert(session, model, rows, conflict_columns, returning)
-        # A few rows (an expert's one answer): a staging table would cost more than the rows.
-        small = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=conflict_columns)
-        return list(session.connection().execute(small.returning(*columns)).all())
-    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-    return list(session.connection().execute(stmt.returning(*columns), list(rows)).all())
+    postgres = is_postgres(session)
+    if postgres and len(rows) > SMALL_INSERT:
+        return _copy_insert(session, model, rows, conflict_columns, returning)
+    # A few rows on PostgreSQL (an expert's one answer: a staging table would cost more than the
+    # rows), or any number on SQLite: one statement, built once, with the rows as parameter sets,
+    # which SQLAlchemy sends as batched multi-row VALUES.
+    stmt = _insert_returning(table, tuple(conflict_columns), returning, postgres)
+    return list(session.connection().execute(stmt, list(rows)).all())
+
+
+@functools.cache
+def _insert_returning(
+    table: Table, conflict_columns: tuple[str, ...], returning: tuple[str, ...], postgres: bool
+) -> Any:
+    insert = postgresql.insert if postgres else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    return stmt.returning(*(table.c[name] for name in returning))
 
 
 # Rows changed at once past which a table's statistics are refreshed. After a bulk status change

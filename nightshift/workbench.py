@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -225,16 +225,7 @@ def submit_answer(
     The hot path of the expert API: four statements (the task, its project and draft in one
     query; the insert; the status; the draft only if there is one), the spec parsed once per version.
     """
-    found = session.execute(
-        select(Assignment.status, Assignment.started_at, Item.project_id, AssignmentDraft.assignment_id)
-        .join(Item, Item.id == Assignment.item_id)
-        .outerjoin(AssignmentDraft, AssignmentDraft.assignment_id == Assignment.id)
-        .where(
-            Assignment.id == assignment_id,
-            Assignment.expert_id == expert_id,
-            Assignment.role.in_(ANSWERING_ROLES),
-        )
-    ).first()
+    found = session.connection().execute(_OPEN_TASK, {"assignment": assignment_id, "expert": expert_id}).first()
     if found is None:
         raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
     status, started_at, project_id, draft = found
@@ -255,15 +246,35 @@ def submit_answer(
     )
     if not stored:
         raise ConflictError(f"assignment {assignment_id} was answered already")
-    session.execute(
-        update(Assignment)
-        .where(Assignment.id == assignment_id, Assignment.status == "assigned")
-        .values(status="submitted", submitted_at=moment, worked_seconds=worked)
+    # On the connection: the session's bulk UPDATE path (synchronising loaded objects, of which
+    # there are none here) cost ~0.7 ms, a quarter of a submission's database work.
+    session.connection().execute(
+        _CLOSE_ASSIGNMENT, {"assignment": assignment_id, "submitted_at": moment, "worked": worked}
     )
     if draft is not None:
-        session.execute(delete(AssignmentDraft).where(AssignmentDraft.assignment_id == assignment_id))
+        session.connection().execute(_DROP_DRAFT, {"assignment": assignment_id})
     submission_id: int = stored[0].id
     return submission_id
+
+
+# Built once: building a statement costs more Python than running it (the API's hot path). Run
+# on the connection, as Core: the session's ORM path costs more than the query.
+_OPEN_TASK = (
+    select(Assignment.status, Assignment.started_at, Item.project_id, AssignmentDraft.assignment_id)
+    .join(Item, Item.id == Assignment.item_id)
+    .outerjoin(AssignmentDraft, AssignmentDraft.assignment_id == Assignment.id)
+    .where(
+        Assignment.id == bindparam("assignment"),
+        Assignment.expert_id == bindparam("expert"),
+        Assignment.role.in_(ANSWERING_ROLES),
+    )
+)
+_CLOSE_ASSIGNMENT = (
+    update(Assignment)
+    .where(Assignment.id == bindparam("assignment"), Assignment.status == "assigned")
+    .values(status="submitted", submitted_at=bindparam("submitted_at"), worked_seconds=bindparam("worked"))
+)
+_DROP_DRAFT = delete(AssignmentDraft).where(AssignmentDraft.assignment_id == bindparam("assignment"))
 
 
 def _reason(reason: str) -> str:
