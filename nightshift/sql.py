@@ -45,8 +45,9 @@ def insert_returning_new(
 ) -> list[Row[Any]]:
     """INSERT … ON CONFLICT DO NOTHING; returns the chosen columns of the rows actually inserted.
 
-    PostgreSQL: COPY into a staging table and one INSERT … SELECT. SQLite: one statement executed
-    with many parameter sets, which SQLAlchemy compiles once and sends as batched multi-row VALUES.
+    PostgreSQL, more than SMALL_INSERT rows: COPY into a staging table and one INSERT … SELECT.
+    Otherwise one cached statement executed with the rows as parameter sets, which SQLAlchemy
+    sends as batched multi-row VALUES.
     """
     if not rows:
         return []
@@ -55,9 +56,7 @@ def insert_returning_new(
     postgres = is_postgres(session)
     if postgres and len(rows) > SMALL_INSERT:
         return _copy_insert(session, model, rows, conflict_columns, returning)
-    # A few rows on PostgreSQL (an expert's one answer: a staging table would cost more than the
-    # rows), or any number on SQLite: one statement, built once, with the rows as parameter sets,
-    # which SQLAlchemy sends as batched multi-row VALUES.
+    # A few rows on PostgreSQL (an expert's one answer): a staging table would cost more than them.
     stmt = _insert_returning(table, tuple(conflict_columns), returning, postgres)
     return list(session.connection().execute(stmt, list(rows)).all())
 

@@ -222,8 +222,9 @@ def submit_answer(
 ) -> int:
     """Store the answer if it fits the label schema; returns the submission id.
 
-    The hot path of the expert API: four statements (the task, its project and draft in one
-    query; the insert; the status; the draft only if there is one), the spec parsed once per version.
+    The hot path of the expert API: the task, its project and draft in one query; the project's
+    spec version (the spec itself parsed once per version); the insert; the status; the draft only
+    if there is one.
     """
     found = session.connection().execute(_OPEN_TASK, {"assignment": assignment_id, "expert": expert_id}).first()
     if found is None:
