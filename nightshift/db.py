@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,22 +25,36 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, json_deserializer=read_json)
 
 
-# 19 digits in a row may be an integer beyond 64 bits, which orjson would read as a float.
-_LONG_DIGITS = re.compile(r"\d{19}")
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+# orjson reads an integer beyond 64 bits as a float, and no integer within them as one: a float this
+# large may be such an integer (or a literal like 1e19), so that text is read again by the json
+# module, which keeps integers exact. Looking at the decoded floats costs far less than scanning
+# every text for long runs of digits.
+_HUGE = float(2**63)
 
 
 def read_json(text: str | bytes) -> Any:
     """JSON columns as Python values. orjson reads the answers and payloads a review or a delivery
     loads by the hundred thousand several times faster than the json module; the json module
-    reads any text with a long run of digits, so a big integer comes back exact, never rounded."""
-    long_digits = _LONG_DIGITS.search(text) if isinstance(text, str) else _LONG_DIGITS_BYTES.search(text)
-    if long_digits is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass  # what orjson refuses and json accepts (NaN, say) still reads as it always did
-    return json.loads(text)
+    reads any text where orjson may have rounded a big integer, so it comes back exact."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # what orjson refuses and json accepts (NaN, say) still reads as it always did
+    return json.loads(text) if _holds_huge_float(value) else value
+
+
+def _holds_huge_float(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        kind = type(current)
+        if kind is dict:
+            pending.extend(current.values())
+        elif kind is list:
+            pending.extend(current)
+        elif kind is float and not -_HUGE < current < _HUGE:
+            return True
+    return False
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -16,7 +16,7 @@ from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, 
 from nightshift.projects import project_body
 from nightshift.reliability import matches
 from nightshift.spec import ProjectBody
-from nightshift.sql import matches_any, refresh_statistics, update_ids
+from nightshift.sql import matches_any, plain_rows, refresh_statistics, update_ids
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,13 @@ def gold_record(
     """(gold answers, correct ones) per expert on the project's gold items, over the assignments
     `where` selects: the gate's and the gold-accuracy bonus's one measure."""
     seen: dict[int, list[int]] = {}
-    for expert_id, answer, gold in session.execute(
+    for expert_id, answer, gold in plain_rows(
+        session,
         select(Assignment.expert_id, Submission.answer, GoldAnswer.answer)
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(Item.project_id == project_id, *where)
+        .where(Item.project_id == project_id, *where),
     ).tuples():
         record = seen.setdefault(expert_id, [0, 0])
         record[0] += 1

@@ -19,7 +19,7 @@ from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, 
 from nightshift.projects import project_spec
 from nightshift.routing import refresh_routes
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
-from nightshift.sql import matches_any, update_grouped
+from nightshift.sql import matches_any, plain_rows, update_grouped
 
 PRIOR = 0.7
 PRIOR_WEIGHT = 10.0
@@ -74,7 +74,8 @@ def gather_evidence(session: Session, expert_ids: Sequence[int]) -> dict[int, Ev
         return evidence
     ids = list(expert_ids)
     projects: dict[int, ProjectBody] = {}
-    rows = session.execute(
+    rows = plain_rows(
+        session,
         select(Assignment.expert_id, Item.project_id, Submission.answer, GoldAnswer.answer, ItemResult.answer)
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Item, Item.id == Assignment.item_id)
@@ -84,7 +85,7 @@ def gather_evidence(session: Session, expert_ids: Sequence[int]) -> dict[int, Ev
             matches_any(session, Assignment.expert_id, ids),
             Assignment.role == "annotate",
             Assignment.status.in_(("accepted", "rejected")),
-        )
+        ),
     ).tuples()
     for expert_id, project_id, answer, gold, final in rows:
         if project_id not in projects:

@@ -28,7 +28,14 @@ from nightshift.models import (
 )
 from nightshift.projects import project_spec
 from nightshift.spec import ProjectBody
-from nightshift.sql import insert_ignoring_conflicts, matches_any, refresh_statistics, update_grouped, update_ids
+from nightshift.sql import (
+    insert_ignoring_conflicts,
+    matches_any,
+    plain_rows,
+    refresh_statistics,
+    update_grouped,
+    update_ids,
+)
 
 
 @dataclass
@@ -63,7 +70,8 @@ class ReviewReport:
 def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]:
     """Submitted, not yet gated annotations of this batch, one dict each, with the length of the
     item's content (the time-on-task check scales with what there was to read)."""
-    rows = session.execute(
+    rows = plain_rows(
+        session,
         select(
             Submission.id,
             Assignment.item_id,
@@ -75,7 +83,7 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
         .where(Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate")
-        .order_by(Submission.id)
+        .order_by(Submission.id),
     ).all()
     return [
         {
@@ -315,7 +323,8 @@ def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote
         .group_by(Review.submission_id)
         .subquery()
     )
-    for item_id, sid, expert_id, reliability, answer, review_id, corrected in session.execute(
+    for item_id, sid, expert_id, reliability, answer, review_id, corrected in plain_rows(
+        session,
         select(
             Assignment.item_id,
             Submission.id,
@@ -333,7 +342,7 @@ def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote
             matches_any(session, Assignment.item_id, item_ids),
             Assignment.role == "annotate",
             Assignment.status == "accepted",
-        )
+        ),
     ).tuples():
         final = corrected if corrected is not None else answer
         votes[item_id].append(Vote(sid, expert_id, reliability, final, review_id is not None))

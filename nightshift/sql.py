@@ -6,21 +6,31 @@ import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVarTuple
 
 import orjson
 from psycopg import errors as pg_errors
 from psycopg.rows import namedtuple_row
-from sqlalchemy import JSON, ColumnElement, Row, Table, any_, bindparam, text, update
+from sqlalchemy import JSON, ColumnElement, Result, Row, Select, Table, any_, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from nightshift.models import Base
 
+_Columns = TypeVarTuple("_Columns")
+
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def plain_rows(session: Session, statement: Select[*_Columns]) -> Result[*_Columns]:
+    """Run a read of plain columns on the session's connection, past the ORM's row handling, which
+    costs more than the query on reads of a whole batch. Pending ORM changes are flushed first, as
+    session.execute would."""
+    session.flush()
+    return session.connection().execute(statement)
 
 
 def insert_ignoring_conflicts(

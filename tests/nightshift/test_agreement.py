@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from nightshift.agreement import alpha, field_alphas, pasted_texts, plausible_seconds
+from nightshift.agreement import alpha, field_alphas, normalised_text, pasted_texts, plausible_seconds
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: four observers,
 # twelve units, values 1..5, with missing values. Published: nominal 0.743, ordinal 0.815.
@@ -68,3 +70,29 @@ def test_plausible_time_grows_with_the_text_to_read() -> None:
     assert plausible_seconds(0, 60, 40) == 60
     assert plausible_seconds(4_000, 60, 40) == 160
     assert plausible_seconds(4_000, 1, None) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "  The Answer, misreads: the TERMS!! ",
+        "tabs\tand\nnew lines -- and__underscores_ 42",
+        "Café — naïve “quotes” and ß",
+        "hello — world",
+        "...",
+        "",
+    ],
+)
+def test_normalised_text_matches_the_regex_definition(text: str) -> None:
+    # The byte-table fast path for ASCII must agree with the plain definition on every text.
+    assert normalised_text(text) == re.sub(r"\W+", " ", text.lower()).strip().encode()
+
+
+def test_copies_match_across_ascii_and_unicode_punctuation(sample_spec) -> None:
+    text = "The model misreads the covenant terms - it treats them as optional"
+    rows = [
+        {"submission_id": 1, "expert_id": 10, "answer": {"rationale": text}},
+        {"submission_id": 2, "expert_id": 11, "answer": {"rationale": text.replace(" - ", " — ").upper()}},
+        {"submission_id": 3, "expert_id": 12, "answer": {"rationale": text + " entirely"}},
+    ]
+    assert pasted_texts(rows, sample_spec.project) == {1: "rationale", 2: "rationale"}

@@ -16,7 +16,7 @@ STORED = {
     "id_like": "00012345678901234567890",
     "float": 0.1,
     "text": 'Grüße, 東京 — \u2028 \\ "quoted"',
-    "nested": [{"a": [1, 2.5, None, True]}],
+    "nested": [{"a": [1, 2.5, None, True, 18446744073709551616]}],
 }
 
 
@@ -26,6 +26,8 @@ def test_read_json_keeps_big_integers_exact_and_reads_what_json_reads() -> None:
     assert read_json(text.encode()) == STORED
     assert type(read_json(text)["big"]) is int
     assert read_json('{"x": NaN}')["x"] != read_json('{"x": NaN}')["x"]  # NaN, as the json module reads it
+    assert type(read_json(text)["nested"][0]["a"][-1]) is int  # found however deep it sits
+    assert read_json("1e19") == 1e19 and read_json("[0.5, 7]") == [0.5, 7]
 
 
 def test_a_json_column_reads_back_exactly_what_was_stored(sessions, project, tmp_path) -> None:
