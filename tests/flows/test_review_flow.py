@@ -87,7 +87,10 @@ def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sess
             return 5
         if not careless:
             careless.append(expert_id)  # the first expert seen on a gold item answers gold badly
-        return 1 if expert_id == careless[0] else gold["rating"]
+        if expert_id != careless[0]:
+            return gold["rating"]
+        # Three steps or more from the truth: the gold check forgives one step either way.
+        return 7 if gold["rating"] <= 4 else 1
 
     held = _answer_open_work(sessions, batch, rating)
     [suspect] = careless
