@@ -159,13 +159,13 @@ def _aggregate_item(
                 "mean": round(total / count, 3) if nums else None,
                 # The population deviation from integer sums, exact up to the square root:
                 # statistics.pstdev's fractions cost more than the rest of the item put together.
-                "spread": round(math.sqrt(count * sum(n * n for n in nums) - total * total) / count, 3)
+                "spread": round(math.sqrt(count * sum([n * n for n in nums]) - total * total) / count, 3)
                 if count > 1
                 else 0.0,
                 "n": count,
             }
             if median is not None:
-                fields[label.name] = sum(abs(n - median) <= 1 for n in nums) / count
+                fields[label.name] = len([n for n in nums if abs(n - median) <= 1]) / count
         elif isinstance(label, MultiChoice):
             counts = Counter(tag for v in present for tag in v)
             final[label.name] = sorted(t for t, c in counts.items() if c * 2 > len(present))
@@ -173,7 +173,7 @@ def _aggregate_item(
             if present:
                 # Only for telling disagreement: tag sets rarely match exactly, so it stays out of the mean.
                 chosen = final[label.name]
-                fields[label.name] = sum(sorted(v) == chosen for v in present) / len(present)
+                fields[label.name] = len([v for v in present if sorted(v) == chosen]) / len(present)
         elif isinstance(label, FreeText):
             approved = [v.answer[label.name] for v in ranked if v.approved and v.answer.get(label.name) is not None]
             final[label.name] = approved[0] if approved else (present[0] if present else None)
@@ -196,7 +196,7 @@ def _aggregate_item(
             model = models.get(label.name)
             posterior = model.posteriors.get(item_id) if model else None
             if model is not None and posterior is not None:
-                best = int(np.argmax(posterior))
+                best = int(posterior.argmax())
                 final[label.name] = model.options[best]
                 method[label.name] = {
                     "method": "dawid_skene",
