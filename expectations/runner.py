@@ -122,17 +122,20 @@ def run_checks(
             prepared = _prepared[cache_key] = _prepare(key, checks, id_column, docs_dir)
             # GX's modules and this context live as long as the process.
             settle_heap()
-        # Naming failing rows costs ~6x a plain pass; most chunks pass, so ask only when needed.
-        result = prepared.validation.run(batch_parameters={"dataframe": frame}, result_format=BASIC)
+        # Naming failing rows costs ~6x a plain pass; most runs pass, so ask only when needed.
         if prepared.checkpoints:
-            ran = prepared.checkpoints["basic" if result.success else "complete"].run(
-                batch_parameters={"dataframe": frame}
-            )
-            identifier, result = next(iter(ran.run_results.items()))
+            # A failing run leaves two pages, the pass/fail one and the one naming the rows (linked).
+            identifier, result = _run_checkpoint(prepared.checkpoints["basic"], frame)
+            if not result.success:
+                identifier, result = _run_checkpoint(prepared.checkpoints["complete"], frame)
             pages = prepared.context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
             docs_url = pages[0]["site_url"] if pages else None
-        elif not result.success:
-            result = prepared.validation.run(batch_parameters={"dataframe": frame}, result_format=_complete(id_column))
+        else:
+            result = prepared.validation.run(batch_parameters={"dataframe": frame}, result_format=BASIC)
+            if not result.success:
+                result = prepared.validation.run(
+                    batch_parameters={"dataframe": frame}, result_format=_complete(id_column)
+                )
     failures: dict[Any, str] = {}
     summaries: list[dict[str, Any]] = []
     # Results do not come back in the order the expectations were added: match them by id.
@@ -161,6 +164,12 @@ def run_checks(
             }
         )
     return CheckResult(failures, summaries, docs_url)
+
+
+def _run_checkpoint(checkpoint: Any, frame: pd.DataFrame) -> tuple[Any, Any]:
+    """(the run's identifier, its validation result)"""
+    ran = checkpoint.run(batch_parameters={"dataframe": frame})
+    return next(iter(ran.run_results.items()))
 
 
 def _exception_message(info: Any) -> str | None:

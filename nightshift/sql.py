@@ -89,11 +89,17 @@ BULK_CHANGE_ROWS = 10_000
 def refresh_statistics(session: Session, changed_rows: int, *models: type[Base]) -> None:
     """PostgreSQL: ANALYZE these tables after a bulk change, so the next stage is planned for the
     data as it now is, not as autovacuum last saw it (up to a minute ago and 10% of rows behind).
-    Done last in the transaction: its lock on the tables lasts until the commit just after."""
+    Done last in the transaction: its lock on the tables lasts until the commit just after.
+
+    JSON columns are left out: no query plans on their contents, and reading and comparing the
+    sampled documents was most of the cost (0.57 s of a 40,000-result table, against ms without)."""
     if changed_rows < BULK_CHANGE_ROWS or not is_postgres(session):
         return
     for model in models:
-        session.execute(text(f'ANALYZE "{model.__tablename__}"'))
+        table = model.__table__
+        assert isinstance(table, Table)
+        columns = ", ".join(f'"{column.name}"' for column in table.columns if not isinstance(column.type, JSON))
+        session.execute(text(f'ANALYZE "{table.name}" ({columns})'))
 
 
 def update_ids(session: Session, model: type[Base], ids: Sequence[int], values: dict[str, Any], *where: Any) -> None:

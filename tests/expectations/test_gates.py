@@ -46,8 +46,22 @@ def test_the_submissions_gate_names_each_failing_submission_and_why(sample_spec)
         5: "error_tags has an unknown option",
         6: "improved_prompt missing",
     }
-    failing = {e["expectation"]: e["failing_ids"] for e in outcome.expectations if not e["success"]}
-    assert failing["expect_column_values_to_be_between"] in ([2], [3])
+    # Each expectation names its own failing rows.
+    failing = {e["reason"]: e["failing_ids"] for e in outcome.expectations if not e["success"]}
+    assert failing == {
+        "time on task under 60 s": [2],
+        "too fast for the length of the item": [2],
+        "rating outside 1..7": [3],
+        "rationale shorter than 40 characters": [4],
+        "error_tags has an unknown option": [5],
+        "improved_prompt missing": [6],
+    }
+
+
+def test_a_free_text_that_is_not_text_fails_its_length_check(sample_spec) -> None:
+    # The gate sees each text's length; a number in its place must not pass as "no text".
+    outcome = check_submissions([_row(1), _row(2, rationale=12345)], sample_spec.project)
+    assert outcome.failures == {2: "rationale shorter than 40 characters"}
 
 
 def test_a_clean_batch_passes_the_submissions_gate(sample_spec) -> None:
