@@ -8,6 +8,7 @@ from typing import Any
 
 from expectations.runner import Check, run_checks
 from nightshift.agreement import pasted_texts, plausible_seconds
+from nightshift.heap import without_collection
 from nightshift.review import GateOutcome
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
 
@@ -80,6 +81,7 @@ def build_checks(project: ProjectBody) -> list[Check]:
     return checks
 
 
+@without_collection
 def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir: Path | None = None) -> GateOutcome:
     """rows: as nightshift.review.submissions_to_gate returns them."""
     import pandas as pd

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
+from nightshift.heap import without_collection
 from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.projects import project_body
 from nightshift.reliability import matches
@@ -53,6 +54,7 @@ def gold_scores(session: Session, batch_id: int) -> list[GoldScore]:
     return [GoldScore(expert_id, n, right) for expert_id, (n, right) in sorted(record.items())]
 
 
+@without_collection
 def gold_record(
     session: Session, project_id: int, project: ProjectBody, *where: ColumnElement[bool]
 ) -> dict[int, tuple[int, int]]:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def settle_heap() -> None:
@@ -12,3 +20,43 @@ def settle_heap() -> None:
     time. Called once the heavy things are built; objects made later are collected as usual."""
     gc.collect()
     gc.freeze()
+
+
+# The collector's switch is the process's, shared by every thread: pauses are counted, and the
+# last one to end switches it back on if it was on when the first began.
+_pause_lock = threading.Lock()
+_pauses = 0
+_was_enabled = False
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: for code that builds a whole batch (hundreds of
+    thousands of rows, dicts and answers) at once. Each allocation of containers counts towards
+    the next collection, and each collection walks everything built so far, none of it garbage:
+    a quarter to a half of the time of reading a review batch. Memory is still freed by reference
+    counting as usual; cycles made inside wait for the first collection after."""
+    global _pauses, _was_enabled
+    with _pause_lock:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
+
+
+def without_collection(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """The function runs inside collection_paused()."""
+
+    @functools.wraps(function)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with collection_paused():
+            return function(*args, **kwargs)
+
+    return paused

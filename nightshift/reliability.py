@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightshift.heap import without_collection
 from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.projects import project_spec
 from nightshift.routing import refresh_routes
@@ -67,6 +68,7 @@ def matches(answer: dict[str, Any], reference: dict[str, Any], project: ProjectB
     return compared
 
 
+@without_collection
 def gather_evidence(session: Session, expert_ids: Sequence[int]) -> dict[int, Evidence]:
     """Every expert's gold and agreement record across all their gated annotations."""
     evidence: dict[int, Evidence] = defaultdict(Evidence)

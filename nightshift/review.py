@@ -14,6 +14,7 @@ from nightshift.aggregate import Aggregate, Vote, aggregate_items
 from nightshift.agreement import field_alphas
 from nightshift.audit import record_transition
 from nightshift.errors import NightshiftError
+from nightshift.heap import without_collection
 from nightshift.models import (
     Assignment,
     Batch,
@@ -67,6 +68,7 @@ class ReviewReport:
     agreement: GateOutcome | None = None
 
 
+@without_collection
 def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]:
     """Submitted, not yet gated annotations of this batch, one dict each, with the length of the
     item's content (the time-on-task check scales with what there was to read)."""
@@ -142,6 +144,7 @@ def apply_submission_gate(session: Session, outcome: GateOutcome) -> int:
 AgreementGate = Callable[[list[dict[str, Any]], dict[str, float | None], ProjectBody], GateOutcome]
 
 
+@without_collection
 def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport, agreement_gate: AgreementGate) -> None:
     """Items whose annotations are all gated: aggregate them, gate their agreement, and pass them,
     ask for one more expert, send them to an adjudicator, or back for rework. Items an adjudicator
@@ -309,6 +312,7 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     return len(results)
 
 
+@without_collection
 def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote]]:
     """Per item, its accepted annotations with their expert's reliability now.
 
@@ -349,6 +353,7 @@ def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote
     return votes
 
 
+@without_collection
 def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
     """Aggregate a finished batch's items again (reliabilities move as gold evidence grows).
 
