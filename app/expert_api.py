@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -122,12 +123,21 @@ def save_draft(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: 
         workbench.save_draft(session, me.id, assignment_id, body.answer)
 
 
-@router.post("/assignments/{assignment_id}/submission", status_code=201, responses={**NOT_FOUND, **CONFLICT})
-def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> Submitted:
+@router.post(
+    "/assignments/{assignment_id}/submission",
+    status_code=201,
+    response_model=Submitted,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> Response:
     """Submit the answer: 422 names each field that breaks the label schema, and nothing is stored."""
-    with svc.transaction() as session:
+    # The hot path: its one write is a single statement (see workbench.submit_answer).
+    with svc.single_statements() as session:
         me = principal(session, credentials, "expert")
-        return Submitted(submission_id=workbench.submit_answer(session, me.id, assignment_id, body.answer))
+        submission_id = workbench.submit_answer(session, me.id, assignment_id, body.answer)
+    # The body as bytes, past FastAPI's validation and serialisation of a returned model: a tenth
+    # of the route's time for one integer. response_model still documents it.
+    return Response(orjson.dumps({"submission_id": submission_id}), 201, media_type="application/json")
 
 
 @router.post("/assignments/{assignment_id}/skip", status_code=204, responses={**NOT_FOUND, **CONFLICT})

@@ -9,19 +9,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from nightshift.db import transaction
+from nightshift.db import single_statements, transaction
 from nightshift.errors import NightshiftError, NotFoundError
+from nightshift.heap import settle_heap
 from nightshift.keys import Principal, authenticate
 from nightshift.resources import Resources
 from nightshift.workbench import AnswerInvalid, ConflictError
@@ -39,6 +41,11 @@ class Service:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         with transaction(self.resources.sessions) as session:
+            yield session
+
+    @contextmanager
+    def single_statements(self) -> Iterator[Session]:
+        with single_statements(self.resources.sessions) as session:
             yield session
 
 
@@ -91,7 +98,16 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
 def create_app(resources: Resources) -> FastAPI:
     from app import client_api, expert_api, pages
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A route runs in the thread pool and holds a pooled connection; with more threads than
+        # connections the pool lends overflow connections, opened and closed per request
+        # (a PostgreSQL backend forked each time: 363 → 518 submissions/s when they were kept).
+        to_thread.current_default_thread_limiter().total_tokens = resources.engine.pool.size()
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Nightshift",
         version="1",
         description="The expert workbench (pages), the expert API and the client API of Nightshift.",
@@ -146,4 +162,9 @@ def app_from_environment() -> FastAPI:
     """What `nightshift serve` runs (in each worker process): resources from the environment."""
     from tasks.runtime import resources
 
-    return create_app(resources())
+    app = create_app(resources())
+    # The routes, models and their validators are built now and live as long as the process: out
+    # of the collector's sight, a full collection no longer walks them all (80 ms pauses, each
+    # one in every in-flight request's latency).
+    settle_heap()
+    return app

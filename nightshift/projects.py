@@ -74,10 +74,12 @@ def get_project(session: Session, slug: str) -> Project:
 _BODIES: dict[str, ProjectBody] = {}
 
 
-def project_body(session: Session, project_id: int) -> ProjectBody:
-    """The project part of the current spec, parsed once per spec version."""
+def project_body(session: Session, project_id: int, spec_hash: str | None = None) -> ProjectBody:
+    """The project part of the current spec, parsed once per spec version. A caller that read the
+    project's spec_hash in a query of its own passes it, and no query is needed at all."""
     connection = session.connection()
-    spec_hash = connection.execute(_SPEC_HASH, {"project": project_id}).scalar_one()
+    if spec_hash is None:
+        spec_hash = connection.execute(_SPEC_HASH, {"project": project_id}).scalar_one()
     body = _BODIES.get(spec_hash)
     if body is None:
         # The spec (JSON) is read only when its version is new to this process; with its hash

@@ -33,6 +33,7 @@ class World:
     experts: dict[str, str] = field(default_factory=dict)
     annotators: tuple[str, str] = ("", "")
     reviewer: str = ""
+    resources: Resources | None = None
 
     def http(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -100,5 +101,6 @@ def world(sessions, project, db_url: str, tmp_path: Path) -> Iterator[World]:
             experts=experts,
             annotators=(holders[0][0], holders[1][0]),
             reviewer=reviewer[0],
+            resources=resources,
         )
     resources.close()

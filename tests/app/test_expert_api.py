@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from nightshift.db import transaction
 from nightshift.dispatch import dispatch_batch
@@ -74,6 +75,33 @@ def test_a_good_answer_is_stored_once_with_server_time_on_task(world) -> None:
         assignment = session.get(Assignment, task_id)
     assert stored.id == first.json()["submission_id"] and stored.answer == GOOD
     assert assignment.status == "submitted" and assignment.worked_seconds is not None
+
+
+def test_racing_submissions_of_one_task_store_one_answer_and_the_rest_get_409(world) -> None:
+    # All of them read the task as open; the write's own WHERE decides, in the database.
+    handle = world.annotators[0]
+    task_id = world.open_tasks(handle)[0]
+    with world.http(world.experts[handle]) as http:
+        http.get(f"/api/expert/assignments/{task_id}")
+        path = f"/api/expert/assignments/{task_id}/submission"
+        with ThreadPoolExecutor(12) as pool:
+            codes = sorted(pool.map(lambda _: http.post(path, json={"answer": GOOD}).status_code, range(12)))
+    assert codes == [201] + [409] * 11
+    assert _count(world, Submission) == 1
+
+
+def test_under_load_the_service_holds_no_more_connections_than_its_pool(world) -> None:
+    # A route holds a pooled connection in a thread of the thread pool: with more threads than
+    # connections, the pool lent overflow connections, opened and closed for each request.
+    engine = world.resources.engine
+    opened = []
+    event.listen(engine, "connect", lambda *_: opened.append(1))
+    before = engine.pool.checkedin() + engine.pool.checkedout()
+    handle = world.annotators[0]
+    with world.http(world.experts[handle]) as http, ThreadPoolExecutor(60) as pool:
+        codes = set(pool.map(lambda _: http.get("/api/expert/assignments").status_code, range(300)))
+    assert codes == {200}
+    assert before + len(opened) <= engine.pool.size()
 
 
 def test_a_draft_is_kept_and_shown_again_and_cleared_by_submitting(world) -> None:

@@ -60,6 +60,8 @@ def test_the_review_bench_gates_every_submission_and_compares_aggregators() -> N
 
 
 def test_the_api_bench_stores_every_submission_and_reports_the_ceiling() -> None:
-    result = run_bench("bench/api.py", "--items", "100", "--repeat", "1", "--workers", "1", "--port", "8766")
-    summary = result.stdout.splitlines()[-1]
-    assert "submissions via HTTP" in summary and "baseline SELECT 1" in summary and "ratio" in summary
+    args = ("--items", "100", "--repeat", "1", "--workers", "1", "--port", "8766", "--rate", "100")
+    lines = run_bench("bench/api.py", *args).stdout.splitlines()
+    assert "submissions via HTTP, back to back" in lines[-3], lines
+    assert "submissions via HTTP at 100/s offered" in lines[-2], lines
+    assert "baseline SELECT 1" in lines[-1] and "ratio" in lines[-1], lines
