@@ -65,8 +65,12 @@ def principal(session: Session, credentials: HTTPAuthorizationCredentials | None
     """The caller, or 401 without saying whether a key exists; a key of the other kind is refused too."""
     found = authenticate(session, credentials.credentials if credentials else None)
     if found is None or found.kind != kind:
-        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise unauthorized()
     return found
+
+
+def unauthorized() -> HTTPException:
+    return HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
 def _not_found(_: Request, exc: Exception) -> JSONResponse:

@@ -77,11 +77,19 @@ _BY_HASH = (
 )
 
 
-def authenticate(session: Session, key: str | None) -> Principal | None:
-    """The principal a presented key speaks for, or None: unknown, revoked, or a paused or banned expert."""
+def presented_hash(key: str | None) -> str | None:
+    """The hash to look a presented key up by, or None for what cannot be a key of ours."""
     if not key or not key.startswith(tuple(PREFIXES.values())) or len(key) > 200:
         return None
-    row = session.connection().execute(_BY_HASH, {"key_hash": key_hash(key)}).first()
+    return key_hash(key)
+
+
+def authenticate(session: Session, key: str | None) -> Principal | None:
+    """The principal a presented key speaks for, or None: unknown, revoked, or a paused or banned expert."""
+    hashed = presented_hash(key)
+    if hashed is None:
+        return None
+    row = session.connection().execute(_BY_HASH, {"key_hash": hashed}).first()
     if row is None:
         return None
     key_id, kind, expert_id, client_id, expert_status = row

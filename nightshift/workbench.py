@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nightshift.errors import NightshiftError, NotFoundError
+from nightshift.keys import presented_hash
 from nightshift.models import (
+    ApiKey,
     Assignment,
     AssignmentDraft,
     Expert,
@@ -221,18 +223,48 @@ def save_draft(
 def submit_answer(
     session: Session, expert_id: int, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
 ) -> int:
-    """Store the answer if it fits the label schema; returns the submission id.
-
-    The hot path of the expert API, in two statements: the task with its status and its project's
-    spec hash (the spec itself parsed once per version); then, on PostgreSQL, one statement that
-    closes the task, stores the answer and drops the draft. Every round trip is a wait for the
-    database and a wake-up of the worker, and at a few hundred submissions a second those waits,
-    not the queries, set the pace.
-    """
+    """Store the answer if it fits the label schema; returns the submission id."""
     found = session.connection().execute(_OPEN_TASK, {"assignment": assignment_id, "expert": expert_id}).first()
     if found is None:
         raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
     status, started_at, project_id, spec_hash = found
+    return _store_answer(session, assignment_id, (status, started_at, project_id, spec_hash), answer, now)
+
+
+def submit_answer_with_key(
+    session: Session, key: str | None, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
+) -> int | None:
+    """The expert API's submission: the caller's personal token is checked in the same read as
+    the task. None when the token is not an active expert's (the caller answers 401, as for any
+    route); NotFoundError when the task is not theirs.
+
+    The hot path of the API, two statements in all: this read (the key, the expert's status, the
+    task, its project's spec hash), then one write (see _store_answer). Every round trip is a wait
+    for the database and a wake-up of the worker, and at several hundred submissions a second
+    those waits, not the queries, set the pace.
+    """
+    hashed = presented_hash(key)
+    if hashed is None:
+        return None
+    found = session.connection().execute(_OPEN_TASK_BY_KEY, {"key_hash": hashed, "assignment": assignment_id}).first()
+    if found is None or found.expert_status != "active":
+        return None
+    if found.status is None:
+        raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
+    task = (found.status, found.started_at, found.project_id, found.spec_hash)
+    return _store_answer(session, assignment_id, task, answer, now)
+
+
+def _store_answer(
+    session: Session,
+    assignment_id: int,
+    task: tuple[str, dt.datetime | None, int, str],
+    answer: dict[str, Any],
+    now: dt.datetime | None,
+) -> int:
+    """Check the answer against the spec (parsed once per version) and store it: on PostgreSQL in
+    one statement that closes the task, stores the answer and drops the draft."""
+    status, started_at, project_id, spec_hash = task
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
     errors = answer_errors(_answer_object(answer), project_body(session, project_id, spec_hash))
@@ -279,6 +311,28 @@ _OPEN_TASK = (
         Assignment.expert_id == bindparam("expert"),
         Assignment.role.in_(ANSWERING_ROLES),
     )
+)
+_OPEN_TASK_BY_KEY = (
+    select(
+        Expert.status.label("expert_status"),
+        Assignment.status,
+        Assignment.started_at,
+        Item.project_id,
+        Project.spec_hash,
+    )
+    .select_from(ApiKey)
+    .join(Expert, Expert.id == ApiKey.expert_id)
+    .outerjoin(
+        Assignment,
+        and_(
+            Assignment.id == bindparam("assignment"),
+            Assignment.expert_id == ApiKey.expert_id,
+            Assignment.role.in_(ANSWERING_ROLES),
+        ),
+    )
+    .outerjoin(Item, Item.id == Assignment.item_id)
+    .outerjoin(Project, Project.id == Item.project_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None), ApiKey.kind == "expert")
 )
 _CLOSE_ASSIGNMENT = (
     update(Assignment)
