@@ -80,8 +80,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 @contextmanager
 def single_statements(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work whose one write is a single statement (an expert's submission): on
-    PostgreSQL each statement commits on its own, so no BEGIN and no COMMIT go to the server, two
-    of a submission's four round trips; on SQLite, which needs several statements for the same
+    PostgreSQL each statement commits on its own, so no BEGIN and no COMMIT go to the server (two
+    round trips of every submission); on SQLite, which needs several statements for the same
     write, one transaction as `transaction` gives. The caller's code must hold either way."""
     with factory() as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":

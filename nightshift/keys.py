@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.errors import NotFoundError
@@ -69,11 +69,15 @@ def revoke_keys(session: Session, kind: Kind, owner_id: int, now: dt.datetime | 
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+# The key presented (its hash bound as "key_hash") and not revoked: the one rule every lookup of a
+# key uses, here and in the expert API's combined read (workbench.submit_answer_with_key).
+LIVE_KEY = and_(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+
 # Built once: every API request runs it, and building a statement costs more than running it.
 _BY_HASH = (
     select(ApiKey.id, ApiKey.kind, ApiKey.expert_id, ApiKey.client_id, Expert.status)
     .outerjoin(Expert, Expert.id == ApiKey.expert_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+    .where(LIVE_KEY)
 )
 
 

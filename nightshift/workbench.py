@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nightshift.errors import NightshiftError, NotFoundError
-from nightshift.keys import presented_hash
+from nightshift.keys import LIVE_KEY, presented_hash
 from nightshift.models import (
     ApiKey,
     Assignment,
@@ -227,8 +227,7 @@ def submit_answer(
     found = session.connection().execute(_OPEN_TASK, {"assignment": assignment_id, "expert": expert_id}).first()
     if found is None:
         raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
-    status, started_at, project_id, spec_hash = found
-    return _store_answer(session, assignment_id, (status, started_at, project_id, spec_hash), answer, now)
+    return _store_answer(session, assignment_id, tuple(found), answer, now)
 
 
 def submit_answer_with_key(
@@ -251,19 +250,20 @@ def submit_answer_with_key(
         return None
     if found.status is None:
         raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
-    task = (found.status, found.started_at, found.project_id, found.spec_hash)
-    return _store_answer(session, assignment_id, task, answer, now)
+    _, *task = found
+    return _store_answer(session, assignment_id, tuple(task), answer, now)
 
 
 def _store_answer(
     session: Session,
     assignment_id: int,
-    task: tuple[str, dt.datetime | None, int, str],
+    task: tuple[Any, ...],
     answer: dict[str, Any],
     now: dt.datetime | None,
 ) -> int:
-    """Check the answer against the spec (parsed once per version) and store it: on PostgreSQL in
-    one statement that closes the task, stores the answer and drops the draft."""
+    """task: the _TASK columns. Check the answer against the spec (parsed once per version) and
+    store it: on PostgreSQL in one statement that closes the task, stores the answer and drops
+    the draft."""
     status, started_at, project_id, spec_hash = task
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
@@ -302,8 +302,10 @@ def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:
 
 # Built once: building a statement costs more Python than running it (the API's hot path). Run
 # on the connection, as Core: the session's ORM path costs more than the query.
+# What storing an answer needs of its task: status, started_at, project_id, spec_hash.
+_TASK = (Assignment.status, Assignment.started_at, Item.project_id, Project.spec_hash)
 _OPEN_TASK = (
-    select(Assignment.status, Assignment.started_at, Item.project_id, Project.spec_hash)
+    select(*_TASK)
     .join(Item, Item.id == Assignment.item_id)
     .join(Project, Project.id == Item.project_id)
     .where(
@@ -312,14 +314,10 @@ _OPEN_TASK = (
         Assignment.role.in_(ANSWERING_ROLES),
     )
 )
+# The same columns found from the key instead: an unknown key is no row, a task not the key
+# owner's is a row of NULLs (the outer joins), so 401 and 404 stay apart.
 _OPEN_TASK_BY_KEY = (
-    select(
-        Expert.status.label("expert_status"),
-        Assignment.status,
-        Assignment.started_at,
-        Item.project_id,
-        Project.spec_hash,
-    )
+    select(Expert.status.label("expert_status"), *_TASK)
     .select_from(ApiKey)
     .join(Expert, Expert.id == ApiKey.expert_id)
     .outerjoin(
@@ -332,7 +330,7 @@ _OPEN_TASK_BY_KEY = (
     )
     .outerjoin(Item, Item.id == Assignment.item_id)
     .outerjoin(Project, Project.id == Item.project_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None), ApiKey.kind == "expert")
+    .where(LIVE_KEY, ApiKey.kind == "expert")
 )
 _CLOSE_ASSIGNMENT = (
     update(Assignment)
