@@ -84,13 +84,15 @@ def _prepare(name: str, checks: list[Check], id_column: str, docs_dir: Path | No
     if docs_dir is not None:
         from great_expectations.checkpoint import UpdateDataDocsAction
 
+        from expectations.docs_views import site_views
+
         context.add_data_docs_site(
             DOCS_SITE,
             {
                 "class_name": "SiteBuilder",
                 # One site per suite: a context rebuilding a shared site would drop the others' pages.
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / name)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                **site_views(),
             },
         )
         for kind, result_format in (("basic", BASIC), ("complete", _complete(id_column))):

@@ -98,29 +98,26 @@ def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir
     pasted = pasted_texts(rows, project)
     texts = [label.name for label in project.labels if isinstance(label, FreeText)]
     others = [label.name for label in project.labels if not isinstance(label, FreeText)]
-    records = []
-    for row in rows:
-        record: dict[str, Any] = {
-            "submission_id": row["submission_id"],
-            "time_on_task_seconds": row["time_on_task_seconds"],
-            "plausible_seconds": plausible_seconds(
-                row.get("item_length", 0), gates.min_time_on_task_seconds, gates.reading_chars_per_second
-            ),
-            "pasted_field": pasted.get(int(row["submission_id"])),
-        }
-        answer = row["answer"]
-        for name in texts:
-            value = answer.get(name)
-            # A value that is not text at all gets a length no minimum accepts.
-            record[text_length_column(name)] = (
-                len(value.strip()) if isinstance(value, str) else (None if value is None else -1)
-            )
-        for name in others:
-            value = answer.get(name)
-            record[name] = ";".join(value) if isinstance(value, list) else value
-        records.append(record)
-    frame = pd.DataFrame.from_records(records)
+    # Built column by column: a frame from 300,000 row dicts cost more than the suite's checks.
+    columns: dict[str, list[Any]] = {
+        "submission_id": ids,
+        "time_on_task_seconds": [r["time_on_task_seconds"] for r in rows],
+        "plausible_seconds": [
+            plausible_seconds(r.get("item_length", 0), gates.min_time_on_task_seconds, gates.reading_chars_per_second)
+            for r in rows
+        ],
+    }
+    answers = [r["answer"] for r in rows]
+    for name in texts:
+        # A value that is not text at all gets a length no minimum accepts.
+        columns[text_length_column(name)] = [
+            len(v.strip()) if isinstance(v, str) else (None if v is None else -1)
+            for v in (a.get(name) for a in answers)
+        ]
+    for name in others:
+        columns[name] = [";".join(v) if isinstance(v, list) else v for v in (a.get(name) for a in answers)]
+    frame = pd.DataFrame(columns)
     # Object dtype: an all-None column must stay a column of nulls, not become floats.
-    frame["pasted_field"] = frame["pasted_field"].astype(object)
+    frame["pasted_field"] = pd.Series([pasted.get(i) for i in ids], dtype=object)
     checked = run_checks(GATE, frame, build_checks(project), "submission_id", docs_dir)
     return GateOutcome(GATE, ids, checked.failures, thresholds, checked.summaries, checked.docs_url)

@@ -30,7 +30,7 @@ from nightshift.projects import project_spec
 from nightshift.reliability import update_reliability
 from nightshift.routing import ANY_SKILL, Candidate, shortlists
 from nightshift.spec import ProjectBody
-from nightshift.sql import copy_if_all_new, insert_ignoring_conflicts, is_postgres, update_grouped, update_ids
+from nightshift.sql import insert_new, update_grouped, update_ids
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
 STAFFABLE = ("pending", "rework")
@@ -424,12 +424,8 @@ def write_assignments(session: Session, rows: list[tuple[int, int]], due_at: dt.
         {"item_id": item_id, "expert_id": expert_id, "role": "annotate", "status": "assigned", "due_at": due_at}
         for item_id, expert_id in sorted(rows, key=lambda row: row[1])
     ]
-    # The first run of a plan writes only new rows: straight COPY. A re-run finds some there already
-    # and takes the conflict-ignoring path; the unique key decides either way.
-    if is_postgres(session) and copy_if_all_new(session, Assignment, values):
-        written = len(values)
-    else:
-        written = insert_ignoring_conflicts(session, Assignment, values, ["item_id", "expert_id", "role"])
+    # The first run of a plan writes only new rows; a re-run finds some there already.
+    written = insert_new(session, Assignment, values, ["item_id", "expert_id", "role"])
     _mark_assigned(session, sorted({item_id for item_id, _ in rows}))
     return written
 

@@ -15,7 +15,7 @@ from nightshift.audit import record_transition
 from nightshift.heap import without_collection
 from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.projects import project_body
-from nightshift.reliability import matches
+from nightshift.reliability import matcher
 from nightshift.spec import ProjectBody
 from nightshift.sql import matches_any, plain_rows, refresh_statistics, update_ids
 
@@ -61,6 +61,7 @@ def gold_record(
     """(gold answers, correct ones) per expert on the project's gold items, over the assignments
     `where` selects: the gate's and the gold-accuracy bonus's one measure."""
     seen: dict[int, list[int]] = {}
+    matches = matcher(project)
     for expert_id, answer, gold in plain_rows(
         session,
         select(Assignment.expert_id, Submission.answer, GoldAnswer.answer)
@@ -71,7 +72,7 @@ def gold_record(
     ).tuples():
         record = seen.setdefault(expert_id, [0, 0])
         record[0] += 1
-        record[1] += matches(answer, gold, project)
+        record[1] += matches(answer, gold)
     return {expert_id: (n, right) for expert_id, (n, right) in seen.items()}
 
 

@@ -31,6 +31,7 @@ from nightshift.projects import project_spec
 from nightshift.spec import ProjectBody
 from nightshift.sql import (
     insert_ignoring_conflicts,
+    insert_new,
     matches_any,
     plain_rows,
     refresh_statistics,
@@ -201,7 +202,8 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
     for item_id in sorted(stranded):
         note = f"{adjudicate.pop(item_id)}; no adjudicator available"
         results.append(_result_row(item_id, aggregates[item_id], complete[item_id], note))
-    insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
+    # An item in review has no result yet (sending one back drops it): nearly always all new.
+    insert_new(session, ItemResult, results, ["item_id"])
     update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed"})
     update_ids(
         session, Item, rework, {"status": "rework", "status_reason": "annotations rejected by the submissions gate"}

@@ -136,6 +136,15 @@ def matches_any(session: Session, column: Any, values: list[Any]) -> ColumnEleme
     return column.in_(values)  # type: ignore[no-any-return]
 
 
+def insert_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any]], conflict_columns: list[str]) -> int:
+    """Write rows that are usually all new; returns how many were. PostgreSQL tries a straight COPY
+    first; a conflict (a re-run finding some there already) takes the conflict-ignoring path. The
+    unique key decides either way."""
+    if is_postgres(session) and copy_if_all_new(session, model, rows):
+        return len(rows)
+    return insert_ignoring_conflicts(session, model, rows, conflict_columns)
+
+
 def copy_if_all_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> bool:
     """PostgreSQL: COPY the rows straight into the table, all or none. False (and nothing written)
     if any of them breaks a unique key, so the caller can take the conflict-aware path instead.

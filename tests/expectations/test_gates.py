@@ -69,6 +69,21 @@ def test_a_clean_batch_passes_the_submissions_gate(sample_spec) -> None:
     assert outcome.success and outcome.failures == {}
 
 
+def test_each_gate_run_renders_its_data_docs_page_from_templates_compiled_once(sample_spec, tmp_path) -> None:
+    from expectations.docs_views import COMPILED_TEMPLATES
+
+    first = check_submissions([_row(1)], sample_spec.project, tmp_path)
+    compiled = dict(COMPILED_TEMPLATES._compiled)
+    second = check_submissions([_row(2), _row(3, rating=9)], sample_spec.project, tmp_path)
+    # GX's page and index templates went through the shared cache; the second run compiled none anew.
+    assert compiled and COMPILED_TEMPLATES._compiled == compiled
+    for outcome in (first, second):
+        assert outcome.docs_url and outcome.docs_url.startswith("file://")
+        page = Path(outcome.docs_url.removeprefix("file://")).read_text()
+        assert "expect_column_values_to_be_between" in page or "values must be" in page
+    assert "Failed" in Path(second.docs_url.removeprefix("file://")).read_text()
+
+
 def _built(item_ids: list[int], columns: set[str], missing_answers: list[int] | None = None) -> BuiltDelivery:
     """What the delivery build hands the gate: the ids written, those without an answer, the fields."""
     return BuiltDelivery(

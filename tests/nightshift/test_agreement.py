@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from nightshift.agreement import alpha, field_alphas, normalised_text, pasted_texts, plausible_seconds
+from nightshift.agreement import _copy_key, alpha, field_alphas, normalised_text, pasted_texts, plausible_seconds
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: four observers,
 # twelve units, values 1..5, with missing values. Published: nominal 0.743, ordinal 0.815.
@@ -86,6 +86,16 @@ def test_plausible_time_grows_with_the_text_to_read() -> None:
 def test_normalised_text_matches_the_regex_definition(text: str) -> None:
     # The byte-table fast path for ASCII must agree with the plain definition on every text.
     assert normalised_text(text) == re.sub(r"\W+", " ", text.lower()).strip().encode()
+    # The cheaper grouping key is the normalised text without its spaces, ASCII or not.
+    assert _copy_key(text) == normalised_text(text).replace(b" ", b"")
+
+
+def test_texts_sharing_a_key_but_not_their_words_are_not_copies(sample_spec) -> None:
+    # Same letters, split differently: the same grouping key, different texts once normalised.
+    texts = ["The model misreads the covenant terms entirely", "The model mis reads the cove nant terms entirely"]
+    rows = [{"submission_id": n, "expert_id": 10 + n, "answer": {"rationale": t}} for n, t in enumerate(texts, 1)]
+    assert _copy_key(texts[0]) == _copy_key(texts[1])
+    assert pasted_texts(rows, sample_spec.project) == {}
 
 
 def test_copies_match_across_ascii_and_unicode_punctuation(sample_spec) -> None:
