@@ -26,6 +26,7 @@ from nightshift.spec import FreeText, MultiChoice, OrdinalScale, PairwisePrefere
 # The reliability prior counts as this many answers in each expert's confusion matrix.
 PRIOR_STRENGTH = 4.0
 MAX_ITERATIONS = 50
+# Relative change of the log-likelihood between two rounds at which the fit stops.
 TOLERANCE = 1e-6
 
 
@@ -88,8 +89,8 @@ def dawid_skene(
     np.add.at(posterior, (item_idx, chosen), trust[expert_idx])
     posterior /= posterior.sum(axis=1, keepdims=True)
     cell = expert_idx * k_count + chosen
-    iterations = 0
-    for iterations in range(1, MAX_ITERATIONS + 1):  # noqa: B007 - the count is reported
+    iterations, previous = 0, 0.0
+    for iterations in range(1, MAX_ITERATIONS + 1):
         # M step: class priors and each expert's confusion matrix (true class x chosen option).
         class_prior = (posterior.sum(axis=0) + 1) / (n_items + k_count)
         confusion = prior.copy()
@@ -101,13 +102,18 @@ def dawid_skene(
         log_post = np.tile(np.log(class_prior), (n_items, 1))
         for k in range(k_count):
             log_post[:, k] += np.bincount(item_idx, weights=log_confusion[expert_idx, k, chosen], minlength=n_items)
-        log_post -= log_post.max(axis=1, keepdims=True)
-        updated = np.exp(log_post)
-        updated /= updated.sum(axis=1, keepdims=True)
-        change = float(np.abs(updated - posterior).max())
-        posterior = updated
-        if change < TOLERANCE:
+        top = log_post.max(axis=1, keepdims=True)
+        posterior = np.exp(log_post - top)
+        total = posterior.sum(axis=1, keepdims=True)
+        posterior /= total
+        # Converged when the data's log-likelihood (each item's answers, summed over its classes)
+        # stops moving. The largest change of any one posterior never settled under 1e-6 on a
+        # batch of 40,000 items, so every fit ran all 50 rounds; this stops after ~20 with the
+        # same answer for all but a handful of near-ties.
+        likelihood = float((np.log(total) + top).sum())
+        if iterations > 1 and abs(likelihood - previous) <= TOLERANCE * abs(previous):
             break
+        previous = likelihood
     return DawidSkene({int(i): posterior[n] for n, i in enumerate(item_ids)}, list(options), iterations)
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from nightshift.aggregate import Vote, aggregate, aggregate_items, dawid_skene
+from nightshift.aggregate import MAX_ITERATIONS, Vote, aggregate, aggregate_items, dawid_skene
 from nightshift.spec import ProjectBody
 
 OPTIONS = ["approve", "revise", "reject", "escalate", "unclear"]
@@ -119,6 +119,22 @@ def test_dawid_skene_learns_who_is_poor_and_its_prior_is_the_experts_reliability
     swapped = dawid_skene([(1, 1, "approve"), (1, 2, "reject")], OPTIONS, {1: 0.6, 2: 0.95})
     assert OPTIONS[int(swapped.posteriors[1].argmax())] == "reject"
     assert float(alone.posteriors[1].sum()) == pytest.approx(1.0)
+
+
+def test_dawid_skene_stops_once_the_likelihood_settles_not_at_the_round_limit() -> None:
+    # 20,000 items from 150 experts: the largest single posterior change never settles under the
+    # tolerance, so a per-posterior criterion ran every fit to MAX_ITERATIONS.
+    rng = random.Random(3)
+    labels = []
+    for item in range(20_000):
+        true = rng.choice(OPTIONS)
+        labels += [
+            (item, 1 + item % 50, true),
+            (item, 51 + item % 50, true if rng.random() < 0.9 else "unclear"),
+            (item, 101 + item % 50, rng.choice(OPTIONS)),
+        ]
+    model = dawid_skene(labels, OPTIONS, {})
+    assert 2 <= model.iterations < MAX_ITERATIONS
 
 
 def test_single_choice_defaults_to_dawid_skene_and_keeps_the_majority_beside_it(sample_spec) -> None:
