@@ -20,7 +20,7 @@ from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, 
 from nightshift.projects import project_spec
 from nightshift.routing import refresh_routes
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
-from nightshift.sql import matches_any, plain_rows, update_grouped
+from nightshift.sql import matches_any, plain_rows, update_each
 
 PRIOR = 0.7
 PRIOR_WEIGHT = 10.0
@@ -149,7 +149,7 @@ def update_reliability(session: Session, expert_ids: Sequence[int]) -> dict[int,
     """Recompute these experts' reliability and refresh their routes, so dispatch uses it next."""
     evidence = gather_evidence(session, expert_ids)
     values = {expert_id: round(record.estimate(), 4) for expert_id, record in evidence.items()}
-    update_grouped(session, Expert, values, lambda value: {"reliability": value})
+    update_each(session, Expert, "reliability", values)
     refresh_routes(session, list(values))
     return values
 

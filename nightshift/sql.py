@@ -129,6 +129,19 @@ def update_grouped(
         update_ids(session, model, ids, set_for(value), *where)
 
 
+def update_each(session: Session, model: type[Base], column: str, value_of: Mapping[int, Any]) -> None:
+    """Give each row its own value of one column (id -> value), as one executemany: for values
+    that mostly differ (a reliability per expert), where one UPDATE per distinct value would send
+    a statement per row."""
+    if not value_of:
+        return
+    table = model.__table__
+    assert isinstance(table, Table)
+    key = next(iter(model.__mapper__.primary_key)).name
+    statement = update(table).where(table.c[key] == bindparam("row_key")).values({column: bindparam("row_value")})
+    session.connection().execute(statement, [{"row_key": k, "row_value": v} for k, v in value_of.items()])
+
+
 def matches_any(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
     """column IN values; on PostgreSQL as = ANY(one array parameter), not thousands of parameters."""
     if is_postgres(session):
