@@ -135,8 +135,11 @@ def reset(plain: str) -> None:
 
 
 def bare_read(plain: str) -> float:
+    from nightshift.db import POSTGRES_OPTIONS
+
     started = time.perf_counter()
-    with psycopg.connect(plain) as connection:
+    # With the service's session settings (no JIT), so the baseline is read as fast as the review reads.
+    with psycopg.connect(plain, options=POSTGRES_OPTIONS) as connection:
         rows = connection.execute(
             "SELECT s.id, a.item_id, a.expert_id, s.time_on_task_seconds, s.answer FROM submissions s"
             " JOIN assignments a ON a.id = s.assignment_id JOIN items i ON i.id = a.item_id"

@@ -22,7 +22,22 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=read_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=10, json_deserializer=read_json)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=20,
+        max_overflow=10,
+        json_deserializer=read_json,
+        # Added to any options the URL sets (a search_path, say), which connect_args would replace.
+        connect_args={"options": " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))},
+    )
+
+
+# No JIT: PostgreSQL compiles each statement whose estimated cost passes jit_above_cost afresh, with
+# inlining and optimisation ~0.2 s each, and our big statements (a batch's read, its status
+# updates in slices) each run once, so the compile is never won back. The review of 300,000
+# annotations ran ~10% faster without it (alternating runs, medians 32.0 -> 28.8 s).
+POSTGRES_OPTIONS = "-c jit=off"
 
 
 # orjson reads an integer beyond 64 bits as a float, and no integer within them as one: a float this
