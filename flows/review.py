@@ -14,9 +14,8 @@ from nightshift.review import GateOutcome
 from tasks.notify import notify_ops
 from tasks.review import (
     aggregate_and_settle,
-    apply_submissions_gate,
+    apply_submissions_and_gold_gates,
     collect_submissions,
-    run_gold_gate,
     run_submissions_gate,
 )
 
@@ -57,8 +56,7 @@ def _gate_table(outcomes: list[GateOutcome]) -> list[dict[str, object]]:
 def review_flow(params: ReviewParams) -> ReviewResult:
     batch_id = params.batch_id
     submissions = run_submissions_gate(batch_id, collect_submissions(batch_id))
-    rejected = apply_submissions_gate(batch_id, submissions)
-    gold, requeued = run_gold_gate(batch_id)
+    rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, submissions)
     report = aggregate_and_settle(batch_id)
 
     outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
@@ -16,6 +16,7 @@ from nightshift.heap import without_collection
 from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.projects import project_body
 from nightshift.reliability import matcher
+from nightshift.review import GateOutcome
 from nightshift.spec import ProjectBody
 from nightshift.sql import matches_any, plain_rows, refresh_statistics, update_ids
 
@@ -31,25 +32,50 @@ class GoldScore:
         return self.correct / self.seen if self.seen else 1.0
 
 
-def gold_scores(session: Session, batch_id: int) -> list[GoldScore]:
-    """The gold record in this batch's project of every expert with gated work in the batch."""
+def gold_scores(session: Session, batch_id: int, gating: GateOutcome | None = None) -> list[GoldScore]:
+    """The gold record in this batch's project of every expert with gated work in the batch.
+
+    gating: a submissions gate's outcome not yet written. Its annotations count as gated (the
+    passing ones as accepted), so gold can be judged before the verdicts are written, and an
+    annotation whose expert fails gold is written once, rejected, rather than accepted and then
+    rejected."""
     project_id = session.scalar(select(Item.project_id).where(Item.batch_id == batch_id).limit(1))
     if project_id is None:
         return []
     project = project_body(session, project_id)
-    workers = (
+    gated: ColumnElement[bool] = Assignment.status.in_(("accepted", "rejected"))
+    judged: ColumnElement[bool] = Assignment.expert_id.in_(
         select(Assignment.expert_id)
         .join(Item, Item.id == Assignment.item_id)
         .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "accepted")
     )
+    if gating is not None and gating.evaluated_ids:
+        evaluated = set(gating.evaluated_ids)
+        # This gate's annotations (not any that arrived after its read), with whether their item is gold.
+        now = [
+            (sid, expert_id, on_gold)
+            for sid, expert_id, on_gold in plain_rows(
+                session,
+                select(Submission.id, Assignment.expert_id, GoldAnswer.item_id.is_not(None))
+                .join(Assignment, Assignment.id == Submission.assignment_id)
+                .join(Item, Item.id == Assignment.item_id)
+                .outerjoin(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
+                .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "submitted"),
+            ).tuples()
+            if sid in evaluated
+        ]
+        on_gold = [sid for sid, _, gold in now if gold]
+        passing = sorted({expert_id for sid, expert_id, _ in now if sid not in gating.failures})
+        gated = or_(gated, and_(Assignment.status == "submitted", matches_any(session, Submission.id, on_gold)))
+        judged = or_(judged, matches_any(session, Assignment.expert_id, passing))
     record = gold_record(
         session,
         project_id,
         project,
         Assignment.role == "annotate",
         # Rejected gold answers count too: a careless answer the schema gate caught is still wrong.
-        Assignment.status.in_(("accepted", "rejected")),
-        Assignment.expert_id.in_(workers),
+        gated,
+        judged,
     )
     return [GoldScore(expert_id, n, right) for expert_id, (n, right) in sorted(record.items())]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, distinct, exists, func, select, update
+from sqlalchemy import ColumnElement, Text, and_, cast, distinct, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.aggregate import Aggregate, Vote, aggregate_items
@@ -117,8 +117,10 @@ def record_gate(session: Session, batch_id: int, outcome: GateOutcome) -> int:
     return run.id
 
 
-def apply_submission_gate(session: Session, outcome: GateOutcome) -> int:
-    """Failing submissions are rejected (their items go back); the rest are accepted."""
+def apply_submission_gate(session: Session, outcome: GateOutcome, held_back: Sequence[int] = ()) -> int:
+    """Failing submissions are rejected (their items go back); the rest are accepted, but for those
+    of the held_back experts (below gold), left for gold.pause_and_requeue to reject: each
+    annotation is written once. Returns how many failed."""
     passing = [sid for sid in outcome.evaluated_ids if sid not in outcome.failures]
     by_reason: dict[str, list[int]] = defaultdict(list)
     for sid, why in outcome.failures.items():
@@ -131,9 +133,12 @@ def apply_submission_gate(session: Session, outcome: GateOutcome) -> int:
             chosen = select(Submission.assignment_id).where(
                 matches_any(session, Submission.id, ids[start : start + 50_000])
             )
+            where: list[ColumnElement[bool]] = [Assignment.id.in_(chosen)]
+            if held_back and status == "accepted":
+                where.append(~matches_any(session, Assignment.expert_id, list(held_back)))
             session.execute(
                 update(Assignment)
-                .where(Assignment.id.in_(chosen))
+                .where(*where)
                 .values(status=status, status_reason=reason)
                 .execution_options(synchronize_session=False)
             )

@@ -30,31 +30,28 @@ def run_submissions_gate(batch_id: int, rows: list[dict[str, Any]]) -> review.Ga
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def apply_submissions_gate(batch_id: int, outcome: review.GateOutcome) -> int:
-    """Record the gate run; failing annotations are rejected, the rest accepted. Returns rejections."""
-    if not outcome.evaluated_ids:
-        return 0
-    with transaction(resources().sessions) as session:
-        review.record_gate(session, batch_id, outcome)
-        return review.apply_submission_gate(session, outcome)
-
-
-@task(cache_policy=NO_CACHE, **DB_TASK)
-def run_gold_gate(batch_id: int) -> tuple[review.GateOutcome, int]:
-    """Judge each expert of the batch on gold; those below the threshold are paused and their work
-    in the batch re-queued, in the same transaction as the gate's record. Returns (outcome, items re-queued)."""
+def apply_submissions_and_gold_gates(
+    batch_id: int, submissions: review.GateOutcome
+) -> tuple[int, review.GateOutcome, int]:
+    """Record the submissions gate, judge each expert of the batch on gold (this gate's annotations
+    counted), then write every verdict once: failing annotations rejected, the rest accepted, and
+    the work in the batch of experts below the gold threshold re-queued, those experts paused. One
+    transaction. Returns (annotations rejected, the gold gate's outcome, items re-queued)."""
     docs = resources().settings.resolved_data_docs_dir
     with transaction(resources().sessions) as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-        outcome = check_gold(gold.gold_scores(session, batch_id), project, docs)
-        if not outcome.evaluated_ids:
-            return outcome, 0
-        run_id = review.record_gate(session, batch_id, outcome)
+        if submissions.evaluated_ids:
+            review.record_gate(session, batch_id, submissions)
+        outcome = check_gold(gold.gold_scores(session, batch_id, submissions), project, docs)
         failing = sorted(outcome.failures)
+        rejected = review.apply_submission_gate(session, submissions, held_back=failing)
+        if not outcome.evaluated_ids:
+            return rejected, outcome, 0
+        run_id = review.record_gate(session, batch_id, outcome)
         requeued = gold.pause_and_requeue(
             session, batch_id, failing, f"gold accuracy below {project.gates.min_gold_accuracy:.0%}", f"gate:{run_id}"
         )
-        return outcome, requeued
+        return rejected, outcome, requeued
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

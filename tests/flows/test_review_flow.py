@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from flows.review import ReviewParams, review_flow
 from nightshift.db import transaction
@@ -78,22 +78,28 @@ def batch(sessions, project, app_env, prefect_api) -> int:
     return ingest_file(sessions, SAMPLES / "items.jsonl")[0]
 
 
-def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sessions, sample_spec, batch) -> None:
-    _apply(sessions, sample_spec, gates__min_gold_answers=1)
+def _one_careless_expert(sessions, batch: int) -> tuple[int, dict[int, list[int]]]:
+    """Answer the batch's work; the first expert seen on a gold item answers gold badly. Returns
+    (that expert, each expert's assignments)."""
     careless: list[int] = []
 
     def rating(expert_id: int, item_id: int, gold: dict | None) -> int:
         if gold is None:
             return 5
         if not careless:
-            careless.append(expert_id)  # the first expert seen on a gold item answers gold badly
+            careless.append(expert_id)
         if expert_id != careless[0]:
             return gold["rating"]
         # Three steps or more from the truth: the gold check forgives one step either way.
         return 7 if gold["rating"] <= 4 else 1
 
     held = _answer_open_work(sessions, batch, rating)
-    [suspect] = careless
+    return careless[0], held
+
+
+def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sessions, sample_spec, batch) -> None:
+    _apply(sessions, sample_spec, gates__min_gold_answers=1)
+    suspect, held = _one_careless_expert(sessions, batch)
     result = review_flow(ReviewParams(batch_id=batch))
 
     assert result.paused_experts == 1 and result.requeued_items == len(held[suspect])
@@ -115,6 +121,46 @@ def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sess
             select(Assignment).where(Assignment.expert_id == suspect, Assignment.status == "assigned")
         ).all()
         assert again == []
+
+
+# Counts every write of an annotation row, with the database's own triggers.
+_COUNT_WRITES = {
+    "sqlite": [
+        "CREATE TABLE annotation_writes (assignment_id BIGINT)",
+        "CREATE TRIGGER count_writes AFTER UPDATE ON assignments"
+        " BEGIN INSERT INTO annotation_writes VALUES (NEW.id); END",
+    ],
+    "postgresql": [
+        "CREATE TABLE annotation_writes (assignment_id BIGINT)",
+        "CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN INSERT INTO annotation_writes VALUES (NEW.id); RETURN NEW; END $$",
+        "CREATE TRIGGER count_writes AFTER UPDATE ON assignments FOR EACH ROW EXECUTE FUNCTION count_write()",
+    ],
+}
+
+
+def test_the_gates_write_each_annotation_once_even_when_its_expert_fails_gold(sessions, sample_spec, batch) -> None:
+    # Gold is judged before the verdicts are written: the careless expert's annotations go straight
+    # to rejected, not accepted and then rejected (60,000 rows written twice in the review bench).
+    _apply(sessions, sample_spec, gates__min_gold_answers=1)
+    suspect, held = _one_careless_expert(sessions, batch)
+    with transaction(sessions) as session:
+        for statement in _COUNT_WRITES[session.get_bind().dialect.name]:
+            session.execute(text(statement))
+    result = review_flow(ReviewParams(batch_id=batch))
+
+    assert result.paused_experts == 1 and result.gated == sum(len(ids) for ids in held.values())
+    with sessions() as session:
+        writes = dict(
+            session.execute(text("SELECT assignment_id, count(*) FROM annotation_writes GROUP BY assignment_id"))
+            .tuples()
+            .all()
+        )
+    assert set(writes) == {a for ids in held.values() for a in ids}
+    assert set(writes.values()) == {1}
+    with sessions() as session:
+        theirs = session.scalars(select(Assignment.status).where(Assignment.id.in_(held[suspect]))).all()
+    assert set(theirs) == {"rejected"}  # that one write was the rejection
 
 
 def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adjudication(
