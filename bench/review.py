@@ -8,8 +8,8 @@ each from a pool of 1,000 experts of whom 20% are careless (they answer at rando
 loaded with COPY. Timed per run, through the same core calls as the review flow's tasks: read the
 submissions, the submissions gate (Great Expectations, with Data Docs), then the gold gate (that
 gate's annotations counted) and every verdict written once (careless experts paused, their work
-re-queued), aggregation with Dawid-Skene and the agreement
-gate (alpha per field), reliability, the batch's status. Baseline in the same run: reading the
+re-queued), aggregation with Dawid-Skene and the agreement gate (alpha per field), reliability,
+the batch's status. Baseline in the same run: reading the
 same 300,000 rows (submission, item, expert, time, answer) out of PostgreSQL into Python.
 
 Also printed: the accuracy against the known truth of the single-choice field over every item,

@@ -47,18 +47,14 @@ class Evidence:
         return self.gold_correct / self.gold_seen if self.gold_seen else None
 
 
-def matches(answer: dict[str, Any], reference: dict[str, Any], project: ProjectBody) -> bool:
-    """Whether an answer agrees with a reference on every label the reference has (free text aside):
-    a scale within one step, a choice equal, tags overlapping at least half (Jaccard)."""
-    return matcher(project)(answer, reference)
-
-
 Matcher = Callable[[dict[str, Any], dict[str, Any]], bool]
 
 
 def matcher(project: ProjectBody) -> Matcher:
-    """`matches` for one project, its labels sorted by kind once rather than on every answer: the
-    gold gate and reliability compare hundreds of thousands of answers with the same spec."""
+    """Whether an answer agrees with a reference on every label the reference has (free text
+    aside): a scale within one step, a choice equal, tags overlapping at least half (Jaccard).
+    Built once per project, its labels sorted by kind once: the gold gate and reliability compare
+    hundreds of thousands of answers with the same spec."""
     scales = [label.name for label in project.labels if isinstance(label, OrdinalScale)]
     tags = [label.name for label in project.labels if isinstance(label, MultiChoice)]
     equal = [label.name for label in project.labels if not isinstance(label, OrdinalScale | MultiChoice | FreeText)]

@@ -9,7 +9,7 @@ from nightshift.db import transaction
 from nightshift.dispatch import dispatch_batch, expire_overdue
 from nightshift.experts import expert_profile
 from nightshift.models import Assignment, Expert, ExpertRoute, GoldAnswer, Item
-from nightshift.reliability import PRIOR, Evidence, matches, update_reliability
+from nightshift.reliability import PRIOR, Evidence, matcher, update_reliability
 from nightshift.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
@@ -29,9 +29,10 @@ def test_a_new_expert_starts_at_the_prior_and_few_answers_move_it_little() -> No
 def test_an_answer_matches_a_reference_within_a_step_on_scales_and_half_the_tags(sample_spec) -> None:
     gold = {"rating": 5, "error_tags": ["reasoning_flaw", "factual_error"]}
     project = sample_spec.project
-    assert matches({"rating": 4, "error_tags": ["reasoning_flaw"], "rationale": "x"}, gold, project)
-    assert not matches({"rating": 2, "error_tags": ["reasoning_flaw"]}, gold, project)
-    assert not matches({"rating": 5, "error_tags": ["unsafe"]}, gold, project)
+    matches = matcher(project)
+    assert matches({"rating": 4, "error_tags": ["reasoning_flaw"], "rationale": "x"}, gold)
+    assert not matches({"rating": 2, "error_tags": ["reasoning_flaw"]}, gold)
+    assert not matches({"rating": 5, "error_tags": ["unsafe"]}, gold)
 
 
 def _gold_assignments(sessions) -> list[tuple[int, int, dict]]:
