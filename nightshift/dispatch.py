@@ -473,7 +473,7 @@ def expire_overdue(session: Session, now: dt.datetime) -> int:
     items go back to be staffed again (never by the same expert: dispatch remembers who held them)."""
     overdue = session.execute(
         update(Assignment)
-        .where(Assignment.status == "assigned", Assignment.due_at < now)
+        .where(Assignment.open_expert_id.is_not(None), Assignment.due_at < now)
         .values(status="expired", status_reason="not submitted by its due time")
         .returning(Assignment.item_id, Assignment.expert_id)
         .execution_options(synchronize_session=False)

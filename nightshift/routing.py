@@ -97,7 +97,7 @@ def shortlist(
 _SHORTLISTS_SQL = """
 SELECT w.route, c.id, c.timezone, c.work_start_hour, c.work_hours, c.reliability, c.capacity,
        c.hourly_rate::float8,
-       (SELECT count(*) FROM assignments a WHERE a.expert_id = c.id AND a.status = 'assigned')
+       (SELECT count(*) FROM assignments a WHERE a.open_expert_id = c.id)
 FROM unnest(%(skills)s::text[], %(languages)s::text[], %(limits)s::int[], %(offsets)s::int[])
      WITH ORDINALITY AS w(skill, language, lim, off, route)
 CROSS JOIN LATERAL (
@@ -157,8 +157,8 @@ def open_loads(session: Session, expert_ids: list[int]) -> dict[int, int]:
     if not expert_ids:
         return {}
     rows = session.execute(
-        select(Assignment.expert_id, func.count())
-        .where(Assignment.status == "assigned", matches_any(session, Assignment.expert_id, expert_ids))
-        .group_by(Assignment.expert_id)
+        select(Assignment.open_expert_id, func.count())
+        .where(matches_any(session, Assignment.open_expert_id, expert_ids))
+        .group_by(Assignment.open_expert_id)
     ).tuples()
-    return {eid: n for eid, n in rows}
+    return {eid: n for eid, n in rows if eid is not None}

@@ -128,7 +128,7 @@ def open_tasks(session: Session, expert_id: int, role: str | None = None, limit:
         select(Assignment.id, Assignment.role, Assignment.due_at, Project.slug, Item.language)
         .join(Item, Item.id == Assignment.item_id)
         .join(Project, Project.id == Item.project_id)
-        .where(Assignment.expert_id == expert_id, Assignment.status == "assigned")
+        .where(Assignment.open_expert_id == expert_id)
         .order_by(Assignment.due_at, Assignment.id)
         .limit(limit)
     )
@@ -468,9 +468,7 @@ def claim_adjudication(
     if not projects or not languages:
         return None
     held = select(Assignment.item_id).where(Assignment.expert_id == expert_id)
-    live = select(Assignment.item_id).where(
-        Assignment.role == "adjudicate", Assignment.status.in_(("assigned", "submitted", "accepted"))
-    )
+    live = select(Assignment.live_adjudication_item_id).where(Assignment.live_adjudication_item_id.is_not(None))
     candidates = session.scalars(
         select(Item.id)
         .where(
