@@ -170,8 +170,8 @@ def one_run(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     mark = time.perf_counter()
     with transaction(sessions) as session:
         review.record_gate(session, 1, outcome)
-        gold_outcome = check_gold(gold.gold_scores(session, 1, outcome), project, docs)
-        review.apply_submission_gate(session, outcome, held_back=sorted(gold_outcome.failures))
+        gold_outcome = check_gold(gold.gold_scores(session, 1, outcome, rows), project, docs)
+        review.apply_submission_gate(session, outcome, rows, held_back=sorted(gold_outcome.failures))
         review.record_gate(session, 1, gold_outcome)
         gold.pause_and_requeue(session, 1, sorted(gold_outcome.failures), "gold accuracy", "bench")
     times["gold gate + verdicts"] = time.perf_counter() - mark
@@ -260,10 +260,11 @@ def main() -> None:
         build(plain, args.items)
         print(f"set-up: {args.items * 3:,} submissions loaded in {time.perf_counter() - started:.1f} s (not timed)")
         runs, reads = [], []
-        for n in range(args.repeat):
+        for _ in range(args.repeat):
             reset(plain)
             reads.append(bare_read(plain))
-            runs.append(one_run(sessions, workdir / f"docs-{n}"))
+            # One Data Docs site for every run, as the service keeps one (settings.data_docs_dir).
+            runs.append(one_run(sessions, workdir / "docs"))
         quality = accuracy(sessions, args.items)
         engine.dispose()
     finally:

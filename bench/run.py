@@ -117,7 +117,7 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
             report = review.ReviewReport()
             with transaction(sessions) as session:
                 review.record_gate(session, 1, outcome)
-                review.apply_submission_gate(session, outcome)
+                review.apply_submission_gate(session, outcome, rows_)
                 review.aggregate_ready_items(session, 1, report, check_agreement)
                 review.settle_batch(session, 1)
             return len(rows_)

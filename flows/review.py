@@ -55,8 +55,9 @@ def _gate_table(outcomes: list[GateOutcome]) -> list[dict[str, object]]:
 @flow(name="review", log_prints=True, **FAILURE_HOOKS)
 def review_flow(params: ReviewParams) -> ReviewResult:
     batch_id = params.batch_id
-    submissions = run_submissions_gate(batch_id, collect_submissions(batch_id))
-    rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, submissions)
+    rows = collect_submissions(batch_id)
+    submissions = run_submissions_gate(batch_id, rows)
+    rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, submissions, rows)
     report = aggregate_and_settle(batch_id)
 
     outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]

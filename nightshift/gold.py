@@ -6,9 +6,11 @@ experts and is paused, so dispatch gives them nothing more until ops look at the
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
@@ -32,51 +34,66 @@ class GoldScore:
         return self.correct / self.seen if self.seen else 1.0
 
 
-def gold_scores(session: Session, batch_id: int, gating: GateOutcome | None = None) -> list[GoldScore]:
+@without_collection
+def gold_scores(
+    session: Session,
+    batch_id: int,
+    gating: GateOutcome | None = None,
+    rows: Sequence[Mapping[str, Any]] = (),
+) -> list[GoldScore]:
     """The gold record in this batch's project of every expert with gated work in the batch.
 
-    gating: a submissions gate's outcome not yet written. Its annotations count as gated (the
-    passing ones as accepted), so gold can be judged before the verdicts are written, and an
-    annotation whose expert fails gold is written once, rejected, rather than accepted and then
-    rejected."""
+    gating: a submissions gate's outcome not yet written, with the rows it checked
+    (review.submissions_to_gate). Its annotations count as gated (the passing ones as accepted),
+    so gold can be judged before the verdicts are written, and an annotation whose expert fails
+    gold is written once, rejected, rather than accepted and then rejected."""
     project_id = session.scalar(select(Item.project_id).where(Item.batch_id == batch_id).limit(1))
     if project_id is None:
         return []
     project = project_body(session, project_id)
-    gated: ColumnElement[bool] = Assignment.status.in_(("accepted", "rejected"))
-    judged: ColumnElement[bool] = Assignment.expert_id.in_(
-        select(Assignment.expert_id)
-        .join(Item, Item.id == Assignment.item_id)
-        .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "accepted")
+    judged = set(
+        session.scalars(
+            select(Assignment.expert_id)
+            .distinct()
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "accepted")
+        )
     )
+    # This gate's annotations are judged from the rows it read (not any that arrived since), so
+    # their answers are not read again: gold answers of the batch's gold items are few.
+    now: list[Mapping[str, Any]] = []
     if gating is not None and gating.evaluated_ids:
         evaluated = set(gating.evaluated_ids)
-        # This gate's annotations (not any that arrived after its read), with whether their item is gold.
-        now = [
-            (sid, expert_id, on_gold)
-            for sid, expert_id, on_gold in plain_rows(
-                session,
-                select(Submission.id, Assignment.expert_id, GoldAnswer.item_id.is_not(None))
-                .join(Assignment, Assignment.id == Submission.assignment_id)
-                .join(Item, Item.id == Assignment.item_id)
-                .outerjoin(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
-                .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "submitted"),
-            ).tuples()
-            if sid in evaluated
-        ]
-        on_gold = [sid for sid, _, gold in now if gold]
-        passing = sorted({expert_id for sid, expert_id, _ in now if sid not in gating.failures})
-        gated = or_(gated, and_(Assignment.status == "submitted", matches_any(session, Submission.id, on_gold)))
-        judged = or_(judged, matches_any(session, Assignment.expert_id, passing))
+        now = [row for row in rows if row["submission_id"] in evaluated]
+        judged.update(row["expert_id"] for row in now if row["submission_id"] not in gating.failures)
+    if not judged:
+        return []
     record = gold_record(
         session,
         project_id,
         project,
         Assignment.role == "annotate",
         # Rejected gold answers count too: a careless answer the schema gate caught is still wrong.
-        gated,
-        judged,
+        Assignment.status.in_(("accepted", "rejected")),
+        matches_any(session, Assignment.expert_id, sorted(judged)),
     )
+    if now:
+        references: dict[int, dict[str, Any]] = dict(
+            plain_rows(
+                session,
+                select(GoldAnswer.item_id, GoldAnswer.answer)
+                .join(Item, Item.id == GoldAnswer.item_id)
+                .where(Item.batch_id == batch_id),
+            )
+            .tuples()
+            .all()
+        )
+        matches = matcher(project)
+        for row in now:
+            reference = references.get(row["item_id"])
+            if reference is not None and row["expert_id"] in judged:
+                n, right = record.get(row["expert_id"], (0, 0))
+                record[row["expert_id"]] = (n + 1, right + matches(row["answer"], reference))
     return [GoldScore(expert_id, n, right) for expert_id, (n, right) in sorted(record.items())]
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, cast, distinct, exists, func, select, update
+from sqlalchemy import Text, and_, cast, distinct, exists, func, select
 from sqlalchemy.orm import Session
 
 from nightshift.aggregate import Aggregate, Vote, aggregate_items
@@ -72,11 +72,13 @@ class ReviewReport:
 @without_collection
 def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]:
     """Submitted, not yet gated annotations of this batch, one dict each, with the length of the
-    item's content (the time-on-task check scales with what there was to read)."""
+    item's content (the time-on-task check scales with what there was to read). The gates and the
+    verdicts work from these rows: the batch is read once."""
     rows = plain_rows(
         session,
         select(
             Submission.id,
+            Submission.assignment_id,
             Assignment.item_id,
             Assignment.expert_id,
             Submission.time_on_task_seconds,
@@ -91,13 +93,14 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
     return [
         {
             "submission_id": sid,
+            "assignment_id": aid,
             "item_id": iid,
             "expert_id": eid,
             "time_on_task_seconds": secs,
             "answer": ans,
             "item_length": length or 0,
         }
-        for sid, iid, eid, secs, ans, length in rows
+        for sid, aid, iid, eid, secs, ans, length in rows
     ]
 
 
@@ -117,31 +120,33 @@ def record_gate(session: Session, batch_id: int, outcome: GateOutcome) -> int:
     return run.id
 
 
-def apply_submission_gate(session: Session, outcome: GateOutcome, held_back: Sequence[int] = ()) -> int:
+@without_collection
+def apply_submission_gate(
+    session: Session, outcome: GateOutcome, rows: Sequence[Mapping[str, Any]], held_back: Sequence[int] = ()
+) -> int:
     """Failing submissions are rejected (their items go back); the rest are accepted, but for those
     of the held_back experts (below gold), left for gold.pause_and_requeue to reject: each
-    annotation is written once. Returns how many failed."""
-    passing = [sid for sid in outcome.evaluated_ids if sid not in outcome.failures]
+    annotation is written once. rows: what the gate checked (submissions_to_gate). Returns how
+    many failed."""
+    evaluated = set(outcome.evaluated_ids)
+    held = set(held_back)
+    accepted: list[int] = []
     by_reason: dict[str, list[int]] = defaultdict(list)
-    for sid, why in outcome.failures.items():
-        by_reason[why].append(sid)
-    updates: list[tuple[list[int], str, str | None]] = [(passing, "accepted", None)]
-    updates += [(ids, "rejected", why) for why, ids in by_reason.items()]
-    for ids, status, reason in updates:
-        # In slices, each one array parameter: 300,000 ids as parameters would pass PostgreSQL's limit.
-        for start in range(0, len(ids), 50_000):
-            chosen = select(Submission.assignment_id).where(
-                matches_any(session, Submission.id, ids[start : start + 50_000])
-            )
-            where: list[ColumnElement[bool]] = [Assignment.id.in_(chosen)]
-            if held_back and status == "accepted":
-                where.append(~matches_any(session, Assignment.expert_id, list(held_back)))
-            session.execute(
-                update(Assignment)
-                .where(*where)
-                .values(status=status, status_reason=reason)
-                .execution_options(synchronize_session=False)
-            )
+    for row in rows:
+        sid = row["submission_id"]
+        if sid not in evaluated:
+            continue
+        why = outcome.failures.get(sid)
+        if why is not None:
+            by_reason[why].append(row["assignment_id"])
+        elif row["expert_id"] not in held:
+            accepted.append(row["assignment_id"])
+    # By the assignments' own key, only those still awaiting a verdict: a HOT update of each row
+    # (see models.Assignment), no join.
+    still_submitted = Assignment.status == "submitted"
+    update_ids(session, Assignment, accepted, {"status": "accepted", "status_reason": None}, still_submitted)
+    for why, ids in by_reason.items():
+        update_ids(session, Assignment, ids, {"status": "rejected", "status_reason": why}, still_submitted)
     refresh_statistics(session, len(outcome.evaluated_ids), Assignment)
     return len(outcome.failures)
 

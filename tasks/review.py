@@ -31,20 +31,21 @@ def run_submissions_gate(batch_id: int, rows: list[dict[str, Any]]) -> review.Ga
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def apply_submissions_and_gold_gates(
-    batch_id: int, submissions: review.GateOutcome
+    batch_id: int, submissions: review.GateOutcome, rows: list[dict[str, Any]]
 ) -> tuple[int, review.GateOutcome, int]:
     """Record the submissions gate, judge each expert of the batch on gold (this gate's annotations
     counted), then write every verdict once: failing annotations rejected, the rest accepted, and
     the work in the batch of experts below the gold threshold re-queued, those experts paused. One
-    transaction. Returns (annotations rejected, the gold gate's outcome, items re-queued)."""
+    transaction. rows: what the submissions gate checked. Returns (annotations rejected, the gold
+    gate's outcome, items re-queued)."""
     docs = resources().settings.resolved_data_docs_dir
     with transaction(resources().sessions) as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
         if submissions.evaluated_ids:
             review.record_gate(session, batch_id, submissions)
-        outcome = check_gold(gold.gold_scores(session, batch_id, submissions), project, docs)
+        outcome = check_gold(gold.gold_scores(session, batch_id, submissions, rows), project, docs)
         failing = sorted(outcome.failures)
-        rejected = review.apply_submission_gate(session, submissions, held_back=failing)
+        rejected = review.apply_submission_gate(session, submissions, rows, held_back=failing)
         if not outcome.evaluated_ids:
             return rejected, outcome, 0
         run_id = review.record_gate(session, batch_id, outcome)

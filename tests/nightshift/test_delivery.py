@@ -49,7 +49,7 @@ def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl", project: str =
         outcome = check_submissions(rows, spec)
         with transaction(sessions) as session:
             review.record_gate(session, batch_id, outcome)
-            review.apply_submission_gate(session, outcome)
+            review.apply_submission_gate(session, outcome, rows)
             review.aggregate_ready_items(session, batch_id, review.ReviewReport(), check_agreement)
             if review.settle_batch(session, batch_id) == "passed":
                 return batch_id
