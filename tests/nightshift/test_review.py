@@ -1,0 +1,67 @@
+"""The review's verdicts: written once, by the assignments' own key, and on PostgreSQL in place."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from expectations.submissions import check_submissions
+from nightshift import review
+from nightshift.db import transaction
+from nightshift.models import Assignment, Batch
+from nightshift.projects import project_spec
+from tests.conftest import SAMPLES
+from tests.flows.test_review_flow import _answer_open_work
+from tests.nightshift.test_ingest import ingest_file
+
+
+def _gated_batch(sessions) -> tuple[int, list[dict], review.GateOutcome]:
+    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
+    _answer_open_work(sessions, batch_id, lambda expert, item, gold: gold["rating"] if gold else 5)
+    with sessions() as session:
+        rows = review.submissions_to_gate(session, batch_id)
+        spec = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    return batch_id, rows, check_submissions(rows, spec)
+
+
+def test_verdicts_go_to_the_rows_the_gate_read_and_still_await_one(sessions, project) -> None:
+    _, rows, outcome = _gated_batch(sessions)
+    assert rows and outcome.success
+    late = rows[0]["assignment_id"]
+    with transaction(sessions) as session:
+        # Settled elsewhere between the gate's read and its verdicts: the verdict must not overwrite it.
+        session.get_one(Assignment, late).status = "rejected"
+    with transaction(sessions) as session:
+        assert review.apply_submission_gate(session, outcome, rows) == 0
+    with sessions() as session:
+        statuses = dict(
+            session.execute(
+                select(Assignment.id, Assignment.status).where(Assignment.id.in_([r["assignment_id"] for r in rows]))
+            )
+            .tuples()
+            .all()
+        )
+    assert statuses.pop(late) == "rejected"
+    assert set(statuses.values()) == {"accepted"}
+
+
+def test_accepting_a_batch_updates_every_annotation_in_place_on_postgresql(sessions, project) -> None:
+    # No index names the status and pages keep room (models.Assignment): the verdicts are HOT
+    # updates, which write no index entry. With status back in any index, none would be; a page
+    # that the experts' own writes (start, submit) left full can push out a few.
+    with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("HOT updates are PostgreSQL's")
+    _, rows, outcome = _gated_batch(sessions)
+    # This backend's counts not yet flushed (earlier transactions' too, on PostgreSQL 15): a delta.
+    counts = text(
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+        " WHERE relname = 'assignments' AND schemaname = current_schema()"
+    )
+    with transaction(sessions) as session:
+        before = session.execute(counts).one()
+        review.apply_submission_gate(session, outcome, rows)
+        after = session.execute(counts).one()
+    updated, in_place = after[0] - before[0], after[1] - before[1]
+    assert updated == len(rows) > 500
+    assert in_place >= 0.9 * updated
