@@ -178,10 +178,11 @@ def one_run(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     mark = time.perf_counter()
     report = review.ReviewReport()
     with transaction(sessions) as session:
-        review.aggregate_ready_items(session, 1, report, partial(check_agreement, docs_dir=docs))
+        known = review.known_answers(rows)
+        review.aggregate_ready_items(session, 1, report, partial(check_agreement, docs_dir=docs), known)
         times["aggregate + agreement gate"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        reliability.update_reliability(session, reliability.experts_of_batch(session, 1))
+        reliability.update_reliability(session, reliability.experts_of_batch(session, 1), known)
         review.settle_batch(session, 1)
     times["reliability + status"] = time.perf_counter() - mark
     times["total"] = time.perf_counter() - started

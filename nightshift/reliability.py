@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, null, or_, select
 from sqlalchemy.orm import Session
 
 from nightshift.heap import without_collection
@@ -21,6 +21,7 @@ from nightshift.projects import project_spec
 from nightshift.routing import refresh_routes
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
 from nightshift.sql import matches_any, plain_rows, update_each
+from nightshift.submissions import KnownAnswers, answers_of
 
 PRIOR = 0.7
 PRIOR_WEIGHT = 10.0
@@ -84,8 +85,11 @@ def matcher(project: ProjectBody) -> Matcher:
 
 
 @without_collection
-def gather_evidence(session: Session, expert_ids: Sequence[int]) -> dict[int, Evidence]:
-    """Every expert's gold and agreement record across all their gated annotations."""
+def gather_evidence(
+    session: Session, expert_ids: Sequence[int], known: KnownAnswers | None = None
+) -> dict[int, Evidence]:
+    """Every expert's gold and agreement record across all their gated annotations. known:
+    answers already read (the review's one read); only the others are read here."""
     evidence: dict[int, Evidence] = defaultdict(Evidence)
     if not expert_ids:
         return evidence
@@ -117,12 +121,21 @@ def gather_evidence(session: Session, expert_ids: Sequence[int]) -> dict[int, Ev
     judges: dict[int, Matcher] = {}
     rows = plain_rows(
         session,
-        select(Assignment.expert_id, Item.project_id, Assignment.item_id, Submission.answer)
+        select(
+            Assignment.expert_id,
+            Item.project_id,
+            Assignment.item_id,
+            Submission.id,
+            Submission.answer if known is None else null(),
+        )
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Item, Item.id == Assignment.item_id)
         .where(*gated, with_reference),
-    ).tuples()
-    for expert_id, project_id, item_id, answer in rows:
+    ).all()
+    answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
+    for expert_id, project_id, item_id, submission_id, answer in rows:
+        if answers is not None:
+            answer = answers[submission_id]
         if project_id not in judges:
             judges[project_id] = matcher(project_spec(session, project_id).project)
         record = evidence[expert_id]
@@ -141,9 +154,12 @@ def gather_evidence(session: Session, expert_ids: Sequence[int]) -> dict[int, Ev
     return evidence
 
 
-def update_reliability(session: Session, expert_ids: Sequence[int]) -> dict[int, float]:
-    """Recompute these experts' reliability and refresh their routes, so dispatch uses it next."""
-    evidence = gather_evidence(session, expert_ids)
+def update_reliability(
+    session: Session, expert_ids: Sequence[int], known: KnownAnswers | None = None
+) -> dict[int, float]:
+    """Recompute these experts' reliability and refresh their routes, so dispatch uses it next.
+    known: answers already read (gather_evidence)."""
+    evidence = gather_evidence(session, expert_ids, known)
     values = {expert_id: round(record.estimate(), 4) for expert_id, record in evidence.items()}
     update_each(session, Expert, "reliability", values)
     refresh_routes(session, list(values))

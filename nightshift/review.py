@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, distinct, exists, func, select
+from sqlalchemy import Text, and_, cast, distinct, exists, func, null, select
 from sqlalchemy.orm import Session
 
 from nightshift.aggregate import Aggregate, Vote, aggregate_items
@@ -38,6 +38,7 @@ from nightshift.sql import (
     update_grouped,
     update_ids,
 )
+from nightshift.submissions import KnownAnswers, answers_of
 
 
 @dataclass
@@ -104,6 +105,12 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
     ]
 
 
+def known_answers(rows: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    """The answers in submissions_to_gate's rows, by submission id: the later stages take them from
+    here instead of reading and decoding them again."""
+    return {row["submission_id"]: row["answer"] for row in rows}
+
+
 def record_gate(session: Session, batch_id: int, outcome: GateOutcome) -> int:
     run = GateRun(
         batch_id=batch_id,
@@ -156,10 +163,16 @@ AgreementGate = Callable[[list[dict[str, Any]], dict[str, float | None], Project
 
 
 @without_collection
-def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport, agreement_gate: AgreementGate) -> None:
+def aggregate_ready_items(
+    session: Session,
+    batch_id: int,
+    report: ReviewReport,
+    agreement_gate: AgreementGate,
+    known: KnownAnswers | None = None,
+) -> None:
     """Items whose annotations are all gated: aggregate them, gate their agreement, and pass them,
     ask for one more expert, send them to an adjudicator, or back for rework. Items an adjudicator
-    has decided pass with that decision."""
+    has decided pass with that decision. known: answers already read (the review's one read)."""
     batch = session.get_one(Batch, batch_id)
     project = project_spec(session, batch.project_id).project
     report.passed_items += settle_adjudications(session, batch_id)
@@ -180,7 +193,7 @@ def aggregate_ready_items(session: Session, batch_id: int, report: ReviewReport,
     }
     if not items:
         return
-    votes = accepted_votes(session, list(items))
+    votes = accepted_votes(session, list(items), known)
     rework = [item_id for item_id, (need, _) in items.items() if len(votes.get(item_id, [])) < need]
     complete = {item_id: votes[item_id] for item_id in items if item_id not in rework}
     aggregates = aggregate_items(complete, project)
@@ -329,11 +342,12 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
 
 
 @without_collection
-def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote]]:
+def accepted_votes(session: Session, item_ids: list[int], known: KnownAnswers | None = None) -> dict[int, list[Vote]]:
     """Per item, its accepted annotations with their expert's reliability now.
 
     A reviewer's correction stands in for the annotation it corrects; approved or corrected
-    annotations are marked approved (free text prefers them)."""
+    annotations are marked approved (free text prefers them). known: answers already read (the
+    review's one read); only the others are read here."""
     votes: dict[int, list[Vote]] = defaultdict(list)
     if not item_ids:
         return votes
@@ -343,14 +357,15 @@ def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote
         .group_by(Review.submission_id)
         .subquery()
     )
-    for item_id, sid, expert_id, reliability, answer, review_id, corrected in plain_rows(
+    rows = plain_rows(
         session,
         select(
             Assignment.item_id,
             Submission.id,
             Assignment.expert_id,
             Expert.reliability,
-            Submission.answer,
+            # Answers already in hand are not sent and decoded again.
+            Submission.answer if known is None else null(),
             approved.c.review_id,
             Review.corrected_answer,
         )
@@ -363,9 +378,14 @@ def accepted_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote
             Assignment.role == "annotate",
             Assignment.status == "accepted",
         ),
-    ).tuples():
-        final = corrected if corrected is not None else answer
-        votes[item_id].append(Vote(sid, expert_id, reliability, final, review_id is not None))
+    ).all()
+    answers = None if known is None else answers_of(session, (row[1] for row in rows), known)
+    for item_id, sid, expert_id, reliability, answer, review_id, corrected in rows:
+        if corrected is not None:
+            answer = corrected
+        elif answers is not None:
+            answer = answers[sid]
+        votes[item_id].append(Vote(sid, expert_id, reliability, answer, review_id is not None))
     return votes
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.models import Assignment, Submission, as_utc, utcnow
 from nightshift.spec import FreeText, MultiChoice, OrdinalScale, PairwisePreference, ProjectBody, SingleChoice
-from nightshift.sql import insert_ignoring_conflicts, update_grouped
+from nightshift.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
 
 
 def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str]:
@@ -107,3 +108,28 @@ def record_submissions(session: Session, submissions: list[NewSubmission], now: 
         Assignment.status == "assigned",
     )
     return stored
+
+
+# Submission id -> its answer: what a caller has already read of a batch (the review's one read).
+KnownAnswers = Mapping[int, Mapping[str, Any]]
+
+
+def answers_of(session: Session, submission_ids: Iterable[int], known: KnownAnswers) -> KnownAnswers:
+    """These submissions' answers: from `known` where it holds them, the rest read in one query.
+    A submitted answer never changes, so one read serves every stage of a review."""
+    missing = sorted({sid for sid in submission_ids if sid not in known})
+    if not missing:
+        return known
+    fetched: dict[int, Mapping[str, Any]] = {}
+    for start in range(0, len(missing), 50_000):
+        fetched.update(
+            plain_rows(
+                session,
+                select(Submission.id, Submission.answer).where(
+                    matches_any(session, Submission.id, missing[start : start + 50_000])
+                ),
+            )
+            .tuples()
+            .all()  # a result has .keys(): dict.update would take it for a mapping
+        )
+    return ChainMap(fetched, known)  # type: ignore[arg-type]

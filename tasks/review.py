@@ -56,14 +56,16 @@ def apply_submissions_and_gold_gates(
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def aggregate_and_settle(batch_id: int) -> review.ReviewReport:
+def aggregate_and_settle(batch_id: int, rows: list[dict[str, Any]]) -> review.ReviewReport:
     """Aggregate what is complete and gate its agreement, settle adjudicated items, update
-    reliability and the batch's status: one transaction."""
+    reliability and the batch's status: one transaction. rows: what the submissions gate read,
+    whose answers are not read again."""
     report = review.ReviewReport()
     gate = partial(check_agreement, docs_dir=resources().settings.resolved_data_docs_dir)
+    known = review.known_answers(rows)
     with transaction(resources().sessions) as session:
-        review.aggregate_ready_items(session, batch_id, report, gate)
+        review.aggregate_ready_items(session, batch_id, report, gate, known)
         # Feedback: what the gates learned about each expert steers the next dispatch.
-        reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id))
+        reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id), known)
         report.batch_status = review.settle_batch(session, batch_id)
     return report

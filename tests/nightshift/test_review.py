@@ -10,6 +10,7 @@ from nightshift import review
 from nightshift.db import transaction
 from nightshift.models import Assignment, Batch
 from nightshift.projects import project_spec
+from nightshift.submissions import answers_of
 from tests.conftest import SAMPLES
 from tests.flows.test_review_flow import _answer_open_work
 from tests.nightshift.test_ingest import ingest_file
@@ -65,3 +66,13 @@ def test_accepting_a_batch_updates_every_annotation_in_place_on_postgresql(sessi
     updated, in_place = after[0] - before[0], after[1] - before[1]
     assert updated == len(rows) > 500
     assert in_place >= 0.9 * updated
+
+
+def test_answers_in_hand_are_used_and_only_the_others_are_read(sessions, project) -> None:
+    _, rows, _ = _gated_batch(sessions)
+    first, second = rows[0]["submission_id"], rows[1]["submission_id"]
+    in_hand = {"rating": -1}  # not what the database holds: proves it came from memory
+    with sessions() as session:
+        answers = answers_of(session, [first, second], {first: in_hand})
+    assert answers[first] is in_hand
+    assert answers[second] == rows[1]["answer"]
