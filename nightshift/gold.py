@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
-from nightshift.audit import record_transition
+from nightshift.audit import record_transitions
 from nightshift.heap import without_collection
 from nightshift.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.projects import project_body
@@ -126,11 +126,10 @@ def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], re
     delivered items stay delivered (a redelivery after re-aggregation corrects them)."""
     if not expert_ids:
         return 0
-    for expert_id, status in session.execute(
-        select(Expert.id, Expert.status).where(matches_any(session, Expert.id, expert_ids))
-    ).tuples():
-        if status == "active":
-            record_transition(session, "expert", expert_id, status, "paused", actor, {"reason": reason})
+    active = session.scalars(
+        select(Expert.id).where(matches_any(session, Expert.id, expert_ids), Expert.status == "active")
+    ).all()
+    record_transitions(session, "expert", active, "active", "paused", actor, {"reason": reason})
     session.execute(update(Expert).where(Expert.id.in_(expert_ids), Expert.status == "active").values(status="paused"))
     in_batch = select(Item.id).where(Item.batch_id == batch_id, Item.status.in_(("assigned", "rework", "passed")))
     sent_back = session.execute(

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from flows.review import ReviewParams, review_flow
 from nightshift.db import transaction
 from nightshift.dispatch import dispatch_batch
-from nightshift.models import Assignment, Expert, GateRun, GoldAnswer, Item, ItemResult
+from nightshift.models import Assignment, AuditLog, Expert, GateRun, GoldAnswer, Item, ItemResult
 from nightshift.projects import apply_spec
 from nightshift.simulate import simulate_adjudications
 from nightshift.spec import ProjectSpec, parse_spec
@@ -113,6 +113,10 @@ def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sess
         assert not gold_run.success and gold_run.failed == 1
         assert gold_run.results[0]["failing_ids"] == [suspect]
         assert _docs_page(gold_run.docs_url).is_file()
+        # The pause is on the record: who, from what, by which gate run, and why.
+        [entry] = session.scalars(select(AuditLog).where(AuditLog.entity == "expert")).all()
+        assert (entry.entity_id, entry.from_status, entry.to_status) == (suspect, "active", "paused")
+        assert entry.actor == f"gate:{gold_run.id}" and entry.detail == {"reason": "gold accuracy below 70%"}
     # Their items go to other experts; they get nothing new.
     with transaction(sessions) as session:
         staffed = dispatch_batch(session, batch, NOW)
