@@ -88,8 +88,9 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
         )
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate")
-        .order_by(Submission.id),
+        # In no particular order: nothing downstream depends on it, and sorting a batch's answers
+        # spilled to disk (a third of the read's time in the database).
+        .where(Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate"),
     ).all()
     return [
         {
@@ -149,7 +150,8 @@ def apply_submission_gate(
         elif row["expert_id"] not in held:
             accepted.append(row["assignment_id"])
     # By the assignments' own key, only those still awaiting a verdict: a HOT update of each row
-    # (see models.Assignment), no join.
+    # (see models.Assignment), no join. In key order, so each slice touches its own pages.
+    accepted.sort()
     still_submitted = Assignment.status == "submitted"
     update_ids(session, Assignment, accepted, {"status": "accepted", "status_reason": None}, still_submitted)
     for why, ids in by_reason.items():
