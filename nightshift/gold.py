@@ -63,6 +63,9 @@ def gold_scores(
     # their answers are not read again: gold answers of the batch's gold items are few.
     now: list[Mapping[str, Any]] = []
     if gating is not None and gating.evaluated_ids:
+        if not rows:
+            # Without them the gate's annotations would silently count for nothing.
+            raise ValueError("gold_scores: a gate's outcome needs the rows it checked")
         evaluated = set(gating.evaluated_ids)
         now = [row for row in rows if row["submission_id"] in evaluated]
         judged.update(row["expert_id"] for row in now if row["submission_id"] not in gating.failures)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from expectations.submissions import check_submissions
-from nightshift import review
+from nightshift import gold, review
 from nightshift.db import transaction
 from nightshift.models import Assignment, Batch
 from nightshift.projects import project_spec
@@ -76,3 +76,11 @@ def test_answers_in_hand_are_used_and_only_the_others_are_read(sessions, project
         answers = answers_of(session, [first, second], {first: in_hand})
     assert answers[first] is in_hand
     assert answers[second] == rows[1]["answer"]
+
+
+def test_gold_refuses_a_gate_outcome_without_the_rows_it_checked(sessions, project) -> None:
+    batch_id, rows, outcome = _gated_batch(sessions)
+    with sessions() as session:
+        with pytest.raises(ValueError, match="needs the rows it checked"):
+            gold.gold_scores(session, batch_id, outcome)
+        assert gold.gold_scores(session, batch_id, outcome, rows)
