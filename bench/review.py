@@ -9,8 +9,9 @@ loaded with COPY. Timed per run, through the same core calls as the review flow'
 submissions, the submissions gate (Great Expectations, with Data Docs), then the gold gate (that
 gate's annotations counted) and every verdict written once (careless experts paused, their work
 re-queued), aggregation with Dawid-Skene and the agreement gate (alpha per field), reliability,
-the batch's status. Baseline in the same run: reading the
-same 300,000 rows (submission, item, expert, time, answer) out of PostgreSQL into Python.
+the batch's status; the garbage collector paused throughout, as the review flow pauses it.
+Baseline in the same run: reading the same 300,000 rows (submission, item, expert, time, answer)
+out of PostgreSQL into Python.
 
 Also printed: the accuracy against the known truth of the single-choice field over every item,
 aggregated from all three answers (careless ones included) by majority vote and by Dawid-Skene,
@@ -151,6 +152,14 @@ def bare_read(plain: str) -> float:
 
 
 def one_run(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from nightshift.heap import collection_paused
+
+    # The collector paused for the whole review, as the review flow pauses it.
+    with collection_paused():
+        return _stages(sessions, docs)
+
+
+def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from expectations.agreement import check_agreement
     from expectations.gold import check_gold
     from expectations.submissions import check_submissions

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift import notify
+from nightshift.heap import collection_paused
 from nightshift.review import GateOutcome
 from tasks.notify import notify_ops
 from tasks.review import (
@@ -59,10 +60,14 @@ def review_flow(params: ReviewParams) -> ReviewResult:
     # The batch is read once; each stage takes its rows. quote(): Prefect would otherwise walk every
     # row, and every answer in it, looking for futures, several times per task call (one such walk
     # of 300,000 submissions took ~50 s here).
-    rows = quote(collect_submissions(batch_id))
-    submissions = run_submissions_gate(batch_id, rows)
-    rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, quote(submissions), rows)
-    report = aggregate_and_settle(batch_id, rows)
+    # No garbage collection while the rows are alive: each stage pauses it for what it builds, but
+    # between stages every collection of the old generation walked the batch's rows again (1.5
+    # million objects, none of them garbage): ~1.5 s of a 300,000-annotation review.
+    with collection_paused():
+        rows = quote(collect_submissions(batch_id))
+        submissions = run_submissions_gate(batch_id, rows)
+        rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, quote(submissions), rows)
+        report = aggregate_and_settle(batch_id, rows)
 
     outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]
     if outcomes:
