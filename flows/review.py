@@ -61,8 +61,8 @@ def review_flow(params: ReviewParams) -> ReviewResult:
     # row, and every answer in it, looking for futures, several times per task call (one such walk
     # of 300,000 submissions took ~50 s here).
     # No garbage collection while the rows are alive: each stage pauses it for what it builds, but
-    # between stages every collection of the old generation walked the batch's rows again (1.5
-    # million objects, none of them garbage): ~1.5 s of a 300,000-annotation review.
+    # between stages every collection of the old generation walked the batch's rows again (about
+    # a million objects, none of them garbage): ~1.5 s of a 300,000-annotation review.
     with collection_paused():
         rows = quote(collect_submissions(batch_id))
         submissions = run_submissions_gate(batch_id, rows)
