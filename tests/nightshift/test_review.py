@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import select, text
 
@@ -25,15 +28,26 @@ def _gated_batch(sessions) -> tuple[int, list[dict], review.GateOutcome]:
     return batch_id, rows, check_submissions(rows, spec)
 
 
-def _updates_of(session, table: str) -> tuple[int, int]:
-    # This backend's counts not yet flushed (earlier transactions' too, on PostgreSQL 15): callers
-    # take a delta.
+@contextmanager
+def _updates_counted(session, table: str) -> Iterator[list[int]]:
+    """Yields a list that holds, once the block ends, [rows updated, of them in place (HOT)] in
+    the table by this backend inside the block."""
+    # This backend's counts not yet flushed (earlier transactions' too, on PostgreSQL 15): a delta.
     counts = text(
         "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
         " WHERE relname = :table AND schemaname = current_schema()"
     )
-    updated, in_place = session.execute(counts, {"table": table}).one()
-    return updated, in_place
+    before = session.execute(counts, {"table": table}).one()
+    counted: list[int] = []
+    yield counted
+    after = session.execute(counts, {"table": table}).one()
+    counted.extend([after[0] - before[0], after[1] - before[1]])
+
+
+def _skip_unless_postgres(sessions) -> None:
+    with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("HOT updates are PostgreSQL's")
 
 
 def test_verdicts_go_to_the_rows_the_gate_read_and_still_await_one(sessions, project) -> None:
@@ -61,15 +75,11 @@ def test_accepting_a_batch_updates_every_annotation_in_place_on_postgresql(sessi
     # No index names the status and pages keep room (models.Assignment): the verdicts are HOT
     # updates, which write no index entry. With status back in any index, none would be; a page
     # that the experts' own writes (start, submit) left full can push out a few.
-    with sessions() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            pytest.skip("HOT updates are PostgreSQL's")
+    _skip_unless_postgres(sessions)
     _, rows, outcome = _gated_batch(sessions)
-    with transaction(sessions) as session:
-        before = _updates_of(session, "assignments")
+    with transaction(sessions) as session, _updates_counted(session, "assignments") as counted:
         review.apply_submission_gate(session, outcome, rows)
-        after = _updates_of(session, "assignments")
-    updated, in_place = after[0] - before[0], after[1] - before[1]
+    updated, in_place = counted
     assert updated == len(rows) > 500
     assert in_place >= 0.9 * updated
 
@@ -77,20 +87,18 @@ def test_accepting_a_batch_updates_every_annotation_in_place_on_postgresql(sessi
 def test_passing_a_batch_updates_its_items_in_place_on_postgresql(sessions, project) -> None:
     # Items are indexed by batch, not by status, and pages keep room (models.Item): a stage moving
     # a batch's items on writes no index entry. With status back in any index, none would be HOT.
-    with sessions() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            pytest.skip("HOT updates are PostgreSQL's")
+    _skip_unless_postgres(sessions)
     batch_id, rows, outcome = _gated_batch(sessions)
     with transaction(sessions) as session:
         review.apply_submission_gate(session, outcome, rows)
     report = review.ReviewReport()
-    with transaction(sessions) as session:
-        before = _updates_of(session, "items")
-        review.aggregate_ready_items(
-            session, batch_id, report, lambda rows, alphas, project: review.GateOutcome("agreement", [], {}, {}, [])
-        )
-        after = _updates_of(session, "items")
-    updated, in_place = after[0] - before[0], after[1] - before[1]
+
+    def no_agreement_failures(rows, alphas, project) -> review.GateOutcome:
+        return review.GateOutcome("agreement", [], {}, {}, [])
+
+    with transaction(sessions) as session, _updates_counted(session, "items") as counted:
+        review.aggregate_ready_items(session, batch_id, report, no_agreement_failures)
+    updated, in_place = counted
     assert updated == report.passed_items > 100
     assert in_place >= 0.9 * updated
 
