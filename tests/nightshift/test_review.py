@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import select, text
 
+from expectations.agreement import check_agreement
 from expectations.submissions import check_submissions
 from nightshift import gold, review
 from nightshift.db import transaction
@@ -92,12 +93,8 @@ def test_passing_a_batch_updates_its_items_in_place_on_postgresql(sessions, proj
     with transaction(sessions) as session:
         review.apply_submission_gate(session, outcome, rows)
     report = review.ReviewReport()
-
-    def no_agreement_failures(rows, alphas, project) -> review.GateOutcome:
-        return review.GateOutcome("agreement", [], {}, {}, [])
-
     with transaction(sessions) as session, _updates_counted(session, "items") as counted:
-        review.aggregate_ready_items(session, batch_id, report, no_agreement_failures)
+        review.aggregate_ready_items(session, batch_id, report, check_agreement)
     updated, in_place = counted
     assert updated == report.passed_items > 100
     assert in_place >= 0.9 * updated
