@@ -42,6 +42,8 @@ app.add_typer(limits_app, name="limits")
 payouts_app = typer.Typer(help="Expert pay: run a period, statements, corrections.")
 app.add_typer(payouts_app, name="payouts")
 clients_app = typer.Typer(help="Clients' webhook endpoints and their signing secrets.", no_args_is_help=True)
+secrets_app = typer.Typer(help="The service's own keys.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(clients_app, name="clients")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -78,6 +80,19 @@ def db_upgrade() -> None:
 
     upgrade(_settings().resolved_database_url)
     typer.echo("database schema is current")
+
+
+@secrets_app.command("rotate-pseudonym-key")
+def secrets_rotate_pseudonym_key() -> None:
+    """A new key for experts' pseudonyms: from now on every expert has new, unlinkable pseudonyms
+    in deliveries and reviews. With NIGHTSHIFT_PSEUDONYM_KEY set, change that instead."""
+    from nightshift import pseudonyms
+
+    settings = _settings()
+    if settings.pseudonym_key is not None:
+        raise NightshiftError("the pseudonym key comes from NIGHTSHIFT_PSEUDONYM_KEY: set a new value there")
+    pseudonyms.write_new_key(pseudonyms.key_file(settings))
+    typer.echo(f"new pseudonym key written to {pseudonyms.key_file(settings)}")
 
 
 @project_app.command("apply")
@@ -479,9 +494,10 @@ def stack(
     web_port: Annotated[int, typer.Option(help="Web service port.")] = 8000,
 ) -> None:
     """The local stack: Prefect server and UI, limits, work pool, deployments, workers, web service."""
-    from deployments.stack import LocalStack
+    from deployments.stack import LocalStack, stop_on_termination
     from nightshift.migrate import upgrade
 
+    stop_on_termination()
     local = LocalStack(home=_settings().home.resolve(), port=port, workers=workers, web_port=web_port)
     # One command for the whole stack: the schema is created or migrated first, as `db upgrade` does.
     upgrade(_settings().resolved_database_url)

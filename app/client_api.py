@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, UploadFile
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from app.uploads import UPLOAD_BODY, receive_file
 from app.web import Credentials, Id, ServiceDep, principal
 from nightshift import client_access
-from nightshift.errors import NightshiftError
 from nightshift.models import Client
 from nightshift.sources import fetch
-from nightshift.webhooks import resolve_target
 
 router = APIRouter(prefix="/api/client", tags=["client"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not one of your projects or batches."}}
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class ProjectOut(BaseModel):
@@ -132,35 +129,36 @@ def _ingest(project: str, path: Path, file_format: str) -> IngestedFile:
     return IngestedFile(**f.model_dump(include=set(IngestedFile.model_fields)))
 
 
-@router.post("/projects/{project}/batches/upload", status_code=201, responses=NOT_FOUND)
-def upload_batch(project: str, file: UploadFile, svc: ServiceDep, credentials: Credentials) -> IngestedFile:
-    """Send a batch as a file (JSONL, CSV or Parquet, optionally .gz); it is ingested before this answers.
-    The same file sent again is the same batch and adds nothing."""
-    client = _caller(svc, credentials, project)
-    name = SAFE_NAME.sub("_", Path(file.filename or "upload.jsonl").name)[-120:]
+@router.post(
+    "/projects/{project}/batches/upload",
+    status_code=201,
+    responses={**NOT_FOUND, 413: {"description": "Larger than the upload limit."}},
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def upload_batch(project: str, request: Request, svc: ServiceDep, credentials: Credentials) -> IngestedFile:
+    """Send a batch as a file (JSONL, CSV or Parquet, optionally .gz) in a multipart form's `file`
+    part; it is ingested before this answers. The same file sent again is the same batch and adds
+    nothing. The caller is checked before the body is read; the body is streamed to disk and
+    refused (413) past the upload limit."""
+    client = await run_in_threadpool(_caller, svc, credentials, project)
     folder = svc.resources.settings.home.resolve() / "uploads" / client
-    folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    partial = folder / f".{name}.part"
-    with partial.open("wb") as out:
-        # Streamed in blocks: memory stays flat however large the upload.
-        while block := file.file.read(1 << 20):
-            digest.update(block)
-            out.write(block)
-    target = folder / f"{digest.hexdigest()[:16]}-{name}"
-    partial.replace(target)
-    return _ingest(project, target, "auto")
+    target = await receive_file(request, folder, svc.resources.settings.max_upload_bytes)
+    return await run_in_threadpool(_ingest, project, target, "auto")
 
 
 @router.post("/projects/{project}/batches/from-url", status_code=201, responses=NOT_FOUND)
 def batch_from_url(project: str, body: FromUrl, svc: ServiceDep, credentials: Credentials) -> IngestedFile:
-    """Send a batch by URL: Nightshift fetches it (public addresses only) and ingests it."""
+    """Send a batch by URL: Nightshift fetches it from a public address (redirects are followed
+    only to public addresses) and ingests it. Every refused or failed fetch gets the same answer."""
     client = _caller(svc, credentials, project)
-    allowlist = svc.resources.settings.webhook_http_allowlist
-    try:
-        resolve_target(body.url, allowlist)
-    except NightshiftError as exc:
-        raise NightshiftError(str(exc).replace("webhook URL", "batch URL")) from None
-    folder = svc.resources.settings.home.resolve() / "uploads" / client
-    path = fetch(body.url, folder, follow_redirects=False)
+    settings = svc.resources.settings
+    folder = settings.home.resolve() / "uploads" / client
+    path = fetch(
+        body.url,
+        folder,
+        settings.source_allowlist,
+        settings.source_timeout_seconds,
+        settings.max_upload_bytes,
+        svc.resources.resolver,
+    )
     return _ingest(project, path, body.format)

@@ -57,7 +57,9 @@ def answer_from_form(form: FormData, labels: list[dict[str, Any]], prefix: str =
         if not isinstance(raw, str) or not raw.strip():
             continue
         if label["type"] == "ordinal_scale":
-            answer[label["name"]] = int(raw) if raw.strip().lstrip("-").isdigit() else raw
+            # A number of thousands of digits stays text: the schema check refuses it in a line.
+            digits = raw.strip().removeprefix("-")
+            answer[label["name"]] = int(raw) if digits.isascii() and digits.isdigit() and len(digits) <= 18 else raw
         else:
             answer[label["name"]] = raw
     return answer

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.limits import BodyLimits
 from nightshift.db import single_statements, transaction
 from nightshift.errors import NightshiftError, NotFoundError
 from nightshift.heap import settle_heap
@@ -99,6 +100,10 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+def is_upload_path(path: str) -> bool:
+    return path.startswith("/api/client/projects/") and path.endswith("/batches/upload")
+
+
 def create_app(resources: Resources) -> FastAPI:
     from app import client_api, expert_api, pages
 
@@ -117,6 +122,8 @@ def create_app(resources: Resources) -> FastAPI:
         description="The expert workbench (pages), the expert API and the client API of Nightshift.",
     )
     app.state.service = Service(resources)
+    # Bodies are bounded before any parser sees them; the upload streams its own, larger, body.
+    app.add_middleware(BodyLimits, max_bytes=resources.settings.max_request_bytes, exempt=is_upload_path)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(AnswerInvalid, _invalid_answer)

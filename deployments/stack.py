@@ -112,17 +112,24 @@ class LocalStack:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
     def stop(self) -> None:
+        """Stop every process the stack started, and theirs: the server's own workers, the flow
+        runs a worker started. Each child leads a process group of its own, so one signal reaches
+        all it started; what has not ended after the grace period is killed, group and stragglers."""
+        started = [process for _, process, _ in self._processes]
+        family = {pid for process in started for pid in _descendants(process.pid)}
         # Workers first, so no run starts against a server that is going away.
-        for _, process, _ in reversed(self._processes):
+        for process in reversed(started):
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                _signal_group(process.pid, signal.SIGINT)
         for _, process, log in reversed(self._processes):
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
             log.close()
+        for pid in family | {pid for process in started for pid in _descendants(process.pid)}:
+            _kill_if_alive(pid)
         self._processes.clear()
 
     def __enter__(self) -> LocalStack:
@@ -133,7 +140,10 @@ class LocalStack:
 
     def _spawn(self, name: str, command: list[str]) -> None:
         log = (self.logs / f"{name}.log").open("wb")
-        process = subprocess.Popen(command, cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+        # A session (and process group) of its own: stopping it reaches every process it starts.
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._processes.append((name, process, log))
 
     def _wait_for_server(self, timeout: float = 180) -> None:
@@ -149,6 +159,54 @@ class LocalStack:
                 pass
             time.sleep(0.5)
         raise StackError(f"the Prefect server did not answer on {self.api_url} within {timeout:.0f} s")
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_if_alive(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below pid, from /proc (a flow run may start a session of its own)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: the parent id follows the last ')'.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def stop_on_termination() -> None:
+    """SIGTERM and SIGHUP end the stack's command as Ctrl-C does, so its children are stopped too
+    (by default SIGTERM ends the process at once and leaves them running)."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
 
 
 def _prefect() -> list[str]:

@@ -7,10 +7,26 @@ from typing import Any
 
 from nightshift import notify, ops_outbox
 from nightshift.db import transaction
+from nightshift.errors import NightshiftError
 from tasks.notify import send_ops_messages_now
 from tasks.runtime import resources
 
 log = logging.getLogger("nightshift.notify")
+
+
+def failure_summary(state: Any) -> str:
+    """What a message may say of a failed run: our own errors' texts, written for operators, and
+    only the class of any other exception, whose text may quote a client's row (a database error
+    names the value it refused). The whole error stays in the run's log in Prefect."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:
+        exc = None
+    if isinstance(exc, NightshiftError):
+        return str(exc)[:500]
+    if isinstance(exc, BaseException):
+        return f"{type(exc).__name__} (see the run's log)"
+    return str(state.type.value)
 
 
 def alert_ops_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
@@ -18,7 +34,7 @@ def alert_ops_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     try:
         res = resources()
         url = f"{res.settings.prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run.id}"
-        error = state.message or state.type.value
+        error = failure_summary(state)
         message = notify.flow_failed(flow.name, flow_run.name, error, url)
         with transaction(res.sessions) as session:
             ops_outbox.enqueue(session, res.settings.slack_ops_channel, message)

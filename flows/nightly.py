@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from flows.advance import AdvanceParams, advance_batch_flow
 from flows.deliver import DeliverParams, deliver_flow
-from flows.hooks import FAILURE_HOOKS
+from flows.hooks import FAILURE_HOOKS, failure_summary
 from flows.ingest import IngestParams, ingest_flow
 from flows.payouts import PayoutParams, payouts_flow
 from nightshift.models import utcnow
@@ -89,7 +89,7 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
         {
             "batch_id": batch_id,
             "advance": state.type.value if state else "still running",
-            "why": (state.message or "") if state and not state.is_completed() else "",
+            "why": failure_summary(state) if state and not state.is_completed() else "",
         }
         for batch_id, state in states.items()
     ]

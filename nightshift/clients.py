@@ -8,8 +8,9 @@ from typing import Protocol
 
 import httpx
 
+from nightshift.addresses import Target
 from nightshift.errors import NightshiftError
-from nightshift.webhooks import PostResult, Target, parse_retry_after
+from nightshift.webhooks import PostResult, parse_retry_after
 
 
 class HttpxPoster:

@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import ColumnElement, Text, cast, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from nightshift import pseudonyms
 from nightshift.audit import record_transition
 from nightshift.db import transaction
 from nightshift.errors import NightshiftError
@@ -74,8 +75,8 @@ def parquet_schema() -> pa.Schema:
 
 
 def pseudonym(client_id: int, expert_id: int) -> str:
-    """A stable per-client alias: clients can tell experts apart but never who they are."""
-    return "exp_" + hashlib.sha256(f"nightshift:{client_id}:{expert_id}".encode()).hexdigest()[:12]
+    """A stable per-client alias: clients can tell experts apart but never who they are (keyed)."""
+    return pseudonyms.for_client(client_id, expert_id)
 
 
 @dataclass(frozen=True)

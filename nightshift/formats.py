@@ -19,6 +19,7 @@ from typing import IO, Any, Literal, cast
 
 import orjson
 
+from nightshift.bounds import clean_text
 from nightshift.errors import SourceError
 
 Format = Literal["jsonl", "csv", "parquet"]
@@ -51,10 +52,15 @@ class SourceRow:
 
     @property
     def text(self) -> str:
-        """What to keep in quarantine: the raw line, or the parsed object written back."""
+        """What to keep in quarantine: the raw line, or the parsed object written back; always
+        storable (a NUL or lone surrogate replaced), whatever the row held."""
         if self.raw or self.data is None:
-            return self.raw
-        return orjson.dumps(self.data, default=str).decode()[:MAX_RAW]
+            return clean_text(self.raw[:MAX_RAW])
+        try:
+            written = orjson.dumps(self.data, default=str).decode()
+        except (orjson.JSONEncodeError, TypeError):
+            return "(not shown: the row cannot be written back as JSON)"
+        return clean_text(written[:MAX_RAW])
 
 
 def detect_format(path: Path, override: str | None = None) -> tuple[Format, bool]:
@@ -143,6 +149,9 @@ def _split_lines(stream: IO[bytes]) -> Iterator[bytes]:
         yield pending
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def _jsonl(stream: IO[bytes]) -> Iterator[SourceRow]:
     number = 0
     for line in _guarded(stream, _split_lines(stream)):
@@ -150,6 +159,9 @@ def _jsonl(stream: IO[bytes]) -> Iterator[SourceRow]:
             yield line
             return
         number += 1
+        if number == 1 and not isinstance(line, _Overlong) and line.startswith(BOM):
+            # Editors on Windows start UTF-8 files with a byte-order mark: not part of the data.
+            line = line[len(BOM) :]
         if isinstance(line, _Overlong):
             yield SourceRow(number, line.decode("utf-8", "replace"), error="line longer than 16 MB")
             continue
@@ -207,7 +219,8 @@ class _PhysicalLines:
 
 
 def _csv(stream: IO[bytes]) -> Iterator[SourceRow]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    # utf-8-sig: a byte-order mark at the start is read as one, not as part of the first header.
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
     lines = _PhysicalLines(text)
     header: list[str] | None = None
     rows = 0

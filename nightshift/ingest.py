@@ -8,9 +8,9 @@ crash adds nothing twice, and changed content under a known id is kept aside as 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +21,25 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nightshift.audit import record_transition
+from nightshift.bounds import clean_text, json_problem, number_problem, text_problem
 from nightshift.errors import SourceError
 from nightshift.formats import SourceRow
 from nightshift.models import Batch, GoldAnswer, Item, QuarantinedRow, utcnow
 from nightshift.projects import get_project, project_spec
 from nightshift.spec import InputField, ProjectBody
-from nightshift.sql import copy_if_all_new, insert_ignoring_conflicts, insert_returning_new, is_postgres
+from nightshift.sql import (
+    copy_if_all_new,
+    data_error_name,
+    insert_ignoring_conflicts,
+    insert_returning_new,
+    is_postgres,
+    is_row_data_error,
+)
 
 DEFAULT_CHUNK_ROWS = 10_000
+# A number written as text longer than this is refused before it is parsed (int() of thousands of
+# digits is slow, and no field's value needs more).
+MAX_NUMBER_TEXT = 40
 CONFLICT = "conflict: content differs from the item already ingested under this external_id"
 
 
@@ -145,6 +156,8 @@ def _coerce(spec_field: InputField, value: Any, textual: bool) -> tuple[Any, str
     if kind == "text":
         if not isinstance(value, str):
             return None, f"field {name} must be text"
+        if (problem := text_problem(value)) is not None:
+            return None, f"field {name} {problem}"
         if not spec_field.min_length <= len(value) <= spec_field.max_length:
             return None, (
                 f"field {name} has {len(value)} characters, allowed {spec_field.min_length}..{spec_field.max_length}"
@@ -152,21 +165,26 @@ def _coerce(spec_field: InputField, value: Any, textual: bool) -> tuple[Any, str
         return value, None
     if textual and isinstance(value, str):
         try:
+            if kind in ("integer", "number") and len(value) > MAX_NUMBER_TEXT:
+                return None, f"field {name} is a number out of range"
             if kind == "integer":
-                return int(value), None
-            if kind == "number":
-                return float(value), None
-            if value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                value = int(value)
+            elif kind == "number":
+                value = float(value)
+            elif value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes"), None
         except ValueError:
             pass
-        return None, f"field {name} must be {'true or false' if kind == 'boolean' else f'a {kind}'}"
+        if isinstance(value, str):
+            return None, f"field {name} must be {'true or false' if kind == 'boolean' else f'a {kind}'}"
     if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
         return None, f"field {name} must be an integer"
     if kind == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
         return None, f"field {name} must be a number"
     if kind == "boolean" and not isinstance(value, bool):
         return None, f"field {name} must be true or false"
+    if kind in ("integer", "number") and (problem := number_problem(value)) is not None:
+        return None, f"field {name} {problem}"
     return value, None
 
 
@@ -180,9 +198,13 @@ def validate_row(row: SourceRow, project: ProjectBody) -> tuple[dict[str, Any] |
         return None, "missing external_id"
     if isinstance(external_id, bool) or not isinstance(external_id, str | int):
         return None, "external_id must be a string or an integer"
-    external_id = str(external_id).strip()
-    if len(external_id) > 200:
+    if isinstance(external_id, int) and number_problem(external_id) is not None:
+        return None, "external_id is a number out of range"
+    if isinstance(external_id, str) and len(external_id) > 200:
         return None, "external_id longer than 200 characters"
+    external_id = str(external_id).strip()
+    if (problem := text_problem(external_id)) is not None:
+        return None, f"external_id {problem}"
     fields: dict[str, Any] = {}
     for spec_field in project.input_fields:
         value = data.get(spec_field.name)
@@ -193,17 +215,20 @@ def validate_row(row: SourceRow, project: ProjectBody) -> tuple[dict[str, Any] |
         fields[spec_field.name], reason = _coerce(spec_field, value, row.textual)
         if reason:
             return None, reason
-    language = str(fields.get("language") or data.get("language") or project.languages[0])
+    language = fields.get("language") or data.get("language") or project.languages[0]
     if language not in project.languages:
-        return None, f"language {language!r} is not one of the project's {project.languages}"
+        # The reason names the allowed languages, never the value sent: reasons reach ops' reports.
+        return None, f"language is not one of the project's: {', '.join(project.languages)}"
     gold = data.get("gold_answer")
     if isinstance(gold, str) and row.textual:
         try:
-            gold = json.loads(gold)
-        except json.JSONDecodeError:
+            gold = orjson.loads(gold)
+        except orjson.JSONDecodeError:
             return None, "gold_answer is not valid JSON"
     if gold is not None and not isinstance(gold, dict):
         return None, "gold_answer must be an object"
+    if gold is not None and (problem := json_problem(gold)) is not None:
+        return None, f"gold_answer {problem}"
     return {"external_id": external_id, "fields": fields, "language": language, "gold_answer": gold}, None
 
 
@@ -222,7 +247,11 @@ def _refusal(batch_id: int, source: str, row: SourceRow, reason: str, external_i
 def _external_id_of(row: SourceRow) -> str | None:
     """The row's id as sent, if it has a usable one: it lets ops find a refused row."""
     value = (row.data or {}).get("external_id")
-    return str(value)[:200] if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    if isinstance(value, int) and number_problem(value) is not None:
+        return None
+    return clean_text(str(value)[:200])
 
 
 def prepare_chunk(batch_id: int, source: str, rows: list[SourceRow], project: ProjectBody) -> PreparedChunk:
@@ -324,15 +353,36 @@ def store_chunk(
 
     known_set_aside=False is for a chunk expected to be all new (a file never seen): on PostgreSQL it
     is copied straight in, with no lookup; only if a unique key says otherwise are the known items
-    set aside first, as set_aside_known would have done."""
+    set aside first, as set_aside_known would have done.
+
+    Validation bounds every value first, so the database should take every row it is given. If it
+    still refuses one, the chunk is not lost: the rows it refuses are found (by halves), quarantined
+    with the database's reason class, and the rest stored."""
     batch = session.get_one(Batch, batch_id)
+    before = copy.deepcopy(prepared.counts)
+    try:
+        with session.begin_nested():
+            return _store(session, batch, source, prepared, known_set_aside)
+    except Exception as exc:
+        if not is_row_data_error(exc):
+            raise
+        reason = f"refused by the database: {data_error_name(exc)}"
+    prepared.counts = before
+    if not known_set_aside:
+        set_aside_known(session, batch_id, source, prepared)
+    for ext in _refused_by_database(session, batch, prepared.items):
+        refuse(prepared, batch_id, source, {ext: reason})
+    return _store(session, batch, source, prepared, known_set_aside=True)
+
+
+def _store(session: Session, batch: Batch, source: str, prepared: PreparedChunk, known_set_aside: bool) -> IngestCounts:
     counts = prepared.counts
     items = prepared.items
     postgres = is_postgres(session)
     copied = postgres and not known_set_aside and copy_if_all_new(session, Item, _item_rows(batch, items))
     if not copied:
         if not known_set_aside:
-            set_aside_known(session, batch_id, source, prepared)
+            set_aside_known(session, batch.id, source, prepared)
         new_rows = _item_rows(batch, items)
         copied = postgres and copy_if_all_new(session, Item, new_rows)
     if copied:
@@ -345,14 +395,56 @@ def store_chunk(
         inserted_ids = {str(row.external_id): int(row.id) for row in inserted}
         counts.accepted = len(inserted_ids)
         counts.duplicates += len(new_rows) - len(inserted_ids)  # lost a race with a concurrent ingest
+    _store_gold(session, items, inserted_ids)
+    insert_ignoring_conflicts(session, QuarantinedRow, prepared.refused, ["batch_id", "line_number"])
+    return counts
+
+
+def _store_gold(session: Session, items: dict[str, dict[str, Any]], inserted_ids: dict[str, int]) -> None:
     gold_rows = [
         {"item_id": inserted_ids[ext], "answer": items[ext]["gold_answer"]}
         for ext in inserted_ids
         if items[ext]["gold_answer"] is not None
     ]
     insert_ignoring_conflicts(session, GoldAnswer, gold_rows, ["item_id"])
-    insert_ignoring_conflicts(session, QuarantinedRow, prepared.refused, ["batch_id", "line_number"])
-    return counts
+
+
+class _Probe(Exception):
+    """Rolls a trial insert back."""
+
+
+def _refused_by_database(session: Session, batch: Batch, items: dict[str, dict[str, Any]]) -> list[str]:
+    """The external ids of the items the database refuses, found by trial inserts of halves, each
+    rolled back: a few dozen savepoints for one bad row in 10,000, not one per row."""
+
+    def fits(group: list[str]) -> bool:
+        try:
+            with session.begin_nested():
+                rows = _item_rows(batch, {ext: items[ext] for ext in group})
+                inserted = insert_returning_new(
+                    session, Item, rows, ["project_id", "external_id"], returning=("id", "external_id")
+                )
+                _store_gold(session, items, {str(row.external_id): int(row.id) for row in inserted})
+                raise _Probe
+        except _Probe:
+            return True
+        except Exception as exc:
+            if is_row_data_error(exc):
+                return False
+            raise
+
+    refused: list[str] = []
+    groups = [list(items)]
+    while groups:
+        group = groups.pop()
+        if not group or fits(group):
+            continue
+        if len(group) == 1:
+            refused.append(group[0])
+            continue
+        half = len(group) // 2
+        groups += [group[:half], group[half:]]
+    return refused
 
 
 def _item_rows(batch: Batch, items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -91,6 +91,8 @@ class Client(Timestamped, Base):
     # Set when the endpoint answered 410 Gone: its pages wait, none is lost, until ops enable it.
     webhook_disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     webhook_disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # Seconds to wait after each failed attempt, for this endpoint; NULL: the service's setting.
+    webhook_retry_schedule: Mapped[list[Any] | None]
     slack_channel: Mapped[str | None] = mapped_column(String(200))
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from nightshift import pseudonyms
+from nightshift.addresses import Resolver, system_resolver
 from nightshift.clients import EnvSecretResolver, HttpxPoster, SecretResolver
 from nightshift.db import make_engine, make_sessionmaker
 from nightshift.delivery import DeliveryOptions
@@ -23,10 +25,13 @@ class Resources:
     notifier: Notifier
     poster: WebhookPoster
     secrets: SecretResolver
+    # How names of outside hosts become addresses (batch URLs, webhooks): DNS, or a stand-in.
+    resolver: Resolver = system_resolver
 
     @classmethod
     def build(cls, settings: Settings, secrets: SecretResolver | None = None) -> Resources:
         engine = make_engine(settings.resolved_database_url)
+        pseudonyms.use_key(pseudonyms.load_key(settings))
         secrets = secrets or EnvSecretResolver()
         token = settings.slack_token.get_secret_value() if settings.slack_token else None
         if token is None and settings.slack_token_secret:

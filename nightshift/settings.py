@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nightshift.retry_schedule import DEFAULT_RETRY_SCHEDULE, RetrySchedule
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTSHIFT_", extra="ignore")
@@ -15,6 +17,10 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".nightshift"), description="State folder: SQLite file, Prefect home.")
     database_url: str | None = Field(
         default=None, description="postgresql+psycopg://… in production; unset means a SQLite file in home."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Key of experts' pseudonyms (HMAC); unset: a key file in home, made on first use.",
     )
     slack_token: SecretStr | None = None
     slack_token_secret: str | None = Field(
@@ -26,6 +32,23 @@ class Settings(BaseSettings):
     # Hosts allowed to receive webhooks over plain http (local receivers, the demo, tests).
     webhook_http_allowlist: list[str] = ["127.0.0.1", "localhost", "::1"]
     webhook_timeout_seconds: float = 10.0
+    webhook_retry_schedule: RetrySchedule = Field(
+        default=list(DEFAULT_RETRY_SCHEDULE),
+        description="Seconds to wait after each failed webhook attempt, for endpoints without their own "
+        "(a client spec's webhook_retry_schedule). At most 20 retries, 1 s to 1 day each, three days in all.",
+    )
+    source_allowlist: list[str] = Field(
+        default=[],
+        description="Hosts (names, addresses or networks like 10.0.0.0/8) a batch URL may point to even "
+        "though they are not public. Empty: public addresses only.",
+    )
+    source_timeout_seconds: float = Field(default=60.0, gt=0, description="Timeout of each read of a batch URL.")
+    max_request_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body of the web service (the upload aside)."
+    )
+    max_upload_bytes: int = Field(
+        default=5 * 1024**3, gt=0, description="Largest batch file accepted by upload or fetched from a URL."
+    )
     webhook_page_bytes: int = Field(default=256 * 1024, description="Size cap of one webhook page, in bytes.")
     webhook_page_records: int = Field(default=1000, description="Most records in one webhook page.")
     webhook_lease_seconds: float = Field(

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import logging
+import re
+from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from nightshift.addresses import AddressRefused, Allowlist, Resolver, resolve_target, system_resolver
 from nightshift.errors import SourceError
 from nightshift.formats import SUFFIXES
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def is_url(source: str) -> bool:
@@ -40,23 +46,88 @@ def expand(source: str) -> list[Path]:
     return [path]
 
 
-def fetch(url: str, folder: Path, timeout_seconds: float = 60.0, follow_redirects: bool = True) -> Path:
-    """Stream a URL to a file in folder (memory stays flat); one clear line if it cannot be had.
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+log = logging.getLogger("nightshift.sources")
 
-    A URL a client gave is fetched without following redirects: a redirect could point inside."""
+
+class FetchRefused(SourceError):
+    """Every refused or failed fetch of a URL says the same: which address was refused, which port
+    was closed, or which host did not answer is for the server's log, not for the caller, who
+    could otherwise map the network behind it. `transient` (a timeout, a dropped connection) tells
+    a retry policy what the message does not."""
+
+    transient: bool = False
+
+
+def fetch(
+    url: str,
+    folder: Path,
+    allowlist: Sequence[str] = (),
+    timeout_seconds: float = 60.0,
+    max_bytes: int | None = None,
+    resolver: Resolver = system_resolver,
+) -> Path:
+    """Stream a URL to a file in folder (memory stays flat).
+
+    Each hop's host is resolved once and the connection goes to the address that was checked
+    (public unless allowlisted); a redirect is followed only after its target passes the same
+    check, at most MAX_REDIRECTS times. Anything refused or failed is one FetchRefused."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = Path(urlsplit(url).path).name or "download.jsonl"
-    target = folder / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
-    partial = target.with_suffix(target.suffix + ".part")
+    name = SAFE_NAME.sub("_", Path(urlsplit(url).path).name)[-120:] or "download.jsonl"
+    target_path = folder / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
+    partial = target_path.with_suffix(target_path.suffix + ".part")
+    refused = FetchRefused(f"cannot fetch {_shown(url)}: not a reachable public address, or no file there")
+    rules = Allowlist.of(allowlist)
+    current = url
     try:
-        with httpx.stream("GET", url, timeout=timeout_seconds, follow_redirects=follow_redirects) as response:
-            if response.status_code != 200:
-                raise SourceError(f"cannot fetch {url}: HTTP {response.status_code}")
-            with partial.open("wb") as out:
-                for block in response.iter_bytes(1 << 20):
-                    out.write(block)
-    except httpx.HTTPError as exc:
+        with httpx.Client(timeout=timeout_seconds, follow_redirects=False) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                target = resolve_target(current, rules, resolver, what="batch URL")
+                headers = {"host": target.host_header} if target.host_header else {}
+                extensions = {"sni_hostname": target.tls_name} if target.tls_name else {}
+                with client.stream("GET", target.url, headers=headers, extensions=extensions) as response:
+                    if response.status_code in REDIRECTS and "location" in response.headers:
+                        current = urljoin(current, response.headers["location"])
+                        continue
+                    if response.status_code != 200:
+                        raise FetchRefused(f"HTTP {response.status_code}")
+                    _stream_to(response, partial, max_bytes)
+                    break
+            else:
+                raise FetchRefused("too many redirects")
+    except SourceTooLarge:
         partial.unlink(missing_ok=True)
-        raise SourceError(f"cannot fetch {url}: {type(exc).__name__}") from None
-    partial.replace(target)
-    return target
+        raise
+    except (AddressRefused, FetchRefused, httpx.HTTPError, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        # The reason stays here; the URL may carry a token, so only its host is named.
+        log.warning("fetch of a batch from %s refused: %s", urlsplit(url).hostname, _reason(exc))
+        refused.transient = isinstance(exc, httpx.TransportError)
+        raise refused from None
+    partial.replace(target_path)
+    return target_path
+
+
+class SourceTooLarge(SourceError):
+    pass
+
+
+def _stream_to(response: httpx.Response, partial: Path, max_bytes: int | None) -> None:
+    written = 0
+    with partial.open("wb") as out:
+        for block in response.iter_bytes(1 << 20):
+            written += len(block)
+            if max_bytes is not None and written > max_bytes:
+                raise SourceTooLarge(f"the batch file is larger than the limit of {max_bytes} bytes")
+            out.write(block)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, AddressRefused | FetchRefused) else type(exc).__name__
+
+
+def _shown(url: str) -> str:
+    """The URL as an error may show it: scheme, host and path, without query or credentials."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))[:300]

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nightshift.errors import SpecError
+from nightshift.retry_schedule import RetrySchedule
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
@@ -41,6 +42,9 @@ class ClientSpec(Strict):
     name: str = Field(min_length=1, max_length=200)
     webhook_url: str | None = Field(default=None, pattern=r"^https?://")
     webhook_secret: WebhookSecretRef | None = None
+    webhook_retry_schedule: RetrySchedule | None = Field(
+        default=None, description="This endpoint's own retry schedule; unset: the service's setting."
+    )
     slack_channel: str | None = None
 
     @model_validator(mode="after")

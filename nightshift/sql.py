@@ -9,9 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVarTuple
 
 import orjson
+import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import namedtuple_row
 from sqlalchemy import JSON, ColumnElement, Result, Row, Select, Table, any_, bindparam, text, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -19,6 +21,25 @@ from sqlalchemy.orm import Session
 from nightshift.models import Base
 
 _Columns = TypeVarTuple("_Columns")
+
+
+# What the database (or the driver, encoding a value for it) says of a value it cannot take:
+# a row's fault, never the connection's. Its messages quote the value: never pass them on.
+_ROW_DATA_ERRORS = (pg_errors.DataError, pg_errors.ProgramLimitExceeded, UnicodeEncodeError)
+
+
+def is_row_data_error(exc: BaseException) -> bool:
+    """The exception, or the driver's error SQLAlchemy wraps, is about a value, not the database."""
+    orig = exc.orig if isinstance(exc, sa_exc.StatementError) else exc
+    return isinstance(orig, _ROW_DATA_ERRORS)
+
+
+def data_error_name(exc: BaseException) -> str:
+    """The error's class (its SQLSTATE's name), never its message, which quotes the value."""
+    orig = exc.orig if isinstance(exc, sa_exc.StatementError) else exc
+    if isinstance(orig, psycopg.Error) and orig.sqlstate:
+        return f"{type(orig).__name__} ({orig.sqlstate})"
+    return type(orig).__name__
 
 
 def is_postgres(session: Session) -> bool:

@@ -11,29 +11,31 @@ import base64
 import datetime as dt
 import email.utils
 import functools
-import ipaddress
 import json
 import random
 import secrets
-import socket
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
+from nightshift import addresses
+from nightshift.addresses import Allowlist, Resolver, Target, literal_address, system_resolver
 from nightshift.db import transaction
 from nightshift.errors import NightshiftError
 from nightshift.models import Client, Delivery, DeliveryAttempt, DeliveryMessage, utcnow
+from nightshift.retry_schedule import DEFAULT_RETRY_SCHEDULE
 
 # Seconds to wait after attempt n (1-based), roughly exponential (Svix's schedule: 5 s … 10 h, about
 # a day and a half in all); each wait gets up to 20% jitter so a recovered endpoint is not stampeded.
-RETRY_SCHEDULE = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)
+# The default of the setting webhook_retry_schedule; a client's spec may give its endpoint its own.
+RETRY_SCHEDULE = DEFAULT_RETRY_SCHEDULE
 MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 JITTER = 0.2
 # Retry-After is honoured on these only, and never beyond a day.
@@ -50,27 +52,6 @@ def sign(secrets_: Sequence[str], webhook_id: str, timestamp: dt.datetime, body:
     return " ".join(Webhook(secret).sign(webhook_id, timestamp, body) for secret in secrets_)
 
 
-# host, port -> the addresses the host resolves to.
-Resolver = Callable[[str, int], list[str]]
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return []
-    return sorted({str(info[4][0]) for info in infos})
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where to connect: the address that was checked, with the name for Host and TLS (SNI)."""
-
-    url: str
-    host_header: str | None = None
-    tls_name: str | None = None
-
-
 def check_webhook_url(url: str, http_allowlist: Sequence[str]) -> None:
     """What can be judged without DNS: the scheme, credentials, and literal addresses."""
     parts = urlsplit(url)
@@ -81,59 +62,22 @@ def check_webhook_url(url: str, http_allowlist: Sequence[str]) -> None:
         raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
     if parts.username or parts.password:
         raise NightshiftError("webhook URL must not carry credentials")
-    literal = _literal_ip(host)
-    if host not in http_allowlist and literal is not None:
-        _refuse_unless_public(host, literal)
-
-
-def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _refuse_unless_public(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if not address.is_global:
-        kind = next(
-            (
-                name
-                for name, flag in (
-                    ("loopback", address.is_loopback),
-                    ("link-local", address.is_link_local),
-                    ("private", address.is_private),
-                )
-                if flag
-            ),
-            "non-public",
-        )
-        raise NightshiftError(f"webhook host {host} is not a public address ({address} is {kind})")
+    if literal_address(host) is not None:
+        resolve_target(url, http_allowlist)
 
 
 def resolve_target(url: str, http_allowlist: Sequence[str], resolver: Resolver = system_resolver) -> Target:
-    """Check the URL, resolve its host, refuse any non-public address, and pin the one checked.
-
-    Pinning closes DNS rebinding: the connection goes to the address that was judged, while Host and
-    TLS still name the host, so certificates are verified against the name as usual.
-    """
-    check_webhook_url(url, http_allowlist)
+    """Check the URL, resolve its host once, refuse any non-public address (IPv4 inside IPv6
+    included), and pin the one checked (see nightshift.addresses). Allowlisted hosts (local
+    receivers) may use plain http and non-public addresses."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if host in http_allowlist or _literal_ip(host) is not None:
+    if parts.scheme not in ("http", "https") or (parts.scheme == "http" and host not in http_allowlist):
+        raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
+    allowlist = Allowlist.of(http_allowlist)
+    if allowlist.allows_name(host) and not (parts.username or parts.password):
         return Target(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = resolver(host, port)
-    if not addresses:
-        raise NightshiftError(f"webhook host {host} does not resolve")
-    for address in addresses:
-        _refuse_unless_public(host, ipaddress.ip_address(address))
-    pinned = addresses[0]
-    literal = f"[{pinned}]" if ":" in pinned else pinned
-    netloc = f"{literal}:{parts.port}" if parts.port else literal
-    host_header = f"{host}:{parts.port}" if parts.port else host
-    return Target(urlunsplit(parts._replace(netloc=netloc)), host_header, host)
+    return addresses.resolve_target(url, allowlist, resolver, what="webhook URL")
 
 
 @dataclass(frozen=True)
@@ -182,6 +126,12 @@ class Outgoing:
     record_count: int
     # Attempts before this one, as read under the claim's lease.
     attempt_count: int
+    # Waits after each failed attempt for this endpoint: its own, or the service's setting.
+    retry_schedule: tuple[int, ...] = RETRY_SCHEDULE
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.retry_schedule) + 1
 
 
 @dataclass
@@ -214,8 +164,10 @@ def claim_due(
     lease_seconds: float,
     batch_id: int | None = None,
     skip_clients: Collection[int] = (),
+    retry_schedule: Sequence[int] = RETRY_SCHEDULE,
 ) -> list[Outgoing]:
-    """Take up to `limit` due messages of enabled endpoints, oldest first, for one lease."""
+    """Take up to `limit` due messages of enabled endpoints, oldest first, for one lease.
+    retry_schedule: the service's, for endpoints without one of their own."""
     query = (
         select(DeliveryMessage.id)
         .join(Delivery, Delivery.id == DeliveryMessage.delivery_id)
@@ -255,6 +207,7 @@ def claim_due(
             Client.id,
             Client.webhook_url,
             Client.webhook_secret_ref,
+            Client.webhook_retry_schedule,
         )
         .join(Delivery, Delivery.id == DeliveryMessage.delivery_id)
         .join(Client, Client.id == Delivery.client_id)
@@ -263,12 +216,17 @@ def claim_due(
     ).tuples()
     manifests: dict[int, tuple[str, str]] = {}
     out = []
-    for message_id, webhook_id, page, records, count, tries, delivery_id, pages, manifest, client_id, url, ref in rows:
+    default = tuple(retry_schedule)
+    for row in rows:
+        message_id, webhook_id, page, records, count, tries, delivery_id, pages, manifest, client_id, url, ref, own = (
+            row
+        )
         if delivery_id not in manifests:
             manifests[delivery_id] = (manifest["event"], json.dumps(manifest, sort_keys=True, ensure_ascii=False))
         event, manifest_json = manifests[delivery_id]
         body = page_body(event, manifest_json, page, pages, records)
-        out.append(Outgoing(message_id, webhook_id, client_id, url or "", ref, body, count, tries))
+        schedule = tuple(own) if own else default
+        out.append(Outgoing(message_id, webhook_id, client_id, url or "", ref, body, count, tries, schedule))
     return out
 
 
@@ -353,8 +311,13 @@ def _is_success(status_code: int | None) -> bool:
     return status_code is not None and 200 <= status_code < 300
 
 
-def next_attempt_delay(attempt_count: int, status_code: int | None, retry_after: float | None) -> float:
-    delay = RETRY_SCHEDULE[min(attempt_count, len(RETRY_SCHEDULE)) - 1] * random.uniform(1.0, 1.0 + JITTER)
+def next_attempt_delay(
+    attempt_count: int,
+    status_code: int | None,
+    retry_after: float | None,
+    schedule: Sequence[int] = RETRY_SCHEDULE,
+) -> float:
+    delay = schedule[min(attempt_count, len(schedule)) - 1] * random.uniform(1.0, 1.0 + JITTER)
     if status_code in SLOW_DOWN and retry_after is not None:
         delay = max(delay, retry_after)
     return delay
@@ -393,10 +356,10 @@ def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datet
             row |= {"status": "retrying", "last_error": "HTTP 410: endpoint gone, disabled", "next_attempt_at": now}
             if a.message.client_id not in stats.disabled_clients:
                 stats.disabled_clients.append(a.message.client_id)
-        elif count >= MAX_ATTEMPTS:
+        elif count >= a.message.max_attempts:
             row |= {"status": "dead", "last_error": a.error or f"HTTP {a.status_code}"}
         else:
-            delay = next_attempt_delay(count, a.status_code, a.retry_after_seconds)
+            delay = next_attempt_delay(count, a.status_code, a.retry_after_seconds, a.message.retry_schedule)
             row |= {
                 "status": "retrying",
                 "last_error": a.error or f"HTTP {a.status_code}",
@@ -434,6 +397,7 @@ def send_due(
     claim_pages: int = 32,
     lease_seconds: float = 300.0,
     clock: Callable[[], dt.datetime] = utcnow,
+    retry_schedule: Sequence[int] = RETRY_SCHEDULE,
 ) -> int:
     """Claim, send and record rounds until nothing is due; returns the records delivered.
 
@@ -448,7 +412,7 @@ def send_due(
     while True:
         started = time.perf_counter()
         with transaction(sessions) as session:
-            claimed = claim_due(session, clock(), claim_pages, lease_seconds, batch_id, failed)
+            claimed = claim_due(session, clock(), claim_pages, lease_seconds, batch_id, failed, retry_schedule)
         stats.bookkeeping_seconds += time.perf_counter() - started
         if not claimed:
             return records

@@ -7,16 +7,17 @@ theirs, so the web faces cannot show one expert another's work by a wrong id.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Integer, and_, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Integer, and_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nightshift import pseudonyms
+from nightshift.bounds import json_problem, text_problem
 from nightshift.errors import NightshiftError, NotFoundError
 from nightshift.keys import LIVE_KEY, presented_hash
 from nightshift.models import (
@@ -36,7 +37,7 @@ from nightshift.models import (
 )
 from nightshift.projects import project_body
 from nightshift.spec import ProjectBody
-from nightshift.sql import insert_ignoring_conflicts, insert_returning_new, is_postgres
+from nightshift.sql import insert_returning_new, is_postgres
 from nightshift.submissions import answer_errors, seconds_on_task, start_assignments
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
@@ -96,8 +97,8 @@ class Earnings:
 
 
 def annotator_pseudonym(project_id: int, expert_id: int) -> str:
-    """Stable within a project, so a reviewer can tell annotators apart but never who they are."""
-    return "ann_" + hashlib.sha256(f"review:{project_id}:{expert_id}".encode()).hexdigest()[:10]
+    """Stable within a project, so a reviewer can tell annotators apart but never who they are (keyed)."""
+    return pseudonyms.for_reviewers(project_id, expert_id)
 
 
 def _owned(session: Session, expert_id: int, assignment_id: int) -> Assignment:
@@ -197,27 +198,79 @@ def view_task(session: Session, expert_id: int, assignment_id: int, now: dt.date
 def _answer_object(answer: Any) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise AnswerInvalid({"answer": "must be an object of label name to value"})
+    problem = json_problem(answer)
+    if problem is not None:
+        raise AnswerInvalid({"answer": problem})
     return answer
+
+
+def _locked_open_task(session: Session, expert_id: int, assignment_id: int, *roles: str) -> int:
+    """Lock the expert's open task of these roles for this transaction; its item id.
+
+    A request that closes the task (a submission, a skip) waits for the lock and then finds the
+    task as this transaction leaves it; this one, if it comes second, finds it closed: 409."""
+    item_id = session.execute(
+        select(Assignment.item_id)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.expert_id == expert_id,
+            Assignment.role.in_(roles),
+            Assignment.status == "assigned",
+        )
+        .with_for_update()
+    ).scalar()
+    if item_id is None:
+        _open(session, expert_id, assignment_id, *roles)  # 404 or 409, as the task now stands
+        raise ConflictError(f"assignment {assignment_id} is no longer open")
+    return item_id
+
+
+def _closed_open_task(
+    session: Session, expert_id: int, assignment_id: int, role: str, values: dict[str, Any]
+) -> tuple[int, dt.datetime | None, int | None]:
+    """Close the expert's open task in one conditional statement: (item, started_at, the
+    annotation a review judges). Whoever closes it first wins; the other gets 404 or 409."""
+    row = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.expert_id == expert_id,
+            Assignment.role == role,
+            Assignment.status == "assigned",
+        )
+        .values(values)
+        .returning(Assignment.item_id, Assignment.started_at, Assignment.subject_submission_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        _open(session, expert_id, assignment_id, role)
+        raise ConflictError(f"assignment {assignment_id} is no longer open")
+    return int(row[0]), row[1], row[2]
 
 
 def save_draft(
     session: Session, expert_id: int, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
 ) -> None:
-    """Keep a partial answer: only names of the schema's labels, nothing checked beyond that."""
-    assignment = _open(session, expert_id, assignment_id, *ANSWERING_ROLES)
-    _, project = _project_of(session, assignment.item_id)
+    """Keep a partial answer: only names of the schema's labels, nothing checked beyond that.
+
+    The task is locked while the draft is written, so a draft never outlives its task: a
+    submission waits and then drops it (the database's trigger), or finds the task closed first."""
+    _answer_object(answer)
+    item_id = _locked_open_task(session, expert_id, assignment_id, *ANSWERING_ROLES)
+    _, project = _project_of(session, item_id)
     known = {label.name for label in project.labels}
-    unknown = {
-        name: "not a field of this project's label schema" for name in _answer_object(answer) if name not in known
-    }
+    unknown = {name: "not a field of this project's label schema" for name in answer if name not in known}
     if unknown:
         raise AnswerInvalid(unknown)
-    draft = session.get(AssignmentDraft, assignment.id)
-    if draft is None:
-        session.add(AssignmentDraft(assignment_id=assignment.id, answer=answer, saved_at=now or utcnow()))
-    else:
-        draft.answer = dict(answer)
-        draft.saved_at = now or utcnow()
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    row = {"assignment_id": assignment_id, "answer": answer, "saved_at": now or utcnow()}
+    statement = insert(AssignmentDraft).values(row)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["assignment_id"],
+            set_={"answer": statement.excluded.answer, "saved_at": statement.excluded.saved_at},
+        )
+    )
 
 
 def submit_answer(
@@ -285,7 +338,7 @@ def _store_answer(
 
 
 def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:
-    """SQLite has no data-modifying CTE: close the task, then store the answer and drop the draft."""
+    """SQLite has no data-modifying CTE: close the task (its trigger drops the draft), then store the answer."""
     connection = session.connection()
     if not connection.execute(_CLOSE_ASSIGNMENT, values).rowcount:
         return None
@@ -296,7 +349,6 @@ def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:
         ["assignment_id"],
         ("id",),
     )
-    connection.execute(_DROP_DRAFT, values)
     return stored[0].id if stored else None
 
 
@@ -337,22 +389,16 @@ _CLOSE_ASSIGNMENT = (
     .where(Assignment.id == bindparam("assignment"), Assignment.status == "assigned")
     .values(status="submitted", submitted_at=bindparam("submitted_at"), worked_seconds=bindparam("worked"))
 )
-_DROP_DRAFT = delete(AssignmentDraft).where(AssignmentDraft.assignment_id == bindparam("assignment"))
 
 
 def _submit_statement() -> Any:
-    """WITH closed AS (UPDATE assignments … WHERE status = 'assigned' RETURNING id), a DELETE of
-    its draft, INSERT INTO submissions SELECT … FROM closed ON CONFLICT DO NOTHING RETURNING id.
-    No row back means the task was closed first by someone else, and nothing was changed."""
+    """WITH closed AS (UPDATE assignments … WHERE status = 'assigned' RETURNING id), INSERT INTO
+    submissions SELECT … FROM closed ON CONFLICT DO NOTHING RETURNING id. No row back means the
+    task was closed first by someone else, and nothing was changed. The task's draft goes with it
+    (the database's trigger on a task's closing, migration 0013)."""
     closed = _CLOSE_ASSIGNMENT.returning(Assignment.id).cte("closed")
-    dropped = (
-        delete(AssignmentDraft)
-        .where(AssignmentDraft.assignment_id.in_(select(closed.c.id)))
-        .returning(AssignmentDraft.assignment_id)
-        .cte("dropped")
-    )
     answer = bindparam("answer", type_=Submission.__table__.c.answer.type)
-    stored = (
+    return (
         postgresql.insert(Submission)
         .from_select(
             ["assignment_id", "answer", "time_on_task_seconds"],
@@ -361,7 +407,6 @@ def _submit_statement() -> Any:
         .on_conflict_do_nothing(index_elements=["assignment_id"])
         .returning(Submission.id)
     )
-    return stored.add_cte(dropped)
 
 
 _SUBMIT = _submit_statement()
@@ -373,6 +418,9 @@ def _reason(reason: str) -> str:
         raise AnswerInvalid({"reason": "required"})
     if len(cleaned) > MAX_REASON:
         raise AnswerInvalid({"reason": f"at most {MAX_REASON} characters"})
+    problem = text_problem(cleaned)
+    if problem is not None:
+        raise AnswerInvalid({"reason": problem})
     return cleaned
 
 
@@ -384,13 +432,26 @@ def _send_back(session: Session, item_id: int, why: str) -> None:
 
 
 def skip_task(session: Session, expert_id: int, assignment_id: int, reason: str) -> None:
-    """The expert passes on a task (outside their knowledge, a conflict of interest); it goes to another."""
+    """The expert passes on a task (outside their knowledge, a conflict of interest); it goes to another.
+    One conditional statement: a submission that closed the task first wins (409 here)."""
     why = _reason(reason)
-    assignment = _open(session, expert_id, assignment_id, "annotate")
-    assignment.status = "skipped"
-    assignment.status_reason = why
-    session.execute(delete(AssignmentDraft).where(AssignmentDraft.assignment_id == assignment.id))
-    _send_back(session, assignment.item_id, "an expert skipped it")
+    item_id, _, _ = _closed_open_task(
+        session, expert_id, assignment_id, "annotate", {"status": "skipped", "status_reason": why}
+    )
+    _send_back(session, item_id, "an expert skipped it")
+
+
+def _lock_expert(session: Session, expert_id: int) -> None:
+    """Claims by one expert take turns: two at once (two tabs) would otherwise both find nothing
+    open and both take a new task."""
+    session.execute(select(Expert.id).where(Expert.id == expert_id).with_for_update())
+
+
+def _insert_if_free(session: Session, row: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on whichever unique key the row meets: whether it went in."""
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    inserted = session.execute(insert(Assignment).values(row).on_conflict_do_nothing().returning(Assignment.id))
+    return inserted.first() is not None
 
 
 def claim_review(session: Session, expert_id: int, now: dt.datetime | None = None, due_hours: float = 24) -> int | None:
@@ -400,6 +461,7 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
     projects whose spec asks for review and whose required skills they have. The unique key on the
     annotation under review makes two reviewers claiming at once get different annotations.
     """
+    _lock_expert(session, expert_id)
     mine = next_task(session, expert_id, "review")
     if mine is not None:
         return mine
@@ -440,7 +502,8 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
             "due_at": moment + dt.timedelta(hours=due_hours),
             "subject_submission_id": submission_id,
         }
-        if insert_ignoring_conflicts(session, Assignment, [row], ["subject_submission_id"]):
+        # Any unique key may stop it (another reviewer took this annotation a moment ago): try the next.
+        if _insert_if_free(session, row):
             return next_task(session, expert_id, "review")
     return None
 
@@ -454,6 +517,7 @@ def claim_adjudication(
     and one of its languages. The partial unique index on live adjudications makes two
     adjudicators claiming at once get different items.
     """
+    _lock_expert(session, expert_id)
     mine = next_task(session, expert_id, "adjudicate")
     if mine is not None:
         return mine
@@ -510,40 +574,59 @@ def decide_review(
     now: dt.datetime | None = None,
 ) -> None:
     """Approve (the gate still checks it), reject with a reason (the item goes to another expert),
-    or correct (the corrected answer stands in for the annotation when the item is aggregated)."""
-    review = _open(session, expert_id, assignment_id, "review")
-    assert review.subject_submission_id is not None
-    subject = session.get_one(Submission, review.subject_submission_id)
-    annotation = session.get_one(Assignment, subject.assignment_id)
+    or correct (the corrected answer stands in for the annotation when the item is aggregated).
+
+    The review closes in one conditional statement, and a rejection rejects the annotation only if
+    it still awaits a verdict: the second of two decisions, or one after the gate judged the
+    annotation, is a 409 and changes nothing."""
+    review = _owned(session, expert_id, assignment_id)
+    if review.role != "review":
+        raise NotFoundError(f"no review assignment {assignment_id}")
     why: str | None = None
     if decision == "reject":
         why = _reason(reason or "")
     elif decision == "correct":
-        _, project = _project_of(session, annotation.item_id)
-        errors = answer_errors(_answer_object(corrected_answer), project)
+        checked = _answer_object(corrected_answer)
+        _, project = _project_of(session, review.item_id)
+        errors = answer_errors(checked, project)
         if errors:
             raise AnswerInvalid(errors)
     if decision != "reject" and reason:
         why = _reason(reason)
-    if annotation.status != "submitted":
-        raise ConflictError(f"the annotation under review is already {annotation.status}")
     moment = now or utcnow()
+    _, started_at, subject_id = _closed_open_task(
+        session, expert_id, assignment_id, "review", {"status": "submitted", "submitted_at": moment}
+    )
+    assert subject_id is not None
+    annotation_id = session.scalar(select(Submission.assignment_id).where(Submission.id == subject_id))
+    still_open = session.execute(
+        select(Assignment.status, Assignment.item_id).where(Assignment.id == annotation_id).with_for_update()
+    ).one()
+    if still_open.status != "submitted":
+        raise ConflictError(f"the annotation under review is already {still_open.status}")
+    session.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment_id)
+        .values(worked_seconds=seconds_on_task(started_at, moment))
+        .execution_options(synchronize_session=False)
+    )
     session.add(
         Review(
-            submission_id=subject.id,
-            reviewer_assignment_id=review.id,
+            submission_id=subject_id,
+            reviewer_assignment_id=assignment_id,
             decision=decision,
             reason=why,
             corrected_answer=corrected_answer if decision == "correct" else None,
         )
     )
-    review.status = "submitted"
-    review.submitted_at = moment
-    review.worked_seconds = seconds_on_task(review.started_at, moment)
     if decision == "reject":
-        annotation.status = "rejected"
-        annotation.status_reason = f"rejected in review: {why}"
-        _send_back(session, annotation.item_id, "an annotation was rejected in review")
+        session.execute(
+            update(Assignment)
+            .where(Assignment.id == annotation_id, Assignment.status == "submitted")
+            .values(status="rejected", status_reason=f"rejected in review: {why}")
+            .execution_options(synchronize_session=False)
+        )
+        _send_back(session, still_open.item_id, "an annotation was rejected in review")
 
 
 def earnings(session: Session, expert_id: int) -> Earnings:

@@ -47,6 +47,7 @@ def send_due_messages(batch_id: int | None) -> SendReport:
         workers=res.settings.webhook_endpoints_in_parallel,
         lease_seconds=res.settings.webhook_lease_seconds,
         claim_pages=res.settings.webhook_claim_pages,
+        retry_schedule=res.settings.webhook_retry_schedule,
     )
     with res.sessions() as session:
         disabled = [session.get_one(Client, client_id).slug for client_id in stats.disabled_clients]

@@ -10,17 +10,44 @@ from expectations.ingest_chunk import check_chunk
 from expectations.worker import shared_worker
 from nightshift import ingest, sources
 from nightshift.db import transaction
+from nightshift.errors import NightshiftError
 from nightshift.formats import SourceRow
 from nightshift.models import Batch
 from nightshift.projects import project_spec
+from nightshift.sql import data_error_name, is_row_data_error
 from tasks.runtime import DB_TASK, resources
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=3)
+class ChunkRefused(NightshiftError):
+    """A chunk the database would not store, named by its first line and the error's class."""
+
+
+def _retry_fetch(task: Any, task_run: Any, state: Any) -> bool:
+    """A fetch that timed out or lost its connection is tried again; a refused one is not."""
+    try:
+        state.result()
+    except sources.FetchRefused as exc:
+        return exc.transient
+    except Exception:
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=3, retry_condition_fn=_retry_fetch)
 def resolve_source(source: str) -> list[str]:
     """Local paths for a file, glob, folder or URL (fetched into the state folder)."""
     if sources.is_url(source):
-        return [str(sources.fetch(source, resources().settings.home / "downloads"))]
+        res = resources()
+        settings = res.settings
+        fetched = sources.fetch(
+            source,
+            settings.home / "downloads",
+            settings.source_allowlist,
+            settings.source_timeout_seconds,
+            settings.max_upload_bytes,
+            res.resolver,
+        )
+        return [str(fetched)]
     return [str(p.resolve()) for p in sources.expand(source)]
 
 
@@ -41,11 +68,20 @@ def load_item_chunk(
     with res.sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
     prepared = ingest.prepare_chunk(batch_id, source, rows, project)
-    with transaction(res.sessions) as session:
-        if not expect_new:
-            ingest.set_aside_known(session, batch_id, source, prepared)
-        ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project, shared_worker()))
-        return ingest.store_chunk(session, batch_id, source, prepared, known_set_aside=not expect_new).as_dict()
+    try:
+        with transaction(res.sessions) as session:
+            if not expect_new:
+                ingest.set_aside_known(session, batch_id, source, prepared)
+            ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project, shared_worker()))
+            return ingest.store_chunk(session, batch_id, source, prepared, known_set_aside=not expect_new).as_dict()
+    except Exception as exc:
+        # The database's own message quotes the value it refused: the run's state, its log and
+        # ops' alert get the error's class only.
+        if is_row_data_error(exc):
+            raise ChunkRefused(
+                f"rows from line {first_line}: the database refused a value ({data_error_name(exc)})"
+            ) from None
+        raise
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

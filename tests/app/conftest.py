@@ -90,7 +90,14 @@ def world(sessions, project, db_url: str, tmp_path: Path) -> Iterator[World]:
         experts = {handle: issue_key(session, "expert", eid).key for handle, eid in people}
         clients = dict(session.execute(select(Client.slug, Client.id)).tuples().all())
         client_keys = {slug: issue_key(session, "client", cid).key for slug, cid in clients.items()}
-    settings = Settings(database_url=db_url, home=tmp_path / "home", delivery_dir=tmp_path / "deliveries")
+    # Batch URLs may point at this machine's stand-in file servers; nothing else that is not public.
+    settings = Settings(
+        database_url=db_url,
+        home=tmp_path / "home",
+        delivery_dir=tmp_path / "deliveries",
+        source_allowlist=["127.0.0.1"],
+        max_upload_bytes=256 * 1024,
+    )
     resources = Resources.build(settings)
     with ServiceThread(create_app(resources)) as server:
         yield World(

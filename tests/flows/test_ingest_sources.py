@@ -66,7 +66,12 @@ def test_a_glob_picks_the_matching_files(app_env, prefect_api, project, tmp_path
         ingest_flow(IngestParams(project="acme-scenarios", source=str(tmp_path / "z-*.jsonl")))
 
 
-def test_an_http_url_is_fetched_and_ingested(app_env, prefect_api, project, tmp_path) -> None:
+def test_an_http_url_is_fetched_and_ingested(app_env, prefect_api, project, tmp_path, monkeypatch) -> None:
+    from tasks.runtime import reset_resources
+
+    # The stand-in file server is on 127.0.0.1: not public, so allowlisted as a source here.
+    monkeypatch.setenv("NIGHTSHIFT_SOURCE_ALLOWLIST", '["127.0.0.1"]')
+    reset_resources()
     body = write(tmp_path / "served.jsonl", ["u-1", "u-2"]).read_bytes()
 
     class Files(QuietHandler):
@@ -76,7 +81,7 @@ def test_an_http_url_is_fetched_and_ingested(app_env, prefect_api, project, tmp_
     with LocalServer(Files) as server:
         result = ingest_flow(IngestParams(project="acme-scenarios", source=f"{server.origin}/batches/served.jsonl"))
         assert result.total("accepted") == 2
-        with pytest.raises(SourceError, match="HTTP 404"):
+        with pytest.raises(SourceError, match="cannot fetch"):
             ingest_flow(IngestParams(project="acme-scenarios", source=f"{server.origin}/missing.jsonl"))
 
 
@@ -86,7 +91,12 @@ def test_an_unreachable_url_is_one_line_and_writes_nothing(app_env, prefect_api,
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "NIGHTSHIFT_DATABASE_URL": app_env, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    env = {
+        **os.environ,
+        "NIGHTSHIFT_DATABASE_URL": app_env,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "NIGHTSHIFT_SOURCE_ALLOWLIST": '["127.0.0.1"]',
+    }
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "ingest", f"http://127.0.0.1:{port}/x.jsonl", "-p", "acme-scenarios"],
         env=env,
@@ -96,7 +106,7 @@ def test_an_unreachable_url_is_one_line_and_writes_nothing(app_env, prefect_api,
         timeout=300,
     )
     assert result.returncode == 1
-    assert (
-        result.stderr.strip().splitlines()[-1] == f"error: cannot fetch http://127.0.0.1:{port}/x.jsonl: ConnectError"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot fetch http://127.0.0.1:{port}/x.jsonl: not a reachable public address, or no file there"
     )
     assert counts(app_env) == (0, 0)

@@ -299,3 +299,52 @@ def test_a_client_never_receives_another_clients_data(sessions, project, webhook
     received = json.dumps([m.body for m in acme.log.verified])
     assert set(acme.log.unique_records()) <= mine and "g-" not in received
     assert all(m.body["manifest"]["client"] == "acme" for m in acme.log.verified)
+
+
+def test_an_endpoint_with_its_own_retry_schedule_is_retried_on_it_then_dead_lettered(
+    sessions, project, webhook_secret, tmp_path
+) -> None:
+    """The client's spec gives its endpoint two retries, 60 s and 120 s apart: three attempts in all,
+    each wait as long as the schedule says (with its jitter), not the service's seven."""
+    with WebhookReceiver(webhook_secret, lambda n: Fault(500)) as receiver:
+        _outbox(sessions, receiver.url, tmp_path, page_bytes=1024 * 1024)
+        with transaction(sessions) as session:
+            session.get_one(Client, 1).webhook_retry_schedule = [60, 120]
+        clock = Clock()
+        waits = []
+        for _ in range(5):
+            send_due(sessions, HttpxPoster(5), EnvSecretResolver().resolve, ALLOW, SendStats(), clock=clock)
+            with sessions() as session:
+                page = session.scalars(select(DeliveryMessage)).first()
+            waits.append((page.next_attempt_at.replace(tzinfo=dt.UTC) - clock.now).total_seconds())
+            clock.now += dt.timedelta(minutes=10)
+    assert receiver.requests == 3
+    assert 60 <= waits[0] <= 72 and 120 <= waits[1] <= 144
+    assert _statuses(sessions) == {"dead": 1}
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [[], [0], [5] * 21, [90_000], [86_400] * 4, ["soon"]],
+)
+def test_a_retry_schedule_out_of_bounds_is_refused_in_a_spec_and_in_the_settings(schedule, monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    from nightshift.errors import SpecError
+    from nightshift.settings import Settings
+    from nightshift.spec import parse_spec
+
+    data = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
+    data["client"]["webhook_retry_schedule"] = schedule
+    with pytest.raises(SpecError, match="webhook_retry_schedule"):
+        parse_spec(data)
+    monkeypatch.setenv("NIGHTSHIFT_WEBHOOK_RETRY_SCHEDULE", json.dumps(schedule))
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_the_service_wide_schedule_comes_from_the_settings(monkeypatch) -> None:
+    from nightshift.settings import Settings
+
+    monkeypatch.setenv("NIGHTSHIFT_WEBHOOK_RETRY_SCHEDULE", "[10, 20, 30]")
+    assert Settings().webhook_retry_schedule == [10, 20, 30]
