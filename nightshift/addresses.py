@@ -133,20 +133,22 @@ class Allowlist:
         return any(address.version == net.version and address in net for net in self.networks)
 
 
-def resolve_target(url: str, allowlist: Allowlist, resolver: Resolver = system_resolver, what: str = "URL") -> Target:
+def resolve_target(
+    url: str, allowlist: Allowlist, resolver: Resolver = system_resolver, what: str = "outbound"
+) -> Target:
     """Check the URL, resolve its host once, refuse any address that is not public (unless
     allowlisted), and pin the first address checked. AddressRefused says why, for the operator;
     a caller facing a client says less (see sources.fetch)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme not in ("http", "https") or not host:
-        raise AddressRefused(f"{what} must be an http(s) URL with a host")
+        raise AddressRefused(f"{what} URL must be http(s) and name a host")
     if parts.username or parts.password:
-        raise AddressRefused(f"{what} must not carry credentials")
+        raise AddressRefused(f"{what} URL must not carry credentials")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise AddressRefused(f"{what} has an invalid port") from None
+        raise AddressRefused(f"{what} URL has an invalid port") from None
     literal = literal_address(host)
     if literal is not None:
         addresses: list[Address] = [literal]
@@ -158,12 +160,12 @@ def resolve_target(url: str, allowlist: Allowlist, resolver: Resolver = system_r
             except ValueError:
                 continue
         if not addresses:
-            raise AddressRefused(f"{what}: host {host} does not resolve")
+            raise AddressRefused(f"{what} host {host} does not resolve")
     if not allowlist.allows_name(host):
         for address in addresses:
             reason = non_public_reason(address)
             if reason is not None and not allowlist.allows(address):
-                raise AddressRefused(f"{what}: host {host} is not a public address ({reason})")
+                raise AddressRefused(f"{what} host {host} is not a public address ({reason})")
     if literal is not None:
         return Target(url)  # nothing to resolve: the connection goes to the address checked
     pinned = str(addresses[0])

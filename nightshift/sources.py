@@ -83,7 +83,7 @@ def fetch(
     try:
         with httpx.Client(timeout=timeout_seconds, follow_redirects=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                target = resolve_target(current, rules, resolver, what="batch URL")
+                target = resolve_target(current, rules, resolver, what="batch")
                 headers = {"host": target.host_header} if target.host_header else {}
                 extensions = {"sni_hostname": target.tls_name} if target.tls_name else {}
                 with client.stream("GET", target.url, headers=headers, extensions=extensions) as response:

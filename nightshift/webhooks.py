@@ -77,7 +77,7 @@ def resolve_target(url: str, http_allowlist: Sequence[str], resolver: Resolver =
     allowlist = Allowlist.of(http_allowlist)
     if allowlist.allows_name(host) and not (parts.username or parts.password):
         return Target(url)
-    return addresses.resolve_target(url, allowlist, resolver, what="webhook URL")
+    return addresses.resolve_target(url, allowlist, resolver, what="webhook")
 
 
 @dataclass(frozen=True)

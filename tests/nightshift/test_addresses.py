@@ -108,7 +108,8 @@ class _Files(QuietHandler):
         elif self.path == "/to-private":
             self.reply(302, headers={"location": "http://10.0.0.9/batch.jsonl"})
         elif self.path == "/to-rebound":
-            self.reply(302, headers={"location": "http://files.client.example:%d/batch.jsonl" % self.server.server_port})
+            port = self.server.server_port
+            self.reply(302, headers={"location": f"http://files.client.example:{port}/batch.jsonl"})
         elif self.path == "/to-batch":
             self.reply(302, headers={"location": "/batch.jsonl"})
         else:
