@@ -741,20 +741,33 @@ def demo(
     run_demo(items)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record arrives, so a CLI run in process (a test,
+    the demo) sends its warnings where that run's errors go."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
 def _plain_warnings() -> None:
     """Our own warnings (Slack not configured, a webhook refused) still reach the terminal, plainly."""
-    handler = logging.StreamHandler(sys.stderr)
+    logger = logging.getLogger("nightshift")
+    if any(isinstance(h, _CurrentStderr) for h in logger.handlers):
+        return
+    handler = _CurrentStderr(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     handler.setLevel(logging.WARNING)
-    logger = logging.getLogger("nightshift")
     logger.addHandler(handler)
     logger.propagate = False
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """The entry point: one line for any failure, exit codes as documented. argv: the arguments
+    (sys.argv's when None), so the CLI can run in process."""
     _plain_warnings()
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False)
     except NightshiftError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -17,4 +17,6 @@ export NIGHTSHIFT_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:543
 uv run ruff check .
 uv run ruff format --check .
 uv run mypy
-uv run pytest "$@"
+# Tests run in parallel (pytest-xdist; many wait on servers and sleeps more than they compute) and in
+# a random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays an order).
+uv run pytest -n "${NIGHTSHIFT_TEST_WORKERS:-3}" "$@"

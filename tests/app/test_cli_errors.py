@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,8 @@ from nightshift.models import Expert
 from tests.conftest import SAMPLES
 
 
-def nightshift(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def nightshift_process(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a process of its own: for the few true end-to-end runs."""
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
@@ -24,6 +29,41 @@ def nightshift(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
         timeout=120,
         cwd=Path(__file__).resolve().parents[2],
     )
+
+
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def nightshift(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI's entry point (main: its one-line errors and exit codes) run in this process, with
+    these arguments and this environment, its output captured: a subprocess cost ~4 s each."""
+    from app.cli import main
+    from tasks.runtime import reset_resources
+
+    out, err = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("nightshift")
+    handlers, propagate = list(logger.handlers), logger.propagate
+    code: int = 0
+    with _environment(env), redirect_stdout(out), redirect_stderr(err):
+        reset_resources()
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            reset_resources()
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+    return subprocess.CompletedProcess(["nightshift", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -42,7 +82,8 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_bad_spec_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text((SAMPLES / "spec.yaml").read_text().replace("type: ordinal_scale", "type: slider"))
-    line = one_line_error(nightshift("project", "apply", str(bad), env=env))
+    # Through the installed entry point in a process of its own: the true end-to-end run.
+    line = one_line_error(nightshift_process("project", "apply", str(bad), env=env))
     assert line.startswith(f"error: {bad}: project.labels.0: Input tag 'slider'")
 
 
@@ -55,7 +96,7 @@ def test_a_spec_with_an_unsafe_webhook_url_is_refused_in_one_line(env: dict[str,
 
 
 def test_a_missing_file_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
-    line = one_line_error(nightshift("ingest", str(tmp_path / "nope.jsonl"), "--project", "acme", env=env))
+    line = one_line_error(nightshift_process("ingest", str(tmp_path / "nope.jsonl"), "--project", "acme", env=env))
     assert line == f"error: file not found: {tmp_path / 'nope.jsonl'}"
 
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from prefect import flow, get_client, task
 from typer.testing import CliRunner
 
 from app.cli import app
 from deployments.limits import DEFAULT_LIMITS, apply_limits, read_limits
 from tasks.runtime import CLIENT_WEBHOOKS, DATABASE, DB_TASK, SLACK
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[None]:
+    """A Prefect server of this module's own: these tests change the limits' sizes and count the
+    slots in use, which the run's shared server has other tests' tasks holding at the same time."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
 
 
 def _global_limit_names() -> list[str]:
