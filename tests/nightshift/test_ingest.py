@@ -88,7 +88,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_load(sessions, proj
     assert reasons[3] == "expected a JSON object, got an array"
     assert reasons[4] == "missing external_id"
     assert reasons[5] == "missing required field prompt"
-    assert reasons[6].startswith("language 'tlh' is not one of")
+    assert reasons[6].startswith("language is not one of")
     assert reasons[7].startswith("field prompt has 4 characters, allowed 10..")
     assert reasons[8] == "duplicate external_id in the same file"
     assert reasons[9] == "gold_answer must be an object"
