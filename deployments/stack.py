@@ -40,6 +40,9 @@ class LocalStack:
     worker_poll_seconds: float = 10.0
     # False keeps schedules from starting runs on their own (tests trigger what they check).
     schedules: bool = True
+    # The Prefect server's own database (postgresql+asyncpg://…), as production runs it; unset,
+    # a SQLite file in its home, where concurrent runs wait seconds for their state writes.
+    server_database_url: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     _processes: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = field(default_factory=list)
 
@@ -71,7 +74,12 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
-            self._spawn("server", [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)])
+            server_env = {"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.server_database_url}
+            self._spawn(
+                "server",
+                [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                server_env if self.server_database_url else None,
+            )
             self._wait_for_server()
             self.run([sys.executable, "-m", "app.cli", "limits", "apply"])
             self.run([*_prefect(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"])
@@ -139,11 +147,16 @@ class LocalStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _spawn(self, name: str, command: list[str]) -> None:
+    def _spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
         log = (self.logs / f"{name}.log").open("wb")
         # A session (and process group) of its own: stopping it reaches every process it starts.
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=self.environment() | (extra_env or {}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._processes.append((name, process, log))
 

@@ -102,6 +102,15 @@ class PostgresDatabases:
         self._execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
         return self.url_of(name)
 
+    def fresh_empty(self) -> str:
+        """A new database with nothing in it (dropped with the run's others by drop())."""
+        with self._lock:
+            self._count += 1
+            name = f"{self.base}_{WORKER}_{self._count}"
+        self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._execute(f"CREATE DATABASE {name}")
+        return self.url_of(name)
+
     def drop(self, url: str) -> None:
         name = url.rsplit("/", 1)[1].split("?")[0]
         self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from tests.nightshift.test_delivery import run_to_passed
 from tests.servers.slack import SlackStandIn
 
 CLIENTS = ("alpha", "beta", "gamma")  # gamma's webhook is down all night
-ITEMS_PER_BATCH = 30
+ITEMS_PER_BATCH = 12
 
 
 def _free_port() -> int:
@@ -68,9 +69,17 @@ def _runs(flow_runs: list, flow_ids: dict, name: str) -> list:
     return [run for run in flow_runs if flow_ids[run.flow_id] == name and run.deployment_id is not None]
 
 
+@pytest.fixture
+def server_database(postgres_databases) -> Iterator[str]:
+    """The stack's Prefect server on a PostgreSQL database of its own, as production runs it."""
+    url = postgres_databases.fresh_empty()
+    yield url.split("?")[0].replace("postgresql+psycopg://", "postgresql+asyncpg://")
+    postgres_databases.drop(url)
+
+
 @pytest.mark.timeout(900)
 def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_holds_back_no_one(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, server_database: str, tmp_path: Path
 ) -> None:
     secrets = {client: new_webhook_secret() for client in CLIENTS}
     down = lambda _n: Fault(status=503)  # noqa: E731
@@ -95,7 +104,7 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
         # Tonight's new file from alpha, in the drop folder.
         drop = tmp_path / "drop"
         (drop / "alpha-scenarios").mkdir(parents=True)
-        _lines(ITEMS_PER_BATCH, 20, drop / "alpha-scenarios" / "tonight.jsonl")
+        _lines(ITEMS_PER_BATCH, 8, drop / "alpha-scenarios" / "tonight.jsonl")
 
         stack = LocalStack(
             home=tmp_path / "stack",
@@ -105,6 +114,7 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
             web_port=None,
             worker_poll_seconds=1,
             schedules=False,
+            server_database_url=server_database,
             env={
                 "PREFECT_HOME": str(tmp_path / "stack" / "prefect"),
                 "NIGHTSHIFT_HOME": str(tmp_path / "stack"),
