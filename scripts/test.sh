@@ -19,4 +19,4 @@ uv run ruff format --check .
 uv run mypy
 # Tests run in parallel (pytest-xdist; many wait on servers and sleeps more than they compute) and in
 # a random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays an order).
-uv run pytest -n "${NIGHTSHIFT_TEST_WORKERS:-3}" "$@"
+uv run pytest -n "${NIGHTSHIFT_TEST_WORKERS:-4}" --dist worksteal "$@"

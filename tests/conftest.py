@@ -179,6 +179,25 @@ def project(sessions: sessionmaker[Session], sample_spec: ProjectSpec) -> Projec
     return sample_spec
 
 
+@pytest.fixture
+def prefect_server_database(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """An asyncpg URL of a database for a Prefect server of a test's own: a copy of the run's
+    migrated Prefect template when there is one (seconds), else empty (the server migrates it)."""
+    from tests.servers import prefect
+
+    with postgres_databases._lock:
+        postgres_databases._count += 1
+        name = f"{postgres_databases.base}_{WORKER}_prefect_{postgres_databases._count}"
+    try:
+        url = prefect.copy_of_template(postgres_databases.url, name)
+    except Exception:
+        prefect.drop(postgres_databases.url, name)
+        postgres_databases._execute(f"CREATE DATABASE {name}")
+        url = prefect.asyncpg_url(postgres_databases.url, name)
+    yield url
+    prefect.drop(postgres_databases.url, name)
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
     """A real Prefect API: the run's shared server when there is one, else a temporary one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,13 +15,32 @@ from tasks.runtime import CLIENT_WEBHOOKS, DATABASE, DB_TASK, SLACK
 
 
 @pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A Prefect server of this module's own: these tests change the limits' sizes and count the
     slots in use, which the run's shared server has other tests' tasks holding at the same time."""
-    from prefect.testing.utilities import prefect_test_harness
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+    from tests.conftest import POSTGRES_ENV, WORKER
+    from tests.servers.prefect import own_prefect_server, template_name
+
+    postgres = os.environ.get(POSTGRES_ENV)
+    if postgres is None:
+        from prefect.testing.utilities import prefect_test_harness
+
+        with prefect_test_harness(server_startup_timeout=180):
+            yield
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    database = f"{template_name(postgres)[:-4]}_limits_{WORKER}"
+    with own_prefect_server(postgres, database, tmp_path_factory.mktemp("limits-server")) as api_url:
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            yield
+            # The runs' logs and events go to this server before it stops, not to a dead one
+            # at the process's exit (retried for minutes).
+            APILogWorker.drain_all(timeout=15, at_exit=False)
+            EventsWorker.drain_all(timeout=15, at_exit=False)
 
 
 def _global_limit_names() -> list[str]:

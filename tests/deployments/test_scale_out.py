@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -69,17 +68,9 @@ def _runs(flow_runs: list, flow_ids: dict, name: str) -> list:
     return [run for run in flow_runs if flow_ids[run.flow_id] == name and run.deployment_id is not None]
 
 
-@pytest.fixture
-def server_database(postgres_databases) -> Iterator[str]:
-    """The stack's Prefect server on a PostgreSQL database of its own, as production runs it."""
-    url = postgres_databases.fresh_empty()
-    yield url.split("?")[0].replace("postgresql+psycopg://", "postgresql+asyncpg://")
-    postgres_databases.drop(url)
-
-
 @pytest.mark.timeout(900)
 def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_holds_back_no_one(
-    postgres_url: str, server_database: str, tmp_path: Path
+    postgres_url: str, prefect_server_database: str, tmp_path: Path
 ) -> None:
     secrets = {client: new_webhook_secret() for client in CLIENTS}
     down = lambda _n: Fault(status=503)  # noqa: E731
@@ -114,7 +105,8 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
             web_port=None,
             worker_poll_seconds=1,
             schedules=False,
-            server_database_url=server_database,
+            # The stack's Prefect server on PostgreSQL, as production runs it.
+            server_database_url=prefect_server_database,
             env={
                 "PREFECT_HOME": str(tmp_path / "stack" / "prefect"),
                 "NIGHTSHIFT_HOME": str(tmp_path / "stack"),

@@ -53,11 +53,13 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("signum", [signal.SIGTERM])
-def test_a_terminated_stack_leaves_no_child_running(tmp_path: Path, signum: int) -> None:
+def test_a_terminated_stack_leaves_no_child_running(tmp_path: Path, prefect_server_database: str, signum: int) -> None:
     port, web_port = _free_port(), _free_port()
     env = os.environ | {
         "NIGHTSHIFT_HOME": str(tmp_path / "home"),
         "PREFECT_HOME": str(tmp_path / "home" / "prefect"),
+        # The stack's server on a migrated copy of Prefect's schema: up in seconds.
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_server_database,
     }
     env.pop("NIGHTSHIFT_DATABASE_URL", None)
     env.pop("PREFECT_API_URL", None)

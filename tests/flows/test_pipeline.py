@@ -46,7 +46,8 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_p
     status = ""
     for _ in range(8):
         cli("dispatch", "--batch", "1")
-        cli("simulate", "--batch", "1")
+        # Each simulated expert keeps four tasks open at once, as the demo's do.
+        cli("simulate", "--batch", "1", "--tasks-at-once", "4")
         status = json.loads(cli("review", "--batch", "1", "--json"))["batch_status"]
         if status == "passed":
             break
