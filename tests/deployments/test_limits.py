@@ -34,13 +34,13 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     from prefect.logging.handlers import APILogWorker
 
     database = f"{template_name(postgres)[:-4]}_limits_{WORKER}"
-    with own_prefect_server(postgres, database, tmp_path_factory.mktemp("limits-server")) as api_url:
-        with temporary_settings({PREFECT_API_URL: api_url}):
-            yield
-            # The runs' logs and events go to this server before it stops, not to a dead one
-            # at the process's exit (retried for minutes).
-            APILogWorker.drain_all(timeout=15, at_exit=False)
-            EventsWorker.drain_all(timeout=15, at_exit=False)
+    server = own_prefect_server(postgres, database, tmp_path_factory.mktemp("limits-server"))
+    with server as api_url, temporary_settings({PREFECT_API_URL: api_url}):
+        yield
+        # The runs' logs and events go to this server before it stops, not to a dead one at the
+        # process's exit (retried for minutes).
+        APILogWorker.drain_all(timeout=15, at_exit=False)
+        EventsWorker.drain_all(timeout=15, at_exit=False)
 
 
 def _global_limit_names() -> list[str]:
