@@ -491,19 +491,37 @@ def serve(
 def stack(
     port: Annotated[int, typer.Option(help="Prefect server (API and UI) port.")] = 4200,
     workers: Annotated[int, typer.Option(min=1, help="Prefect workers on the nightshift pool.")] = 1,
+    worker_limit: Annotated[int, typer.Option(min=1, help="Flow runs each worker runs at once.")] = 4,
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.5, help="How often a worker asks the server for runs (Prefect's default: 10).")
+    ] = 10.0,
     web_port: Annotated[int, typer.Option(help="Web service port.")] = 8000,
+    web: Annotated[bool, typer.Option(help="Start the web service (workbench, expert and client APIs).")] = True,
+    schedules: Annotated[
+        bool, typer.Option(help="Let deployment schedules start runs (off: only what you trigger runs).")
+    ] = True,
 ) -> None:
-    """The local stack: Prefect server and UI, limits, work pool, deployments, workers, web service."""
+    """The local stack: Prefect server and UI, limits, work pool, deployments, workers, web service.
+    Ctrl-C, SIGTERM or SIGHUP stop every process it started."""
     from deployments.stack import LocalStack, stop_on_termination
     from nightshift.migrate import upgrade
 
     stop_on_termination()
-    local = LocalStack(home=_settings().home.resolve(), port=port, workers=workers, web_port=web_port)
+    local = LocalStack(
+        home=_settings().home.resolve(),
+        port=port,
+        workers=workers,
+        worker_limit=worker_limit,
+        web_port=web_port if web else None,
+        worker_poll_seconds=poll_seconds,
+        schedules=schedules,
+    )
     # One command for the whole stack: the schema is created or migrated first, as `db upgrade` does.
     upgrade(_settings().resolved_database_url)
     with local:
         typer.echo(f"Prefect UI   http://127.0.0.1:{port}")
-        typer.echo(f"web service  http://127.0.0.1:{web_port}")
+        if web:
+            typer.echo(f"web service  http://127.0.0.1:{web_port}")
         typer.echo(f"{workers} worker(s) on pool 'nightshift'; logs in {local.logs}; Ctrl-C stops everything")
         try:
             while not (crashed := local.exited()):

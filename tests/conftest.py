@@ -22,6 +22,9 @@ os.environ["NIGHTSHIFT_HOME"] = str(_STATE)
 os.environ.pop("NIGHTSHIFT_DATABASE_URL", None)
 os.environ.pop("NIGHTSHIFT_SLACK_TOKEN", None)
 POSTGRES_ENV = "NIGHTSHIFT_TEST_POSTGRES_URL"
+# Runs' logs stay in each process's own log, not shipped to the Prefect API: nothing here reads them
+# there, and the server's handling of them was a good share of the run's CPU.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 # gw0, gw1… under xdist; "main" in a lone pytest.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 

@@ -1,4 +1,5 @@
-"""Nightshift as ops run it: a real Prefect server, two workers, the deployments of prefect.yaml.
+"""Nightshift as ops run it: `nightshift stack` (a real Prefect server, two workers, the deployments
+of prefect.yaml), stopped at the end by SIGTERM with nothing it started left running.
 
 The nightly deployment is started through the API; it submits one advance-batch run per open batch
 to the work pool, and each batch that passes review emits the event that starts its delivery.
@@ -6,8 +7,12 @@ to the work pool, and each batch that passes review emits the event that starts 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,7 +27,6 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 
 from app.receiver import Fault, WebhookReceiver
-from deployments.stack import LocalStack
 from nightshift.db import make_engine, make_sessionmaker, transaction
 from nightshift.experts import import_experts, parse_experts
 from nightshift.models import Batch, Delivery, DeliveryMessage, Item
@@ -33,6 +37,7 @@ from tests.conftest import SAMPLES
 from tests.nightshift.test_delivery import run_to_passed
 from tests.servers.slack import SlackStandIn
 
+ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = ("alpha", "beta", "gamma")  # gamma's webhook is down all night
 ITEMS_PER_BATCH = 12
 
@@ -97,16 +102,11 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
         (drop / "alpha-scenarios").mkdir(parents=True)
         _lines(ITEMS_PER_BATCH, 8, drop / "alpha-scenarios" / "tonight.jsonl")
 
-        stack = LocalStack(
+        # The stack as ops start it, `nightshift stack`, and stopped as a service manager stops it.
+        stack = CliStack(
             home=tmp_path / "stack",
             port=_free_port(),
-            workers=2,
-            worker_limit=2,
-            web_port=None,
-            worker_poll_seconds=1,
-            schedules=False,
-            # The stack's Prefect server on PostgreSQL, as production runs it.
-            server_database_url=prefect_server_database,
+            options=["--workers", "2", "--worker-limit", "2", "--poll-seconds", "1", "--no-web", "--no-schedules"],
             env={
                 "PREFECT_HOME": str(tmp_path / "stack" / "prefect"),
                 "NIGHTSHIFT_HOME": str(tmp_path / "stack"),
@@ -114,6 +114,8 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
                 "NIGHTSHIFT_DELIVERY_DIR": str(tmp_path / "deliveries"),
                 "NIGHTSHIFT_SLACK_TOKEN": "xoxb-stack-secret",
                 "NIGHTSHIFT_SLACK_BASE_URL": slack.base_url,
+                # The stack's Prefect server on PostgreSQL, as production runs it.
+                "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_server_database,
             }
             | {f"{c.upper()}_WEBHOOK_SECRET": secrets[c] for c in CLIENTS},
         )
@@ -183,6 +185,81 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
         for client in ("alpha", "beta"):
             assert (f"#{client}-deliveries", f"Delivered batch {passed[client]} to {client}") in heard
         assert "xoxb-stack-secret" not in "".join(worker_logs)
+    # SIGTERM stopped the stack's command, and with it every process it had started.
+    assert stack.children, "the stack started its server and workers"
+    assert stack.survivors == [], stack.survivors
+
+
+class CliStack:
+    """`nightshift stack` in a process of its own: up when it says so; on leaving, SIGTERM, and a
+    record of which of the processes it had started outlived it (none should)."""
+
+    def __init__(self, home: Path, port: int, options: list[str], env: dict[str, str]) -> None:
+        self.home, self.port = home, port
+        self.command = [sys.executable, "-m", "app.cli", "stack", "--port", str(port), *options]
+        self.env = os.environ | env
+        self.env.pop("PREFECT_API_URL", None)
+        self.children: set[int] = set()
+        self.survivors: list[int] = []
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def log_of(self, name: str) -> str:
+        return (self.home / "stack-logs" / f"{name}.log").read_text(errors="replace")
+
+    def __enter__(self) -> CliStack:
+        self._process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self._process.stdout is not None
+        said = []
+        for line in self._process.stdout:
+            said.append(line)
+            if "worker(s) on pool" in line:
+                return self
+        raise AssertionError(f"the stack did not start: {''.join(said)[-3000:]}")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._process is not None
+        self.children = _descendants(self._process.pid)
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=90)
+        finally:
+            time.sleep(1)
+            self.survivors = [pid for pid in self.children if _alive(pid)]
+            for pid in self.survivors:
+                os.kill(pid, signal.SIGKILL)
+            if self._process.poll() is None:
+                self._process.kill()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below pid, read from /proc by the test itself (ppid is field 4 of stat)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie its parent has yet to reap."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _gold_count(sessions, batch_id: int) -> int:

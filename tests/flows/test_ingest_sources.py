@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +15,8 @@ from flows.ingest import IngestParams, ingest_flow
 from nightshift.db import make_engine, make_sessionmaker
 from nightshift.errors import SourceError
 from nightshift.models import Batch, Item
+from tests.app.test_cli_errors import nightshift
 from tests.nightshift.test_ingest import good_row
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, ids: list[str]) -> Path:
@@ -97,14 +94,8 @@ def test_an_unreachable_url_is_one_line_and_writes_nothing(app_env, prefect_api,
         "PREFECT_API_URL": PREFECT_API_URL.value(),
         "NIGHTSHIFT_SOURCE_ALLOWLIST": '["127.0.0.1"]',
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "ingest", f"http://127.0.0.1:{port}/x.jsonl", "-p", "acme-scenarios"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # The CLI's entry point in this process (its one-line error and exit code, as in a shell).
+    result = nightshift("ingest", f"http://127.0.0.1:{port}/x.jsonl", "-p", "acme-scenarios", env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: cannot fetch http://127.0.0.1:{port}/x.jsonl: not a reachable public address, or no file there"

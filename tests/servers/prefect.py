@@ -96,6 +96,7 @@ class PrefectServer:
         self.database = database
         self.state = state
         self.api_url = ""
+        self.extra_env: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> PrefectServer:
@@ -108,7 +109,7 @@ class PrefectServer:
         with log.open("wb") as out:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                env=_server_env(self.state, url),
+                env=_server_env(self.state, url) | self.extra_env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -135,10 +136,27 @@ class PrefectServer:
         drop(self.postgres_url, self.database)
 
 
+# The shared server runs no deployments and no schedules: the services that watch for them are
+# CPU the tests' own work needs (the run is CPU-bound on two cores). Runs' states and events stay.
+IDLE_SERVICES = (
+    "SCHEDULER",
+    "LATE_RUNS",
+    "FOREMAN",
+    "PAUSE_EXPIRATIONS",
+    "REPOSSESSOR",
+    "CANCELLATION_CLEANUP",
+    "CLEANUP_RECONCILER",
+    "DB_VACUUM",
+    "EVENT_LOGGER",
+    "TRIGGERS",
+)
+
+
 def start_shared_prefect_server(postgres_url: str, state: Path) -> None:
     """The run's server: PREFECT_API_URL for this process and every process it starts."""
     make_template(postgres_url, state / "prefect-template")
     server = PrefectServer(postgres_url, f"{template_name(postgres_url)[:-4]}_shared", state / "prefect-server")
+    server.extra_env = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in IDLE_SERVICES}
     server.start()
     # Registered after the template's drop, so it runs before it.
     atexit.register(server.stop)
