@@ -56,6 +56,25 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SCHEMA = "nightshift"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, longest first, each beside a quick one; the rest after, in the random
+    order pytest-randomly gave them. With xdist handing out one test at a time (--maxschedchunk 1),
+    the long ones start at once on separate workers instead of one starting last and the run
+    waiting for it alone."""
+    slow = sorted(
+        (item for item in items if item.get_closest_marker("slow")),
+        key=lambda item: -float(item.get_closest_marker("slow").args[0]),  # type: ignore[union-attr]
+    )
+    quick = [item for item in items if not item.get_closest_marker("slow")]
+    ordered: list[pytest.Item] = []
+    for item in slow:
+        ordered.append(item)
+        if quick:
+            ordered.append(quick.pop(0))
+    items[:] = ordered + quick
+
+
 def _postgres_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
 
 
+@pytest.mark.slow(105)
 def test_the_demo_delivers_verified_webhooks_and_can_run_twice(prefect_api, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("NIGHTSHIFT_HOME", str(tmp_path))
     # The demo points the process at its own SQLite file; monkeypatch puts the variables back.

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -16,6 +18,7 @@ def run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+@pytest.mark.slow(27)
 def test_the_stage_bench_runs_every_stage() -> None:
     result = run_bench("bench/run.py", "--items", "300", "--experts", "80", "--repeat", "1", "--database", "sqlite")
     stages = [line.split("  ")[0] for line in result.stdout.splitlines()]
@@ -30,6 +33,7 @@ def test_the_stage_bench_runs_every_stage() -> None:
         assert stage in stages, result.stdout
 
 
+@pytest.mark.slow(45)
 def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
     result = run_bench(
         "bench/ingest.py", "--items", "3000", "--chunk-rows", "1000", *("--repeat", "1"), "--workdir", str(tmp_path)
@@ -41,6 +45,7 @@ def test_the_ingest_bench_reports_every_figure(tmp_path: Path) -> None:
     assert "3,000 duplicates" in result.stdout
 
 
+@pytest.mark.slow(20)
 def test_the_delivery_bench_reports_every_figure() -> None:
     result = run_bench("bench/deliver.py", "--records", "3000", "--repeat", "1", "--page-bytes", "65536")
     assert "records 3,000;" in result.stdout
@@ -49,6 +54,7 @@ def test_the_delivery_bench_reports_every_figure() -> None:
     assert "signing and bookkeeping" in result.stdout
 
 
+@pytest.mark.slow(25)
 def test_the_review_bench_gates_every_submission_and_compares_aggregators() -> None:
     result = run_bench("bench/review.py", "--items", "2000", "--repeat", "1")
     assert "submissions 6,000 (2,000 items x 3)" in result.stdout
@@ -59,6 +65,7 @@ def test_the_review_bench_gates_every_submission_and_compares_aggregators() -> N
     assert 0.5 < majority <= dawid_skene <= 1, result.stdout
 
 
+@pytest.mark.slow(25)
 def test_the_api_bench_stores_every_submission_and_reports_the_ceiling() -> None:
     args = ("--items", "100", "--repeat", "1", "--workers", "1", "--port", "8766", "--rate", "100")
     lines = run_bench("bench/api.py", *args).stdout.splitlines()

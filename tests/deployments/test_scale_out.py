@@ -73,6 +73,7 @@ def _runs(flow_runs: list, flow_ids: dict, name: str) -> list:
     return [run for run in flow_runs if flow_ids[run.flow_id] == name and run.deployment_id is not None]
 
 
+@pytest.mark.slow(240)
 @pytest.mark.timeout(900)
 def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_holds_back_no_one(
     postgres_url: str, prefect_server_database: str, tmp_path: Path

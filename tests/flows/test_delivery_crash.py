@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from app.receiver import Fault, WebhookReceiver
@@ -22,6 +23,7 @@ from tests.nightshift.test_delivery import run_to_passed
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow(100)
 def test_a_delivery_killed_half_way_resumes_without_losing_a_record(
     postgres_url: str, prefect_api, sample_spec, webhook_secret: str, tmp_path: Path
 ) -> None:

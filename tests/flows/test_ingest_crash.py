@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from nightshift.db import make_engine, make_sessionmaker, transaction
@@ -18,9 +19,11 @@ from nightshift.projects import apply_spec
 from nightshift.synthetic import generate_items
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS, BAD_EVERY = 60_000, 1_000
+# Three chunks of 10,000: the kill lands after the first is stored and before the last.
+ROWS, BAD_EVERY = 30_000, 1_000
 
 
+@pytest.mark.slow(80)
 def test_ingest_killed_half_way_and_run_again_ends_with_exactly_the_right_rows(
     postgres_url: str, prefect_api, sample_spec, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import socket
 
+import pytest
 from sqlalchemy import select
 
 from flows.dispatch import DispatchParams, dispatch_flow
@@ -89,6 +90,7 @@ def test_the_slack_token_can_come_from_a_prefect_secret_block(app_env, prefect_a
     assert slack.tokens == ["Bearer xoxb-from-a-block"]
 
 
+@pytest.mark.slow(30)
 def test_the_nightly_run_posts_one_digest_per_client_and_day(app_env, prefect_api, slack, receiver, tmp_path) -> None:
     _, batch_id = _project(app_env)
     nightly_flow(NightlyParams(drop_folder=str(tmp_path / "no-drops")))

@@ -28,6 +28,7 @@ def cli(app_env, prefect_api):
     return run
 
 
+@pytest.mark.slow(95)
 def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_path: Path) -> None:
     spec = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
     spec["client"]["webhook_url"] = receiver.url
