@@ -20,4 +20,4 @@ uv run mypy
 # Tests run in parallel (pytest-xdist; many wait on servers and sleeps more than they compute) and in
 # a random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays an order).
 # Workers take one test at a time, the slow ones first (tests/conftest.py), so no long test starts last.
-uv run pytest -n "${NIGHTSHIFT_TEST_WORKERS:-4}" --dist load --maxschedchunk 1 "$@"
+uv run pytest -n "${NIGHTSHIFT_TEST_WORKERS:-3}" --dist load --maxschedchunk 1 "$@"

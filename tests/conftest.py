@@ -112,6 +112,17 @@ class PostgresDatabases:
             connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
         engine.dispose()
         upgrade(self.url_of(self.template))
+        # No autovacuum in a test's database: under the suite's load an autovacuum ANALYZE could
+        # sit on a snapshot for seconds at an unpredictable moment, and while it does no page can be
+        # pruned (the HOT-update tests then saw every update leave its page). A test's statistics
+        # come from the code's own ANALYZE after bulk changes (sql.refresh_statistics).
+        engine = create_engine(self.url_of(self.template))
+        with engine.begin() as connection:
+            for table in connection.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = :schema"), {"schema": SCHEMA}
+            ).scalars():
+                connection.execute(text(f'ALTER TABLE "{table}" SET (autovacuum_enabled = off)'))
+        engine.dispose()
         self._ready = True
 
     def fresh(self) -> str:
