@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import click
 import typer
 
-from nightshift.errors import NightshiftError
-from nightshift.settings import Settings
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.settings import Settings
 
 # Prefect reads its settings when first imported: point it at our state folder before that. Its
 # console shows nothing below CRITICAL here: a failure is our one line, and the run's full logs
@@ -56,8 +56,8 @@ def _settings() -> Settings:
 
 def _ready_sessions() -> Any:
     """Sessions on a database whose schema is current (else one clear line)."""
-    from nightshift.db import make_engine, make_sessionmaker
-    from nightshift.migrate import check_current
+    from nightshift.platform.db import make_engine, make_sessionmaker
+    from nightshift.platform.migrate import check_current
 
     url = _settings().resolved_database_url
     check_current(url)
@@ -76,7 +76,7 @@ def _emit(result: Any, as_json: bool, lines: list[str]) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest version."""
-    from nightshift.migrate import upgrade
+    from nightshift.platform.migrate import upgrade
 
     upgrade(_settings().resolved_database_url)
     typer.echo("database schema is current")
@@ -86,7 +86,7 @@ def db_upgrade() -> None:
 def secrets_rotate_pseudonym_key() -> None:
     """A new key for experts' pseudonyms: from now on every expert has new, unlinkable pseudonyms
     in deliveries and reviews. With NIGHTSHIFT_PSEUDONYM_KEY set, change that instead."""
-    from nightshift import pseudonyms
+    from nightshift.platform import pseudonyms
 
     settings = _settings()
     if settings.pseudonym_key is not None:
@@ -98,10 +98,10 @@ def secrets_rotate_pseudonym_key() -> None:
 @project_app.command("apply")
 def project_apply(file: Annotated[Path, typer.Argument(help="Project spec YAML.")]) -> None:
     """Create or update a client and project from a spec file."""
-    from nightshift.db import transaction
-    from nightshift.projects import apply_spec
-    from nightshift.spec import load_spec
-    from nightshift.webhooks import check_webhook_url
+    from nightshift.delivery.webhooks import check_webhook_url
+    from nightshift.platform.db import transaction
+    from nightshift.projects.registry import apply_spec
+    from nightshift.projects.spec import load_spec
 
     spec = load_spec(file)
     if spec.client.webhook_url:
@@ -126,8 +126,8 @@ def limits_apply() -> None:
 @experts_app.command("import")
 def experts_import(file: Annotated[Path, typer.Argument(help="Experts as CSV or JSONL.")]) -> None:
     """Add or update experts; bad rows are listed and nothing is written if any row is bad."""
-    from nightshift.db import transaction
-    from nightshift.experts import import_experts, parse_experts
+    from nightshift.experts.registry import import_experts, parse_experts
+    from nightshift.platform.db import transaction
 
     rows, errors = parse_experts(file)
     if errors:
@@ -142,8 +142,8 @@ def experts_import(file: Annotated[Path, typer.Argument(help="Experts as CSV or 
 @experts_app.command("set-status")
 def experts_set_status(handle: str, status: Annotated[str, typer.Argument(help="active, paused or banned")]) -> None:
     """Pause, ban or reactivate an expert."""
-    from nightshift.db import transaction
-    from nightshift.experts import set_status
+    from nightshift.experts.registry import set_status
+    from nightshift.platform.db import transaction
 
     if status not in ("active", "paused", "banned"):
         raise NightshiftError("status must be active, paused or banned")
@@ -155,7 +155,7 @@ def experts_set_status(handle: str, status: Annotated[str, typer.Argument(help="
 @experts_app.command("show")
 def experts_show(handle: str, as_json: JsonFlag = False) -> None:
     """An expert's skills, languages, reliability (gold, agreement, misses) and work history."""
-    from nightshift.experts import expert_profile
+    from nightshift.experts.registry import expert_profile
 
     with _ready_sessions()() as session:
         profile = expert_profile(session, handle)
@@ -185,8 +185,8 @@ TimezoneOption = Annotated[
 
 
 def _period(period: str | None, tz: str | None) -> Any:
-    from nightshift.models import utcnow
-    from nightshift.payouts import Period
+    from nightshift.payouts.ledger import Period
+    from nightshift.platform.models import utcnow
 
     zone = tz or _settings().payout_timezone
     return Period.parse(period, zone) if period else Period.last_complete_week(utcnow(), zone)
@@ -222,7 +222,7 @@ def payouts_statement(
     handle: str, period: PeriodOption = None, tz: TimezoneOption = None, as_json: JsonFlag = False
 ) -> None:
     """One expert's statement for a period, line by line."""
-    from nightshift.payouts import statement
+    from nightshift.payouts.ledger import statement
 
     chosen = _period(period, tz)
     with _ready_sessions()() as session:
@@ -257,9 +257,9 @@ def payouts_correct(
 
     from sqlalchemy import select
 
-    from nightshift.db import transaction
-    from nightshift.models import Project
-    from nightshift.payouts import add_correction, expert_id_of
+    from nightshift.payouts.ledger import add_correction, expert_id_of
+    from nightshift.platform.db import transaction
+    from nightshift.platform.models import Project
 
     try:
         value = Decimal(amount)
@@ -285,8 +285,8 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest work items into a batch per file; bad rows are quarantined with their reason."""
-    from nightshift.projects import get_project
-    from nightshift.sources import expand, is_url
+    from nightshift.ingest.sources import expand, is_url
+    from nightshift.projects.registry import get_project
 
     if file_format not in ("auto", "jsonl", "csv", "parquet"):
         raise NightshiftError(f"unknown format {file_format!r}: use auto, jsonl, csv or parquet")
@@ -358,7 +358,7 @@ def quarantine_list(
     """Quarantined rows with their reasons."""
     from dataclasses import asdict
 
-    from nightshift.quarantine import list_quarantined
+    from nightshift.ingest.quarantine import list_quarantined
 
     with _ready_sessions()() as session:
         entries = list_quarantined(session, batch, include_resolved, limit)
@@ -373,7 +373,7 @@ def quarantine_list(
 @quarantine_app.command("show")
 def quarantine_show(row: Annotated[int, typer.Argument(help="Quarantined row id.")]) -> None:
     """One quarantined row: where it came from, why, and the raw row."""
-    from nightshift.models import QuarantinedRow
+    from nightshift.platform.models import QuarantinedRow
 
     with _ready_sessions()() as session:
         entry = session.get(QuarantinedRow, row)
@@ -394,8 +394,8 @@ def quarantine_retry(
     ] = None,
 ) -> None:
     """Validate a quarantined row again (as fixed, or as it was after a spec change) and load it."""
-    from nightshift.db import transaction
-    from nightshift.quarantine import retry
+    from nightshift.ingest.quarantine import retry
+    from nightshift.platform.db import transaction
 
     with transaction(_ready_sessions()) as session:
         item_id = retry(session, row, fixed)
@@ -403,7 +403,7 @@ def quarantine_retry(
 
 
 def _require_batch(batch_id: int) -> None:
-    from nightshift.models import Batch
+    from nightshift.platform.models import Batch
 
     with _ready_sessions()() as session:
         if session.get(Batch, batch_id) is None:
@@ -504,7 +504,7 @@ def stack(
     """The local stack: Prefect server and UI, limits, work pool, deployments, workers, web service.
     Ctrl-C, SIGTERM or SIGHUP stop every process it started."""
     from deployments.stack import LocalStack, stop_on_termination
-    from nightshift.migrate import upgrade
+    from nightshift.platform.migrate import upgrade
 
     stop_on_termination()
     local = LocalStack(
@@ -583,8 +583,8 @@ def redeliver(
     as_json: JsonFlag = False,
 ) -> None:
     """Send a delivered or dead-lettered batch again as a new version, saying what changed."""
-    from nightshift.db import transaction
-    from nightshift.delivery import request_redelivery
+    from nightshift.delivery.build import request_redelivery
+    from nightshift.platform.db import transaction
 
     _require_batch(batch)
     with transaction(_ready_sessions()) as session:
@@ -595,8 +595,8 @@ def redeliver(
 @app.command()
 def reaggregate(batch: BatchOption, as_json: JsonFlag = False) -> None:
     """Aggregate a finished batch again with today's reliabilities; changes go out as a new version."""
-    from nightshift.db import transaction
-    from nightshift.review import reaggregate_batch
+    from nightshift.platform.db import transaction
+    from nightshift.review.settle import reaggregate_batch
 
     _require_batch(batch)
     with transaction(_ready_sessions()) as session:
@@ -609,7 +609,7 @@ def reaggregate(batch: BatchOption, as_json: JsonFlag = False) -> None:
 @app.command()
 def deliveries(batch: BatchOption, as_json: JsonFlag = False) -> None:
     """Every version of a batch's delivery: why, its pages and their attempts."""
-    from nightshift.report import delivery_history
+    from nightshift.reports.status import delivery_history
 
     _require_batch(batch)
     with _ready_sessions()() as session:
@@ -629,7 +629,7 @@ def deliveries(batch: BatchOption, as_json: JsonFlag = False) -> None:
 def _client(session: Any, slug: str) -> Any:
     from sqlalchemy import select
 
-    from nightshift.models import Client
+    from nightshift.platform.models import Client
 
     client = session.scalars(select(Client).where(Client.slug == slug)).first()
     if client is None:
@@ -640,9 +640,9 @@ def _client(session: Any, slug: str) -> Any:
 @clients_app.command("enable-webhook")
 def clients_enable_webhook(client: str) -> None:
     """Enable an endpoint disabled by a 410; its waiting pages are due at once."""
-    from nightshift.db import transaction
-    from nightshift.models import utcnow
-    from nightshift.webhooks import enable_endpoint
+    from nightshift.delivery.webhooks import enable_endpoint
+    from nightshift.platform.db import transaction
+    from nightshift.platform.models import utcnow
 
     with transaction(_ready_sessions()) as session:
         waiting = enable_endpoint(session, _client(session, client), utcnow())
@@ -655,7 +655,7 @@ def clients_rotate_secret(
     finish: Annotated[bool, typer.Option("--finish", help="End the rotation: drop the old secret.")] = False,
 ) -> None:
     """Start a signing-secret rotation (new and old both sign) or finish it (the new one alone)."""
-    from nightshift.webhooks import new_webhook_secret
+    from nightshift.delivery.webhooks import new_webhook_secret
     from tasks.runtime import resources
 
     with _ready_sessions()() as session:
@@ -681,8 +681,8 @@ def clients_api_key(
     rotate: Annotated[bool, typer.Option("--rotate", help="Revoke the client's other keys.")] = False,
 ) -> None:
     """Issue an API key for a client's systems (shown once; only its hash is kept)."""
-    from nightshift.db import transaction
-    from nightshift.keys import issue_key, rotate_key
+    from nightshift.platform.db import transaction
+    from nightshift.platform.keys import issue_key, rotate_key
 
     with transaction(_ready_sessions()) as session:
         client_id = _client(session, client).id
@@ -699,8 +699,8 @@ def experts_token(
     rotate: Annotated[bool, typer.Option("--rotate", help="Revoke the expert's other tokens.")] = False,
 ) -> None:
     """Issue a personal token an expert signs in with (shown once; only its hash is kept)."""
-    from nightshift.db import transaction
-    from nightshift.keys import issue_key, owner_id, rotate_key
+    from nightshift.platform.db import transaction
+    from nightshift.platform.keys import issue_key, owner_id, rotate_key
 
     with transaction(_ready_sessions()) as session:
         expert_id = owner_id(session, "expert", handle)
@@ -726,7 +726,7 @@ def nightly(
 @app.command()
 def status(batch: Annotated[int | None, typer.Option("--batch", "-b")] = None, as_json: JsonFlag = False) -> None:
     """Where every batch stands."""
-    from nightshift.report import batch_statuses
+    from nightshift.reports.status import batch_statuses
 
     with _ready_sessions()() as session:
         rows = batch_statuses(session, [batch] if batch else None)

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from app.uploads import UPLOAD_BODY, receive_file
 from app.web import Credentials, Id, ServiceDep, principal
-from nightshift import client_access
-from nightshift.models import Client
-from nightshift.sources import fetch
+from nightshift.ingest.sources import fetch
+from nightshift.platform.models import Client
+from nightshift.reports import client_view as client_access
 
 router = APIRouter(prefix="/api/client", tags=["client"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not one of your projects or batches."}}

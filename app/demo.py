@@ -10,8 +10,8 @@ import typer
 import yaml
 
 from app.receiver import WebhookReceiver
-from nightshift.settings import Settings
-from nightshift.webhooks import new_webhook_secret
+from nightshift.delivery.webhooks import new_webhook_secret
+from nightshift.platform.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MAX_ROUNDS = 8
@@ -38,14 +38,14 @@ def run_demo(items: Path | None = None) -> None:
     from flows.payouts import PayoutParams, payouts_flow
     from flows.review import ReviewParams, review_flow
     from flows.simulate import SimulateParams, simulate_flow
-    from nightshift.db import transaction
-    from nightshift.experts import import_experts, parse_experts
-    from nightshift.migrate import upgrade
-    from nightshift.models import utcnow
-    from nightshift.payouts import Period
-    from nightshift.projects import apply_spec
-    from nightshift.report import batch_statuses
-    from nightshift.spec import parse_spec
+    from nightshift.experts.registry import import_experts, parse_experts
+    from nightshift.payouts.ledger import Period
+    from nightshift.platform.db import transaction
+    from nightshift.platform.migrate import upgrade
+    from nightshift.platform.models import utcnow
+    from nightshift.projects.registry import apply_spec
+    from nightshift.projects.spec import parse_spec
+    from nightshift.reports.status import batch_statuses
     from tasks.runtime import reset_resources, resources
 
     reset_resources()

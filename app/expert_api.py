@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from app.web import Credentials, Id, ServiceDep, principal, unauthorized
-from nightshift import workbench
+from nightshift.work import workbench
 
 router = APIRouter(prefix="/api/expert", tags=["expert"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not one of your assignments."}}

@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from nightshift.bounds import MAX_DEPTH
+from nightshift.platform.bounds import MAX_DEPTH
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -15,9 +15,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from app.web import SESSION_COOKIE, Id, Service, service
-from nightshift import workbench
-from nightshift.errors import NotFoundError
-from nightshift.keys import Principal, authenticate
+from nightshift.platform.errors import NotFoundError
+from nightshift.platform.keys import Principal, authenticate
+from nightshift.work import workbench
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -22,12 +22,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.limits import BodyLimits
-from nightshift.db import single_statements, transaction
-from nightshift.errors import NightshiftError, NotFoundError
-from nightshift.heap import settle_heap
-from nightshift.keys import Principal, authenticate
+from nightshift.platform.db import single_statements, transaction
+from nightshift.platform.errors import NightshiftError, NotFoundError
+from nightshift.platform.heap import settle_heap
+from nightshift.platform.keys import Principal, authenticate
 from nightshift.resources import Resources
-from nightshift.workbench import AnswerInvalid, ConflictError
+from nightshift.work.workbench import AnswerInvalid, ConflictError
 
 log = logging.getLogger("nightshift.web")
 SESSION_COOKIE = "nightshift_session"

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-bench-home-"))
 
-from nightshift.settings import Settings  # noqa: E402
+from nightshift.platform.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
 
@@ -65,16 +65,16 @@ ANSWER = {
 
 def build(url: str, items: int, workdir: Path) -> dict[str, str]:
     """The project, experts, items and their tasks; returns handle → token."""
-    from nightshift.db import make_engine, make_sessionmaker, transaction
-    from nightshift.experts import import_experts, parse_experts
-    from nightshift.ingest import load_chunk, mark_ingest_complete, open_batch
-    from nightshift.keys import issue_key
-    from nightshift.migrate import upgrade
-    from nightshift.models import Assignment, Expert, Item, utcnow
-    from nightshift.projects import apply_spec
-    from nightshift.spec import load_spec
-    from nightshift.sql import insert_ignoring_conflicts
-    from nightshift.synthetic import generate_experts, generate_items
+    from nightshift.experts.registry import import_experts, parse_experts
+    from nightshift.ingest.load import load_chunk, mark_ingest_complete, open_batch
+    from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+    from nightshift.platform.keys import issue_key
+    from nightshift.platform.migrate import upgrade
+    from nightshift.platform.models import Assignment, Expert, Item, utcnow
+    from nightshift.platform.sql import insert_ignoring_conflicts
+    from nightshift.projects.registry import apply_spec
+    from nightshift.projects.spec import load_spec
+    from nightshift.work.synthetic import generate_experts, generate_items
 
     upgrade(url)
     engine = make_engine(url)
@@ -83,7 +83,7 @@ def build(url: str, items: int, workdir: Path) -> dict[str, str]:
     experts_file.write_text("".join(json.dumps({**e, "capacity": 10_000}) + "\n" for e in generate_experts(EXPERTS)))
     items_file = workdir / "items.jsonl"
     items_file.write_text("".join(json.dumps(i) + "\n" for i in generate_items(items)))
-    from nightshift.formats import read_chunks
+    from nightshift.ingest.formats import read_chunks
 
     with transaction(sessions) as session:
         apply_spec(session, load_spec(ROOT / "samples" / "spec.yaml"))

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-bench-home-"))
 
-from nightshift.settings import Settings  # noqa: E402
+from nightshift.platform.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
 
@@ -97,11 +97,12 @@ def reset(plain: str) -> None:
 
 def one_run(sessions, options, url: str, plain: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from expectations.delivery_readiness import check_delivery_readiness
-    from nightshift import delivery, webhooks
-    from nightshift.clients import EnvSecretResolver, HttpxPoster
-    from nightshift.db import transaction
-    from nightshift.models import Delivery, DeliveryMessage
-    from nightshift.review import record_gate
+    from nightshift.delivery import build as delivery
+    from nightshift.delivery import webhooks
+    from nightshift.platform.db import transaction
+    from nightshift.platform.models import Delivery, DeliveryMessage
+    from nightshift.platform.outside import EnvSecretResolver, HttpxPoster
+    from nightshift.review.settle import record_gate
 
     reset(plain)
     figures: dict[str, float] = {}
@@ -161,12 +162,13 @@ def main() -> None:
     receiver.start()
     endpoint = f"http://127.0.0.1:{ports.get(timeout=30)}/hook"
     try:
-        from nightshift import delivery, webhooks
-        from nightshift.db import make_engine, make_sessionmaker, transaction
-        from nightshift.migrate import upgrade
-        from nightshift.models import Batch
-        from nightshift.projects import apply_spec
-        from nightshift.spec import load_spec
+        from nightshift.delivery import build as delivery
+        from nightshift.delivery import webhooks
+        from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+        from nightshift.platform.migrate import upgrade
+        from nightshift.platform.models import Batch
+        from nightshift.projects.registry import apply_spec
+        from nightshift.projects.spec import load_spec
 
         upgrade(url)
         os.environ[SECRET_ENV] = webhooks.new_webhook_secret()

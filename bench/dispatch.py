@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-bench-home-"))
 
-from nightshift.settings import Settings  # noqa: E402
+from nightshift.platform.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
 
@@ -185,13 +185,13 @@ def main() -> None:
     try:
         from deployments.limits import apply_limits
         from flows.dispatch import DispatchParams, dispatch_flow
-        from nightshift.db import make_engine, make_sessionmaker, transaction
-        from nightshift.dispatch import dispatch_batch
-        from nightshift.migrate import upgrade
-        from nightshift.models import Batch, utcnow
-        from nightshift.projects import apply_spec
-        from nightshift.routing import refresh_routes
-        from nightshift.spec import parse_spec
+        from nightshift.dispatch.plan import dispatch_batch
+        from nightshift.experts.routing import refresh_routes
+        from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+        from nightshift.platform.migrate import upgrade
+        from nightshift.platform.models import Batch, utcnow
+        from nightshift.projects.registry import apply_spec
+        from nightshift.projects.spec import parse_spec
 
         upgrade(url)
         engine = make_engine(url)

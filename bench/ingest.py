@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-bench-home-"))
 
-from nightshift.settings import Settings  # noqa: E402
+from nightshift.platform.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
 
@@ -35,7 +35,7 @@ prefect_server.use_postgres()
 import psycopg  # noqa: E402
 
 from bench.databases import drop_database, fresh_database, quiet  # noqa: E402
-from nightshift.synthetic import generate_items  # noqa: E402
+from nightshift.work.synthetic import generate_items  # noqa: E402
 
 
 def make_file(path: Path, items: int) -> None:
@@ -73,10 +73,10 @@ def one_run(args: argparse.Namespace, path: Path, run: int) -> dict[str, float]:
     try:
         from expectations.worker import shared_worker
         from flows.ingest import IngestParams, ingest_flow
-        from nightshift.db import make_engine, make_sessionmaker, transaction
-        from nightshift.migrate import upgrade
-        from nightshift.projects import apply_spec
-        from nightshift.spec import load_spec
+        from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+        from nightshift.platform.migrate import upgrade
+        from nightshift.projects.registry import apply_spec
+        from nightshift.projects.spec import load_spec
         from tasks.runtime import reset_resources
 
         reset_resources()

@@ -139,7 +139,7 @@ def reset(plain: str) -> None:
 
 
 def bare_read(plain: str) -> float:
-    from nightshift.db import POSTGRES_OPTIONS
+    from nightshift.platform.db import POSTGRES_OPTIONS
 
     started = time.perf_counter()
     # With the service's session settings (no JIT), so the baseline is read as fast as the review reads.
@@ -154,7 +154,7 @@ def bare_read(plain: str) -> float:
 
 
 def one_run(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from nightshift.heap import collection_paused
+    from nightshift.platform.heap import collection_paused
 
     # The collector paused for the whole review, as the review flow pauses it.
     with collection_paused():
@@ -165,9 +165,10 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     from expectations.agreement import check_agreement
     from expectations.gold import check_gold
     from expectations.submissions import check_submissions
-    from nightshift import gold, reliability, review
-    from nightshift.db import transaction
-    from nightshift.projects import project_spec
+    from nightshift.platform.db import transaction
+    from nightshift.projects.registry import project_spec
+    from nightshift.review import settle as review
+    from nightshift.review.settle import gold, reliability
 
     times: dict[str, float] = {}
     started = time.perf_counter()
@@ -207,10 +208,10 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
 def accuracy(sessions, items: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from nightshift.aggregate import Vote, aggregate_items
-    from nightshift.models import Assignment, Item, ItemResult, Submission
-    from nightshift.projects import project_spec
-    from nightshift.spec import ProjectBody
+    from nightshift.platform.models import Assignment, Item, ItemResult, Submission
+    from nightshift.projects.registry import project_spec
+    from nightshift.projects.spec import ProjectBody
+    from nightshift.review.aggregate import Vote, aggregate_items
 
     with sessions() as session:
         project = project_spec(session, 1).project
@@ -254,11 +255,11 @@ def main() -> None:
     url = fresh_database("postgresql", workdir, 0)
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     try:
-        from nightshift.db import make_engine, make_sessionmaker, transaction
-        from nightshift.migrate import upgrade
-        from nightshift.models import Batch
-        from nightshift.projects import apply_spec
-        from nightshift.spec import parse_spec
+        from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+        from nightshift.platform.migrate import upgrade
+        from nightshift.platform.models import Batch
+        from nightshift.projects.registry import apply_spec
+        from nightshift.projects.spec import parse_spec
 
         upgrade(url)
         engine = make_engine(url)

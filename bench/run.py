@@ -32,16 +32,21 @@ from bench.databases import drop_database, fresh_database  # noqa: E402
 from expectations.agreement import check_agreement  # noqa: E402
 from expectations.delivery_readiness import check_delivery_readiness  # noqa: E402
 from expectations.submissions import check_submissions  # noqa: E402
-from nightshift import delivery, dispatch, ingest, review, simulate, webhooks  # noqa: E402
-from nightshift.clients import EnvSecretResolver, HttpxPoster  # noqa: E402
-from nightshift.db import make_engine, make_sessionmaker, transaction  # noqa: E402
-from nightshift.experts import ExpertRow, import_experts  # noqa: E402
-from nightshift.formats import read_chunks  # noqa: E402
-from nightshift.migrate import upgrade  # noqa: E402
-from nightshift.models import Client, utcnow  # noqa: E402
-from nightshift.projects import apply_spec, project_spec  # noqa: E402
-from nightshift.spec import load_spec  # noqa: E402
-from nightshift.synthetic import generate_experts, generate_items  # noqa: E402
+from nightshift.delivery import build as delivery  # noqa: E402
+from nightshift.delivery import webhooks  # noqa: E402
+from nightshift.dispatch import plan as dispatch  # noqa: E402
+from nightshift.experts.registry import ExpertRow, import_experts  # noqa: E402
+from nightshift.ingest import load as ingest  # noqa: E402
+from nightshift.ingest.formats import read_chunks  # noqa: E402
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction  # noqa: E402
+from nightshift.platform.migrate import upgrade  # noqa: E402
+from nightshift.platform.models import Client, utcnow  # noqa: E402
+from nightshift.platform.outside import EnvSecretResolver, HttpxPoster  # noqa: E402
+from nightshift.projects.registry import apply_spec, project_spec  # noqa: E402
+from nightshift.projects.spec import load_spec  # noqa: E402
+from nightshift.review import settle as review  # noqa: E402
+from nightshift.work import simulate  # noqa: E402
+from nightshift.work.synthetic import generate_experts, generate_items  # noqa: E402
 
 
 def raw_copy_baseline(url: str, path: Path) -> float:

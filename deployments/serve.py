@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nightshift.settings import Settings  # noqa: E402
+from nightshift.platform.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from expectations.runner import Check, run_checks
-from nightshift.review import GateOutcome
-from nightshift.spec import ProjectBody
+from nightshift.projects.spec import ProjectBody
+from nightshift.review.settle import GateOutcome
 
 GATE = "agreement"
 

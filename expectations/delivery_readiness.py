@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.runner import Check, run_checks
-from nightshift.delivery import RECORD_FIELDS
-from nightshift.review import GateOutcome
+from nightshift.delivery.build import RECORD_FIELDS
+from nightshift.review.settle import GateOutcome
 
 if TYPE_CHECKING:
-    from nightshift.delivery import BuiltDelivery
+    from nightshift.delivery.build import BuiltDelivery
 
 GATE = "delivery_readiness"
 FLAGS = ["delivered", "expected"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from expectations.runner import Check, run_checks
-from nightshift.gold import GoldScore
-from nightshift.review import GateOutcome
-from nightshift.spec import ProjectBody
+from nightshift.projects.spec import ProjectBody
+from nightshift.review.gold import GoldScore
+from nightshift.review.settle import GateOutcome
 
 GATE = "gold"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from expectations.runner import Check, run_checks
 from expectations.worker import GateWorker
-from nightshift.spec import ProjectBody
+from nightshift.projects.spec import ProjectBody
 
 GATE = "ingest_chunk"
 

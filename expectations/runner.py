@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nightshift.heap import settle_heap
+from nightshift.platform.heap import settle_heap
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from expectations.runner import Check, run_checks
-from nightshift.agreement import pasted_texts, plausible_seconds
-from nightshift.heap import without_collection
-from nightshift.review import GateOutcome
-from nightshift.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
+from nightshift.platform.heap import without_collection
+from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
+from nightshift.review.agreement import pasted_texts, plausible_seconds
+from nightshift.review.settle import GateOutcome
 
 GATE = "submissions"
 

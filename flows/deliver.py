@@ -8,7 +8,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
-from nightshift import notify
+from nightshift.notify import messages as notify
 from tasks.deliver import SendReport, prepare_delivery, send_due_messages, settle_deliveries
 from tasks.notify import notify_ops, send_ops_messages
 

@@ -12,8 +12,8 @@ from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
-from nightshift import notify
-from nightshift.dispatch import DispatchReport, PlanShard
+from nightshift.dispatch.plan import DispatchReport, PlanShard
+from nightshift.notify import messages as notify
 from tasks.dispatch import (
     expire_overdue_assignments,
     finish_batch_dispatch,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from nightshift import notify, ops_outbox
-from nightshift.db import transaction
-from nightshift.errors import NightshiftError
+from nightshift.notify import messages as notify
+from nightshift.notify import ops_outbox
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import NightshiftError
 from tasks.notify import send_ops_messages_now
 from tasks.runtime import resources
 
-log = logging.getLogger("nightshift.notify")
+log = logging.getLogger("nightshift.notify.messages")
 
 
 def failure_summary(state: Any) -> str:

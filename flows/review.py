@@ -10,9 +10,9 @@ from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
-from nightshift import notify
-from nightshift.heap import collection_paused
-from nightshift.review import GateOutcome
+from nightshift.notify import messages as notify
+from nightshift.platform.heap import collection_paused
+from nightshift.review.settle import GateOutcome
 from tasks.notify import notify_ops
 from tasks.review import (
     aggregate_and_settle,

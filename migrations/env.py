@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from nightshift.db import make_engine
-from nightshift.models import Base
-from nightshift.settings import Settings
+from nightshift.platform.db import make_engine
+from nightshift.platform.models import Base
+from nightshift.platform.settings import Settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url

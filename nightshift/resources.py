@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from nightshift import pseudonyms
-from nightshift.addresses import Resolver, system_resolver
-from nightshift.clients import EnvSecretResolver, HttpxPoster, SecretResolver
-from nightshift.db import make_engine, make_sessionmaker
-from nightshift.delivery import DeliveryOptions
-from nightshift.notify import LogNotifier, Notifier, SlackNotifier
-from nightshift.settings import Settings
-from nightshift.webhooks import WebhookPoster
+from nightshift.delivery.build import DeliveryOptions
+from nightshift.delivery.webhooks import WebhookPoster
+from nightshift.notify.messages import LogNotifier, Notifier, SlackNotifier
+from nightshift.platform import pseudonyms
+from nightshift.platform.addresses import Resolver, system_resolver
+from nightshift.platform.db import make_engine, make_sessionmaker
+from nightshift.platform.outside import EnvSecretResolver, HttpxPoster, SecretResolver
+from nightshift.platform.settings import Settings
 
 
 @dataclass

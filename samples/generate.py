@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nightshift.ingest import content_hash
-from nightshift.spec import load_spec
-from nightshift.synthetic import generate_experts, generate_items, true_answer
+from nightshift.ingest.load import content_hash
+from nightshift.projects.spec import load_spec
+from nightshift.work.synthetic import generate_experts, generate_items, true_answer
 
 HERE = Path(__file__).parent
 FIELDS = ("prompt", "model_answer", "context", "language", "domain")

@@ -8,10 +8,11 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from expectations.delivery_readiness import check_delivery_readiness
-from nightshift import delivery, webhooks
-from nightshift.db import transaction
-from nightshift.models import Batch, Client, Delivery, Project
-from nightshift.review import GateOutcome, record_gate
+from nightshift.delivery import build as delivery
+from nightshift.delivery import webhooks
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Batch, Client, Delivery, Project
+from nightshift.review.settle import GateOutcome, record_gate
 from tasks.runtime import CLIENT_WEBHOOKS, DB_TASK, resources
 
 

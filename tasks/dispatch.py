@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift import dispatch
-from nightshift.db import transaction
-from nightshift.models import utcnow
+from nightshift.dispatch import plan as dispatch
+from nightshift.platform.db import transaction
+from nightshift.platform.models import utcnow
 from tasks.runtime import DB_TASK, db_task, resources
 
 # Tags that global or tag concurrency limits hold to (see deployments/): one planner at a time so

@@ -8,13 +8,14 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.ingest_chunk import check_chunk
 from expectations.worker import shared_worker
-from nightshift import ingest, sources
-from nightshift.db import transaction
-from nightshift.errors import NightshiftError
-from nightshift.formats import SourceRow
-from nightshift.models import Batch
-from nightshift.projects import project_spec
-from nightshift.sql import data_error_name, is_row_data_error
+from nightshift.ingest import load as ingest
+from nightshift.ingest import sources
+from nightshift.ingest.formats import SourceRow
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.models import Batch
+from nightshift.platform.sql import data_error_name, is_row_data_error
+from nightshift.projects.registry import project_spec
 from tasks.runtime import DB_TASK, resources
 
 

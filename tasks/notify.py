@@ -1,4 +1,4 @@
-"""Telling ops: messages go to the outbox first and are sent from it (see nightshift.ops_outbox)."""
+"""Telling ops: messages go to the outbox first and are sent from it (see nightshift.notify.ops_outbox)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from nightshift import notify, ops_outbox, report
-from nightshift.db import transaction
-from nightshift.models import utcnow
-from nightshift.notify import Message
+from nightshift.notify import messages as notify
+from nightshift.notify import ops_outbox
+from nightshift.notify.messages import Message
+from nightshift.platform.db import transaction
+from nightshift.platform.models import utcnow
+from nightshift.reports import status as report
 from tasks.runtime import SLACK, resources
 
 

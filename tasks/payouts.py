@@ -5,9 +5,9 @@ from decimal import Decimal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift import payouts
-from nightshift.db import transaction
-from nightshift.models import utcnow
+from nightshift.payouts import ledger as payouts
+from nightshift.platform.db import transaction
+from nightshift.platform.models import utcnow
 from tasks.runtime import DB_TASK, resources
 
 

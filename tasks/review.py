@@ -9,10 +9,11 @@ from prefect.cache_policies import NO_CACHE
 from expectations.agreement import check_agreement
 from expectations.gold import check_gold
 from expectations.submissions import check_submissions
-from nightshift import gold, reliability, review
-from nightshift.db import transaction
-from nightshift.models import Batch
-from nightshift.projects import project_spec
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Batch
+from nightshift.projects.registry import project_spec
+from nightshift.review import gold, reliability
+from nightshift.review import settle as review
 from tasks.runtime import DB_TASK, resources
 
 

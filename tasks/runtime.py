@@ -9,11 +9,11 @@ from prefect.tasks import exponential_backoff
 from sqlalchemy.exc import OperationalError
 
 from expectations.worker import GateWorkerError
-from nightshift.clients import EnvSecretResolver
-from nightshift.errors import NightshiftError
-from nightshift.heap import settle_heap
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.heap import settle_heap
+from nightshift.platform.outside import EnvSecretResolver
+from nightshift.platform.settings import Settings
 from nightshift.resources import Resources
-from nightshift.settings import Settings
 
 
 class PrefectSecretResolver(EnvSecretResolver):

@@ -3,8 +3,8 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift import simulate
-from nightshift.db import transaction
+from nightshift.platform.db import transaction
+from nightshift.work import simulate
 from tasks.runtime import DB_TASK, resources
 
 

@@ -35,7 +35,7 @@ from tests.servers.prefect import start_shared_prefect_server  # noqa: E402
 if WORKER == "main" and os.environ.get(POSTGRES_ENV) and "PREFECT_API_URL" not in os.environ:
     start_shared_prefect_server(os.environ[POSTGRES_ENV], _STATE)
 
-from nightshift.settings import Settings  # noqa: E402
+from nightshift.platform.settings import Settings  # noqa: E402
 
 Settings().prepare_process_environment()
 
@@ -43,12 +43,12 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from app.receiver import WebhookReceiver  # noqa: E402
-from nightshift.db import make_engine, make_sessionmaker, transaction  # noqa: E402
-from nightshift.experts import import_experts, parse_experts  # noqa: E402
-from nightshift.migrate import upgrade  # noqa: E402
-from nightshift.projects import apply_spec  # noqa: E402
-from nightshift.spec import ProjectSpec, load_spec  # noqa: E402
-from nightshift.webhooks import new_webhook_secret  # noqa: E402
+from nightshift.delivery.webhooks import new_webhook_secret  # noqa: E402
+from nightshift.experts.registry import import_experts, parse_experts  # noqa: E402
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction  # noqa: E402
+from nightshift.platform.migrate import upgrade  # noqa: E402
+from nightshift.projects.registry import apply_spec  # noqa: E402
+from nightshift.projects.spec import ProjectSpec, load_spec  # noqa: E402
 from tests.servers.slack import SlackStandIn  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -172,7 +172,7 @@ def sqlite_template() -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        path = tmp_path / "nightshift.db"
+        path = tmp_path / "nightshift.platform.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return

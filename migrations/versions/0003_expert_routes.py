@@ -55,7 +55,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'assigned'"),
         sqlite_where=sa.text("status = 'assigned'"),
     )
-    # Existing experts get their routes now; from here on nightshift.routing keeps them in step.
+    # Existing experts get their routes now; from here on nightshift.experts.routing keeps them in step.
     op.execute(
         "INSERT INTO expert_routes (skill, language, expert_id, reliability) "
         "SELECT s.skill, l.language, e.id, e.reliability FROM experts e "

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from app.web import ServiceThread, create_app
-from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch
-from nightshift.keys import issue_key
-from nightshift.models import Assignment, Client, Expert, Item, utcnow
-from nightshift.projects import apply_spec
+from nightshift.dispatch.plan import dispatch_batch
+from nightshift.platform.db import transaction
+from nightshift.platform.keys import issue_key
+from nightshift.platform.models import Assignment, Client, Expert, Item, utcnow
+from nightshift.platform.settings import Settings
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import ProjectSpec, parse_spec
 from nightshift.resources import Resources
-from nightshift.settings import Settings
-from nightshift.spec import ProjectSpec, parse_spec
 from tests.nightshift.test_ingest import good_row, ingest_file
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from nightshift.db import transaction
-from nightshift.models import ApiKey, Expert, utcnow
+from nightshift.platform.db import transaction
+from nightshift.platform.models import ApiKey, Expert, utcnow
 
 EXPERT_ENDPOINTS = [
     ("GET", "/api/expert/assignments", None),

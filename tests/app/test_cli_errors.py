@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from nightshift.db import make_engine
-from nightshift.models import Expert
+from nightshift.platform.db import make_engine
+from nightshift.platform.models import Expert
 from tests.conftest import SAMPLES
 
 

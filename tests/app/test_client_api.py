@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from app.local_server import LocalServer, QuietHandler
-from nightshift import delivery
-from nightshift.models import Batch, Item
+from nightshift.delivery import build as delivery
+from nightshift.platform.models import Batch, Item
 from tests.app.conftest import _items
 from tests.nightshift.test_delivery import mark_sent, prepare, run_to_passed
 

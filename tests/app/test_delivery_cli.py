@@ -10,13 +10,13 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.receiver import WebhookReceiver
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.errors import NightshiftError
-from nightshift.experts import import_experts, parse_experts
-from nightshift.models import Batch, Client, Expert
-from nightshift.projects import apply_spec
-from nightshift.spec import load_spec
-from nightshift.webhooks import new_webhook_secret
+from nightshift.delivery.webhooks import new_webhook_secret
+from nightshift.experts.registry import import_experts, parse_experts
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.models import Batch, Client, Expert
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import load_spec
 from tests.app.test_cli_errors import env, nightshift, one_line_error  # noqa: F401  (env is a fixture)
 from tests.conftest import SAMPLES
 from tests.nightshift.test_delivery import run_to_passed

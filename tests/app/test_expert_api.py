@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import event, func, select
 
-from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch
-from nightshift.models import Assignment, AssignmentDraft, Item, Review, Submission, utcnow
+from nightshift.dispatch.plan import dispatch_batch
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Assignment, AssignmentDraft, Item, Review, Submission, utcnow
 
 GOOD = {
     "rating": 5,
@@ -182,7 +182,7 @@ def test_a_correction_must_fit_the_schema_and_stands_in_for_the_annotation(world
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "answer", "rating"]
         fixed = {**GOOD, "rating": 2}
         assert http.post(path, json={"decision": "correct", "corrected_answer": fixed}).status_code == 204
-    from nightshift.review import accepted_votes
+    from nightshift.review.settle import accepted_votes
 
     with transaction(world.sessions) as session:
         annotation = session.get(Assignment, task_id)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from nightshift.models import AssignmentDraft, Review, Submission
+from nightshift.platform.models import AssignmentDraft, Review, Submission
 from tests.app.test_expert_api import GOOD
 
 NUL = "\u0000"

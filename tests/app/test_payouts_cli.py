@@ -12,14 +12,14 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import app
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.dispatch import dispatch_batch
-from nightshift.experts import import_experts, parse_experts
-from nightshift.models import Assignment, Expert, utcnow
-from nightshift.payouts import Period
-from nightshift.projects import apply_spec
-from nightshift.spec import load_spec
-from nightshift.submissions import NewSubmission, record_submissions, start_assignments
+from nightshift.dispatch.plan import dispatch_batch
+from nightshift.experts.registry import import_experts, parse_experts
+from nightshift.payouts.ledger import Period
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import Assignment, Expert, utcnow
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import load_spec
+from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.app.test_cli_errors import env, nightshift, one_line_error  # noqa: F401  (env is a fixture)
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file

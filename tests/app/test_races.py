@@ -13,10 +13,19 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from nightshift.db import transaction
-from nightshift.keys import issue_key
-from nightshift.models import Assignment, AssignmentDraft, Expert, ExpertSkill, Item, Review, Submission, utcnow
-from nightshift.submissions import NewSubmission, record_submissions, start_assignments
+from nightshift.platform.db import transaction
+from nightshift.platform.keys import issue_key
+from nightshift.platform.models import (
+    Assignment,
+    AssignmentDraft,
+    Expert,
+    ExpertSkill,
+    Item,
+    Review,
+    Submission,
+    utcnow,
+)
+from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.app.conftest import _items
 from tests.app.test_expert_api import GOOD
 from tests.nightshift.test_ingest import ingest_file

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch
-from nightshift.keys import issue_key
-from nightshift.models import Assignment, Expert, Submission, utcnow
+from nightshift.dispatch.plan import dispatch_batch
+from nightshift.platform.db import transaction
+from nightshift.platform.keys import issue_key
+from nightshift.platform.models import Assignment, Expert, Submission, utcnow
 
 SCREENS = Path(__file__).resolve().parents[1] / "artifacts" / "screens"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

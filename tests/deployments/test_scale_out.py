@@ -27,12 +27,12 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 
 from app.receiver import Fault, WebhookReceiver
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.experts import import_experts, parse_experts
-from nightshift.models import Batch, Delivery, DeliveryMessage, Item
-from nightshift.projects import apply_spec
-from nightshift.spec import parse_spec
-from nightshift.webhooks import new_webhook_secret
+from nightshift.delivery.webhooks import new_webhook_secret
+from nightshift.experts.registry import import_experts, parse_experts
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import Batch, Delivery, DeliveryMessage, Item
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import parse_spec
 from tests.conftest import SAMPLES
 from tests.nightshift.test_delivery import run_to_passed
 from tests.servers.slack import SlackStandIn

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from expectations.delivery_readiness import check_delivery_readiness
 from expectations.submissions import check_submissions
-from nightshift.delivery import RECORD_FIELDS, BuiltDelivery
+from nightshift.delivery.build import RECORD_FIELDS, BuiltDelivery
 
 
 def _row(sid: int, **answer_overrides) -> dict:

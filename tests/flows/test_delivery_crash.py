@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from app.receiver import Fault, WebhookReceiver
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.experts import import_experts, parse_experts
-from nightshift.models import Batch, Client, Delivery, DeliveryMessage, Item
-from nightshift.projects import apply_spec
+from nightshift.experts.registry import import_experts, parse_experts
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import Batch, Client, Delivery, DeliveryMessage, Item
+from nightshift.projects.registry import apply_spec
 from tests.conftest import SAMPLES
 from tests.nightshift.test_delivery import run_to_passed
 

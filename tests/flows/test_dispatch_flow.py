@@ -6,11 +6,11 @@ from sqlalchemy import func, select
 
 from deployments.limits import apply_limits
 from flows.dispatch import DispatchParams, dispatch_flow
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.experts import import_experts, parse_experts
-from nightshift.models import Assignment, Item
-from nightshift.projects import apply_spec
-from nightshift.spec import load_spec
+from nightshift.experts.registry import import_experts, parse_experts
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import Assignment, Item
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import load_spec
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 

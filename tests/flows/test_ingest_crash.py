@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.models import Batch, Item, QuarantinedRow
-from nightshift.projects import apply_spec
-from nightshift.synthetic import generate_items
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import Batch, Item, QuarantinedRow
+from nightshift.projects.registry import apply_spec
+from nightshift.work.synthetic import generate_items
 
 ROOT = Path(__file__).resolve().parents[2]
 # Three chunks of 10,000: the kill lands after the first is stored and before the last.

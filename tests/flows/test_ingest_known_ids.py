@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from flows.ingest import IngestParams, ingest_flow
-from nightshift.db import make_engine, make_sessionmaker
-from nightshift.models import Item, QuarantinedRow
+from nightshift.platform.db import make_engine, make_sessionmaker
+from nightshift.platform.models import Item, QuarantinedRow
 from tests.nightshift.test_ingest import good_row
 
 

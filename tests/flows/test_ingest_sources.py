@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from app.local_server import LocalServer, QuietHandler
 from flows.ingest import IngestParams, ingest_flow
-from nightshift.db import make_engine, make_sessionmaker
-from nightshift.errors import SourceError
-from nightshift.models import Batch, Item
+from nightshift.platform.db import make_engine, make_sessionmaker
+from nightshift.platform.errors import SourceError
+from nightshift.platform.models import Batch, Item
 from tests.app.test_cli_errors import nightshift
 from tests.nightshift.test_ingest import good_row
 

@@ -11,14 +11,14 @@ from sqlalchemy import select
 
 from flows.dispatch import DispatchParams, dispatch_flow
 from flows.nightly import NightlyParams, nightly_flow
-from nightshift import ops_outbox
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.experts import import_experts, parse_experts
-from nightshift.models import OpsMessage, utcnow
-from nightshift.notify import SlackNotifier
-from nightshift.projects import apply_spec
-from nightshift.report import batch_statuses
-from nightshift.spec import load_spec
+from nightshift.experts.registry import import_experts, parse_experts
+from nightshift.notify import ops_outbox
+from nightshift.notify.messages import SlackNotifier
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import OpsMessage, utcnow
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import load_spec
+from nightshift.reports.status import batch_statuses
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 from tests.servers.slack import SlackStandIn
@@ -76,7 +76,7 @@ def test_a_batch_projected_to_finish_after_its_deadline_warns_its_client_channel
 def test_the_slack_token_can_come_from_a_prefect_secret_block(app_env, prefect_api, monkeypatch) -> None:
     from prefect.blocks.system import Secret
 
-    from nightshift.notify import unassignable
+    from nightshift.notify.messages import unassignable
     from tasks.runtime import reset_resources, resources
 
     Secret(value="xoxb-from-a-block").save("nightshift-slack-token", overwrite=True)

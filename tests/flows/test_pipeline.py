@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from app.cli import app
-from nightshift.db import make_engine, make_sessionmaker
-from nightshift.models import Delivery, DeliveryMessage, Expert, GateRun, Item, ItemResult
+from nightshift.platform.db import make_engine, make_sessionmaker
+from nightshift.platform.models import Delivery, DeliveryMessage, Expert, GateRun, Item, ItemResult
 from tests.conftest import SAMPLES
 
 

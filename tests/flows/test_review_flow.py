@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select, text
 
 from flows.review import ReviewParams, review_flow
-from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch
-from nightshift.models import Assignment, AuditLog, Expert, GateRun, GoldAnswer, Item, ItemResult
-from nightshift.projects import apply_spec
-from nightshift.simulate import simulate_adjudications
-from nightshift.spec import ProjectSpec, parse_spec
-from nightshift.submissions import NewSubmission, record_submissions, start_assignments
+from nightshift.dispatch.plan import dispatch_batch
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Assignment, AuditLog, Expert, GateRun, GoldAnswer, Item, ItemResult
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import ProjectSpec, parse_spec
+from nightshift.work.simulate import simulate_adjudications
+from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 

@@ -8,10 +8,10 @@ import socket
 import pytest
 
 from app.local_server import LocalServer, QuietHandler
-from nightshift.addresses import AddressRefused, Allowlist, literal_address, resolve_target
-from nightshift.errors import NightshiftError
-from nightshift.sources import FetchRefused, fetch
-from nightshift.webhooks import resolve_target as webhook_target
+from nightshift.delivery.webhooks import resolve_target as webhook_target
+from nightshift.ingest.sources import FetchRefused, fetch
+from nightshift.platform.addresses import AddressRefused, Allowlist, literal_address, resolve_target
+from nightshift.platform.errors import NightshiftError
 
 NOBODY = Allowlist.of([])
 
@@ -169,7 +169,7 @@ def test_every_refused_or_failed_fetch_says_the_same(tmp_path) -> None:
 
 
 def test_a_source_larger_than_the_limit_is_refused_and_nothing_kept(tmp_path) -> None:
-    from nightshift.sources import SourceTooLarge
+    from nightshift.ingest.sources import SourceTooLarge
 
     with LocalServer(_Files) as files, pytest.raises(SourceTooLarge, match="larger than the limit of 5 bytes"):
         fetch(f"{files.origin}/batch.jsonl", tmp_path, ["127.0.0.1"], max_bytes=5)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from nightshift.aggregate import MAX_ITERATIONS, Vote, aggregate, aggregate_items, dawid_skene
-from nightshift.spec import ProjectBody
+from nightshift.projects.spec import ProjectBody
+from nightshift.review.aggregate import MAX_ITERATIONS, Vote, aggregate, aggregate_items, dawid_skene
 
 OPTIONS = ["approve", "revise", "reject", "escalate", "unclear"]
 

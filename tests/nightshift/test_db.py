@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import select, update
 
-from nightshift.db import read_json, transaction
-from nightshift.models import Item
+from nightshift.platform.db import read_json, transaction
+from nightshift.platform.models import Item
 from tests.nightshift.test_ingest import good_row, ingest_file
 
 STORED = {
@@ -44,7 +44,7 @@ def test_postgres_sessions_run_without_jit(postgres_url: str) -> None:
     # A batch's statements each run once: JIT's compile time (~0.2 s a statement) is never won back.
     from sqlalchemy import text
 
-    from nightshift.db import make_engine
+    from nightshift.platform.db import make_engine
 
     engine = make_engine(postgres_url)
     with engine.connect() as connection:

@@ -13,10 +13,12 @@ from sqlalchemy import func, select, update
 from expectations.agreement import check_agreement
 from expectations.delivery_readiness import check_delivery_readiness
 from expectations.submissions import check_submissions
-from nightshift import delivery, dispatch, review, simulate
-from nightshift.db import transaction
-from nightshift.errors import NightshiftError
-from nightshift.models import (
+from nightshift.delivery import build as delivery
+from nightshift.delivery.webhooks import page_body
+from nightshift.dispatch import plan as dispatch
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.models import (
     Batch,
     Delivery,
     DeliveryMessage,
@@ -26,8 +28,9 @@ from nightshift.models import (
     ItemResult,
     utcnow,
 )
-from nightshift.projects import project_spec
-from nightshift.webhooks import page_body
+from nightshift.projects.registry import project_spec
+from nightshift.review import settle as review
+from nightshift.work import simulate
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 

@@ -7,8 +7,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from nightshift.db import transaction
-from nightshift.dispatch import (
+from nightshift.dispatch.plan import (
     PlanShard,
     dispatch_batch,
     expire_overdue,
@@ -17,10 +16,11 @@ from nightshift.dispatch import (
     plan_in_shards,
     write_assignments,
 )
-from nightshift.experts import ExpertRow, import_experts
-from nightshift.models import Assignment, Expert, ExpertLanguage, ExpertSkill, Item, utcnow
-from nightshift.projects import apply_spec
-from nightshift.routing import refresh_routes
+from nightshift.experts.registry import ExpertRow, import_experts
+from nightshift.experts.routing import refresh_routes
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Assignment, Expert, ExpertLanguage, ExpertSkill, Item, utcnow
+from nightshift.projects.registry import apply_spec
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import good_row, ingest_file
 

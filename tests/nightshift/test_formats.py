@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from nightshift.errors import SourceError
-from nightshift.formats import detect_format, read_chunks
-from nightshift.ingest import prepare_chunk
-from nightshift.models import Item, QuarantinedRow
+from nightshift.ingest.formats import detect_format, read_chunks
+from nightshift.ingest.load import prepare_chunk
+from nightshift.platform.errors import SourceError
+from nightshift.platform.models import Item, QuarantinedRow
 from tests.nightshift.test_ingest import good_row, ingest_file
 
 GOOD = json.dumps(good_row("good-1")).encode()

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from nightshift.heap import collection_paused, without_collection
+from nightshift.platform.heap import collection_paused, without_collection
 
 
 def test_a_pause_switches_collection_off_and_back_on() -> None:

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from nightshift.db import transaction
-from nightshift.formats import read_chunks
-from nightshift.ingest import open_batch, prepare_chunk, store_chunk
-from nightshift.models import Item, QuarantinedRow
+from nightshift.ingest.formats import read_chunks
+from nightshift.ingest.load import open_batch, prepare_chunk, store_chunk
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Item, QuarantinedRow
 from tests.nightshift.test_formats import CSV_GOOD, CSV_HEADER, items, quarantine
 from tests.nightshift.test_ingest import good_row, ingest_file
 
@@ -97,9 +97,9 @@ def test_a_hostile_row_is_quarantined_and_the_rest_loads_twice_over(
 def test_a_value_the_database_refuses_is_quarantined_not_the_chunk(postgres_url, sample_spec, tmp_path) -> None:
     """Defence in depth: a value validation did not stop (planted here past validation) costs its
     own row, found by halves, with the database's error class as reason and never its message."""
-    from nightshift.db import make_engine, make_sessionmaker
-    from nightshift.experts import import_experts, parse_experts
-    from nightshift.projects import apply_spec
+    from nightshift.experts.registry import import_experts, parse_experts
+    from nightshift.platform.db import make_engine, make_sessionmaker
+    from nightshift.projects.registry import apply_spec
     from tests.conftest import SAMPLES
 
     engine = make_engine(postgres_url)
@@ -172,9 +172,9 @@ def _object_line(tag: str, n: int, prompt_noise: bytes) -> bytes:
 )
 def test_no_input_escapes_as_an_exception_and_no_valid_row_is_lost(postgres_url, noise, shaped, valid, as_csv) -> None:
     """Through the real store on PostgreSQL: each line ends as an item or a quarantine row."""
-    from nightshift.db import make_engine, make_sessionmaker
-    from nightshift.projects import apply_spec
-    from nightshift.spec import load_spec
+    from nightshift.platform.db import make_engine, make_sessionmaker
+    from nightshift.projects.registry import apply_spec
+    from nightshift.projects.spec import load_spec
     from tests.conftest import SAMPLES
 
     engine = make_engine(postgres_url)

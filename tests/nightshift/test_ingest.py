@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from nightshift.db import transaction
-from nightshift.errors import NotFoundError, SourceError
-from nightshift.formats import detect_format, read_chunks
-from nightshift.ingest import IngestCounts, load_chunk, mark_ingest_complete, open_batch
-from nightshift.models import Batch, GoldAnswer, Item, Project, QuarantinedRow
-from nightshift.projects import apply_spec
+from nightshift.ingest.formats import detect_format, read_chunks
+from nightshift.ingest.load import IngestCounts, load_chunk, mark_ingest_complete, open_batch
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import NotFoundError, SourceError
+from nightshift.platform.models import Batch, GoldAnswer, Item, Project, QuarantinedRow
+from nightshift.projects.registry import apply_spec
 from tests.conftest import SAMPLES
 
 

@@ -9,8 +9,8 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
-from nightshift.migrate import alembic_config, upgrade
-from nightshift.models import Base
+from nightshift.platform.migrate import alembic_config, upgrade
+from nightshift.platform.models import Base
 from tests.conftest import SCHEMA, PostgresDatabases
 
 

@@ -5,8 +5,8 @@ import logging
 import socket
 import time
 
-from nightshift import notify
-from nightshift.notify import LogNotifier, SlackNotifier
+from nightshift.notify import messages as notify
+from nightshift.notify.messages import LogNotifier, SlackNotifier
 from tests.servers.slack import SlackStandIn
 
 TOKEN = "xoxb-test-token-123"
@@ -52,7 +52,7 @@ def test_slack_being_down_is_logged_and_never_raised(caplog) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     notifier = SlackNotifier(TOKEN, f"http://127.0.0.1:{port}/api/")
-    with caplog.at_level(logging.WARNING, logger="nightshift.notify"):
+    with caplog.at_level(logging.WARNING, logger="nightshift.notify.messages"):
         assert notifier.send("#ops", notify.unassignable(1, 1, "x")) is False
     assert "Slack unreachable" in caplog.text
     assert TOKEN not in caplog.text
@@ -67,7 +67,7 @@ def test_secrets_never_reach_a_message() -> None:
 
 def test_without_a_token_notifications_go_to_the_log_once_warned(caplog) -> None:
     LogNotifier._warned = False
-    with caplog.at_level(logging.INFO, logger="nightshift.notify"):
+    with caplog.at_level(logging.INFO, logger="nightshift.notify.messages"):
         LogNotifier().send("#ops", notify.unassignable(1, 1, "x"))
         LogNotifier().send("#ops", notify.unassignable(2, 1, "x"))
     assert caplog.text.count("Slack is not configured") == 1

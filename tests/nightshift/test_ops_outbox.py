@@ -9,11 +9,11 @@ import socket
 
 from sqlalchemy import select
 
-from nightshift import notify
-from nightshift.db import transaction
-from nightshift.models import OpsMessage
-from nightshift.notify import SlackNotifier
-from nightshift.ops_outbox import BACKOFF, MAX_ATTEMPTS, enqueue, flush
+from nightshift.notify import messages as notify
+from nightshift.notify.messages import SlackNotifier
+from nightshift.notify.ops_outbox import BACKOFF, MAX_ATTEMPTS, enqueue, flush
+from nightshift.platform.db import transaction
+from nightshift.platform.models import OpsMessage
 from tests.servers.slack import SlackStandIn
 
 TOKEN = "xoxb-outbox-secret"

@@ -9,11 +9,11 @@ import json
 from sqlalchemy import select, update
 
 from expectations.agreement import check_agreement
-from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch
-from nightshift.models import Assignment, Item, ItemResult
-from nightshift.review import ReviewReport, aggregate_ready_items
-from nightshift.submissions import NewSubmission, record_submissions, start_assignments
+from nightshift.dispatch.plan import dispatch_batch
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Assignment, Item, ItemResult
+from nightshift.review.settle import ReviewReport, aggregate_ready_items
+from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.nightshift.test_ingest import good_row, ingest_file
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)

@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch
-from nightshift.errors import NightshiftError
-from nightshift.models import Assignment, Expert, GoldAnswer, Item, PayoutEntry, Submission
-from nightshift.payouts import Period, add_correction, export_csv, pay_period, statement, time_pay
-from nightshift.projects import apply_spec
-from nightshift.report import batch_statuses
-from nightshift.spec import Bonus
-from nightshift.submissions import NewSubmission, record_submissions, start_assignments
+from nightshift.dispatch.plan import dispatch_batch
+from nightshift.payouts.ledger import Period, add_correction, export_csv, pay_period, statement, time_pay
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, PayoutEntry, Submission
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import Bonus
+from nightshift.reports.status import batch_statuses
+from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 

@@ -7,13 +7,13 @@ import stat
 
 from pydantic import SecretStr
 
-from nightshift import pseudonyms
-from nightshift.settings import Settings
+from nightshift.platform import pseudonyms
+from nightshift.platform.settings import Settings
 
 
 def _with_key(key: bytes):
-    from nightshift.delivery import pseudonym
-    from nightshift.workbench import annotator_pseudonym
+    from nightshift.delivery.build import pseudonym
+    from nightshift.work.workbench import annotator_pseudonym
 
     pseudonyms.use_key(key)
     return pseudonym(7, 1234), annotator_pseudonym(3, 1234)

@@ -5,12 +5,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from nightshift.db import transaction
-from nightshift.dispatch import dispatch_batch, expire_overdue
-from nightshift.experts import expert_profile
-from nightshift.models import Assignment, Expert, ExpertRoute, GoldAnswer, Item
-from nightshift.reliability import PRIOR, Evidence, matcher, update_reliability
-from nightshift.submissions import NewSubmission, record_submissions, start_assignments
+from nightshift.dispatch.plan import dispatch_batch, expire_overdue
+from nightshift.experts.registry import expert_profile
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Assignment, Expert, ExpertRoute, GoldAnswer, Item
+from nightshift.review.reliability import PRIOR, Evidence, matcher, update_reliability
+from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 

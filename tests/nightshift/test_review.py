@@ -10,11 +10,12 @@ from sqlalchemy import select, text
 
 from expectations.agreement import check_agreement
 from expectations.submissions import check_submissions
-from nightshift import gold, review
-from nightshift.db import transaction
-from nightshift.models import Assignment, Batch
-from nightshift.projects import project_spec
-from nightshift.submissions import answers_of
+from nightshift.platform.db import transaction
+from nightshift.platform.models import Assignment, Batch
+from nightshift.projects.registry import project_spec
+from nightshift.review import gold
+from nightshift.review import settle as review
+from nightshift.work.submissions import answers_of
 from tests.conftest import SAMPLES
 from tests.flows.test_review_flow import _answer_open_work
 from tests.nightshift.test_ingest import ingest_file

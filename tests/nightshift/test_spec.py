@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightshift.db import transaction
-from nightshift.errors import SpecError
-from nightshift.projects import apply_spec, project_spec
-from nightshift.spec import load_spec, parse_spec
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import SpecError
+from nightshift.projects.registry import apply_spec, project_spec
+from nightshift.projects.spec import load_spec, parse_spec
 from tests.conftest import SAMPLES
 
 

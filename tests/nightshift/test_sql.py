@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from nightshift.db import make_engine, make_sessionmaker, transaction
-from nightshift.models import Assignment
-from nightshift.sql import BULK_CHANGE_ROWS, REFRESH_STATISTICS_TARGET, refresh_statistics
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import Assignment
+from nightshift.platform.sql import BULK_CHANGE_ROWS, REFRESH_STATISTICS_TARGET, refresh_statistics
 
 
 def test_a_bulk_change_refreshes_the_tables_statistics_and_a_small_one_does_not(postgres_url: str) -> None:

@@ -15,14 +15,8 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
 from app.receiver import Fault, WebhookReceiver
-from nightshift import delivery
-from nightshift.clients import EnvSecretResolver, HttpxPoster
-from nightshift.db import transaction
-from nightshift.errors import NightshiftError
-from nightshift.models import Batch, Client, Delivery, DeliveryAttempt, DeliveryMessage, Item, utcnow
-from nightshift.projects import apply_spec
-from nightshift.spec import ProjectSpec
-from nightshift.webhooks import (
+from nightshift.delivery import build as delivery
+from nightshift.delivery.webhooks import (
     MAX_ATTEMPTS,
     SendStats,
     Target,
@@ -34,6 +28,12 @@ from nightshift.webhooks import (
     send_due,
     sign,
 )
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.models import Batch, Client, Delivery, DeliveryAttempt, DeliveryMessage, Item, utcnow
+from nightshift.platform.outside import EnvSecretResolver, HttpxPoster
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import ProjectSpec
 from tests.conftest import SAMPLES
 from tests.nightshift.test_delivery import prepare, run_to_passed
 from tests.nightshift.test_ingest import ingest_file
@@ -330,9 +330,9 @@ def test_an_endpoint_with_its_own_retry_schedule_is_retried_on_it_then_dead_lett
 def test_a_retry_schedule_out_of_bounds_is_refused_in_a_spec_and_in_the_settings(schedule, monkeypatch) -> None:
     from pydantic import ValidationError
 
-    from nightshift.errors import SpecError
-    from nightshift.settings import Settings
-    from nightshift.spec import parse_spec
+    from nightshift.platform.errors import SpecError
+    from nightshift.platform.settings import Settings
+    from nightshift.projects.spec import parse_spec
 
     data = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
     data["client"]["webhook_retry_schedule"] = schedule
@@ -344,7 +344,7 @@ def test_a_retry_schedule_out_of_bounds_is_refused_in_a_spec_and_in_the_settings
 
 
 def test_the_service_wide_schedule_comes_from_the_settings(monkeypatch) -> None:
-    from nightshift.settings import Settings
+    from nightshift.platform.settings import Settings
 
     monkeypatch.setenv("NIGHTSHIFT_WEBHOOK_RETRY_SCHEDULE", "[10, 20, 30]")
     assert Settings().webhook_retry_schedule == [10, 20, 30]

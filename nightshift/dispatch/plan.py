@@ -1,0 +1,493 @@
+"""Dispatch: route each item to N distinct qualified experts, spreading load, following the sun.
+
+Planning happens in one place per batch (so capacity is exact), reading only a shortlist of the
+best candidates per (skill, language) from the routing index, never the whole pool. Writing the
+plan is set-based and may be split into shards; the unique key (item, expert, role) means a
+re-run after a crash adds only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import heapq
+import itertools
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import literal, select, update
+from sqlalchemy.orm import Session
+
+from nightshift.experts.routing import ANY_SKILL, Candidate, shortlists
+from nightshift.platform.audit import record_transition
+from nightshift.platform.models import Assignment, Batch, Expert, Item
+from nightshift.platform.sql import insert_new, update_grouped, update_ids
+from nightshift.projects.registry import project_spec
+from nightshift.projects.spec import ProjectBody
+from nightshift.review.reliability import update_reliability
+
+LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
+STAFFABLE = ("pending", "rework")
+
+
+@dataclass
+class DispatchReport:
+    items: int = 0
+    assignments: int = 0
+    unassignable: dict[int, str] = field(default_factory=dict)
+    by_language: Counter[str] = field(default_factory=Counter)
+    by_skill: Counter[str] = field(default_factory=Counter)
+    by_region: Counter[str] = field(default_factory=Counter)
+    expected_hours: float = 0.0
+    expected_cost: float = 0.0
+    projected_finish: dt.datetime | None = None
+    gold_assignments: int = 0
+
+
+def hours_until_window(now: dt.datetime, timezone: str, start_hour: int, hours: int) -> float:
+    """Hours from now until the expert's working window opens in their own time zone (0 if open)."""
+    local = now.astimezone(_zone(timezone))
+    today = local.replace(hour=start_hour, minute=0, second=0, microsecond=0)
+    # Yesterday's window may run past midnight into today.
+    for start in (today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)):
+        if start <= local < start + dt.timedelta(hours=hours):
+            return 0.0
+        if start > local:
+            return (start - local).total_seconds() / 3600
+    return 24.0
+
+
+@lru_cache(maxsize=4096)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def shards(ids: list[Any], size: int) -> list[list[Any]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+@dataclass(eq=False, slots=True)
+class _Expert:
+    """One expert's live state, shared by every (skill, language) heap the expert sits in."""
+
+    expert_id: int
+    load: int
+    capacity: int
+    reliability: float
+    wait_hours: float
+    rate: float
+    region: str
+    work_hours: int
+    new: int = 0
+    routes: set[tuple[str, str]] = field(default_factory=set)
+    sun: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.sun = math.ceil(self.wait_hours)
+
+    def key(self) -> tuple[float, float, float, int, int]:
+        # Least loaded relative to capacity first (fair spread), then whose working window opens
+        # soonest (follow the sun), then most reliable; the shortlist is already the most reliable.
+        return (self.load / self.capacity, self.sun, -self.reliability, self.expert_id, self.load)
+
+
+Route = tuple[str, str]  # (skill, language)
+
+
+class _Pool:
+    """Per-route heaps over shared expert state, filled from the routing index a page at a time."""
+
+    def __init__(self, session: Session, required: list[str], now: dt.datetime) -> None:
+        self.session = session
+        self.required = required
+        self.now = now
+        self.experts: dict[int, _Expert] = {}
+        self.heaps: dict[Route, list[tuple[float, float, float, int, int]]] = {}
+        self.offsets: dict[Route, int] = {}
+        self.exhausted: set[Route] = set()
+        self.ever_found: set[Route] = set()
+        self._windows: dict[tuple[str, int, int], float] = {}
+
+    def _wait(self, c: Candidate) -> float:
+        key = (c.timezone, c.work_start_hour, c.work_hours)
+        if key not in self._windows:
+            self._windows[key] = hours_until_window(self.now, *key)
+        return self._windows[key]
+
+    def fill(self, wanted: dict[Route, int]) -> None:
+        """Read the next page of candidates for these routes, half as many again as the work to hand
+        out (room to spread it fairly): one statement for all of them."""
+        pages = {}
+        for route, n in wanted.items():
+            if route not in self.exhausted:
+                pages[route] = (max(n + n // 2 + 20, 50), self.offsets.get(route, 0))
+        for route, found in shortlists(self.session, pages, self.required).items():
+            limit, offset = pages[route]
+            self.offsets[route] = offset + len(found)
+            if len(found) < limit:
+                self.exhausted.add(route)
+            heap = self.heaps.setdefault(route, [])
+            if found:
+                self.ever_found.add(route)
+            for c in found:
+                expert = self.experts.get(c.expert_id)
+                if expert is None:
+                    expert = _Expert(
+                        c.expert_id,
+                        c.load,
+                        c.capacity,
+                        c.reliability,
+                        self._wait(c),
+                        c.hourly_rate,
+                        c.timezone.split("/")[0],
+                        c.work_hours,
+                    )
+                    self.experts[c.expert_id] = expert
+                if expert.load < expert.capacity:
+                    heap.append(expert.key())
+            heapq.heapify(heap)
+
+    def take(self, route: Route, count: int, exclude: set[int], wanted: int) -> list[_Expert]:
+        if route not in self.heaps:
+            self.fill({route: wanted})
+        heap = self.heaps[route]
+        chosen: list[_Expert] = []
+        chosen_ids: set[int] = set()
+        passed_over: list[tuple[float, float, float, int, int]] = []
+        while len(chosen) < count:
+            if not heap:
+                if route in self.exhausted:
+                    break
+                self.fill({route: wanted})
+                continue
+            entry = heapq.heappop(heap)
+            expert = self.experts[entry[3]]
+            if expert.load >= expert.capacity:
+                continue  # full: leaves this heap for good
+            if entry[4] != expert.load:
+                heapq.heappush(heap, expert.key())  # load changed since this entry was pushed
+                continue
+            if expert.expert_id in exclude or expert.expert_id in chosen_ids:
+                passed_over.append(entry)
+                continue
+            chosen.append(expert)
+            chosen_ids.add(expert.expert_id)
+        for expert in chosen:
+            expert.load += 1
+            expert.new += 1
+            expert.routes.add(route)
+            if expert.load < expert.capacity:
+                heapq.heappush(heap, expert.key())
+        for entry in passed_over:
+            heapq.heappush(heap, entry)
+        return chosen
+
+
+@dataclass
+class DispatchPlan:
+    """New (item, expert) annotation assignments for a batch, and what they add up to."""
+
+    batch_id: int
+    rows: list[tuple[int, int]]
+    due_at: dt.datetime
+    report: DispatchReport
+    # Items already staffed that get no new rows (the writes mark the others assigned).
+    staffed: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PlanShard:
+    """Planned rows for a run of whole items: a shard marks its items assigned, so it carries all
+    of each item's new annotators."""
+
+    index: int
+    rows: list[tuple[int, int]]
+    due_at: dt.datetime
+
+
+def _route_skill(project: ProjectBody, item_skill: str | None) -> str:
+    """The skill an item is routed by: its own, else the project's first required one, else any.
+    Every route also demands all of the project's required skills (see routing.shortlists)."""
+    if item_skill and item_skill.strip():
+        return item_skill.strip()
+    return project.required_skills[0] if project.required_skills else ANY_SKILL
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """A plan builds hundreds of thousands of small acyclic objects; the cyclic collector's passes
+    over them cost a sixth of the plan's time and can free nothing (measured: bench/dispatch.py)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
+    """Choose experts for every item of the batch that still lacks annotators. Reads only."""
+    rows: list[tuple[int, int]] = []
+    for part in plan_in_shards(session, batch_id, now, shard_size=0):
+        if isinstance(part, PlanShard):
+            rows += part.rows
+        else:
+            part.rows = rows
+            return part
+    raise AssertionError("a plan always ends with its summary")
+
+
+def plan_in_shards(
+    session: Session, batch_id: int, now: dt.datetime, shard_size: int
+) -> Iterator[PlanShard | DispatchPlan]:
+    """plan_dispatch() a shard at a time: each shard of about `shard_size` rows (0: one shard) as
+    soon as its items are planned, so writing it overlaps planning the rest; the gold mix-in (which
+    needs every expert's share) last; then the plan's summary, its rows not repeated. Reads only."""
+    with _without_cyclic_gc():
+        yield from _plan(session, batch_id, now, shard_size)
+
+
+def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) -> Iterator[PlanShard | DispatchPlan]:
+    batch = session.get_one(Batch, batch_id)
+    project = project_spec(session, batch.project_id).project
+    due = now + dt.timedelta(hours=project.assignment_deadline_hours)
+    skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
+    items = (
+        session.execute(
+            select(Item.id, Item.language, skill_of, Item.overlap_target)
+            .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE))
+            .order_by(Item.id)
+        )
+        .tuples()
+        .all()
+    )
+    report = DispatchReport(items=len(items))
+    if not items:
+        yield DispatchPlan(batch_id, [], due, report)
+        return
+    live: Counter[int] = Counter()
+    # Never give an item back to an expert who already held it, whatever became of that assignment.
+    seen: dict[int, set[int]] = defaultdict(set)
+    held = session.execute(
+        select(Assignment.item_id, Assignment.expert_id, Assignment.role, Assignment.status)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE))
+    ).tuples()
+    for item_id, expert_id, role, status in held:
+        seen[item_id].add(expert_id)
+        if role == "annotate" and status in LIVE_ANNOTATION:
+            live[item_id] += 1
+
+    work: list[tuple[int, Route, int]] = []
+    wanted: Counter[Route] = Counter()
+    skill_of_item: dict[str | None, str] = {}
+    for item_id, language, item_skill, target in items:
+        if item_skill not in skill_of_item:
+            skill_of_item[item_skill] = _route_skill(project, item_skill)
+        skill = skill_of_item[item_skill]
+        need = (target or project.overlap.min) - live[item_id]
+        route = (skill, language)
+        work.append((item_id, route, need))
+        wanted[route] += max(need, 0)
+
+    staffed: list[int] = []
+    pool = _Pool(session, list(dict.fromkeys(project.required_skills)), now)
+    pool.fill({route: n for route, n in wanted.items() if n > 0})
+    rows: list[tuple[int, int]] = []
+    shard_index = itertools.count()
+    touched: set[int] = set()
+
+    def cut(rows: list[tuple[int, int]]) -> PlanShard:
+        touched.update(item for item, _ in rows)
+        report.assignments += len(rows)
+        return PlanShard(next(shard_index), rows, due)
+
+    hours_per_item = project.expected_minutes_per_item / 60
+    for item_id, route, need in work:
+        if shard_size and len(rows) >= shard_size:
+            yield cut(rows)
+            rows = []
+        chosen = pool.take(route, need, seen[item_id], wanted[route]) if need > 0 else []
+        for expert in chosen:
+            seen[item_id].add(expert.expert_id)
+            rows.append((item_id, expert.expert_id))
+            report.expected_cost += hours_per_item * expert.rate
+            report.by_region[expert.region] += 1
+        report.by_language[route[1]] += len(chosen)
+        report.by_skill[route[0]] += len(chosen)
+        if live[item_id] + len(chosen):
+            staffed.append(item_id)
+        else:
+            report.unassignable[item_id] = _why_unassignable(route, project.required_skills, route in pool.ever_found)
+    # The gold mix-in needs every expert's share of the batch, so it rides with the last shard. A
+    # run cut short before it loses no gold: the next plan mixes gold in by expert, whatever the
+    # gold items' status.
+    rows += _mix_in_gold(session, batch_id, project, pool, seen, report)
+    if rows:
+        yield cut(rows)
+    report.expected_hours = report.assignments * hours_per_item
+    report.projected_finish = _projected_finish(pool.experts.values(), hours_per_item, now)
+    # Items the writes will mark assigned need nothing more; the rest (annotators already there,
+    # nothing new) are left for finish_dispatch.
+    yield DispatchPlan(batch_id, [], due, report, [i for i in staffed if i not in touched])
+
+
+def _mix_in_gold(
+    session: Session,
+    batch_id: int,
+    project: ProjectBody,
+    pool: _Pool,
+    seen: dict[int, set[int]],
+    report: DispatchReport,
+) -> list[tuple[int, int]]:
+    """Give each expert with new work enough of the batch's gold items that gold makes up the
+    project's gold rate of their assignments. A gold item looks like any other to the expert, and
+    may go to any number of experts: it is scored against its known answer, never aggregated."""
+    if project.gold_rate <= 0:
+        return []
+    skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
+    gold = session.execute(
+        select(Item.id, Item.language, skill_of).where(Item.batch_id == batch_id, Item.is_gold).order_by(Item.id)
+    ).tuples()
+    by_route: dict[Route, list[int]] = defaultdict(list)
+    for item_id, language, item_skill in gold:
+        skill = _route_skill(project, item_skill)
+        by_route[(skill, language)].append(item_id)
+    if not by_route:
+        return []
+    held_gold: Counter[int] = Counter()
+    for item_ids in by_route.values():
+        for item_id in item_ids:
+            for expert_id in seen.get(item_id, ()):
+                held_gold[expert_id] += 1
+    rows: list[tuple[int, int]] = []
+    hours_per_item = project.expected_minutes_per_item / 60
+    carry = 0.0
+    for expert in sorted(pool.experts.values(), key=lambda e: e.expert_id):
+        if not expert.new:
+            continue
+        # Carried across experts, so the batch as a whole meets the rate even where one expert's
+        # share is a fraction of an item.
+        carry += expert.new * project.gold_rate / (1 - project.gold_rate)
+        want = math.floor(carry) - held_gold[expert.expert_id]
+        carry -= math.floor(carry)
+        offered = (i for route in sorted(expert.routes) for i in by_route.get(route, ()))
+        for item_id in offered:
+            if want <= 0 or expert.load >= expert.capacity:
+                break
+            if expert.expert_id in seen[item_id]:
+                continue
+            seen[item_id].add(expert.expert_id)
+            rows.append((item_id, expert.expert_id))
+            expert.load += 1
+            expert.new += 1
+            want -= 1
+            report.expected_cost += hours_per_item * expert.rate
+    report.gold_assignments = len(rows)
+    return rows
+
+
+def _projected_finish(experts: Any, hours_per_item: float, now: dt.datetime) -> dt.datetime | None:
+    """When the last expert with new work would finish their queue, working only their window."""
+    latest = 0.0
+    for e in experts:
+        if not e.new:
+            continue
+        queue = e.load * hours_per_item
+        full_days = max(0, math.ceil(queue / e.work_hours) - 1)
+        latest = max(latest, e.wait_hours + full_days * 24 + (queue - full_days * e.work_hours))
+    return now + dt.timedelta(hours=latest) if latest else None
+
+
+def _why_unassignable(route: Route, required: list[str], anyone: bool) -> str:
+    skill, language = route
+    skills = sorted({*required, skill} - {ANY_SKILL})
+    if not anyone:
+        return f"no active expert with skills {skills} and language {language!r}"
+    return f"every qualified expert for language {language!r} is at capacity or already had this item"
+
+
+def write_assignments(session: Session, rows: list[tuple[int, int]], due_at: dt.datetime) -> int:
+    """Store planned assignments and mark their items assigned, in the caller's transaction, so an
+    item is assigned exactly when its assignments are stored. Rows already there are left alone.
+    Returns how many assignments were new."""
+    # In expert order: the foreign-key checks and the (expert, status) index then walk the experts'
+    # pages in order instead of at random (the shard's items are a narrow id range either way).
+    values = [
+        {"item_id": item_id, "expert_id": expert_id, "role": "annotate", "status": "assigned", "due_at": due_at}
+        for item_id, expert_id in sorted(rows, key=lambda row: row[1])
+    ]
+    # The first run of a plan writes only new rows; a re-run finds some there already.
+    written = insert_new(session, Assignment, values, ["item_id", "expert_id", "role"])
+    _mark_assigned(session, sorted({item_id for item_id, _ in rows}))
+    return written
+
+
+def _mark_assigned(session: Session, item_ids: list[int]) -> None:
+    update_ids(session, Item, item_ids, {"status": "assigned", "status_reason": None}, Item.status.in_(STAFFABLE))
+
+
+def finish_dispatch(
+    session: Session,
+    batch_id: int,
+    staffed: list[int],
+    unassignable: dict[int, str],
+    projected_finish: dt.datetime | None = None,
+) -> None:
+    """After the plan's rows are written: staffed items the writes did not touch (their annotators
+    were already there, say after a crash) are assigned; the rest are marked unassignable. The
+    plan's projected finish is kept on the batch for status and deadline warnings."""
+    _mark_assigned(session, staffed)
+    update_grouped(
+        session,
+        Item,
+        unassignable,
+        lambda why: {"status": "unassignable", "status_reason": why},
+        Item.status.in_(STAFFABLE),
+    )
+    batch = session.get_one(Batch, batch_id)
+    if projected_finish is not None:
+        batch.projected_finish_at = projected_finish
+    if batch.status == "ingested":
+        batch.status = "dispatched"
+        record_transition(session, "batch", batch_id, "ingested", "dispatched", "dispatch")
+
+
+def dispatch_batch(session: Session, batch_id: int, now: dt.datetime) -> DispatchReport:
+    """Plan, write and finish in one transaction: for callers without a Prefect fan-out."""
+    plan = plan_dispatch(session, batch_id, now)
+    plan.report.assignments = write_assignments(session, plan.rows, plan.due_at)
+    finish_dispatch(session, batch_id, plan.staffed, plan.report.unassignable, plan.report.projected_finish)
+    return plan.report
+
+
+def expire_overdue(session: Session, now: dt.datetime) -> int:
+    """Assignments past their due time expire, count as a miss against their expert, and their
+    items go back to be staffed again (never by the same expert: dispatch remembers who held them)."""
+    overdue = session.execute(
+        update(Assignment)
+        .where(Assignment.open_expert_id.is_not(None), Assignment.due_at < now)
+        .values(status="expired", status_reason="not submitted by its due time")
+        .returning(Assignment.item_id, Assignment.expert_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not overdue:
+        return 0
+    update_ids(
+        session,
+        Item,
+        sorted({item_id for item_id, _ in overdue}),
+        {"status": "rework", "status_reason": "an assignment expired"},
+        Item.status == "assigned",
+    )
+    misses = Counter(expert_id for _, expert_id in overdue)
+    update_grouped(session, Expert, misses, lambda n: {"missed_count": Expert.missed_count + n})
+    update_reliability(session, list(misses))
+    return len(overdue)

@@ -1,0 +1,261 @@
+"""The project spec: what a client wants done, declared in YAML and checked before it is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nightshift.platform.errors import SpecError
+from nightshift.platform.retry_schedule import RetrySchedule
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebhookSecretRef(Strict):
+    """Where the client's whsec_ secret is kept; the spec never holds the secret itself."""
+
+    env: str | None = Field(default=None, description="Name of an environment variable.")
+    prefect_secret: str | None = Field(default=None, description="Name of a Prefect Secret block.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WebhookSecretRef:
+        if (self.env is None) == (self.prefect_secret is None):
+            raise ValueError("give exactly one of env or prefect_secret")
+        return self
+
+    def as_ref(self) -> str:
+        return f"env:{self.env}" if self.env else f"prefect:{self.prefect_secret}"
+
+
+class ClientSpec(Strict):
+    slug: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1, max_length=200)
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    webhook_secret: WebhookSecretRef | None = None
+    webhook_retry_schedule: RetrySchedule | None = Field(
+        default=None, description="This endpoint's own retry schedule; unset: the service's setting."
+    )
+    slack_channel: str | None = None
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> ClientSpec:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("webhook_url needs webhook_secret (an env var or Prefect Secret name)")
+        return self
+
+
+class InputField(Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    type: Literal["text", "integer", "number", "boolean"] = "text"
+    required: bool = True
+    min_length: int = Field(default=0, ge=0)
+    max_length: int = Field(default=100_000, gt=0)
+
+
+class _Label(Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    description: str = ""
+    required: bool = True
+
+
+class SingleChoice(_Label):
+    type: Literal["single_choice"]
+    options: list[str] = Field(min_length=2)
+    aggregation: Literal["dawid_skene", "majority_vote"] = Field(
+        default="dawid_skene",
+        description="dawid_skene: weighs each expert by their confusion matrix, learnt over the batch "
+        "with their reliability as prior; majority_vote: one expert, one vote.",
+    )
+
+
+class MultiChoice(_Label):
+    type: Literal["multi_choice"]
+    options: list[str] = Field(min_length=1)
+    required: bool = False
+
+
+class OrdinalScale(_Label):
+    type: Literal["ordinal_scale"]
+    min: int
+    max: int
+
+    @model_validator(mode="after")
+    def _range(self) -> OrdinalScale:
+        if self.max <= self.min:
+            raise ValueError("max must be greater than min")
+        return self
+
+
+class PairwisePreference(_Label):
+    type: Literal["pairwise_preference"]
+    options: list[str] = Field(default_factory=lambda: ["A", "B", "tie"])
+
+
+class FreeText(_Label):
+    type: Literal["free_text"]
+    min_length: int = Field(default=0, ge=0)
+    max_length: int = Field(default=20_000, gt=0)
+
+
+Label = Annotated[
+    SingleChoice | MultiChoice | OrdinalScale | PairwisePreference | FreeText, Field(discriminator="type")
+]
+
+
+class Overlap(Strict):
+    min: int = Field(default=3, ge=1, le=20)
+    max: int = Field(default=5, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _order(self) -> Overlap:
+        if self.max < self.min:
+            raise ValueError("max must be at least min")
+        return self
+
+
+class Gates(Strict):
+    min_time_on_task_seconds: int = Field(default=60, ge=0)
+    min_agreement: float = Field(default=0.5, ge=0, le=1, description="Share of experts agreeing per item.")
+    min_alpha: float = Field(default=0.667, ge=-1, le=1, description="Krippendorff's alpha per field.")
+    min_gold_accuracy: float = Field(default=0.7, ge=0, le=1)
+    min_gold_answers: int = Field(
+        default=3, ge=1, description="Gold answers an expert needs in the project before the gold gate judges them."
+    )
+    reading_chars_per_second: float | None = Field(
+        default=40,
+        gt=0,
+        description="Fastest plausible reading of the item's text: time on task below min_time_on_task_seconds "
+        "plus the text's length at this speed is too fast. None turns the check off (simulations).",
+    )
+    min_copied_text_length: int = Field(
+        default=40, ge=1, description="Free text this long or longer, identical across experts, is flagged as pasted."
+    )
+    max_failed_share: float = Field(default=0.2, ge=0, le=1, description="Share of failing submissions.")
+
+
+class Bonus(Strict):
+    """A quality bonus: a percent of the expert's time pay on this project in a period, earned when
+    a rule's rate reaches its minimum over enough evidence."""
+
+    rule: Literal["gold_accuracy", "on_time_rate"] = Field(
+        description="gold_accuracy: share of gold items answered right; on_time_rate: share of work due "
+        "in the period that was submitted by its due time (expired work counts as late)."
+    )
+    min: float = Field(ge=0, le=1, description="The rate the expert must reach.")
+    percent: Decimal = Field(gt=0, le=100, description="Percent of the period's time pay on this project.")
+    min_count: int = Field(default=5, ge=1, description="Fewest answers (or due tasks) the rule judges by.")
+
+
+class RoleRates(Strict):
+    """Multiplier of the expert's hourly rate for each kind of work."""
+
+    annotate: Decimal = Field(default=Decimal("1"), gt=0)
+    review: Decimal = Field(default=Decimal("1.25"), gt=0)
+    adjudicate: Decimal = Field(default=Decimal("1.5"), gt=0)
+
+    def of(self, role: str) -> Decimal:
+        multiplier: Decimal = getattr(self, role)
+        return multiplier
+
+
+class Payouts(Strict):
+    max_minutes_per_task: float = Field(
+        default=60, gt=0, description="Time on one task is billed up to this, so an open tab does not bill."
+    )
+    role_rates: RoleRates = RoleRates()
+    rejected_pay_share: Decimal = Field(
+        default=Decimal("0"), ge=0, le=1, description="Share of its time pay that rejected work keeps (0: unpaid)."
+    )
+    bonuses: list[Bonus] = Field(default_factory=list)
+
+
+class Budget(Strict):
+    project: Decimal | None = Field(default=None, ge=0, description="Spend cap for the whole project.")
+    per_batch: Decimal | None = Field(default=None, ge=0, description="Spend cap for each batch.")
+
+
+class ProjectBody(Strict):
+    slug: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1, max_length=200)
+    instructions: str = Field(min_length=1)
+    input_fields: list[InputField] = Field(min_length=1)
+    labels: list[Label] = Field(min_length=1)
+    required_skills: list[str] = Field(default_factory=list)
+    skill_field: str | None = Field(
+        default=None, description="A text input field naming one more skill each item needs (its domain)."
+    )
+    languages: list[str] = Field(min_length=1)
+    overlap: Overlap = Overlap()
+    review: bool = True
+    gold_rate: float = Field(default=0.05, ge=0, le=0.5)
+    assignment_deadline_hours: float = Field(default=24, gt=0)
+    turnaround_hours: float = Field(
+        default=72, gt=0, description="Hours from a batch's arrival to its delivery that the client expects."
+    )
+    expected_minutes_per_item: float = Field(default=15, gt=0)
+    currency: Literal["USD"] = "USD"
+    gates: Gates = Gates()
+    payouts: Payouts = Payouts()
+    budget: Budget = Budget()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ProjectBody:
+        for kind, names in (
+            ("input_fields", [f.name for f in self.input_fields]),
+            ("labels", [lab.name for lab in self.labels]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{kind}: duplicate name {duplicates[0]!r}")
+        if "external_id" in {f.name for f in self.input_fields}:
+            raise ValueError("input_fields: external_id is implicit, do not declare it")
+        if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
+            raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
+        return self
+
+    def label(self, name: str) -> Label:
+        for label in self.labels:
+            if label.name == name:
+                return label
+        raise KeyError(name)
+
+
+class ProjectSpec(Strict):
+    client: ClientSpec
+    project: ProjectBody
+
+    def project_hash(self) -> str:
+        canonical = json.dumps(self.project.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_spec(data: Any, source: str = "spec") -> ProjectSpec:
+    try:
+        return ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise SpecError(f"{source}: {where}: {first['msg']}") from None
+
+
+def load_spec(path: Path) -> ProjectSpec:
+    if not path.is_file():
+        raise SpecError(f"spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise SpecError(f"{path}: not valid YAML: {reason}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping with client and project")
+    return parse_spec(data, str(path))

@@ -1,0 +1,177 @@
+"""Expert reliability: a smoothed estimate from gold accuracy, agreement and missed deadlines.
+
+A Beta-style average: the prior counts as PRIOR_WEIGHT observations, so a new expert starts at the
+prior, not at 0 or 1, and a few answers move it only a little. Gold answers weigh more than
+agreement with the aggregate (the truth is known); a missed deadline counts as a wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, null, or_, select
+from sqlalchemy.orm import Session
+
+from nightshift.experts.routing import refresh_routes
+from nightshift.platform.heap import without_collection
+from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
+from nightshift.platform.sql import matches_any, plain_rows, update_each
+from nightshift.projects.registry import project_spec
+from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
+from nightshift.work.submissions import KnownAnswers, answers_of
+
+PRIOR = 0.7
+PRIOR_WEIGHT = 10.0
+GOLD_WEIGHT = 2.0
+AGREEMENT_WEIGHT = 1.0
+MISS_WEIGHT = 1.0
+
+
+@dataclass
+class Evidence:
+    gold_seen: int = 0
+    gold_correct: int = 0
+    agreement_seen: int = 0
+    agreed: int = 0
+    missed: int = 0
+
+    def estimate(self) -> float:
+        right = GOLD_WEIGHT * self.gold_correct + AGREEMENT_WEIGHT * self.agreed
+        seen = GOLD_WEIGHT * self.gold_seen + AGREEMENT_WEIGHT * self.agreement_seen + MISS_WEIGHT * self.missed
+        return (PRIOR_WEIGHT * PRIOR + right) / (PRIOR_WEIGHT + seen)
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_seen if self.gold_seen else None
+
+
+Matcher = Callable[[dict[str, Any], dict[str, Any]], bool]
+
+
+def matcher(project: ProjectBody) -> Matcher:
+    """Whether an answer agrees with a reference on every label the reference has (free text
+    aside): a scale within one step, a choice equal, tags overlapping at least half (Jaccard).
+    Built once per project, its labels sorted by kind once: the gold gate and reliability compare
+    hundreds of thousands of answers with the same spec."""
+    scales = [label.name for label in project.labels if isinstance(label, OrdinalScale)]
+    tags = [label.name for label in project.labels if isinstance(label, MultiChoice)]
+    equal = [label.name for label in project.labels if not isinstance(label, OrdinalScale | MultiChoice | FreeText)]
+
+    def agrees(answer: dict[str, Any], reference: dict[str, Any]) -> bool:
+        compared = False
+        for name in scales:
+            if name in reference:
+                got = answer.get(name)
+                if not isinstance(got, int | float) or abs(got - reference[name]) > 1:
+                    return False
+                compared = True
+        for name in equal:
+            if name in reference:
+                if answer.get(name) != reference[name]:
+                    return False
+                compared = True
+        for name in tags:
+            if name in reference:
+                a, b = set(answer.get(name) or ()), set(reference[name] or ())
+                if (a or b) and len(a & b) * 2 < len(a | b):
+                    return False
+                compared = True
+        return compared
+
+    return agrees
+
+
+@without_collection
+def gather_evidence(
+    session: Session, expert_ids: Sequence[int], known: KnownAnswers | None = None
+) -> dict[int, Evidence]:
+    """Every expert's gold and agreement record across all their gated annotations. known:
+    answers already read (the review's one read); only the others are read here."""
+    evidence: dict[int, Evidence] = defaultdict(Evidence)
+    if not expert_ids:
+        return evidence
+    ids = list(expert_ids)
+    gated = (
+        matches_any(session, Assignment.expert_id, ids),
+        Assignment.role == "annotate",
+        Assignment.status.in_(("accepted", "rejected")),
+    )
+    # What each answer is compared to, decoded once per item rather than once per expert on it.
+    # An answer with neither is no evidence: not read, not decoded.
+    references = {
+        item_id: (gold, final)
+        for item_id, gold, final in plain_rows(
+            session,
+            select(Item.id, GoldAnswer.answer, ItemResult.answer)
+            .outerjoin(GoldAnswer, GoldAnswer.item_id == Item.id)
+            .outerjoin(ItemResult, ItemResult.item_id == Item.id)
+            .where(
+                Item.id.in_(select(Assignment.item_id).where(*gated)),
+                or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
+            ),
+        ).tuples()
+    }
+    with_reference = or_(
+        exists().where(GoldAnswer.item_id == Assignment.item_id),
+        exists().where(ItemResult.item_id == Assignment.item_id),
+    )
+    judges: dict[int, Matcher] = {}
+    rows = plain_rows(
+        session,
+        select(
+            Assignment.expert_id,
+            Item.project_id,
+            Assignment.item_id,
+            Submission.id,
+            Submission.answer if known is None else null(),
+        )
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(*gated, with_reference),
+    ).all()
+    answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
+    for expert_id, project_id, item_id, submission_id, answer in rows:
+        if answers is not None:
+            answer = answers[submission_id]
+        if project_id not in judges:
+            judges[project_id] = matcher(project_spec(session, project_id).project)
+        record = evidence[expert_id]
+        # Read apart, a reference can be gone by now (an item sent back): that answer says nothing.
+        gold, final = references.get(item_id, (None, None))
+        if gold is not None:
+            record.gold_seen += 1
+            record.gold_correct += judges[project_id](answer, gold)
+        elif final is not None:
+            record.agreement_seen += 1
+            record.agreed += judges[project_id](answer, final)
+    for expert_id, missed in session.execute(
+        select(Expert.id, Expert.missed_count).where(matches_any(session, Expert.id, ids))
+    ).tuples():
+        evidence[expert_id].missed = missed
+    return evidence
+
+
+def update_reliability(
+    session: Session, expert_ids: Sequence[int], known: KnownAnswers | None = None
+) -> dict[int, float]:
+    """Recompute these experts' reliability and refresh their routes, so dispatch uses it next.
+    known: answers already read (gather_evidence)."""
+    evidence = gather_evidence(session, expert_ids, known)
+    values = {expert_id: round(record.estimate(), 4) for expert_id, record in evidence.items()}
+    update_each(session, Expert, "reliability", values)
+    refresh_routes(session, list(values))
+    return values
+
+
+def experts_of_batch(session: Session, batch_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Assignment.expert_id)
+            .distinct()
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.batch_id == batch_id)
+        )
+    )

@@ -1,0 +1,449 @@
+"""Review: gate submissions, aggregate each item's answers, send back what fails."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Text, and_, cast, distinct, exists, func, null, select
+from sqlalchemy.orm import Session
+
+from nightshift.platform.audit import record_transition
+from nightshift.platform.errors import NightshiftError
+from nightshift.platform.heap import without_collection
+from nightshift.platform.models import (
+    Assignment,
+    Batch,
+    Expert,
+    ExpertLanguage,
+    ExpertSkill,
+    GateRun,
+    Item,
+    ItemResult,
+    Review,
+    Submission,
+)
+from nightshift.platform.sql import (
+    insert_ignoring_conflicts,
+    insert_new,
+    matches_any,
+    plain_rows,
+    refresh_statistics,
+    update_grouped,
+    update_ids,
+)
+from nightshift.projects.registry import project_spec
+from nightshift.projects.spec import ProjectBody
+from nightshift.review.aggregate import Aggregate, Vote, aggregate_items
+from nightshift.review.agreement import field_alphas
+from nightshift.work.submissions import KnownAnswers, answers_of
+
+
+@dataclass
+class GateOutcome:
+    """What a gate found: the ids it looked at and, per failing id, why."""
+
+    gate: str
+    evaluated_ids: list[int]
+    failures: dict[int, str]
+    thresholds: dict[str, Any]
+    expectations: list[dict[str, Any]]
+    docs_url: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class ReviewReport:
+    gated: int = 0
+    rejected: int = 0
+    passed_items: int = 0
+    rework_items: int = 0
+    more_overlap_items: int = 0
+    adjudication_items: int = 0
+    batch_status: str = ""
+    failures: dict[int, str] = field(default_factory=dict)
+    agreement: GateOutcome | None = None
+
+
+@without_collection
+def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]:
+    """Submitted, not yet gated annotations of this batch, one dict each, with the length of the
+    item's content (the time-on-task check scales with what there was to read). The gates and the
+    verdicts work from these rows: the batch is read once."""
+    rows = plain_rows(
+        session,
+        select(
+            Submission.id,
+            Submission.assignment_id,
+            Assignment.item_id,
+            Assignment.expert_id,
+            Submission.time_on_task_seconds,
+            Submission.answer,
+            func.length(cast(Item.payload, Text)),
+        )
+        .join(Assignment, Assignment.id == Submission.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
+        # In no particular order: nothing downstream depends on it, and sorting a batch's answers
+        # spilled to disk (a third of the read's time in the database).
+        .where(Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate"),
+    ).all()
+    return [
+        {
+            "submission_id": sid,
+            "assignment_id": aid,
+            "item_id": iid,
+            "expert_id": eid,
+            "time_on_task_seconds": secs,
+            "answer": ans,
+            "item_length": length or 0,
+        }
+        for sid, aid, iid, eid, secs, ans, length in rows
+    ]
+
+
+def known_answers(rows: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    """The answers in submissions_to_gate's rows, by submission id: the later stages take them from
+    here instead of reading and decoding them again."""
+    return {row["submission_id"]: row["answer"] for row in rows}
+
+
+def record_gate(session: Session, batch_id: int, outcome: GateOutcome) -> int:
+    run = GateRun(
+        batch_id=batch_id,
+        gate=outcome.gate,
+        success=outcome.success,
+        evaluated=len(outcome.evaluated_ids),
+        failed=len(outcome.failures),
+        thresholds=outcome.thresholds,
+        results=outcome.expectations,
+        docs_url=outcome.docs_url,
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+@without_collection
+def apply_submission_gate(
+    session: Session, outcome: GateOutcome, rows: Sequence[Mapping[str, Any]], held_back: Sequence[int] = ()
+) -> int:
+    """Failing submissions are rejected (their items go back); the rest are accepted, but for those
+    of the held_back experts (below gold), left for gold.pause_and_requeue to reject: each
+    annotation is written once. rows: what the gate checked (submissions_to_gate). Returns how
+    many failed."""
+    evaluated = set(outcome.evaluated_ids)
+    held = set(held_back)
+    accepted: list[int] = []
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        sid = row["submission_id"]
+        if sid not in evaluated:
+            continue
+        why = outcome.failures.get(sid)
+        if why is not None:
+            by_reason[why].append(row["assignment_id"])
+        elif row["expert_id"] not in held:
+            accepted.append(row["assignment_id"])
+    # By the assignments' own key, only those still awaiting a verdict: a HOT update of each row
+    # (see models.Assignment), no join. In key order, so each slice touches its own pages.
+    accepted.sort()
+    still_submitted = Assignment.status == "submitted"
+    update_ids(session, Assignment, accepted, {"status": "accepted", "status_reason": None}, still_submitted)
+    for why, ids in by_reason.items():
+        update_ids(session, Assignment, ids, {"status": "rejected", "status_reason": why}, still_submitted)
+    refresh_statistics(session, len(outcome.evaluated_ids), Assignment)
+    return len(outcome.failures)
+
+
+# The agreement gate: (items with their agreement and disagreeing fields, alpha per field, project).
+AgreementGate = Callable[[list[dict[str, Any]], dict[str, float | None], ProjectBody], GateOutcome]
+
+
+@without_collection
+def aggregate_ready_items(
+    session: Session,
+    batch_id: int,
+    report: ReviewReport,
+    agreement_gate: AgreementGate,
+    known: KnownAnswers | None = None,
+) -> None:
+    """Items whose annotations are all gated: aggregate them, gate their agreement, and pass them,
+    ask for one more expert, send them to an adjudicator, or back for rework. Items an adjudicator
+    has decided pass with that decision. known: answers already read (the review's one read)."""
+    batch = session.get_one(Batch, batch_id)
+    project = project_spec(session, batch.project_id).project
+    report.passed_items += settle_adjudications(session, batch_id)
+    # NOT EXISTS, an anti-join, rather than NOT IN (subquery): once the planner thinks the
+    # subquery's rows will not fit in work_mem, NOT IN scans them again for every item (minutes).
+    pending = exists().where(
+        Assignment.item_id == Item.id,
+        Assignment.role == "annotate",
+        Assignment.status.in_(("assigned", "submitted")),
+    )
+    items = {
+        item_id: (target or project.overlap.min, is_gold)
+        for item_id, target, is_gold in session.execute(
+            select(Item.id, Item.overlap_target, Item.is_gold).where(
+                Item.batch_id == batch_id, Item.status == "assigned", ~pending
+            )
+        ).tuples()
+    }
+    if not items:
+        return
+    votes = accepted_votes(session, list(items), known)
+    rework = [item_id for item_id, (need, _) in items.items() if len(votes.get(item_id, [])) < need]
+    complete = {item_id: votes[item_id] for item_id in items if item_id not in rework}
+    aggregates = aggregate_items(complete, project)
+    # Gold items are scored against their known answer, never adjudicated or given more experts.
+    judged = {item_id: vs for item_id, vs in complete.items() if not items[item_id][1]}
+    rows = [
+        {
+            "item_id": item_id,
+            "agreement": aggregates[item_id].agreement,
+            "disagreeing_fields": [name for name, share in aggregates[item_id].fields.items() if share < 1],
+        }
+        for item_id in judged
+    ]
+    alphas = field_alphas({item_id: [v.answer for v in vs] for item_id, vs in judged.items()}, project)
+    outcome = report.agreement = agreement_gate(rows, alphas, project)
+    if outcome.evaluated_ids:
+        record_gate(session, batch_id, outcome)
+    more: list[tuple[int, int]] = []
+    adjudicate: dict[int, str] = {}
+    results: list[dict[str, Any]] = []
+    for item_id, result in aggregates.items():
+        need = items[item_id][0]
+        why = outcome.failures.get(item_id)
+        if why is None:
+            results.append(_result_row(item_id, result, complete[item_id]))
+        elif result.agreement < project.gates.min_agreement and need < project.overlap.max:
+            more.append((item_id, need + 1))
+        else:
+            adjudicate[item_id] = why
+    # An item no adjudicator could take would hold the batch forever: it passes on its aggregate,
+    # saying so, and ops hear of it through the gate's failure.
+    stranded = set(adjudicate) - adjudicator_available(session, list(adjudicate), project.required_skills)
+    for item_id in sorted(stranded):
+        note = f"{adjudicate.pop(item_id)}; no adjudicator available"
+        results.append(_result_row(item_id, aggregates[item_id], complete[item_id], note))
+    # An item in review has no result yet (sending one back drops it): nearly always all new.
+    insert_new(session, ItemResult, results, ["item_id"])
+    update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed"})
+    update_ids(
+        session, Item, rework, {"status": "rework", "status_reason": "annotations rejected by the submissions gate"}
+    )
+    update_grouped(
+        session,
+        Item,
+        dict(more),
+        lambda target: {
+            "status": "rework",
+            "overlap_target": target,
+            "status_reason": "annotators disagree: one more expert",
+        },
+    )
+    send_to_adjudication(session, adjudicate)
+    refresh_statistics(session, len(results) + len(rework) + len(more) + len(adjudicate), Item, ItemResult)
+    report.passed_items += len(results)
+    report.rework_items += len(rework)
+    report.more_overlap_items += len(more)
+    report.adjudication_items += len(adjudicate)
+
+
+def _result_row(item_id: int, result: Aggregate, votes: Sequence[Vote], note: str | None = None) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "answer": result.answer,
+        "method": {**result.method, "_note": note} if note else result.method,
+        "agreement": result.agreement,
+        "submission_ids": sorted(v.submission_id for v in votes),
+    }
+
+
+def adjudicator_available(session: Session, item_ids: list[int], required_skills: Sequence[str]) -> set[int]:
+    """Those of these items that some active adjudicator could take: the skills, the item's
+    language, and no assignment of their own on it."""
+    if not item_ids:
+        return set()
+    eligible = and_(
+        Expert.tier == "adjudicator",
+        Expert.status == "active",
+        # Correlated two levels up (the item) as well as one (the expert).
+        exists()
+        .where(ExpertLanguage.expert_id == Expert.id, ExpertLanguage.language == Item.language)
+        .correlate(Item, Expert),
+        ~exists().where(Assignment.item_id == Item.id, Assignment.expert_id == Expert.id).correlate(Item, Expert),
+    )
+    if required_skills:
+        skilled = (
+            select(ExpertSkill.expert_id)
+            .where(ExpertSkill.skill.in_(list(required_skills)))
+            .group_by(ExpertSkill.expert_id)
+            .having(func.count(distinct(ExpertSkill.skill)) == len(set(required_skills)))
+        )
+        eligible = and_(eligible, Expert.id.in_(skilled))
+    return set(
+        session.scalars(select(Item.id).where(matches_any(session, Item.id, item_ids), exists().where(eligible)))
+    )
+
+
+def send_to_adjudication(session: Session, reasons: dict[int, str]) -> None:
+    """These items wait for an adjudicator (workbench.claim_adjudication), each with why."""
+    update_grouped(
+        session, Item, reasons, lambda why: {"status": "adjudication", "status_reason": f"to adjudication: {why}"}
+    )
+
+
+def settle_adjudications(session: Session, batch_id: int) -> int:
+    """Items an adjudicator has answered pass with that answer: it is final. Returns how many."""
+    decided = (
+        session.execute(
+            select(Assignment.id, Assignment.item_id, Submission.id, Submission.answer, Item.status_reason)
+            .join(Submission, Submission.assignment_id == Assignment.id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(
+                Item.batch_id == batch_id,
+                Item.status == "adjudication",
+                Assignment.role == "adjudicate",
+                Assignment.status == "submitted",
+            )
+        )
+        .tuples()
+        .all()
+    )
+    if not decided:
+        return 0
+    project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    votes = accepted_votes(session, [item_id for _, item_id, _, _, _ in decided])
+    annotators = aggregate_items({i: vs for i, vs in votes.items() if vs}, project)
+    results = []
+    for _, item_id, submission_id, answer, why in decided:
+        method: dict[str, Any] = {
+            label.name: {"method": "adjudicated", "n": len(votes.get(item_id, []))} for label in project.labels
+        }
+        method["_adjudicated"] = {"submission_id": submission_id, "reason": why}
+        results.append(
+            {
+                "item_id": item_id,
+                "answer": answer,
+                "method": method,
+                # How far the annotators were from each other, kept for the record.
+                "agreement": annotators[item_id].agreement if item_id in annotators else 0.0,
+                "submission_ids": sorted([*(v.submission_id for v in votes.get(item_id, [])), submission_id]),
+            }
+        )
+    insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
+    update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed", "status_reason": None})
+    update_ids(session, Assignment, [aid for aid, _, _, _, _ in decided], {"status": "accepted"})
+    return len(results)
+
+
+@without_collection
+def accepted_votes(session: Session, item_ids: list[int], known: KnownAnswers | None = None) -> dict[int, list[Vote]]:
+    """Per item, its accepted annotations with their expert's reliability now.
+
+    A reviewer's correction stands in for the annotation it corrects; approved or corrected
+    annotations are marked approved (free text prefers them). known: answers already read (the
+    review's one read); only the others are read here."""
+    votes: dict[int, list[Vote]] = defaultdict(list)
+    if not item_ids:
+        return votes
+    approved = (
+        select(Review.submission_id, func.max(Review.id).label("review_id"))
+        .where(Review.decision.in_(("approve", "correct")))
+        .group_by(Review.submission_id)
+        .subquery()
+    )
+    rows = plain_rows(
+        session,
+        select(
+            Assignment.item_id,
+            Submission.id,
+            Assignment.expert_id,
+            Expert.reliability,
+            # Answers already in hand are not sent and decoded again.
+            Submission.answer if known is None else null(),
+            approved.c.review_id,
+            Review.corrected_answer,
+        )
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(Expert, Expert.id == Assignment.expert_id)
+        .outerjoin(approved, approved.c.submission_id == Submission.id)
+        .outerjoin(Review, Review.id == approved.c.review_id)
+        .where(
+            matches_any(session, Assignment.item_id, item_ids),
+            Assignment.role == "annotate",
+            Assignment.status == "accepted",
+        ),
+    ).all()
+    answers = None if known is None else answers_of(session, (row[1] for row in rows), known)
+    for item_id, sid, expert_id, reliability, answer, review_id, corrected in rows:
+        if corrected is not None:
+            answer = corrected
+        elif answers is not None:
+            answer = answers[sid]
+        votes[item_id].append(Vote(sid, expert_id, reliability, answer, review_id is not None))
+    return votes
+
+
+@without_collection
+def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
+    """Aggregate a finished batch's items again (reliabilities move as gold evidence grows).
+
+    Returns how many final answers changed. A delivered or failed batch with changes goes back to
+    'passed', so the next delivery run sends a new version saying what changed. Adjudicated items
+    keep their adjudicator's decision: it is final.
+    """
+    batch = session.get_one(Batch, batch_id)
+    if batch.status == "delivering":
+        raise NightshiftError(f"batch {batch_id} is being delivered: re-aggregate it once that has settled")
+    project = project_spec(session, batch.project_id).project
+    results = {
+        r.item_id: r
+        for r in session.scalars(
+            select(ItemResult)
+            .join(Item, Item.id == ItemResult.item_id)
+            .where(
+                Item.batch_id == batch_id,
+                Item.status.in_(("passed", "delivered")),
+                # Gold answers are known, not aggregated for a client.
+                Item.is_gold.is_(False),
+            )
+        )
+        if r.method.get("_adjudicated") is None
+    }
+    votes = accepted_votes(session, list(results))
+    aggregates = aggregate_items({i: vs for i, vs in votes.items() if vs}, project)
+    changed = 0
+    for item_id, fresh in aggregates.items():
+        result = results[item_id]
+        if (fresh.answer, fresh.method, fresh.agreement) != (result.answer, result.method, result.agreement):
+            result.answer, result.method, result.agreement = fresh.answer, fresh.method, fresh.agreement
+            result.submission_ids = sorted(v.submission_id for v in votes[item_id])
+            changed += 1
+    if changed and batch.status in ("delivered", "failed"):
+        reason = f"re-aggregated: {changed} final answers changed"
+        record_transition(session, "batch", batch_id, batch.status, "passed", actor, {"reason": reason})
+        batch.status = "passed"
+    return changed
+
+
+def settle_batch(session: Session, batch_id: int) -> str:
+    """Move the batch on when nothing of it is left to do; returns its status."""
+    batch = session.get_one(Batch, batch_id)
+    open_items = session.scalar(
+        select(func.count())
+        .select_from(Item)
+        .where(Item.batch_id == batch_id, Item.status.in_(("pending", "assigned", "rework", "adjudication")))
+    )
+    target = "in_review" if open_items else "passed"
+    # A passed batch not yet sent goes back to review when the gold gate reopened some of its items.
+    if batch.status in ("ingested", "dispatched", "in_review", "passed") and batch.status != target:
+        record_transition(session, "batch", batch_id, batch.status, target, "review")
+        batch.status = target
+    return batch.status

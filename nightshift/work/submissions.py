@@ -1,0 +1,135 @@
+"""Submissions: an expert's answer to an assignment, checked against the project's label schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from nightshift.platform.models import Assignment, Submission, as_utc, utcnow
+from nightshift.platform.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
+from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, PairwisePreference, ProjectBody, SingleChoice
+
+
+def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str]:
+    """Field name → reason, for every label the answer gets wrong. Empty means valid."""
+    errors: dict[str, str] = {}
+    known = {label.name for label in project.labels}
+    for name in answer:
+        if name not in known:
+            errors[name] = "not a field of this project's label schema"
+    for label in project.labels:
+        value = answer.get(label.name)
+        if value is None:
+            if label.required:
+                errors[label.name] = "required"
+            continue
+        if isinstance(label, OrdinalScale):
+            if not isinstance(value, int) or isinstance(value, bool) or not label.min <= value <= label.max:
+                errors[label.name] = f"must be a whole number from {label.min} to {label.max}"
+        elif isinstance(label, SingleChoice | PairwisePreference):
+            if value not in label.options:
+                errors[label.name] = f"must be one of {label.options}"
+        elif isinstance(label, MultiChoice):
+            if not isinstance(value, list) or any(v not in label.options for v in value):
+                errors[label.name] = f"must be a list of options from {label.options}"
+            elif len(set(value)) != len(value):
+                errors[label.name] = "lists an option twice"
+        elif isinstance(label, FreeText):
+            if not isinstance(value, str):
+                errors[label.name] = "must be text"
+            elif not label.min_length <= len(value.strip()) <= label.max_length:
+                errors[label.name] = f"must be {label.min_length} to {label.max_length} characters"
+    return errors
+
+
+def seconds_on_task(started_at: dt.datetime | None, now: dt.datetime) -> int:
+    """Server time from the first opening to now; a task never opened has no measured time (0)."""
+    return max(0, int((now - as_utc(started_at)).total_seconds())) if started_at else 0
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    assignment_id: int
+    answer: dict[str, Any]
+
+
+def start_assignments(session: Session, opened: Mapping[int, dt.datetime]) -> None:
+    """Record when each expert first opened a task (assignment id -> server time); opening it
+    again changes nothing. One statement sent with many parameter sets, not a query per task."""
+    if not opened:
+        return
+    table = Assignment.__table__
+    assert isinstance(table, Table)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("opened_id"), table.c.status == "assigned", table.c.started_at.is_(None))
+        # A plain value for updated_at: its SQL default does not compile for many parameter sets.
+        .values(started_at=bindparam("opened_at"), updated_at=utcnow()),
+        [{"opened_id": assignment_id, "opened_at": at} for assignment_id, at in opened.items()],
+    )
+
+
+def record_submissions(session: Session, submissions: list[NewSubmission], now: dt.datetime | None = None) -> int:
+    """Store answers for open assignments and mark them submitted; a repeat is ignored.
+
+    Time on task is the server's: from when the task was first opened to now. A task answered
+    without being opened has no measured time (0 s), which the time-on-task gate refuses.
+    """
+    if not submissions:
+        return 0
+    now = now or utcnow()
+    started = dict(
+        session.execute(
+            select(Assignment.id, Assignment.started_at).where(
+                Assignment.id.in_([s.assignment_id for s in submissions]), Assignment.status == "assigned"
+            )
+        )
+        .tuples()
+        .all()
+    )
+    worked = {assignment_id: seconds_on_task(start, now) for assignment_id, start in started.items()}
+    rows = [
+        {"assignment_id": s.assignment_id, "answer": s.answer, "time_on_task_seconds": worked[s.assignment_id]}
+        for s in submissions
+        if s.assignment_id in worked
+    ]
+    stored = insert_ignoring_conflicts(session, Submission, rows, ["assignment_id"])
+    update_grouped(
+        session,
+        Assignment,
+        worked,
+        lambda seconds: {"status": "submitted", "submitted_at": now, "worked_seconds": seconds},
+        Assignment.status == "assigned",
+    )
+    return stored
+
+
+# Submission id -> its answer: what a caller has already read of a batch (the review's one read).
+KnownAnswers = Mapping[int, Mapping[str, Any]]
+
+
+def answers_of(session: Session, submission_ids: Iterable[int], known: KnownAnswers) -> KnownAnswers:
+    """These submissions' answers: from `known` where it holds them, the rest read in one query.
+    A submitted answer never changes, so one read serves every stage of a review."""
+    missing = sorted({sid for sid in submission_ids if sid not in known})
+    if not missing:
+        return known
+    fetched: dict[int, Mapping[str, Any]] = {}
+    for start in range(0, len(missing), 50_000):
+        fetched.update(
+            plain_rows(
+                session,
+                select(Submission.id, Submission.answer).where(
+                    matches_any(session, Submission.id, missing[start : start + 50_000])
+                ),
+            )
+            .tuples()
+            .all()  # a result has .keys(): dict.update would take it for a mapping
+        )
+    return ChainMap(fetched, known)  # type: ignore[arg-type]

@@ -1,0 +1,180 @@
+"""Synthetic work items, experts and answers with a known truth: for the demo, tests and benchmarks.
+
+The truth of an item is derived from its content hash, so the simulator never needs a hidden column
+and gold answers generated here agree with what an accurate expert would say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from nightshift.projects.spec import FreeText, Label, MultiChoice, OrdinalScale, PairwisePreference, SingleChoice
+
+DOMAINS = ("finance", "law", "medicine", "software", "tax", "insurance", "logistics", "energy")
+LANGUAGES = ("en", "de", "fr", "es", "ja")
+TIMEZONES = (
+    "America/Los_Angeles",
+    "America/New_York",
+    "America/Sao_Paulo",
+    "Europe/London",
+    "Europe/Berlin",
+    "Africa/Lagos",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+)
+SCENARIOS = (
+    "A mid-sized manufacturer is weighing a sale-and-leaseback of its main plant to fund an acquisition.",
+    "A retail bank must decide whether to hedge its fixed-rate mortgage book against rising rates.",
+    "A SaaS company's CFO asks how a switch to usage-based pricing changes revenue recognition.",
+    "A family office reviews concentration risk after a single stock grew to 40% of the portfolio.",
+    "A logistics firm compares leasing and buying 200 electric vans under two tax regimes.",
+    "An insurer re-prices a commercial property line after two years of flood losses.",
+)
+FILLER = (
+    "The board wants a recommendation with the main risks, the numbers that drive the decision, "
+    "and what would have to be true for the opposite choice to be better. "
+)
+
+
+def _seed(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def generate_items(n: int, seed: int = 7, text_bytes: int = 600, prefix: str = "item") -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    for i in range(n):
+        scenario = rng.choice(SCENARIOS)
+        body = (FILLER * (1 + text_bytes // len(FILLER)))[: max(0, text_bytes - len(scenario))]
+        yield {
+            "external_id": f"{prefix}-{seed}-{i:07d}",
+            "prompt": f"{scenario} {body}".strip(),
+            "model_answer": f"Recommendation {i}: proceed, provided the cost of capital stays below "
+            f"{rng.randint(4, 12)}% and covenants allow it.",
+            "context": f"Case {i}; figures in USD millions; fiscal year {rng.randint(2019, 2026)}.",
+            "language": rng.choice(LANGUAGES),
+            "domain": "finance",
+        }
+
+
+def generate_experts(n: int, seed: int = 11, prefix: str = "expert") -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    for i in range(n):
+        tier = "adjudicator" if i % 10 == 0 else "reviewer" if i % 4 == 0 else "annotator"
+        others = rng.sample(DOMAINS[1:], k=rng.randint(0, 2))
+        skills = ["finance", *others] if i % 8 != 7 else others or ["law"]
+        languages = sorted({"en", *rng.sample(LANGUAGES, k=rng.randint(1, 3))})
+        yield {
+            "handle": f"{prefix}-{i:05d}",
+            "name": f"Expert {i}",
+            "email": f"{prefix}{i}@experts.example",
+            "timezone": rng.choice(TIMEZONES),
+            "work_start_hour": rng.choice((18, 19, 20, 21, 22)),
+            "work_hours": rng.choice((2, 3, 4)),
+            "hourly_rate": f"{rng.randint(100, 250)}.00",
+            "tier": tier,
+            "capacity": rng.choice((20, 30, 40)),
+            "skills": skills,
+            "languages": languages,
+        }
+
+
+def true_answer(content_hash: str, labels: Sequence[Label]) -> dict[str, Any]:
+    """The answer a perfect expert gives for this item."""
+    rng = random.Random(_seed("truth", content_hash))
+    answer: dict[str, Any] = {}
+    for label in labels:
+        if isinstance(label, OrdinalScale):
+            answer[label.name] = rng.randint(label.min, label.max)
+        elif isinstance(label, SingleChoice | PairwisePreference):
+            answer[label.name] = rng.choice(label.options)
+        elif isinstance(label, MultiChoice):
+            answer[label.name] = sorted(o for o in label.options if rng.random() < 0.3)
+        elif isinstance(label, FreeText):
+            answer[label.name] = _text(rng, label, "A careful answer")
+    return answer
+
+
+def expert_profile(handle: str) -> tuple[float, float]:
+    """(accuracy, speed) of a simulated expert: most are careful, about one in six is careless."""
+    rng = random.Random(_seed("profile", handle))
+    if rng.random() < 0.16:
+        return rng.uniform(0.3, 0.5), rng.uniform(2.5, 4.0)
+    return rng.uniform(0.82, 0.97), rng.uniform(0.8, 1.3)
+
+
+def simulated_answer(
+    content_hash: str, handle: str, labels: Sequence[Label], expected_minutes: float
+) -> tuple[dict[str, Any], int]:
+    """What this expert answers for this item, and how many seconds it took them."""
+    accuracy, speed = expert_profile(handle)
+    rng = random.Random(_seed("answer", content_hash, handle))
+    truth = true_answer(content_hash, labels)
+    careless = accuracy < 0.6
+    answer: dict[str, Any] = {}
+    for label in labels:
+        correct = rng.random() < accuracy
+        if isinstance(label, OrdinalScale):
+            value = truth[label.name] if correct else rng.randint(label.min, label.max)
+            answer[label.name] = value
+        elif isinstance(label, SingleChoice | PairwisePreference):
+            answer[label.name] = truth[label.name] if correct else rng.choice(label.options)
+        elif isinstance(label, MultiChoice):
+            answer[label.name] = (
+                truth[label.name] if correct else sorted(o for o in label.options if rng.random() < 0.3)
+            )
+        elif isinstance(label, FreeText):
+            # Words only: an expert's text is delivered, so the simulator never writes who they are.
+            answer[label.name] = _text(rng, label, "Notes")
+    seconds = int(expected_minutes * 60 / speed * rng.uniform(0.7, 1.3))
+    if careless and rng.random() < 0.5:
+        seconds = rng.randint(5, 50)  # rushed: the submissions gate's time-on-task check catches it
+    return answer, max(1, seconds)
+
+
+def _text(rng: random.Random, label: FreeText, lead: str) -> str:
+    # Enough words that two experts' texts collide no more often than real ones: the pasted-text
+    # check must not flag honest simulated work.
+    words = (
+        "margin",
+        "covenant",
+        "liquidity",
+        "assumption",
+        "scenario",
+        "risk",
+        "cash flow",
+        "tax",
+        "leverage",
+        "hedge",
+        "duration",
+        "collateral",
+        "forecast",
+        "valuation",
+        "dividend",
+        "yield",
+        "exposure",
+        "volatility",
+        "accrual",
+        "depreciation",
+        "equity",
+        "debt",
+        "spread",
+        "basis",
+        "inflation",
+        "currency",
+        "audit",
+        "reserve",
+        "capital",
+        "maturity",
+        "premium",
+        "discount",
+    )
+    target = max(label.min_length + 20, 60)
+    text = lead + ":"
+    while len(text) < target:
+        text += " " + rng.choice(words)
+    return text[: label.max_length]
