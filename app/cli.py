@@ -98,7 +98,7 @@ def secrets_rotate_pseudonym_key() -> None:
 @project_app.command("apply")
 def project_apply(file: Annotated[Path, typer.Argument(help="Project spec YAML.")]) -> None:
     """Create or update a client and project from a spec file."""
-    from nightshift.delivery.webhooks import check_webhook_url
+    from nightshift.delivery.endpoints import check_webhook_url
     from nightshift.platform.db import transaction
     from nightshift.projects.registry import apply_spec
     from nightshift.projects.spec import load_spec
@@ -185,7 +185,7 @@ TimezoneOption = Annotated[
 
 
 def _period(period: str | None, tz: str | None) -> Any:
-    from nightshift.payouts.ledger import Period
+    from nightshift.payouts.periods import Period
     from nightshift.platform.models import utcnow
 
     zone = tz or _settings().payout_timezone
@@ -222,7 +222,7 @@ def payouts_statement(
     handle: str, period: PeriodOption = None, tz: TimezoneOption = None, as_json: JsonFlag = False
 ) -> None:
     """One expert's statement for a period, line by line."""
-    from nightshift.payouts.ledger import statement
+    from nightshift.payouts.statements import statement
 
     chosen = _period(period, tz)
     with _ready_sessions()() as session:
@@ -257,7 +257,8 @@ def payouts_correct(
 
     from sqlalchemy import select
 
-    from nightshift.payouts.ledger import add_correction, expert_id_of
+    from nightshift.payouts.ledger import add_correction
+    from nightshift.payouts.statements import expert_id_of
     from nightshift.platform.db import transaction
     from nightshift.platform.models import Project
 
@@ -583,7 +584,7 @@ def redeliver(
     as_json: JsonFlag = False,
 ) -> None:
     """Send a delivered or dead-lettered batch again as a new version, saying what changed."""
-    from nightshift.delivery.build import request_redelivery
+    from nightshift.delivery.outbox import request_redelivery
     from nightshift.platform.db import transaction
 
     _require_batch(batch)
@@ -640,7 +641,7 @@ def _client(session: Any, slug: str) -> Any:
 @clients_app.command("enable-webhook")
 def clients_enable_webhook(client: str) -> None:
     """Enable an endpoint disabled by a 410; its waiting pages are due at once."""
-    from nightshift.delivery.webhooks import enable_endpoint
+    from nightshift.delivery.endpoints import enable_endpoint
     from nightshift.platform.db import transaction
     from nightshift.platform.models import utcnow
 
@@ -655,7 +656,7 @@ def clients_rotate_secret(
     finish: Annotated[bool, typer.Option("--finish", help="End the rotation: drop the old secret.")] = False,
 ) -> None:
     """Start a signing-secret rotation (new and old both sign) or finish it (the new one alone)."""
-    from nightshift.delivery.webhooks import new_webhook_secret
+    from nightshift.delivery.endpoints import new_webhook_secret
     from tasks.runtime import resources
 
     with _ready_sessions()() as session:

@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from app.receiver import WebhookReceiver
-from nightshift.delivery.webhooks import new_webhook_secret
+from nightshift.delivery.endpoints import new_webhook_secret
 from nightshift.platform.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -39,7 +39,7 @@ def run_demo(items: Path | None = None) -> None:
     from flows.review import ReviewParams, review_flow
     from flows.simulate import SimulateParams, simulate_flow
     from nightshift.experts.registry import import_experts, parse_experts
-    from nightshift.payouts.ledger import Period
+    from nightshift.payouts.periods import Period
     from nightshift.platform.db import transaction
     from nightshift.platform.migrate import upgrade
     from nightshift.platform.models import utcnow

@@ -12,7 +12,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from app.web import Credentials, Id, ServiceDep, principal, unauthorized
-from nightshift.work import workbench
+from nightshift.payouts import earnings as payouts_earnings
+from nightshift.review import decisions
+from nightshift.work import access, answers
+from nightshift.work import tasks as work_tasks
 
 router = APIRouter(prefix="/api/expert", tags=["expert"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not one of your assignments."}}
@@ -58,12 +61,12 @@ class Submitted(BaseModel):
 
 
 class SkipIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=workbench.MAX_REASON)
+    reason: str = Field(min_length=1, max_length=access.MAX_REASON)
 
 
 class ReviewIn(BaseModel):
     decision: Literal["approve", "reject", "correct"]
-    reason: str | None = Field(default=None, max_length=workbench.MAX_REASON, description="Required to reject.")
+    reason: str | None = Field(default=None, max_length=access.MAX_REASON, description="Required to reject.")
     corrected_answer: dict[str, Any] | None = Field(default=None, description="Required to correct.")
 
 
@@ -89,14 +92,14 @@ def list_assignments(
     """Your open assignments, soonest due first."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        return [TaskSummary(**t) for t in workbench.open_tasks(session, me.id, role, limit)]
+        return [TaskSummary(**t) for t in work_tasks.open_tasks(session, me.id, role, limit)]
 
 
 def _task_or_nothing(session: Session, expert_id: int, assignment_id: int | None) -> Any:
     """The task opened for the expert, or 204 when there was none to give."""
     if assignment_id is None:
         return Response(status_code=204)
-    return Task(**vars(workbench.view_task(session, expert_id, assignment_id)))
+    return Task(**vars(work_tasks.view_task(session, expert_id, assignment_id)))
 
 
 @router.get("/assignments/next", response_model=Task, responses={204: {"description": "Nothing open."}})
@@ -104,7 +107,7 @@ def next_assignment(svc: ServiceDep, credentials: Credentials) -> Any:
     """Your next annotation task, opened: its time on task starts now if it had not started."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        return _task_or_nothing(session, me.id, workbench.next_task(session, me.id))
+        return _task_or_nothing(session, me.id, work_tasks.next_task(session, me.id))
 
 
 @router.get("/assignments/{assignment_id}", responses=NOT_FOUND)
@@ -112,7 +115,7 @@ def get_assignment(assignment_id: Id, svc: ServiceDep, credentials: Credentials)
     """One of your tasks; the first view of an open task starts its time on task."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        return Task(**vars(workbench.view_task(session, me.id, assignment_id)))
+        return Task(**vars(work_tasks.view_task(session, me.id, assignment_id)))
 
 
 @router.put("/assignments/{assignment_id}/draft", status_code=204, responses={**NOT_FOUND, **CONFLICT})
@@ -120,7 +123,7 @@ def save_draft(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: 
     """Keep a partial answer; the schema is checked only on submission."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        workbench.save_draft(session, me.id, assignment_id, body.answer)
+        answers.save_draft(session, me.id, assignment_id, body.answer)
 
 
 @router.post(
@@ -132,10 +135,10 @@ def save_draft(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: 
 def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> Response:
     """Submit the answer: 422 names each field that breaks the label schema, and nothing is stored."""
     # The hot path: the token is checked in the same read as the task, and the one write is a
-    # single statement (see workbench.submit_answer_with_key).
+    # single statement (see answers.submit_answer_with_key).
     key = credentials.credentials if credentials else None
     with svc.single_statements() as session:
-        submission_id = workbench.submit_answer_with_key(session, key, assignment_id, body.answer)
+        submission_id = answers.submit_answer_with_key(session, key, assignment_id, body.answer)
     if submission_id is None:
         raise unauthorized()
     # The body as bytes, past FastAPI's validation and serialisation of a returned model: a tenth
@@ -148,7 +151,7 @@ def skip(assignment_id: Id, body: SkipIn, svc: ServiceDep, credentials: Credenti
     """Pass the task on, with a reason; another expert gets it."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        workbench.skip_task(session, me.id, assignment_id, body.reason)
+        answers.skip_task(session, me.id, assignment_id, body.reason)
 
 
 @router.post("/reviews/next", response_model=Task, responses={204: {"description": "Nothing to review."}})
@@ -156,10 +159,10 @@ def claim_review(svc: ServiceDep, credentials: Credentials) -> Any:
     """Your open review task, or a new one (reviewers and adjudicators only)."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        found = workbench.claim_review(session, me.id)
+        found = decisions.claim_review(session, me.id)
         if found is None:
             return Response(status_code=204)
-        return Task(**vars(workbench.view_task(session, me.id, found)))
+        return Task(**vars(work_tasks.view_task(session, me.id, found)))
 
 
 @router.post("/reviews/{assignment_id}/decision", status_code=204, responses={**NOT_FOUND, **CONFLICT})
@@ -167,7 +170,7 @@ def decide(assignment_id: Id, body: ReviewIn, svc: ServiceDep, credentials: Cred
     """Approve, reject with a reason, or correct the annotation under review."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        workbench.decide_review(session, me.id, assignment_id, body.decision, body.reason, body.corrected_answer)
+        decisions.decide_review(session, me.id, assignment_id, body.decision, body.reason, body.corrected_answer)
 
 
 @router.post("/adjudications/next", response_model=Task, responses={204: {"description": "Nothing to adjudicate."}})
@@ -176,7 +179,7 @@ def claim_adjudication(svc: ServiceDep, credentials: Credentials) -> Any:
     to an annotation: `POST /api/expert/assignments/{id}/submission`."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        return _task_or_nothing(session, me.id, workbench.claim_adjudication(session, me.id))
+        return _task_or_nothing(session, me.id, decisions.claim_adjudication(session, me.id))
 
 
 @router.get("/earnings")
@@ -184,4 +187,4 @@ def earnings(svc: ServiceDep, credentials: Credentials) -> EarningsOut:
     """Hours, rate, bonuses and pay to date."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
-        return EarningsOut(**vars(workbench.earnings(session, me.id)))
+        return EarningsOut(**vars(payouts_earnings.earnings(session, me.id)))

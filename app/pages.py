@@ -15,9 +15,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from app.web import SESSION_COOKIE, Id, Service, service
+from nightshift.payouts import earnings
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import Principal, authenticate
-from nightshift.work import workbench
+from nightshift.review import decisions
+from nightshift.work import access, answers
+from nightshift.work import tasks as work_tasks
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -65,10 +68,10 @@ def answer_from_form(form: FormData, labels: list[dict[str, Any]], prefix: str =
     return answer
 
 
-def _my_task(svc: Service, me: Principal, assignment_id: int, role: str | None) -> workbench.TaskView:
+def _my_task(svc: Service, me: Principal, assignment_id: int, role: str | None) -> work_tasks.TaskView:
     """The caller's task (of this role, if given); its first view starts the clock. NotFoundError otherwise."""
     with svc.transaction() as session:
-        task = workbench.view_task(session, me.id, assignment_id)
+        task = work_tasks.view_task(session, me.id, assignment_id)
     if role is not None and task.role != role:
         raise NotFoundError(f"no {role} task {assignment_id}")
     return task
@@ -125,7 +128,7 @@ def task_list(request: Request) -> Response:
     if me is None:
         return _to_signin()
     with svc.transaction() as session:
-        tasks = workbench.open_tasks(session, me.id)
+        tasks = work_tasks.open_tasks(session, me.id)
     return _page(request, "tasks.html", title="Tasks", tasks=tasks)
 
 
@@ -159,20 +162,20 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
         answer = answer_from_form(form, task.labels)
         with svc.transaction() as session:
             if action == "draft":
-                workbench.save_draft(session, me.id, assignment_id, answer)
+                answers.save_draft(session, me.id, assignment_id, answer)
                 return RedirectResponse(f"/work/{assignment_id}?flash=Draft+saved", status_code=303)
             if action == "skip":
-                workbench.skip_task(session, me.id, assignment_id, str(form.get("skip_reason") or ""))
+                answers.skip_task(session, me.id, assignment_id, str(form.get("skip_reason") or ""))
                 return RedirectResponse("/work?flash=Task+skipped", status_code=303)
-            workbench.submit_answer(session, me.id, assignment_id, answer)
+            answers.submit_answer(session, me.id, assignment_id, answer)
     except NotFoundError:
         return _missing(request)
-    except workbench.ConflictError as exc:
+    except access.ConflictError as exc:
         return _page(request, "message.html", 409, title="Task closed", message=str(exc))
-    except workbench.AnswerInvalid as exc:
+    except access.AnswerInvalid as exc:
         return _page(request, "task.html", 422, title="Task", task=task, values=answer, errors=exc.errors)
     with svc.transaction() as session:
-        following = workbench.next_task(session, me.id)
+        following = work_tasks.next_task(session, me.id)
     target = f"/work/{following}" if following else "/work"
     return RedirectResponse(f"{target}?flash=Submitted.+Thank+you", status_code=303)
 
@@ -184,7 +187,7 @@ def review_next(request: Request) -> Response:
     if me is None:
         return _to_signin()
     with svc.transaction() as session:
-        found = workbench.claim_review(session, me.id)
+        found = decisions.claim_review(session, me.id)
     if found is None:
         return _page(request, "message.html", title="Review", message="Nothing is waiting for your review.")
     return RedirectResponse(f"/review/{found}", status_code=303)
@@ -219,14 +222,14 @@ async def review_action(assignment_id: Id, request: Request) -> Response:
         task = _my_task(svc, me, assignment_id, "review")
         corrected = answer_from_form(form, task.labels, "corrected.") if decision == "correct" else None
         if decision not in ("approve", "reject", "correct"):
-            raise workbench.AnswerInvalid({"decision": "choose approve, reject or correct"})
+            raise access.AnswerInvalid({"decision": "choose approve, reject or correct"})
         with svc.transaction() as session:
-            workbench.decide_review(session, me.id, assignment_id, decision, reason, corrected)  # type: ignore[arg-type]
+            decisions.decide_review(session, me.id, assignment_id, decision, reason, corrected)  # type: ignore[arg-type]
     except NotFoundError:
         return _missing(request)
-    except workbench.ConflictError as exc:
+    except access.ConflictError as exc:
         return _page(request, "message.html", 409, title="Review closed", message=str(exc))
-    except workbench.AnswerInvalid as exc:
+    except access.AnswerInvalid as exc:
         values = corrected or task.subject_answer or {}
         context = {"task": task, "values": values, "errors": exc.errors, "decision": decision, "reason": reason}
         return _page(request, "review.html", 422, title="Review", **context)
@@ -240,5 +243,5 @@ def earnings_page(request: Request) -> Response:
     if me is None:
         return _to_signin()
     with svc.transaction() as session:
-        e = workbench.earnings(session, me.id)
+        e = earnings.earnings(session, me.id)
     return _page(request, "earnings.html", title="Earnings", e=e)

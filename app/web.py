@@ -27,7 +27,7 @@ from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.heap import settle_heap
 from nightshift.platform.keys import Principal, authenticate
 from nightshift.resources import Resources
-from nightshift.work.workbench import AnswerInvalid, ConflictError
+from nightshift.work.access import AnswerInvalid, ConflictError
 
 log = logging.getLogger("nightshift.web")
 SESSION_COOKIE = "nightshift_session"

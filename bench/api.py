@@ -66,7 +66,8 @@ ANSWER = {
 def build(url: str, items: int, workdir: Path) -> dict[str, str]:
     """The project, experts, items and their tasks; returns handle → token."""
     from nightshift.experts.registry import import_experts, parse_experts
-    from nightshift.ingest.load import load_chunk, mark_ingest_complete, open_batch
+    from nightshift.ingest.batches import mark_ingest_complete, open_batch
+    from nightshift.ingest.store import load_chunk
     from nightshift.platform.db import make_engine, make_sessionmaker, transaction
     from nightshift.platform.keys import issue_key
     from nightshift.platform.migrate import upgrade

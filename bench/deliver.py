@@ -97,19 +97,19 @@ def reset(plain: str) -> None:
 
 def one_run(sessions, options, url: str, plain: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from expectations.delivery_readiness import check_delivery_readiness
-    from nightshift.delivery import build as delivery
-    from nightshift.delivery import webhooks
+    from nightshift.delivery import build, outbox, webhooks
+    from nightshift.delivery.records import passed_item_ids
     from nightshift.platform.db import transaction
     from nightshift.platform.models import Delivery, DeliveryMessage
     from nightshift.platform.outside import EnvSecretResolver, HttpxPoster
-    from nightshift.review.settle import record_gate
+    from nightshift.review.gates import record_gate
 
     reset(plain)
     figures: dict[str, float] = {}
     started = time.perf_counter()
     with sessions() as session:
-        built = delivery.build_delivery(session, 1, options)
-        expected = delivery.passed_item_ids(session, 1)
+        built = build.build_delivery(session, 1, options)
+        expected = passed_item_ids(session, 1)
     figures["build"] = time.perf_counter() - started
     started = time.perf_counter()
     outcome = check_delivery_readiness(built, expected)
@@ -117,7 +117,7 @@ def one_run(sessions, options, url: str, plain: str) -> dict[str, float]:  # typ
     started = time.perf_counter()
     with transaction(sessions) as session:
         run_id = record_gate(session, 1, outcome)
-        delivery_id = delivery.commit_delivery(session, built, options, [{"gate": outcome.gate, "run": run_id}])
+        delivery_id = outbox.commit_delivery(session, built, options, [{"gate": outcome.gate, "run": run_id}])
     figures["outbox"] = time.perf_counter() - started
     stats = webhooks.SendStats()
     poster = HttpxPoster(30)
@@ -162,8 +162,7 @@ def main() -> None:
     receiver.start()
     endpoint = f"http://127.0.0.1:{ports.get(timeout=30)}/hook"
     try:
-        from nightshift.delivery import build as delivery
-        from nightshift.delivery import webhooks
+        from nightshift.delivery import build, endpoints
         from nightshift.platform.db import make_engine, make_sessionmaker, transaction
         from nightshift.platform.migrate import upgrade
         from nightshift.platform.models import Batch
@@ -171,7 +170,7 @@ def main() -> None:
         from nightshift.projects.spec import load_spec
 
         upgrade(url)
-        os.environ[SECRET_ENV] = webhooks.new_webhook_secret()
+        os.environ[SECRET_ENV] = endpoints.new_webhook_secret()
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
         spec = load_spec(ROOT / "samples" / "spec.yaml")
@@ -183,7 +182,7 @@ def main() -> None:
                 "UPDATE clients SET webhook_url = %s, webhook_secret_ref = %s", (endpoint, f"env:{SECRET_ENV}")
             )
         build_batch(plain, args.records)
-        options = delivery.DeliveryOptions(directory=workdir / "store", page_bytes=args.page_bytes)
+        options = build.DeliveryOptions(directory=workdir / "store", page_bytes=args.page_bytes)
         runs = [one_run(sessions, options, endpoint, plain) for _ in range(args.repeat)]
         engine.dispose()
     finally:

@@ -185,7 +185,7 @@ def main() -> None:
     try:
         from deployments.limits import apply_limits
         from flows.dispatch import DispatchParams, dispatch_flow
-        from nightshift.dispatch.plan import dispatch_batch
+        from nightshift.dispatch.assignments import dispatch_batch
         from nightshift.experts.routing import refresh_routes
         from nightshift.platform.db import make_engine, make_sessionmaker, transaction
         from nightshift.platform.migrate import upgrade

@@ -167,13 +167,12 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     from expectations.submissions import check_submissions
     from nightshift.platform.db import transaction
     from nightshift.projects.registry import project_spec
-    from nightshift.review import settle as review
-    from nightshift.review.settle import gold, reliability
+    from nightshift.review import gates, gold, reliability, settle
 
     times: dict[str, float] = {}
     started = time.perf_counter()
     with sessions() as session:
-        rows = review.submissions_to_gate(session, 1)
+        rows = gates.submissions_to_gate(session, 1)
         project = project_spec(session, 1).project
     times["read"] = time.perf_counter() - started
     mark = time.perf_counter()
@@ -181,21 +180,21 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     times["submissions gate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with transaction(sessions) as session:
-        review.record_gate(session, 1, outcome)
+        gates.record_gate(session, 1, outcome)
         gold_outcome = check_gold(gold.gold_scores(session, 1, outcome, rows), project, docs)
-        review.apply_submission_gate(session, outcome, rows, held_back=sorted(gold_outcome.failures))
-        review.record_gate(session, 1, gold_outcome)
+        gates.apply_submission_gate(session, outcome, rows, held_back=sorted(gold_outcome.failures))
+        gates.record_gate(session, 1, gold_outcome)
         gold.pause_and_requeue(session, 1, sorted(gold_outcome.failures), "gold accuracy", "bench")
     times["gold gate + verdicts"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    report = review.ReviewReport()
+    report = settle.ReviewReport()
     with transaction(sessions) as session:
-        known = review.known_answers(rows)
-        review.aggregate_ready_items(session, 1, report, partial(check_agreement, docs_dir=docs), known)
+        known = gates.known_answers(rows)
+        settle.aggregate_ready_items(session, 1, report, partial(check_agreement, docs_dir=docs), known)
         times["aggregate + agreement gate"] = time.perf_counter() - mark
         mark = time.perf_counter()
         reliability.update_reliability(session, reliability.experts_of_batch(session, 1), known)
-        review.settle_batch(session, 1)
+        settle.settle_batch(session, 1)
     times["reliability + status"] = time.perf_counter() - mark
     times["total"] = time.perf_counter() - started
     times["rejected"] = len(outcome.failures)

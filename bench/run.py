@@ -32,11 +32,10 @@ from bench.databases import drop_database, fresh_database  # noqa: E402
 from expectations.agreement import check_agreement  # noqa: E402
 from expectations.delivery_readiness import check_delivery_readiness  # noqa: E402
 from expectations.submissions import check_submissions  # noqa: E402
-from nightshift.delivery import build as delivery  # noqa: E402
-from nightshift.delivery import webhooks  # noqa: E402
-from nightshift.dispatch import plan as dispatch  # noqa: E402
+from nightshift.delivery import build, endpoints, outbox, webhooks  # noqa: E402
+from nightshift.dispatch import assignments  # noqa: E402
 from nightshift.experts.registry import ExpertRow, import_experts  # noqa: E402
-from nightshift.ingest import load as ingest  # noqa: E402
+from nightshift.ingest import batches, store  # noqa: E402
 from nightshift.ingest.formats import read_chunks  # noqa: E402
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from nightshift.platform.migrate import upgrade  # noqa: E402
@@ -44,7 +43,7 @@ from nightshift.platform.models import Client, utcnow  # noqa: E402
 from nightshift.platform.outside import EnvSecretResolver, HttpxPoster  # noqa: E402
 from nightshift.projects.registry import apply_spec, project_spec  # noqa: E402
 from nightshift.projects.spec import load_spec  # noqa: E402
-from nightshift.review import settle as review  # noqa: E402
+from nightshift.review import gates, settle  # noqa: E402
 from nightshift.work import simulate  # noqa: E402
 from nightshift.work.synthetic import generate_experts, generate_items  # noqa: E402
 
@@ -88,11 +87,11 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
 
         def run_ingest() -> int:
             with transaction(sessions) as session:
-                batch_id = ingest.open_batch(session, spec.project.slug, items_file).batch_id
+                batch_id = batches.open_batch(session, spec.project.slug, items_file).batch_id
             total = 0
             for chunk, _ in read_chunks(items_file, "jsonl", False, 5_000):
                 with transaction(sessions) as session:
-                    total += ingest.load_chunk(session, batch_id, str(items_file), chunk).accepted
+                    total += store.load_chunk(session, batch_id, str(items_file), chunk).accepted
             return total
 
         timed("ingest", run_ingest, results)
@@ -102,7 +101,7 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
 
         def run_dispatch() -> int:
             with transaction(sessions) as session:
-                return dispatch.dispatch_batch(session, 1, utcnow()).assignments
+                return assignments.dispatch_batch(session, 1, utcnow()).assignments
 
         timed("dispatch (assignments)", run_dispatch, results)
 
@@ -116,20 +115,20 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
 
         def run_review() -> int:
             with sessions() as session:
-                rows_ = review.submissions_to_gate(session, 1)
+                rows_ = gates.submissions_to_gate(session, 1)
                 project = project_spec(session, 1).project
             outcome = check_submissions(rows_, project)
-            report = review.ReviewReport()
+            report = settle.ReviewReport()
             with transaction(sessions) as session:
-                review.record_gate(session, 1, outcome)
-                review.apply_submission_gate(session, outcome, rows_)
-                review.aggregate_ready_items(session, 1, report, check_agreement)
-                review.settle_batch(session, 1)
+                gates.record_gate(session, 1, outcome)
+                gates.apply_submission_gate(session, outcome, rows_)
+                settle.aggregate_ready_items(session, 1, report, check_agreement)
+                settle.settle_batch(session, 1)
             return len(rows_)
 
         timed("review: gate + aggregate (submissions)", run_review, results)
 
-        secret = webhooks.new_webhook_secret()
+        secret = endpoints.new_webhook_secret()
         os.environ["BENCH_WEBHOOK_SECRET"] = secret
         with WebhookReceiver(secret) as receiver:
             with transaction(sessions) as session:
@@ -138,8 +137,8 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
                 session.execute(text("UPDATE batches SET status = 'passed'"))
 
             def run_deliver() -> int:
-                options = delivery.DeliveryOptions(directory=workdir / f"out-{run}")
-                delivery.prepare_delivery(sessions, 1, options, check_delivery_readiness, review.record_gate)
+                options = build.DeliveryOptions(directory=workdir / f"out-{run}")
+                outbox.prepare_delivery(sessions, 1, options, check_delivery_readiness, gates.record_gate)
                 webhooks.send_due(
                     sessions, HttpxPoster(10), EnvSecretResolver().resolve, ["127.0.0.1"], webhooks.SendStats()
                 )

@@ -13,7 +13,7 @@ from typing import Any
 
 from expectations.runner import Check, run_checks
 from nightshift.projects.spec import ProjectBody
-from nightshift.review.settle import GateOutcome
+from nightshift.review.gates import GateOutcome
 
 GATE = "agreement"
 

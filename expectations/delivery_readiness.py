@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.runner import Check, run_checks
-from nightshift.delivery.build import RECORD_FIELDS
-from nightshift.review.settle import GateOutcome
+from nightshift.delivery.records import RECORD_FIELDS
+from nightshift.review.gates import GateOutcome
 
 if TYPE_CHECKING:
     from nightshift.delivery.build import BuiltDelivery

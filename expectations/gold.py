@@ -10,8 +10,8 @@ from pathlib import Path
 
 from expectations.runner import Check, run_checks
 from nightshift.projects.spec import ProjectBody
+from nightshift.review.gates import GateOutcome
 from nightshift.review.gold import GoldScore
-from nightshift.review.settle import GateOutcome
 
 GATE = "gold"
 

@@ -10,7 +10,7 @@ from expectations.runner import Check, run_checks
 from nightshift.platform.heap import without_collection
 from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
 from nightshift.review.agreement import pasted_texts, plausible_seconds
-from nightshift.review.settle import GateOutcome
+from nightshift.review.gates import GateOutcome
 
 GATE = "submissions"
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift.ingest.formats import detect_format, read_chunks
-from nightshift.ingest.load import DEFAULT_CHUNK_ROWS, IngestCounts
+from nightshift.ingest.rows import DEFAULT_CHUNK_ROWS, IngestCounts
 from tasks.ingest import finish_ingest, load_item_chunk, open_ingest_batch, resolve_source
 
 # Set by a face that wants to show progress (the CLI's bar); called with (file name, share done).

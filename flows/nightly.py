@@ -24,7 +24,7 @@ from flows.deliver import DeliverParams, deliver_flow
 from flows.hooks import FAILURE_HOOKS, failure_summary
 from flows.ingest import IngestParams, ingest_flow
 from flows.payouts import PayoutParams, payouts_flow
-from nightshift.payouts.ledger import Period
+from nightshift.payouts.periods import Period
 from nightshift.platform.models import utcnow
 from nightshift.reports.status import batch_statuses, open_batch_ids
 from tasks.notify import post_client_digests, send_ops_messages, warn_of_batches_at_risk

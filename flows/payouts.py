@@ -7,7 +7,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
-from nightshift.payouts.ledger import Period
+from nightshift.payouts.periods import Period
 from nightshift.platform.models import utcnow
 from tasks.payouts import export_payouts_csv, pay_period
 from tasks.runtime import resources

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from flows.hooks import FAILURE_HOOKS
 from nightshift.notify import messages as notify
 from nightshift.platform.heap import collection_paused
-from nightshift.review.settle import GateOutcome
+from nightshift.review.gates import GateOutcome
 from tasks.notify import notify_ops
 from tasks.review import (
     aggregate_and_settle,

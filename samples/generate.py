@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nightshift.ingest.load import content_hash
+from nightshift.ingest.rows import content_hash
 from nightshift.projects.spec import load_spec
 from nightshift.work.synthetic import generate_experts, generate_items, true_answer
 

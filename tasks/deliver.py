@@ -8,11 +8,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from expectations.delivery_readiness import check_delivery_readiness
-from nightshift.delivery import build as delivery
-from nightshift.delivery import webhooks
+from nightshift.delivery import outbox, webhooks
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Batch, Client, Delivery, Project
-from nightshift.review.settle import GateOutcome, record_gate
+from nightshift.review.gates import GateOutcome, record_gate
 from tasks.runtime import CLIENT_WEBHOOKS, DB_TASK, resources
 
 
@@ -30,7 +29,7 @@ def prepare_delivery(batch_id: int) -> tuple[int | None, GateOutcome | None]:
     """Build the files, gate them for readiness, then publish them with the outbox; None when not ready."""
     res = resources()
     readiness = partial(check_delivery_readiness, docs_dir=res.settings.resolved_data_docs_dir)
-    return delivery.prepare_delivery(res.sessions, batch_id, res.delivery_options, readiness, record_gate)
+    return outbox.prepare_delivery(res.sessions, batch_id, res.delivery_options, readiness, record_gate)
 
 
 @task(cache_policy=NO_CACHE, tags=[CLIENT_WEBHOOKS])
@@ -65,7 +64,7 @@ def send_due_messages(batch_id: int | None) -> SendReport:
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def settle_deliveries(batch_id: int | None) -> list[dict[str, Any]]:
     with transaction(resources().sessions) as session:
-        settled = delivery.settle_deliveries(session, batch_id)
+        settled = outbox.settle_deliveries(session, batch_id)
         out = []
         for delivery_id, status in settled:
             record = session.get_one(Delivery, delivery_id)

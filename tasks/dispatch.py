@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift.dispatch import plan as dispatch
+from nightshift.dispatch import assignments, plan
 from nightshift.platform.db import transaction
 from nightshift.platform.models import utcnow
 from tasks.runtime import DB_TASK, db_task, resources
@@ -20,16 +20,16 @@ DB_WRITE_TAG = "nightshift-db-writes"
 # No retries: a retry would plan again while the first attempt's shards are still being written, and
 # could staff their items twice over. A failed plan fails the run; the next run plans what is left.
 @task(cache_policy=NO_CACHE, **(db_task(PLANNER_TAG) | {"retries": 0}))
-def plan_batch_dispatch(batch_id: int, shard_size: int) -> Iterator[dispatch.PlanShard | dispatch.DispatchPlan]:
+def plan_batch_dispatch(batch_id: int, shard_size: int) -> Iterator[plan.PlanShard | plan.DispatchPlan]:
     """A generator task: each shard reaches the flow, and its write starts, while the rest is planned."""
     with resources().sessions() as session:
-        yield from dispatch.plan_in_shards(session, batch_id, utcnow(), shard_size)
+        yield from plan.plan_in_shards(session, batch_id, utcnow(), shard_size)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="write-assignments-{shard_index}", **db_task(DB_WRITE_TAG))
 def write_assignment_shard(rows: list[tuple[int, int]], due_at: dt.datetime, shard_index: int) -> int:
     with transaction(resources().sessions) as session:
-        return dispatch.write_assignments(session, rows, due_at)
+        return assignments.write_assignments(session, rows, due_at)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
@@ -37,10 +37,10 @@ def finish_batch_dispatch(
     batch_id: int, staffed: list[int], unassignable: dict[int, str], projected_finish: dt.datetime | None
 ) -> None:
     with transaction(resources().sessions) as session:
-        dispatch.finish_dispatch(session, batch_id, staffed, unassignable, projected_finish)
+        assignments.finish_dispatch(session, batch_id, staffed, unassignable, projected_finish)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def expire_overdue_assignments(now: dt.datetime | None = None) -> int:
     with transaction(resources().sessions) as session:
-        return dispatch.expire_overdue(session, now or utcnow())
+        return assignments.expire_overdue(session, now or utcnow())

@@ -8,8 +8,8 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.ingest_chunk import check_chunk
 from expectations.worker import shared_worker
-from nightshift.ingest import load as ingest
-from nightshift.ingest import sources
+from nightshift.ingest import batches, sources, store
+from nightshift.ingest import rows as ingest_rows
 from nightshift.ingest.formats import SourceRow
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
@@ -53,9 +53,9 @@ def resolve_source(source: str) -> list[str]:
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def open_ingest_batch(project: str, source: str, fmt: str) -> ingest.OpenedBatch:
+def open_ingest_batch(project: str, source: str, fmt: str) -> batches.OpenedBatch:
     with transaction(resources().sessions) as session:
-        return ingest.open_batch(session, project, Path(source), fmt)
+        return batches.open_batch(session, project, Path(source), fmt)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="load-rows-from-{first_line}", **DB_TASK)
@@ -68,13 +68,13 @@ def load_item_chunk(
     res = resources()
     with res.sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    prepared = ingest.prepare_chunk(batch_id, source, rows, project)
+    prepared = ingest_rows.prepare_chunk(batch_id, source, rows, project)
     try:
         with transaction(res.sessions) as session:
             if not expect_new:
-                ingest.set_aside_known(session, batch_id, source, prepared)
-            ingest.refuse(prepared, batch_id, source, check_chunk(prepared.items, project, shared_worker()))
-            return ingest.store_chunk(session, batch_id, source, prepared, known_set_aside=not expect_new).as_dict()
+                store.set_aside_known(session, batch_id, source, prepared)
+            ingest_rows.refuse(prepared, batch_id, source, check_chunk(prepared.items, project, shared_worker()))
+            return store.store_chunk(session, batch_id, source, prepared, known_set_aside=not expect_new).as_dict()
     except Exception as exc:
         # The database's own message quotes the value it refused: the run's state, its log and
         # ops' alert get the error's class only.
@@ -88,4 +88,4 @@ def load_item_chunk(
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def finish_ingest(batch_id: int) -> None:
     with transaction(resources().sessions) as session:
-        ingest.mark_ingest_complete(session, batch_id)
+        batches.mark_ingest_complete(session, batch_id)

@@ -5,21 +5,21 @@ from decimal import Decimal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift.payouts import ledger as payouts
+from nightshift.payouts import ledger, periods, statements
 from nightshift.platform.db import transaction
 from nightshift.platform.models import utcnow
 from tasks.runtime import DB_TASK, resources
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def pay_period(period: payouts.Period) -> payouts.PayoutReport:
+def pay_period(period: periods.Period) -> ledger.PayoutReport:
     """The period's missing ledger entries, in one transaction: all of them or none."""
     with transaction(resources().sessions) as session:
-        return payouts.pay_period(session, period, utcnow())
+        return ledger.pay_period(session, period, utcnow())
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def export_payouts_csv(period: payouts.Period) -> tuple[str, int, Decimal]:
+def export_payouts_csv(period: periods.Period) -> tuple[str, int, Decimal]:
     with resources().sessions() as session:
-        path, payees, total = payouts.export_csv(session, period.label, resources().settings.resolved_payouts_dir)
+        path, payees, total = statements.export_csv(session, period.label, resources().settings.resolved_payouts_dir)
     return str(path), payees, total

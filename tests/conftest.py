@@ -43,7 +43,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from app.receiver import WebhookReceiver  # noqa: E402
-from nightshift.delivery.webhooks import new_webhook_secret  # noqa: E402
+from nightshift.delivery.endpoints import new_webhook_secret  # noqa: E402
 from nightshift.experts.registry import import_experts, parse_experts  # noqa: E402
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from nightshift.platform.migrate import upgrade  # noqa: E402

@@ -7,77 +7,30 @@ due again by themselves and two senders never send the same page at once.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import email.utils
 import functools
 import json
-import random
-import secrets
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
-from nightshift.platform import addresses
-from nightshift.platform.addresses import Allowlist, Resolver, Target, literal_address, system_resolver
+from nightshift.delivery.endpoints import resolve_target
+from nightshift.delivery.retries import RETRY_SCHEDULE, next_attempt_delay
+from nightshift.platform.addresses import Resolver, Target, system_resolver
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Client, Delivery, DeliveryAttempt, DeliveryMessage, utcnow
-from nightshift.platform.retry_schedule import DEFAULT_RETRY_SCHEDULE
-
-# Seconds to wait after attempt n (1-based), roughly exponential (Svix's schedule: 5 s … 10 h, about
-# a day and a half in all); each wait gets up to 20% jitter so a recovered endpoint is not stampeded.
-# The default of the setting webhook_retry_schedule; a client's spec may give its endpoint its own.
-RETRY_SCHEDULE = DEFAULT_RETRY_SCHEDULE
-MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
-JITTER = 0.2
-# Retry-After is honoured on these only, and never beyond a day.
-SLOW_DOWN = (429, 503)
-MAX_RETRY_AFTER = 86_400.0
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def sign(secrets_: Sequence[str], webhook_id: str, timestamp: dt.datetime, body: str) -> str:
     """Standard Webhooks signature header; several secrets (a rotation) give several signatures."""
     return " ".join(Webhook(secret).sign(webhook_id, timestamp, body) for secret in secrets_)
-
-
-def check_webhook_url(url: str, http_allowlist: Sequence[str]) -> None:
-    """What can be judged without DNS: the scheme, credentials, and literal addresses."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host:
-        raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
-    if parts.scheme == "http" and host not in http_allowlist:
-        raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
-    if parts.username or parts.password:
-        raise NightshiftError("webhook URL must not carry credentials")
-    if literal_address(host) is not None:
-        resolve_target(url, http_allowlist)
-
-
-def resolve_target(url: str, http_allowlist: Sequence[str], resolver: Resolver = system_resolver) -> Target:
-    """Check the URL, resolve its host once, refuse any non-public address (IPv4 inside IPv6
-    included), and pin the one checked (see nightshift.platform.addresses). Allowlisted hosts (local
-    receivers) may use plain http and non-public addresses."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or (parts.scheme == "http" and host not in http_allowlist):
-        raise NightshiftError(f"webhook URL must be https (http only for allowlisted hosts): {url}")
-    allowlist = Allowlist.of(http_allowlist)
-    if allowlist.allows_name(host) and not (parts.username or parts.password):
-        return Target(url)
-    return addresses.resolve_target(url, allowlist, resolver, what="webhook")
 
 
 @dataclass(frozen=True)
@@ -89,22 +42,6 @@ class PostResult:
 
 class WebhookPoster(Protocol):
     def post(self, target: Target, headers: dict[str, str], body: bytes) -> PostResult: ...
-
-
-def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
 
 
 def page_body(event: str, manifest_json: str, page: int, pages: int, records_json: str) -> str:
@@ -311,18 +248,6 @@ def _is_success(status_code: int | None) -> bool:
     return status_code is not None and 200 <= status_code < 300
 
 
-def next_attempt_delay(
-    attempt_count: int,
-    status_code: int | None,
-    retry_after: float | None,
-    schedule: Sequence[int] = RETRY_SCHEDULE,
-) -> float:
-    delay = schedule[min(attempt_count, len(schedule)) - 1] * random.uniform(1.0, 1.0 + JITTER)
-    if status_code in SLOW_DOWN and retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
-
-
 def record_attempts(session: Session, attempts: Sequence[Attempt], now: dt.datetime, stats: SendStats) -> None:
     """Store every attempt and each message's outcome: delivered, retrying at a stored time, or dead.
 
@@ -423,19 +348,3 @@ def send_due(
         stats.bookkeeping_seconds += time.perf_counter() - started
         failed |= {a.message.client_id for a in attempts if not a.deferred and not _is_success(a.status_code)}
         records += sum(a.message.record_count for a in attempts if _is_success(a.status_code))
-
-
-def enable_endpoint(session: Session, client: Client, now: dt.datetime) -> int:
-    """Enable a disabled endpoint again; its waiting pages are due at once. Returns how many."""
-    client.webhook_disabled_at = None
-    client.webhook_disabled_reason = None
-    result = session.execute(
-        update(DeliveryMessage)
-        .where(
-            DeliveryMessage.status.in_(("pending", "retrying")),
-            DeliveryMessage.delivery_id.in_(select(Delivery.id).where(Delivery.client_id == client.id)),
-        )
-        .values(next_attempt_at=now)
-        .returning(DeliveryMessage.id)
-    )
-    return len(result.all())

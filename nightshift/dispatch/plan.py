@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import heapq
 import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
-from nightshift.experts.routing import ANY_SKILL, Candidate, shortlists
-from nightshift.platform.audit import record_transition
-from nightshift.platform.models import Assignment, Batch, Expert, Item
-from nightshift.platform.sql import insert_new, update_grouped, update_ids
+from nightshift.dispatch.pool import Pool, Route
+from nightshift.experts.routing import ANY_SKILL
+from nightshift.platform.models import Assignment, Batch, Item
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
-from nightshift.review.reliability import update_reliability
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
 STAFFABLE = ("pending", "rework")
@@ -50,143 +45,8 @@ class DispatchReport:
     gold_assignments: int = 0
 
 
-def hours_until_window(now: dt.datetime, timezone: str, start_hour: int, hours: int) -> float:
-    """Hours from now until the expert's working window opens in their own time zone (0 if open)."""
-    local = now.astimezone(_zone(timezone))
-    today = local.replace(hour=start_hour, minute=0, second=0, microsecond=0)
-    # Yesterday's window may run past midnight into today.
-    for start in (today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)):
-        if start <= local < start + dt.timedelta(hours=hours):
-            return 0.0
-        if start > local:
-            return (start - local).total_seconds() / 3600
-    return 24.0
-
-
-@lru_cache(maxsize=4096)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def shards(ids: list[Any], size: int) -> list[list[Any]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-@dataclass(eq=False, slots=True)
-class _Expert:
-    """One expert's live state, shared by every (skill, language) heap the expert sits in."""
-
-    expert_id: int
-    load: int
-    capacity: int
-    reliability: float
-    wait_hours: float
-    rate: float
-    region: str
-    work_hours: int
-    new: int = 0
-    routes: set[tuple[str, str]] = field(default_factory=set)
-    sun: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.sun = math.ceil(self.wait_hours)
-
-    def key(self) -> tuple[float, float, float, int, int]:
-        # Least loaded relative to capacity first (fair spread), then whose working window opens
-        # soonest (follow the sun), then most reliable; the shortlist is already the most reliable.
-        return (self.load / self.capacity, self.sun, -self.reliability, self.expert_id, self.load)
-
-
-Route = tuple[str, str]  # (skill, language)
-
-
-class _Pool:
-    """Per-route heaps over shared expert state, filled from the routing index a page at a time."""
-
-    def __init__(self, session: Session, required: list[str], now: dt.datetime) -> None:
-        self.session = session
-        self.required = required
-        self.now = now
-        self.experts: dict[int, _Expert] = {}
-        self.heaps: dict[Route, list[tuple[float, float, float, int, int]]] = {}
-        self.offsets: dict[Route, int] = {}
-        self.exhausted: set[Route] = set()
-        self.ever_found: set[Route] = set()
-        self._windows: dict[tuple[str, int, int], float] = {}
-
-    def _wait(self, c: Candidate) -> float:
-        key = (c.timezone, c.work_start_hour, c.work_hours)
-        if key not in self._windows:
-            self._windows[key] = hours_until_window(self.now, *key)
-        return self._windows[key]
-
-    def fill(self, wanted: dict[Route, int]) -> None:
-        """Read the next page of candidates for these routes, half as many again as the work to hand
-        out (room to spread it fairly): one statement for all of them."""
-        pages = {}
-        for route, n in wanted.items():
-            if route not in self.exhausted:
-                pages[route] = (max(n + n // 2 + 20, 50), self.offsets.get(route, 0))
-        for route, found in shortlists(self.session, pages, self.required).items():
-            limit, offset = pages[route]
-            self.offsets[route] = offset + len(found)
-            if len(found) < limit:
-                self.exhausted.add(route)
-            heap = self.heaps.setdefault(route, [])
-            if found:
-                self.ever_found.add(route)
-            for c in found:
-                expert = self.experts.get(c.expert_id)
-                if expert is None:
-                    expert = _Expert(
-                        c.expert_id,
-                        c.load,
-                        c.capacity,
-                        c.reliability,
-                        self._wait(c),
-                        c.hourly_rate,
-                        c.timezone.split("/")[0],
-                        c.work_hours,
-                    )
-                    self.experts[c.expert_id] = expert
-                if expert.load < expert.capacity:
-                    heap.append(expert.key())
-            heapq.heapify(heap)
-
-    def take(self, route: Route, count: int, exclude: set[int], wanted: int) -> list[_Expert]:
-        if route not in self.heaps:
-            self.fill({route: wanted})
-        heap = self.heaps[route]
-        chosen: list[_Expert] = []
-        chosen_ids: set[int] = set()
-        passed_over: list[tuple[float, float, float, int, int]] = []
-        while len(chosen) < count:
-            if not heap:
-                if route in self.exhausted:
-                    break
-                self.fill({route: wanted})
-                continue
-            entry = heapq.heappop(heap)
-            expert = self.experts[entry[3]]
-            if expert.load >= expert.capacity:
-                continue  # full: leaves this heap for good
-            if entry[4] != expert.load:
-                heapq.heappush(heap, expert.key())  # load changed since this entry was pushed
-                continue
-            if expert.expert_id in exclude or expert.expert_id in chosen_ids:
-                passed_over.append(entry)
-                continue
-            chosen.append(expert)
-            chosen_ids.add(expert.expert_id)
-        for expert in chosen:
-            expert.load += 1
-            expert.new += 1
-            expert.routes.add(route)
-            if expert.load < expert.capacity:
-                heapq.heappush(heap, expert.key())
-        for entry in passed_over:
-            heapq.heappush(heap, entry)
-        return chosen
 
 
 @dataclass
@@ -298,7 +158,7 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
         wanted[route] += max(need, 0)
 
     staffed: list[int] = []
-    pool = _Pool(session, list(dict.fromkeys(project.required_skills)), now)
+    pool = Pool(session, list(dict.fromkeys(project.required_skills)), now)
     pool.fill({route: n for route, n in wanted.items() if n > 0})
     rows: list[tuple[int, int]] = []
     shard_index = itertools.count()
@@ -343,7 +203,7 @@ def _mix_in_gold(
     session: Session,
     batch_id: int,
     project: ProjectBody,
-    pool: _Pool,
+    pool: Pool,
     seen: dict[int, set[int]],
     report: DispatchReport,
 ) -> list[tuple[int, int]]:
@@ -412,82 +272,3 @@ def _why_unassignable(route: Route, required: list[str], anyone: bool) -> str:
     if not anyone:
         return f"no active expert with skills {skills} and language {language!r}"
     return f"every qualified expert for language {language!r} is at capacity or already had this item"
-
-
-def write_assignments(session: Session, rows: list[tuple[int, int]], due_at: dt.datetime) -> int:
-    """Store planned assignments and mark their items assigned, in the caller's transaction, so an
-    item is assigned exactly when its assignments are stored. Rows already there are left alone.
-    Returns how many assignments were new."""
-    # In expert order: the foreign-key checks and the (expert, status) index then walk the experts'
-    # pages in order instead of at random (the shard's items are a narrow id range either way).
-    values = [
-        {"item_id": item_id, "expert_id": expert_id, "role": "annotate", "status": "assigned", "due_at": due_at}
-        for item_id, expert_id in sorted(rows, key=lambda row: row[1])
-    ]
-    # The first run of a plan writes only new rows; a re-run finds some there already.
-    written = insert_new(session, Assignment, values, ["item_id", "expert_id", "role"])
-    _mark_assigned(session, sorted({item_id for item_id, _ in rows}))
-    return written
-
-
-def _mark_assigned(session: Session, item_ids: list[int]) -> None:
-    update_ids(session, Item, item_ids, {"status": "assigned", "status_reason": None}, Item.status.in_(STAFFABLE))
-
-
-def finish_dispatch(
-    session: Session,
-    batch_id: int,
-    staffed: list[int],
-    unassignable: dict[int, str],
-    projected_finish: dt.datetime | None = None,
-) -> None:
-    """After the plan's rows are written: staffed items the writes did not touch (their annotators
-    were already there, say after a crash) are assigned; the rest are marked unassignable. The
-    plan's projected finish is kept on the batch for status and deadline warnings."""
-    _mark_assigned(session, staffed)
-    update_grouped(
-        session,
-        Item,
-        unassignable,
-        lambda why: {"status": "unassignable", "status_reason": why},
-        Item.status.in_(STAFFABLE),
-    )
-    batch = session.get_one(Batch, batch_id)
-    if projected_finish is not None:
-        batch.projected_finish_at = projected_finish
-    if batch.status == "ingested":
-        batch.status = "dispatched"
-        record_transition(session, "batch", batch_id, "ingested", "dispatched", "dispatch")
-
-
-def dispatch_batch(session: Session, batch_id: int, now: dt.datetime) -> DispatchReport:
-    """Plan, write and finish in one transaction: for callers without a Prefect fan-out."""
-    plan = plan_dispatch(session, batch_id, now)
-    plan.report.assignments = write_assignments(session, plan.rows, plan.due_at)
-    finish_dispatch(session, batch_id, plan.staffed, plan.report.unassignable, plan.report.projected_finish)
-    return plan.report
-
-
-def expire_overdue(session: Session, now: dt.datetime) -> int:
-    """Assignments past their due time expire, count as a miss against their expert, and their
-    items go back to be staffed again (never by the same expert: dispatch remembers who held them)."""
-    overdue = session.execute(
-        update(Assignment)
-        .where(Assignment.open_expert_id.is_not(None), Assignment.due_at < now)
-        .values(status="expired", status_reason="not submitted by its due time")
-        .returning(Assignment.item_id, Assignment.expert_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not overdue:
-        return 0
-    update_ids(
-        session,
-        Item,
-        sorted({item_id for item_id, _ in overdue}),
-        {"status": "rework", "status_reason": "an assignment expired"},
-        Item.status == "assigned",
-    )
-    misses = Counter(expert_id for _, expert_id in overdue)
-    update_grouped(session, Expert, misses, lambda n: {"missed_count": Expert.missed_count + n})
-    update_reliability(session, list(misses))
-    return len(overdue)

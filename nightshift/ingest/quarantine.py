@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nightshift.ingest.formats import SourceRow
-from nightshift.ingest.load import CONFLICT, prepare_chunk, set_aside_known, store_chunk
+from nightshift.ingest.rows import prepare_chunk
+from nightshift.ingest.store import CONFLICT, set_aside_known, store_chunk
 from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.models import Batch, Item, QuarantinedRow, utcnow
 from nightshift.projects.registry import project_spec

@@ -8,23 +8,19 @@ correction's reference); the unique key makes paying a period twice pay nothing 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import os
-import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from nightshift.payouts.periods import Period
 from nightshift.platform.errors import NightshiftError
-from nightshift.platform.models import Assignment, Batch, Expert, Item, PayoutEntry, Project
+from nightshift.platform.models import Assignment, Expert, Item, PayoutEntry
 from nightshift.platform.sql import insert_ignoring_conflicts, insert_returning_new
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import Bonus, ProjectBody
@@ -37,59 +33,6 @@ _CHUNK = 10_000
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-@dataclass(frozen=True)
-class Period:
-    """A pay period: an ISO week (2026-W47) or a month (2026-11), from midnight to midnight in
-    the payroll's time zone; start and end are held in UTC, end exclusive."""
-
-    label: str
-    timezone: str
-    start: dt.datetime
-    end: dt.datetime
-
-    @classmethod
-    def parse(cls, label: str, timezone: str = "UTC") -> Period:
-        zone = _zone(timezone)
-        if week := re.fullmatch(r"(\d{4})-W(\d{2})", label):
-            try:
-                first = dt.date.fromisocalendar(int(week[1]), int(week[2]), 1)
-            except ValueError:
-                raise NightshiftError(f"period {label!r}: no such ISO week") from None
-            after = first + dt.timedelta(days=7)
-        elif month := re.fullmatch(r"(\d{4})-(\d{2})", label):
-            year, number = int(month[1]), int(month[2])
-            if not 1 <= number <= 12:
-                raise NightshiftError(f"period {label!r}: no such month")
-            first = dt.date(year, number, 1)
-            after = dt.date(year + number // 12, number % 12 + 1, 1)
-        else:
-            raise NightshiftError(f"period {label!r}: expected an ISO week like 2026-W47 or a month like 2026-11")
-        return cls(label, timezone, _midnight(first, zone), _midnight(after, zone))
-
-    @classmethod
-    def week_of(cls, moment: dt.datetime, timezone: str = "UTC") -> Period:
-        year, week, _ = moment.astimezone(_zone(timezone)).date().isocalendar()
-        return cls.parse(f"{year}-W{week:02d}", timezone)
-
-    @classmethod
-    def last_complete_week(cls, now: dt.datetime, timezone: str = "UTC") -> Period:
-        return cls.week_of(now - dt.timedelta(days=7), timezone)
-
-    def closed(self, now: dt.datetime) -> bool:
-        return now >= self.end
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise NightshiftError(f"unknown time zone {name!r}") from None
-
-
-def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
 
 
 def time_pay(
@@ -116,7 +59,7 @@ class PayoutReport:
         return asdict(self) | {"paid_now": str(self.paid_now)}
 
 
-class _Specs:
+class Specs:
     """Each project's spec read once per run."""
 
     def __init__(self, session: Session) -> None:
@@ -137,7 +80,7 @@ def pay_period(session: Session, period: Period, now: dt.datetime) -> PayoutRepo
     only once the period has ended, when its evidence is complete.
     """
     report = PayoutReport(period.label, period.timezone, period.closed(now))
-    specs = _Specs(session)
+    specs = Specs(session)
     for rows in _chunks(_time_entries(session, period, specs)):
         report.time_entries += _write(session, rows, report)
     report.deductions = _write(session, list(_deductions(session, period, specs)), report)
@@ -184,7 +127,7 @@ def _entry(
     }
 
 
-def _time_entries(session: Session, period: Period, specs: _Specs) -> Iterator[dict[str, Any]]:
+def _time_entries(session: Session, period: Period, specs: Specs) -> Iterator[dict[str, Any]]:
     paid = select(PayoutEntry.assignment_id).where(PayoutEntry.kind == "time", PayoutEntry.assignment_id.is_not(None))
     query = (
         select(
@@ -225,7 +168,7 @@ def _time_entries(session: Session, period: Period, specs: _Specs) -> Iterator[d
         )
 
 
-def _deductions(session: Session, period: Period, specs: _Specs) -> Iterator[dict[str, Any]]:
+def _deductions(session: Session, period: Period, specs: Specs) -> Iterator[dict[str, Any]]:
     deducted = select(PayoutEntry.assignment_id).where(
         PayoutEntry.kind == "deduction", PayoutEntry.assignment_id.is_not(None)
     )
@@ -262,7 +205,7 @@ def _deductions(session: Session, period: Period, specs: _Specs) -> Iterator[dic
             )
 
 
-def _bonuses(session: Session, period: Period, specs: _Specs) -> Iterator[dict[str, Any]]:
+def _bonuses(session: Session, period: Period, specs: Specs) -> Iterator[dict[str, Any]]:
     earned = (
         select(PayoutEntry.expert_id, PayoutEntry.project_id, func.sum(PayoutEntry.amount))
         .where(PayoutEntry.period == period.label, PayoutEntry.kind.in_(("time", "deduction")))
@@ -342,135 +285,3 @@ def add_correction(
         raise NightshiftError(f"correction amount {amount}: give a non-zero amount in whole cents")
     entry = _entry("correction", f"correction:{reference}", expert_id, project_id, period, amount, note=reason)
     return bool(insert_ignoring_conflicts(session, PayoutEntry, [entry], ["entry_key"]))
-
-
-@dataclass
-class Statement:
-    expert: str
-    period: str
-    currency: str
-    lines: list[dict[str, Any]]
-    totals: dict[str, str]
-    total: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def statement(session: Session, handle: str, period_label: str) -> Statement:
-    """What an expert is paid for a period, line by line; no other expert's data."""
-    expert_id = expert_id_of(session, handle)
-    lines = []
-    totals: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    for entry, project in session.execute(
-        select(PayoutEntry, Project.slug)
-        .join(Project, Project.id == PayoutEntry.project_id)
-        .where(PayoutEntry.expert_id == expert_id, PayoutEntry.period == period_label)
-        .order_by(PayoutEntry.id)
-    ):
-        totals[entry.kind] += entry.amount
-        lines.append(
-            {
-                "kind": entry.kind,
-                "project": project,
-                "assignment_id": entry.assignment_id,
-                "minutes": str(entry.minutes),
-                "rate": str(entry.rate),
-                "amount": str(entry.amount),
-                "note": entry.note,
-            }
-        )
-    total = sum(totals.values(), Decimal("0.00"))
-    return Statement(handle, period_label, CURRENCY, lines, {k: str(v) for k, v in sorted(totals.items())}, str(total))
-
-
-CSV_COLUMNS = ("period", "payee_id", "payee_email", "currency", "amount", "billed_minutes", "entries")
-
-
-def export_csv(session: Session, period_label: str, folder: Path) -> tuple[Path, int, Decimal]:
-    """The payments provider's file for a period: one row per expert, written whole or not at all."""
-    rows = session.execute(
-        select(
-            Expert.handle,
-            Expert.email,
-            func.sum(PayoutEntry.amount),
-            func.sum(PayoutEntry.minutes),
-            func.count(),
-        )
-        .join(Expert, Expert.id == PayoutEntry.expert_id)
-        .where(PayoutEntry.period == period_label)
-        .group_by(Expert.handle, Expert.email)
-        .order_by(Expert.handle)
-    ).all()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"payouts-{period_label}.csv"
-    partial = path.with_suffix(".csv.partial")
-    total = Decimal("0.00")
-    with partial.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
-        for handle, email, amount, minutes, count in rows:
-            total += Decimal(amount)
-            writer.writerow(
-                [period_label, handle, email, CURRENCY, money(Decimal(amount)), money(Decimal(minutes)), count]
-            )
-    os.replace(partial, path)
-    return path, len(rows), total
-
-
-def batch_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal]:
-    """Each batch's cost so far, to the cent as its ledger pays it: submitted time, capped per task,
-    at each expert's rate times the role's, less what rejected work does not keep.
-
-    Tasks with the same billed seconds, rate, role and outcome cost the same, so the database
-    groups them and each group is priced once with the ledger's own rounding.
-    """
-    if not batch_ids:
-        return {}
-    specs = _Specs(session)
-    out: dict[int, Decimal] = dict.fromkeys(batch_ids, Decimal("0.00"))
-    by_project: dict[int, list[int]] = defaultdict(list)
-    for batch_id, project_id in session.execute(
-        select(Batch.id, Batch.project_id).where(Batch.id.in_(list(batch_ids)))
-    ):
-        by_project[project_id].append(batch_id)
-    # One query per project: its cap on billed time is part of the grouping.
-    for project_id, ids in by_project.items():
-        policy = specs(project_id).payouts
-        cap = int(policy.max_minutes_per_task * 60)
-        billed = case((Assignment.worked_seconds > cap, cap), else_=Assignment.worked_seconds).label("billed")
-        for batch_id, role, status, seconds, hourly_rate, count in session.execute(
-            select(Item.batch_id, Assignment.role, Assignment.status, billed, Expert.hourly_rate, func.count())
-            .join(Item, Item.id == Assignment.item_id)
-            .join(Expert, Expert.id == Assignment.expert_id)
-            .where(Item.batch_id.in_(ids), Assignment.worked_seconds > 0)
-            .group_by(Item.batch_id, Assignment.role, Assignment.status, billed, Expert.hourly_rate)
-        ):
-            _, _, line = time_pay(int(seconds), hourly_rate, policy.role_rates.of(role), policy.max_minutes_per_task)
-            if status == "rejected":
-                line -= money(line * (1 - policy.rejected_pay_share))
-            out[batch_id] += line * count
-    return out
-
-
-def project_costs(session: Session, project_ids: Sequence[int]) -> dict[int, Decimal]:
-    """Each project's cost so far: its batches' work plus the bonuses and corrections paid on it."""
-    batches = session.execute(select(Batch.project_id, Batch.id).where(Batch.project_id.in_(list(project_ids)))).all()
-    costs = batch_costs(session, [b for _, b in batches])
-    out: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    for project_id, batch_id in batches:
-        out[project_id] += costs.get(batch_id, Decimal("0.00"))
-    for project_id, extra in session.execute(
-        select(PayoutEntry.project_id, func.sum(PayoutEntry.amount))
-        .where(PayoutEntry.project_id.in_(list(project_ids)), PayoutEntry.kind.in_(("bonus", "correction")))
-        .group_by(PayoutEntry.project_id)
-    ):
-        out[project_id] += Decimal(extra)
-    return dict(out)
-
-
-def expert_id_of(session: Session, handle: str) -> int:
-    expert_id = session.scalar(select(Expert.id).where(Expert.handle == handle))
-    if expert_id is None:
-        raise NightshiftError(f"no expert with handle {handle!r}")
-    return expert_id

@@ -70,7 +70,7 @@ def revoke_keys(session: Session, kind: Kind, owner_id: int, now: dt.datetime | 
 
 
 # The key presented (its hash bound as "key_hash") and not revoked: the one rule every lookup of a
-# key uses, here and in the expert API's combined read (workbench.submit_answer_with_key).
+# key uses, here and in the expert API's combined read (answers.submit_answer_with_key).
 LIVE_KEY = and_(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
 
 # Built once: every API request runs it, and building a statement costs more than running it.

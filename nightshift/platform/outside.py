@@ -8,7 +8,8 @@ from typing import Protocol
 
 import httpx
 
-from nightshift.delivery.webhooks import PostResult, parse_retry_after
+from nightshift.delivery.retries import parse_retry_after
+from nightshift.delivery.webhooks import PostResult
 from nightshift.platform.addresses import Target
 from nightshift.platform.errors import NightshiftError
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nightshift.delivery.build import request_redelivery
+from nightshift.delivery.outbox import request_redelivery
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import Batch, Delivery, Project
 from nightshift.reports.status import batch_statuses

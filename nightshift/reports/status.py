@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from nightshift.payouts.ledger import batch_costs, project_costs
+from nightshift.payouts.costs import batch_costs, project_costs
 from nightshift.platform.models import (
     Assignment,
     Batch,

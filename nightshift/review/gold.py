@@ -19,8 +19,8 @@ from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, Ite
 from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics, update_ids
 from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
+from nightshift.review.gates import GateOutcome
 from nightshift.review.reliability import matcher
-from nightshift.review.settle import GateOutcome
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,16 @@ from pydantic import TypeAdapter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from nightshift.ingest.load import content_hash
+from nightshift.ingest.rows import content_hash
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import ApiKey, Assignment, Batch, Expert, Item, utcnow
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import Label
-from nightshift.work import workbench
+from nightshift.review import decisions
+from nightshift.work import answers
+from nightshift.work.answers import ANSWERING_ROLES
 from nightshift.work.submissions import NewSubmission, answer_errors, record_submissions, start_assignments
 from nightshift.work.synthetic import simulated_answer
-from nightshift.work.workbench import ANSWERING_ROLES
 
 LABELS = TypeAdapter(list[Label])
 
@@ -207,7 +208,7 @@ def simulate_adjudications(session: Session, batch_id: int, now: dt.datetime | N
     ).tuples()
     answered = 0
     for expert_id, handle in adjudicators:
-        while (assignment_id := workbench.claim_adjudication(session, expert_id, moment)) is not None:
+        while (assignment_id := decisions.claim_adjudication(session, expert_id, moment)) is not None:
             item_hash = session.scalar(
                 select(Item.content_hash)
                 .join(Assignment, Assignment.item_id == Item.id)
@@ -216,6 +217,6 @@ def simulate_adjudications(session: Session, batch_id: int, now: dt.datetime | N
             assert item_hash is not None
             answer, seconds = simulated_answer(item_hash, handle, project.labels, project.expected_minutes_per_item)
             start_assignments(session, {assignment_id: moment - dt.timedelta(seconds=seconds)})
-            workbench.submit_answer(session, expert_id, assignment_id, answer, moment)
+            answers.submit_answer(session, expert_id, assignment_id, answer, moment)
             answered += 1
     return answered

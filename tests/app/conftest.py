@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.web import ServiceThread, create_app
-from nightshift.dispatch.plan import dispatch_batch
+from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import Assignment, Client, Expert, Item, utcnow

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from app.local_server import LocalServer, QuietHandler
-from nightshift.delivery import build as delivery
+from nightshift.delivery import build
 from nightshift.platform.models import Batch, Item
 from tests.app.conftest import _items
 from tests.nightshift.test_delivery import mark_sent, prepare, run_to_passed
@@ -65,7 +65,7 @@ def test_a_batch_by_url_is_fetched_and_a_redirect_or_private_address_is_refused(
 
 def test_deliveries_are_listed_and_a_redelivery_is_asked_for_once(sessions, project, world, tmp_path) -> None:
     batch_id = run_to_passed(sessions)
-    prepare(sessions, batch_id, delivery.DeliveryOptions(tmp_path / "store"))
+    prepare(sessions, batch_id, build.DeliveryOptions(tmp_path / "store"))
     mark_sent(sessions)
     with world.http(world.client_keys["acme"]) as http:
         listed = http.get(f"/api/client/batches/{batch_id}/deliveries").json()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.receiver import WebhookReceiver
-from nightshift.delivery.webhooks import new_webhook_secret
+from nightshift.delivery.endpoints import new_webhook_secret
 from nightshift.experts.registry import import_experts, parse_experts
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.errors import NightshiftError

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import event, func, select
 
-from nightshift.dispatch.plan import dispatch_batch
+from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, AssignmentDraft, Item, Review, Submission, utcnow
 

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import app
-from nightshift.dispatch.plan import dispatch_batch
+from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.experts.registry import import_experts, parse_experts
-from nightshift.payouts.ledger import Period
+from nightshift.payouts.periods import Period
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.models import Assignment, Expert, utcnow
 from nightshift.projects.registry import apply_spec

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from nightshift.dispatch.plan import dispatch_batch
+from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import Assignment, Expert, Submission, utcnow

@@ -27,7 +27,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 
 from app.receiver import Fault, WebhookReceiver
-from nightshift.delivery.webhooks import new_webhook_secret
+from nightshift.delivery.endpoints import new_webhook_secret
 from nightshift.experts.registry import import_experts, parse_experts
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.models import Batch, Delivery, DeliveryMessage, Item

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from expectations.delivery_readiness import check_delivery_readiness
 from expectations.submissions import check_submissions
-from nightshift.delivery.build import RECORD_FIELDS, BuiltDelivery
+from nightshift.delivery.build import BuiltDelivery
+from nightshift.delivery.records import RECORD_FIELDS
 
 
 def _row(sid: int, **answer_overrides) -> dict:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from flows.review import ReviewParams, review_flow
-from nightshift.dispatch.plan import dispatch_batch
+from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, AuditLog, Expert, GateRun, GoldAnswer, Item, ItemResult
 from nightshift.projects.registry import apply_spec

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from app.local_server import LocalServer, QuietHandler
-from nightshift.delivery.webhooks import resolve_target as webhook_target
+from nightshift.delivery.endpoints import resolve_target as webhook_target
 from nightshift.ingest.sources import FetchRefused, fetch
 from nightshift.platform.addresses import AddressRefused, Allowlist, literal_address, resolve_target
 from nightshift.platform.errors import NightshiftError

@@ -13,9 +13,10 @@ from sqlalchemy import func, select, update
 from expectations.agreement import check_agreement
 from expectations.delivery_readiness import check_delivery_readiness
 from expectations.submissions import check_submissions
-from nightshift.delivery import build as delivery
+from nightshift.delivery import build, outbox
+from nightshift.delivery import records as delivery_records
 from nightshift.delivery.webhooks import page_body
-from nightshift.dispatch import plan as dispatch
+from nightshift.dispatch import assignments
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import (
@@ -29,7 +30,7 @@ from nightshift.platform.models import (
     utcnow,
 )
 from nightshift.projects.registry import project_spec
-from nightshift.review import settle as review
+from nightshift.review import gates, settle
 from nightshift.work import simulate
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
@@ -40,29 +41,27 @@ def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl", project: str =
     batch_id, _ = ingest_file(sessions, path, project)
     for _ in range(8):
         with transaction(sessions) as session:
-            dispatch.dispatch_batch(session, batch_id, utcnow())
+            assignments.dispatch_batch(session, batch_id, utcnow())
         with sessions() as session:
             open_ids = simulate.open_assignments(session, batch_id)
         with transaction(sessions) as session:
             simulate.simulate_work(session, batch_id, open_ids)
             simulate.simulate_adjudications(session, batch_id)
         with sessions() as session:
-            rows = review.submissions_to_gate(session, batch_id)
+            rows = gates.submissions_to_gate(session, batch_id)
             spec = project_spec(session, session.get_one(Batch, batch_id).project_id).project
         outcome = check_submissions(rows, spec)
         with transaction(sessions) as session:
-            review.record_gate(session, batch_id, outcome)
-            review.apply_submission_gate(session, outcome, rows)
-            review.aggregate_ready_items(session, batch_id, review.ReviewReport(), check_agreement)
-            if review.settle_batch(session, batch_id) == "passed":
+            gates.record_gate(session, batch_id, outcome)
+            gates.apply_submission_gate(session, outcome, rows)
+            settle.aggregate_ready_items(session, batch_id, settle.ReviewReport(), check_agreement)
+            if settle.settle_batch(session, batch_id) == "passed":
                 return batch_id
     raise AssertionError("the batch did not pass")
 
 
-def prepare(sessions, batch_id: int, options: delivery.DeliveryOptions) -> int | None:
-    delivery_id, _ = delivery.prepare_delivery(
-        sessions, batch_id, options, check_delivery_readiness, review.record_gate
-    )
+def prepare(sessions, batch_id: int, options: build.DeliveryOptions) -> int | None:
+    delivery_id, _ = outbox.prepare_delivery(sessions, batch_id, options, check_delivery_readiness, gates.record_gate)
     return delivery_id
 
 
@@ -70,7 +69,7 @@ def mark_sent(sessions) -> None:
     """Stand in for the webhook round trip (tested on its own) so the delivery settles."""
     with transaction(sessions) as session:
         session.execute(update(DeliveryMessage).values(status="delivered"))
-        delivery.settle_deliveries(session)
+        outbox.settle_deliveries(session)
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ def _sha256(path: Path) -> str:
 def test_a_delivery_is_jsonl_and_parquet_with_a_manifest_of_counts_gates_and_checksums(
     sessions, passed_batch, tmp_path
 ) -> None:
-    options = delivery.DeliveryOptions(directory=tmp_path, link_base="https://files.nightshift.example/d")
+    options = build.DeliveryOptions(directory=tmp_path, link_base="https://files.nightshift.example/d")
     delivery_id = prepare(sessions, passed_batch, options)
     with sessions() as session:
         record = session.get_one(Delivery, delivery_id)
@@ -117,7 +116,7 @@ def test_a_delivery_is_jsonl_and_parquet_with_a_manifest_of_counts_gates_and_che
 
 
 def test_records_carry_lineage_by_pseudonym_and_nothing_personal(sessions, passed_batch, tmp_path) -> None:
-    prepare(sessions, passed_batch, delivery.DeliveryOptions(directory=tmp_path))
+    prepare(sessions, passed_batch, build.DeliveryOptions(directory=tmp_path))
     text = next(tmp_path.rglob("records.jsonl")).read_text()
     with sessions() as session:
         personal = [(e.email, e.name, e.handle) for e in session.scalars(select(Expert))]
@@ -127,7 +126,7 @@ def test_records_carry_lineage_by_pseudonym_and_nothing_personal(sessions, passe
         )
     assert [value for row in personal for value in row if value in text] == []
     records = [json.loads(line) for line in text.splitlines()]
-    assert {tuple(sorted(r)) for r in records} == {tuple(sorted(delivery.RECORD_FIELDS))}
+    assert {tuple(sorted(r)) for r in records} == {tuple(sorted(delivery_records.RECORD_FIELDS))}
     first = records[0]
     lineage = first["lineage"]
     assert lineage["input_hash"] == first["input_hash"] and lineage["gate_runs"] == gate_runs
@@ -143,9 +142,13 @@ def test_postgresql_builds_the_same_records_as_the_portable_path(sessions, passe
     with sessions() as session:
         if session.get_bind().dialect.name != "postgresql":
             pytest.skip("the server-side path is PostgreSQL's")
-        in_sql = [r for chunk in delivery.iter_records_in_sql(session, passed_batch, chunk_rows=7) for r in chunk]
+        in_sql = [
+            r for chunk in delivery_records.iter_records_in_sql(session, passed_batch, chunk_rows=7) for r in chunk
+        ]
     with sessions() as session:
-        in_python = [r for chunk in delivery.iter_records_in_python(session, passed_batch, chunk_rows=7) for r in chunk]
+        in_python = [
+            r for chunk in delivery_records.iter_records_in_python(session, passed_batch, chunk_rows=7) for r in chunk
+        ]
     assert len(in_sql) > 7 and in_sql == in_python
     # Reviewers rejected somebody: decisions of every kind were compared, not only acceptances.
     assert any('"decision":"rejected"' in r.lineage_json for r in in_sql)
@@ -153,7 +156,7 @@ def test_postgresql_builds_the_same_records_as_the_portable_path(sessions, passe
 
 def test_pages_stay_under_the_byte_cap_and_carry_every_record_exactly_once(sessions, passed_batch, tmp_path) -> None:
     cap = 24 * 1024
-    options = delivery.DeliveryOptions(directory=tmp_path, page_bytes=cap)
+    options = build.DeliveryOptions(directory=tmp_path, page_bytes=cap)
     delivery_id = prepare(sessions, passed_batch, options)
     with sessions() as session:
         record = session.get_one(Delivery, delivery_id)
@@ -173,9 +176,9 @@ def test_a_failed_readiness_gate_holds_the_delivery_and_leaves_no_files(sessions
         # A passed item whose final answer went missing: the gate must notice it is not delivered.
         lost = session.scalars(select(Item.id).where(Item.status == "passed", Item.is_gold.is_(False))).first()
         session.execute(ItemResult.__table__.delete().where(ItemResult.item_id == lost))
-    options = delivery.DeliveryOptions(directory=tmp_path / "store")
-    delivery_id, outcome = delivery.prepare_delivery(
-        sessions, passed_batch, options, check_delivery_readiness, review.record_gate
+    options = build.DeliveryOptions(directory=tmp_path / "store")
+    delivery_id, outcome = outbox.prepare_delivery(
+        sessions, passed_batch, options, check_delivery_readiness, gates.record_gate
     )
     assert delivery_id is None and not outcome.success
     assert outcome.failures == {lost: "item missing from the delivery"}
@@ -187,7 +190,7 @@ def test_a_failed_readiness_gate_holds_the_delivery_and_leaves_no_files(sessions
 
 
 def test_a_redelivery_is_a_new_version_that_says_what_changed(sessions, passed_batch, tmp_path) -> None:
-    options = delivery.DeliveryOptions(directory=tmp_path)
+    options = build.DeliveryOptions(directory=tmp_path)
     prepare(sessions, passed_batch, options)
     mark_sent(sessions)
     with transaction(sessions) as session:
@@ -196,7 +199,7 @@ def test_a_redelivery_is_a_new_version_that_says_what_changed(sessions, passed_b
         ).first()
         changed.answer = changed.answer | {"rating": 1 if changed.answer["rating"] != 1 else 2}
         external_id = session.get_one(Item, changed.item_id).external_id
-        delivery.request_redelivery(session, passed_batch, "client asked after a fix", "test")
+        outbox.request_redelivery(session, passed_batch, "client asked after a fix", "test")
     second = prepare(sessions, passed_batch, options)
     with sessions() as session:
         v2 = session.get_one(Delivery, second)
@@ -231,16 +234,16 @@ def test_a_redelivery_is_a_new_version_that_says_what_changed(sessions, passed_b
 
 def test_a_redelivery_refuses_a_batch_not_yet_delivered(sessions, passed_batch) -> None:
     with transaction(sessions) as session, pytest.raises(NightshiftError, match="only a delivered or failed"):
-        delivery.request_redelivery(session, passed_batch, "why", "test")
+        outbox.request_redelivery(session, passed_batch, "why", "test")
 
 
 def test_a_previous_version_whose_file_was_tampered_with_is_refused(sessions, passed_batch, tmp_path) -> None:
-    options = delivery.DeliveryOptions(directory=tmp_path)
+    options = build.DeliveryOptions(directory=tmp_path)
     first = prepare(sessions, passed_batch, options)
     mark_sent(sessions)
     with transaction(sessions) as session:
         path = Path(session.get_one(Delivery, first).file_path)
-        delivery.request_redelivery(session, passed_batch, "again", "test")
+        outbox.request_redelivery(session, passed_batch, "again", "test")
     path.write_text(path.read_text().replace('"rating"', '"ratinG"', 1))
     with pytest.raises(NightshiftError, match="fails its checksum"):
         prepare(sessions, passed_batch, options)
@@ -249,21 +252,21 @@ def test_a_previous_version_whose_file_was_tampered_with_is_refused(sessions, pa
 def test_reaggregation_with_new_reliabilities_sends_a_version_with_the_changes(
     sessions, passed_batch, tmp_path
 ) -> None:
-    options = delivery.DeliveryOptions(directory=tmp_path / "store")
+    options = build.DeliveryOptions(directory=tmp_path / "store")
     prepare(sessions, passed_batch, options)
     mark_sent(sessions)
     with transaction(sessions) as session:
-        review.reaggregate_batch(session, passed_batch, "test")
+        settle.reaggregate_batch(session, passed_batch, "test")
     if prepare(sessions, passed_batch, options):
         mark_sent(sessions)
     with transaction(sessions) as session:
-        assert review.reaggregate_batch(session, passed_batch, "test") == 0  # nothing moved: nothing to send
+        assert settle.reaggregate_batch(session, passed_batch, "test") == 0  # nothing moved: nothing to send
         assert session.get_one(Batch, passed_batch).status == "delivered"
         # New gold evidence spreads the pool's reliabilities: free text follows the most reliable.
         for expert in session.scalars(select(Expert)):
             expert.reliability = round(0.3 + (expert.id * 7 % 60) / 100, 4)
     with transaction(sessions) as session:
-        changed = review.reaggregate_batch(session, passed_batch, "test")
+        changed = settle.reaggregate_batch(session, passed_batch, "test")
         assert changed > 0 and session.get_one(Batch, passed_batch).status == "passed"
     second = prepare(sessions, passed_batch, options)
     with sessions() as session:

@@ -7,15 +7,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from nightshift.dispatch.plan import (
-    PlanShard,
-    dispatch_batch,
-    expire_overdue,
-    hours_until_window,
-    plan_dispatch,
-    plan_in_shards,
-    write_assignments,
-)
+from nightshift.dispatch.assignments import dispatch_batch, expire_overdue, write_assignments
+from nightshift.dispatch.plan import PlanShard, plan_dispatch, plan_in_shards
+from nightshift.dispatch.pool import hours_until_window
 from nightshift.experts.registry import ExpertRow, import_experts
 from nightshift.experts.routing import refresh_routes
 from nightshift.platform.db import transaction

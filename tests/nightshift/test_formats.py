@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from nightshift.ingest.formats import detect_format, read_chunks
-from nightshift.ingest.load import prepare_chunk
+from nightshift.ingest.rows import prepare_chunk
 from nightshift.platform.errors import SourceError
 from nightshift.platform.models import Item, QuarantinedRow
 from tests.nightshift.test_ingest import good_row, ingest_file

@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from nightshift.ingest.batches import open_batch
 from nightshift.ingest.formats import read_chunks
-from nightshift.ingest.load import open_batch, prepare_chunk, store_chunk
+from nightshift.ingest.rows import prepare_chunk
+from nightshift.ingest.store import store_chunk
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Item, QuarantinedRow
 from tests.nightshift.test_formats import CSV_GOOD, CSV_HEADER, items, quarantine

@@ -7,8 +7,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from nightshift.ingest.batches import mark_ingest_complete, open_batch
 from nightshift.ingest.formats import detect_format, read_chunks
-from nightshift.ingest.load import IngestCounts, load_chunk, mark_ingest_complete, open_batch
+from nightshift.ingest.rows import IngestCounts
+from nightshift.ingest.store import load_chunk
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NotFoundError, SourceError
 from nightshift.platform.models import Batch, GoldAnswer, Item, Project, QuarantinedRow

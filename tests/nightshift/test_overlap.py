@@ -9,7 +9,7 @@ import json
 from sqlalchemy import select, update
 
 from expectations.agreement import check_agreement
-from nightshift.dispatch.plan import dispatch_batch
+from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Item, ItemResult
 from nightshift.review.settle import ReviewReport, aggregate_ready_items

@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from nightshift.dispatch.plan import dispatch_batch
-from nightshift.payouts.ledger import Period, add_correction, export_csv, pay_period, statement, time_pay
+from nightshift.dispatch.assignments import dispatch_batch
+from nightshift.payouts.ledger import add_correction, pay_period, time_pay
+from nightshift.payouts.periods import Period
+from nightshift.payouts.statements import export_csv, statement
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, PayoutEntry, Submission

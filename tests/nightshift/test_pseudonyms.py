@@ -12,8 +12,8 @@ from nightshift.platform.settings import Settings
 
 
 def _with_key(key: bytes):
-    from nightshift.delivery.build import pseudonym
-    from nightshift.work.workbench import annotator_pseudonym
+    from nightshift.delivery.records import pseudonym
+    from nightshift.work.access import annotator_pseudonym
 
     pseudonyms.use_key(key)
     return pseudonym(7, 1234), annotator_pseudonym(3, 1234)

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from nightshift.dispatch.plan import dispatch_batch, expire_overdue
+from nightshift.dispatch.assignments import dispatch_batch, expire_overdue
 from nightshift.experts.registry import expert_profile
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Expert, ExpertRoute, GoldAnswer, Item

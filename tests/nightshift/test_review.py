@@ -13,19 +13,18 @@ from expectations.submissions import check_submissions
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Batch
 from nightshift.projects.registry import project_spec
-from nightshift.review import gold
-from nightshift.review import settle as review
+from nightshift.review import gates, gold, settle
 from nightshift.work.submissions import answers_of
 from tests.conftest import SAMPLES
 from tests.flows.test_review_flow import _answer_open_work
 from tests.nightshift.test_ingest import ingest_file
 
 
-def _gated_batch(sessions) -> tuple[int, list[dict], review.GateOutcome]:
+def _gated_batch(sessions) -> tuple[int, list[dict], gates.GateOutcome]:
     batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
     _answer_open_work(sessions, batch_id, lambda expert, item, gold: gold["rating"] if gold else 5)
     with sessions() as session:
-        rows = review.submissions_to_gate(session, batch_id)
+        rows = gates.submissions_to_gate(session, batch_id)
         spec = project_spec(session, session.get_one(Batch, batch_id).project_id).project
     return batch_id, rows, check_submissions(rows, spec)
 
@@ -69,7 +68,7 @@ def test_verdicts_go_to_the_rows_the_gate_read_and_still_await_one(sessions, pro
         # Settled elsewhere between the gate's read and its verdicts: the verdict must not overwrite it.
         session.get_one(Assignment, late).status = "rejected"
     with transaction(sessions) as session:
-        assert review.apply_submission_gate(session, outcome, rows) == 0
+        assert gates.apply_submission_gate(session, outcome, rows) == 0
     with sessions() as session:
         statuses = dict(
             session.execute(
@@ -90,7 +89,7 @@ def test_accepting_a_batch_updates_every_annotation_in_place_on_postgresql(sessi
     _, rows, outcome = _gated_batch(sessions)
     _vacuumed(sessions, "assignments")
     with transaction(sessions) as session, _updates_counted(session, "assignments") as counted:
-        review.apply_submission_gate(session, outcome, rows)
+        gates.apply_submission_gate(session, outcome, rows)
     updated, in_place = counted
     assert updated == len(rows) > 500
     assert in_place >= 0.9 * updated
@@ -102,11 +101,11 @@ def test_passing_a_batch_updates_its_items_in_place_on_postgresql(sessions, proj
     _skip_unless_postgres(sessions)
     batch_id, rows, outcome = _gated_batch(sessions)
     with transaction(sessions) as session:
-        review.apply_submission_gate(session, outcome, rows)
+        gates.apply_submission_gate(session, outcome, rows)
     _vacuumed(sessions, "items")
-    report = review.ReviewReport()
+    report = settle.ReviewReport()
     with transaction(sessions) as session, _updates_counted(session, "items") as counted:
-        review.aggregate_ready_items(session, batch_id, report, check_agreement)
+        settle.aggregate_ready_items(session, batch_id, report, check_agreement)
     updated, in_place = counted
     assert updated == report.passed_items > 100
     assert in_place >= 0.9 * updated

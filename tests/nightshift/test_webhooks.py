@@ -15,19 +15,11 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
 from app.receiver import Fault, WebhookReceiver
-from nightshift.delivery import build as delivery
-from nightshift.delivery.webhooks import (
-    MAX_ATTEMPTS,
-    SendStats,
-    Target,
-    claim_due,
-    enable_endpoint,
-    new_webhook_secret,
-    parse_retry_after,
-    resolve_target,
-    send_due,
-    sign,
-)
+from nightshift.delivery import build, outbox
+from nightshift.delivery.endpoints import enable_endpoint, new_webhook_secret, resolve_target
+from nightshift.delivery.retries import MAX_ATTEMPTS, parse_retry_after
+from nightshift.delivery.webhooks import SendStats, claim_due, send_due, sign
+from nightshift.platform.addresses import Target
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Batch, Client, Delivery, DeliveryAttempt, DeliveryMessage, Item, utcnow
@@ -125,7 +117,7 @@ def _outbox(sessions, url: str, tmp_path: Path, page_bytes: int = 24 * 1024) -> 
     batch_id = run_to_passed(sessions)
     with transaction(sessions) as session:
         session.get_one(Client, 1).webhook_url = url
-    prepare(sessions, batch_id, delivery.DeliveryOptions(directory=tmp_path / "store", page_bytes=page_bytes))
+    prepare(sessions, batch_id, build.DeliveryOptions(directory=tmp_path / "store", page_bytes=page_bytes))
     return batch_id
 
 
@@ -165,7 +157,7 @@ def test_every_record_arrives_verified_through_errors_timeouts_drops_and_throttl
         clock = Clock()
         _send(sessions, clock, timeout=0.5, rounds=12)
     with transaction(sessions) as session:
-        assert delivery.settle_deliveries(session) == [(1, "delivered")]
+        assert outbox.settle_deliveries(session) == [(1, "delivered")]
         expected = set(
             session.scalars(select(Item.external_id).where(Item.batch_id == batch_id, Item.is_gold.is_(False)))
         )
@@ -241,10 +233,10 @@ def test_after_the_last_attempt_the_page_is_dead_lettered_and_the_batch_failed(
         _send(sessions, Clock(), rounds=MAX_ATTEMPTS + 2)
     assert receiver.requests == MAX_ATTEMPTS
     with transaction(sessions) as session:
-        assert delivery.settle_deliveries(session) == [(1, "dead")]
+        assert outbox.settle_deliveries(session) == [(1, "dead")]
         assert session.get_one(Batch, batch_id).status == "failed"
         # A dead-lettered batch can be sent again, whole, as a new version.
-        delivery.request_redelivery(session, batch_id, "endpoint fixed", "test")
+        outbox.request_redelivery(session, batch_id, "endpoint fixed", "test")
 
 
 def test_a_sender_that_dies_leaves_its_pages_leased_then_due_again(sessions, project, webhook_secret, tmp_path) -> None:

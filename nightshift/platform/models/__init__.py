@@ -1,0 +1,94 @@
+"""The data model. Invariants live here as keys and checks, so a re-run cannot duplicate work.
+
+One module per part of the model; every model is imported here, so Base.metadata knows every
+table (migrations/env.py) and `from nightshift.platform.models import Item` works as it always has.
+"""
+
+# In the order of the tables as they were declared in one module: Base.metadata keeps that order.
+# isort: off
+from nightshift.platform.models.base import (
+    ASSIGNMENT_STATUSES,
+    ASSIGNMENTS_FILLFACTOR,
+    BATCH_STATUSES,
+    EXPERT_STATUSES,
+    ITEM_STATUSES,
+    ITEMS_FILLFACTOR,
+    LIVE_ADJUDICATION,
+    LIVE_ADJUDICATION_ITEM,
+    MESSAGE_STATUSES,
+    NAMING,
+    OPEN_EXPERT,
+    OPS_MESSAGE_STATUSES,
+    ROLES,
+    TIERS,
+    Base,
+    BigId,
+    JSONType,
+    Timestamped,
+    as_utc,
+    utcnow,
+)
+from nightshift.platform.models.projects import (
+    Batch,
+    Client,
+    GoldAnswer,
+    Item,
+    Project,
+    ProjectSpecVersion,
+    QuarantinedRow,
+)
+from nightshift.platform.models.experts import Expert, ExpertLanguage, ExpertRoute, ExpertSkill
+from nightshift.platform.models.work import Assignment, AssignmentDraft, GateRun, ItemResult, Review, Submission
+from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, DeliveryMessage
+from nightshift.platform.models.payouts import PAYOUT_KINDS, PayoutEntry
+from nightshift.platform.models.ops import API_KEY_KINDS, ApiKey, AuditLog, OpsMessage
+# isort: on
+
+__all__ = [
+    "API_KEY_KINDS",
+    "ASSIGNMENTS_FILLFACTOR",
+    "ASSIGNMENT_STATUSES",
+    "BATCH_STATUSES",
+    "EXPERT_STATUSES",
+    "ITEMS_FILLFACTOR",
+    "ITEM_STATUSES",
+    "LIVE_ADJUDICATION",
+    "LIVE_ADJUDICATION_ITEM",
+    "MESSAGE_STATUSES",
+    "NAMING",
+    "OPEN_EXPERT",
+    "OPS_MESSAGE_STATUSES",
+    "PAYOUT_KINDS",
+    "ROLES",
+    "TIERS",
+    "ApiKey",
+    "Assignment",
+    "AssignmentDraft",
+    "AuditLog",
+    "Base",
+    "Batch",
+    "BigId",
+    "Client",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryMessage",
+    "Expert",
+    "ExpertLanguage",
+    "ExpertRoute",
+    "ExpertSkill",
+    "GateRun",
+    "GoldAnswer",
+    "Item",
+    "ItemResult",
+    "JSONType",
+    "OpsMessage",
+    "PayoutEntry",
+    "Project",
+    "ProjectSpecVersion",
+    "QuarantinedRow",
+    "Review",
+    "Submission",
+    "Timestamped",
+    "as_utc",
+    "utcnow",
+]
