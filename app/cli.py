@@ -155,7 +155,7 @@ def experts_set_status(handle: str, status: Annotated[str, typer.Argument(help="
 @experts_app.command("show")
 def experts_show(handle: str, as_json: JsonFlag = False) -> None:
     """An expert's skills, languages, reliability (gold, agreement, misses) and work history."""
-    from nightshift.experts.registry import expert_profile
+    from nightshift.reports.experts import expert_profile
 
     with _ready_sessions()() as session:
         profile = expert_profile(session, handle)

@@ -75,7 +75,7 @@ def build(url: str, items: int, workdir: Path) -> dict[str, str]:
     from nightshift.platform.sql import insert_ignoring_conflicts
     from nightshift.projects.registry import apply_spec
     from nightshift.projects.spec import load_spec
-    from nightshift.work.synthetic import generate_experts, generate_items
+    from nightshift.simulation.synthetic import generate_experts, generate_items
 
     upgrade(url)
     engine = make_engine(url)

@@ -35,7 +35,7 @@ prefect_server.use_postgres()
 import psycopg  # noqa: E402
 
 from bench.databases import drop_database, fresh_database, quiet  # noqa: E402
-from nightshift.work.synthetic import generate_items  # noqa: E402
+from nightshift.simulation.synthetic import generate_items  # noqa: E402
 
 
 def make_file(path: Path, items: int) -> None:

@@ -44,8 +44,8 @@ from nightshift.platform.outside import EnvSecretResolver, HttpxPoster  # noqa: 
 from nightshift.projects.registry import apply_spec, project_spec  # noqa: E402
 from nightshift.projects.spec import load_spec  # noqa: E402
 from nightshift.review import gates, settle  # noqa: E402
-from nightshift.work import simulate  # noqa: E402
-from nightshift.work.synthetic import generate_experts, generate_items  # noqa: E402
+from nightshift.simulation import simulate  # noqa: E402
+from nightshift.simulation.synthetic import generate_experts, generate_items  # noqa: E402
 
 
 def raw_copy_baseline(url: str, path: Path) -> float:

@@ -8,12 +8,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.delivery.build import DeliveryOptions
-from nightshift.delivery.webhooks import WebhookPoster
 from nightshift.notify.messages import LogNotifier, Notifier, SlackNotifier
 from nightshift.platform import pseudonyms
 from nightshift.platform.addresses import Resolver, system_resolver
 from nightshift.platform.db import make_engine, make_sessionmaker
-from nightshift.platform.outside import EnvSecretResolver, HttpxPoster, SecretResolver
+from nightshift.platform.outside import EnvSecretResolver, HttpxPoster, SecretResolver, WebhookPoster
 from nightshift.platform.settings import Settings
 
 

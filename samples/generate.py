@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nightshift.ingest.rows import content_hash
 from nightshift.projects.spec import load_spec
-from nightshift.work.synthetic import generate_experts, generate_items, true_answer
+from nightshift.simulation.synthetic import generate_experts, generate_items, true_answer
 
 HERE = Path(__file__).parent
 FIELDS = ("prompt", "model_answer", "context", "language", "domain")

@@ -4,7 +4,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift.platform.db import transaction
-from nightshift.work import simulate
+from nightshift.simulation import simulate
 from tasks.runtime import DB_TASK, resources
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import random
 from collections.abc import Sequence
 
@@ -17,23 +15,6 @@ MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 JITTER = 0.2
 # Retry-After is honoured on these only, and never beyond a day.
 SLOW_DOWN = (429, 503)
-MAX_RETRY_AFTER = 86_400.0
-
-
-def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
 
 
 def next_attempt_delay(

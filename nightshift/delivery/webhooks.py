@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,26 +22,16 @@ from standardwebhooks.webhooks import Webhook
 
 from nightshift.delivery.endpoints import resolve_target
 from nightshift.delivery.retries import RETRY_SCHEDULE, next_attempt_delay
-from nightshift.platform.addresses import Resolver, Target, system_resolver
+from nightshift.platform.addresses import Resolver, system_resolver
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Client, Delivery, DeliveryAttempt, DeliveryMessage, utcnow
+from nightshift.platform.outside import PostResult, WebhookPoster
 
 
 def sign(secrets_: Sequence[str], webhook_id: str, timestamp: dt.datetime, body: str) -> str:
     """Standard Webhooks signature header; several secrets (a rotation) give several signatures."""
     return " ".join(Webhook(secret).sign(webhook_id, timestamp, body) for secret in secrets_)
-
-
-@dataclass(frozen=True)
-class PostResult:
-    status_code: int | None
-    error: str | None = None
-    retry_after_seconds: float | None = None
-
-
-class WebhookPoster(Protocol):
-    def post(self, target: Target, headers: dict[str, str], body: bytes) -> PostResult: ...
 
 
 def page_body(event: str, manifest_json: str, page: int, pages: int, records_json: str) -> str:

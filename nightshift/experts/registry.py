@@ -12,14 +12,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nightshift.experts.routing import refresh_routes
 from nightshift.platform.audit import record_transition
 from nightshift.platform.errors import NotFoundError, SourceError
-from nightshift.platform.models import Assignment, AuditLog, Expert, ExpertLanguage, ExpertSkill
+from nightshift.platform.models import Expert, ExpertLanguage, ExpertSkill
 from nightshift.platform.sql import insert_ignoring_conflicts
 
 # A new expert starts from this prior, not from zero or one.
@@ -161,44 +161,3 @@ def set_status(session: Session, handle: str, status: Literal["active", "paused"
     previous = expert.status
     session.execute(update(Expert).where(Expert.id == expert.id).values(status=status))
     record_transition(session, "expert", expert.id, previous, status, actor)
-
-
-def expert_profile(session: Session, handle: str) -> dict[str, Any]:
-    """An expert's record for ops: who, what they can take, their work so far and how it went."""
-    from nightshift.review.reliability import PRIOR, gather_evidence
-
-    expert = session.scalars(select(Expert).where(Expert.handle == handle)).one_or_none()
-    if expert is None:
-        raise NotFoundError(f"unknown expert {handle!r}")
-    work = session.execute(
-        select(Assignment.role, Assignment.status, func.count())
-        .where(Assignment.expert_id == expert.id)
-        .group_by(Assignment.role, Assignment.status)
-    ).tuples()
-    evidence = gather_evidence(session, [expert.id])[expert.id]
-    history = session.execute(
-        select(AuditLog.at, AuditLog.from_status, AuditLog.to_status, AuditLog.actor)
-        .where(AuditLog.entity == "expert", AuditLog.entity_id == expert.id)
-        .order_by(AuditLog.id)
-    ).tuples()
-    return {
-        "handle": expert.handle,
-        "tier": expert.tier,
-        "status": expert.status,
-        "timezone": expert.timezone,
-        "window": f"{expert.work_start_hour:02d}:00 for {expert.work_hours} h local",
-        "capacity": expert.capacity,
-        "skills": sorted(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert.id))),
-        "languages": sorted(
-            session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == expert.id))
-        ),
-        "reliability": expert.reliability,
-        "reliability_prior": PRIOR,
-        "gold": {"answered": evidence.gold_seen, "correct": evidence.gold_correct},
-        "agreement": {"answered": evidence.agreement_seen, "agreed": evidence.agreed},
-        "missed_deadlines": expert.missed_count,
-        "assignments": {f"{role}/{status}": n for role, status, n in work},
-        "status_history": [
-            {"at": at.isoformat(), "from": old, "to": new, "by": actor} for at, old, new, actor in history
-        ],
-    }

@@ -3,15 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import os
+from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
-from nightshift.delivery.retries import parse_retry_after
-from nightshift.delivery.webhooks import PostResult
 from nightshift.platform.addresses import Target
 from nightshift.platform.errors import NightshiftError
+
+# Retry-After is never honoured beyond a day.
+MAX_RETRY_AFTER = 86_400.0
+
+
+def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
+    """Retry-After in seconds, given as seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status_code: int | None
+    error: str | None = None
+    retry_after_seconds: float | None = None
+
+
+class WebhookPoster(Protocol):
+    def post(self, target: Target, headers: dict[str, str], body: bytes) -> PostResult: ...
 
 
 class HttpxPoster:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.models import Batch, Item, QuarantinedRow
 from nightshift.projects.registry import apply_spec
-from nightshift.work.synthetic import generate_items
+from nightshift.simulation.synthetic import generate_items
 
 ROOT = Path(__file__).resolve().parents[2]
 # Three chunks of 10,000: the kill lands after the first is stored and before the last.

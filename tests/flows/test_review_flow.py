@@ -18,7 +18,7 @@ from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, AuditLog, Expert, GateRun, GoldAnswer, Item, ItemResult
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec, parse_spec
-from nightshift.work.simulate import simulate_adjudications
+from nightshift.simulation.simulate import simulate_adjudications
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file

@@ -31,7 +31,7 @@ from nightshift.platform.models import (
 )
 from nightshift.projects.registry import project_spec
 from nightshift.review import gates, settle
-from nightshift.work import simulate
+from nightshift.simulation import simulate
 from tests.conftest import SAMPLES
 from tests.nightshift.test_ingest import ingest_file
 

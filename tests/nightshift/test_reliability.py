@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select, update
 
 from nightshift.dispatch.assignments import dispatch_batch, expire_overdue
-from nightshift.experts.registry import expert_profile
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Expert, ExpertRoute, GoldAnswer, Item
+from nightshift.reports.experts import expert_profile
 from nightshift.review.reliability import PRIOR, Evidence, matcher, update_reliability
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES

@@ -17,13 +17,13 @@ from standardwebhooks.webhooks import Webhook
 from app.receiver import Fault, WebhookReceiver
 from nightshift.delivery import build, outbox
 from nightshift.delivery.endpoints import enable_endpoint, new_webhook_secret, resolve_target
-from nightshift.delivery.retries import MAX_ATTEMPTS, parse_retry_after
+from nightshift.delivery.retries import MAX_ATTEMPTS
 from nightshift.delivery.webhooks import SendStats, claim_due, send_due, sign
 from nightshift.platform.addresses import Target
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Batch, Client, Delivery, DeliveryAttempt, DeliveryMessage, Item, utcnow
-from nightshift.platform.outside import EnvSecretResolver, HttpxPoster
+from nightshift.platform.outside import EnvSecretResolver, HttpxPoster, parse_retry_after
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec
 from tests.conftest import SAMPLES

@@ -30,10 +30,10 @@ from nightshift.platform.models import ApiKey, Assignment, Batch, Expert, Item, 
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import Label
 from nightshift.review import decisions
+from nightshift.simulation.synthetic import simulated_answer
 from nightshift.work import answers
 from nightshift.work.answers import ANSWERING_ROLES
 from nightshift.work.submissions import NewSubmission, answer_errors, record_submissions, start_assignments
-from nightshift.work.synthetic import simulated_answer
 
 LABELS = TypeAdapter(list[Label])
 

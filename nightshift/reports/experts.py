@@ -1,0 +1,51 @@
+"""An expert's record for ops: who they are, what they can take, their work so far and how it went."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nightshift.platform.errors import NotFoundError
+from nightshift.platform.models import Assignment, AuditLog, Expert, ExpertLanguage, ExpertSkill
+from nightshift.review.reliability import PRIOR, gather_evidence
+
+
+def expert_profile(session: Session, handle: str) -> dict[str, Any]:
+    """An expert's record for ops: who, what they can take, their work so far and how it went."""
+    expert = session.scalars(select(Expert).where(Expert.handle == handle)).one_or_none()
+    if expert is None:
+        raise NotFoundError(f"unknown expert {handle!r}")
+    work = session.execute(
+        select(Assignment.role, Assignment.status, func.count())
+        .where(Assignment.expert_id == expert.id)
+        .group_by(Assignment.role, Assignment.status)
+    ).tuples()
+    evidence = gather_evidence(session, [expert.id])[expert.id]
+    history = session.execute(
+        select(AuditLog.at, AuditLog.from_status, AuditLog.to_status, AuditLog.actor)
+        .where(AuditLog.entity == "expert", AuditLog.entity_id == expert.id)
+        .order_by(AuditLog.id)
+    ).tuples()
+    return {
+        "handle": expert.handle,
+        "tier": expert.tier,
+        "status": expert.status,
+        "timezone": expert.timezone,
+        "window": f"{expert.work_start_hour:02d}:00 for {expert.work_hours} h local",
+        "capacity": expert.capacity,
+        "skills": sorted(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert.id))),
+        "languages": sorted(
+            session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == expert.id))
+        ),
+        "reliability": expert.reliability,
+        "reliability_prior": PRIOR,
+        "gold": {"answered": evidence.gold_seen, "correct": evidence.gold_correct},
+        "agreement": {"answered": evidence.agreement_seen, "agreed": evidence.agreed},
+        "missed_deadlines": expert.missed_count,
+        "assignments": {f"{role}/{status}": n for role, status, n in work},
+        "status_history": [
+            {"at": at.isoformat(), "from": old, "to": new, "by": actor} for at, old, new, actor in history
+        ],
+    }

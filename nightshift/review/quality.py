@@ -1,0 +1,108 @@
+"""The expert-quality model: a Beta posterior of each expert's accuracy, and the decisions taken on it.
+
+Every judged answer is evidence: credit in [0, 1] (a gold answer scored field by field with partial
+credit, agreement with a final answer the expert's own vote did not decide, a reviewer's verdict)
+with a weight saying how much it is worth. The posterior is Beta(PRIOR_RIGHT + credit,
+PRIOR_WRONG + weight - credit): a new expert starts near the prior's mean and moves with evidence.
+
+A pause is a decision on the posterior, not on a raw rate: an expert is paused once the probability
+that their accuracy is under the project's floor passes PAUSE_CONFIDENCE. Few answers leave the
+posterior wide, so one unlucky miss never pauses anyone; a random answerer's misses pile up fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# The prior: worth five answers, four of them right (a vetted expert is mostly right).
+PRIOR_RIGHT = 4.0
+PRIOR_WRONG = 1.0
+# A pause needs this much certainty that the expert is under the floor.
+PAUSE_CONFIDENCE = 0.95
+# Agreement with other experts' answer is weaker evidence than a known answer.
+GOLD_WEIGHT = 1.0
+AGREEMENT_WEIGHT = 1.0
+REVIEW_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What is known of one expert: credit earned over the weight of the answers judged."""
+
+    credit: float = 0.0
+    weight: float = 0.0
+
+    def plus(self, credit: float, weight: float = 1.0) -> Quality:
+        return Quality(self.credit + credit * weight, self.weight + weight)
+
+    @property
+    def alpha(self) -> float:
+        return PRIOR_RIGHT + self.credit
+
+    @property
+    def beta(self) -> float:
+        return PRIOR_WRONG + self.weight - self.credit
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    def p_below(self, floor: float) -> float:
+        """The posterior probability that the expert's accuracy is under floor."""
+        from scipy.special import betainc
+
+        return float(betainc(self.alpha, self.beta, min(max(floor, 0.0), 1.0)))
+
+    def should_pause(self, floor: float, confidence: float = PAUSE_CONFIDENCE) -> bool:
+        return self.p_below(floor) > confidence
+
+
+def candidate_posterior(
+    votes: Sequence[tuple[object, float]], alternatives: int
+) -> tuple[object | None, float, dict[object, float]]:
+    """Which answer is right, and how sure: each vote (answer, its expert's accuracy) under the
+    one-coin model, where an expert says the truth with probability q and otherwise any of the
+    other alternatives-1 answers alike.
+
+    Returns (the most probable answer, its probability, every voted answer's probability). An answer
+    nobody gave still holds probability: with two votes apart, neither can be sure.
+    """
+    answers = list(dict.fromkeys(answer for answer, _ in votes))
+    if not answers:
+        return None, 0.0, {}
+    k = max(alternatives, len(answers), 2)
+    logs: dict[object, float] = {}
+    for candidate in answers:
+        total = 0.0
+        for answer, q in votes:
+            q = min(max(q, 1e-3), 1 - 1e-3)
+            total += math.log(q) if answer == candidate else math.log((1 - q) / (k - 1))
+        logs[candidate] = total
+    unseen = sum(math.log((1 - min(max(q, 1e-3), 1 - 1e-3)) / (k - 1)) for _, q in votes)
+    top = max([*logs.values(), unseen])
+    weights = {a: math.exp(v - top) for a, v in logs.items()}
+    rest = (k - len(answers)) * math.exp(unseen - top)
+    norm = sum(weights.values()) + rest
+    shares = {a: w / norm for a, w in weights.items()}
+    best = max(answers, key=lambda a: (shares[a], -answers.index(a)))
+    return best, shares[best], shares
+
+
+def clear_majority(votes: Sequence[object]) -> bool:
+    """More votes for the leading answer than for any other: a 1-1 split never is."""
+    counts = sorted((votes.count(v) for v in set(votes)), reverse=True)
+    return bool(counts) and (len(counts) == 1 or counts[0] > counts[1])
+
+
+def decisive(votes: Mapping[int, object], final: object, qualities: Mapping[int, float], alternatives: int) -> set[int]:
+    """The voters whose vote the final answer needed: without it, the answer would differ or fall
+    under an even chance. A pause reopens only items where the paused expert's vote was one."""
+    needed: set[int] = set()
+    for voter in votes:
+        rest = [(answer, qualities.get(v, 0.7)) for v, answer in votes.items() if v != voter]
+        best, share, _ = candidate_posterior(rest, alternatives)
+        if best != final or share < 0.5:
+            needed.add(voter)
+    return needed
