@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from app.web import SESSION_COOKIE, Id, Service, service
+from nightshift.fields import field_type_named
 from nightshift.payouts import earnings
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import Principal, authenticate
@@ -50,22 +51,18 @@ def answer_from_form(form: FormData, labels: list[dict[str, Any]], prefix: str =
     """The answer a form holds, typed as the schema says; empty fields are left out (so 'required')."""
     answer: dict[str, Any] = {}
     for label in labels:
-        name = prefix + label["name"]
-        if label["type"] == "multi_choice":
-            chosen = [str(v) for v in form.getlist(name)]
-            if chosen or name in form:
-                answer[label["name"]] = chosen
-            continue
-        raw = form.get(name)
-        if not isinstance(raw, str) or not raw.strip():
-            continue
-        if label["type"] == "ordinal_scale":
-            # A number of thousands of digits stays text: the schema check refuses it in a line.
-            digits = raw.strip().removeprefix("-")
-            answer[label["name"]] = int(raw) if digits.isascii() and digits.isdigit() and len(digits) <= 18 else raw
-        else:
-            answer[label["name"]] = raw
+        value = field_type_named(label["type"]).from_form(form.getlist(prefix + label["name"]))
+        if value is not None:
+            answer[label["name"]] = value
     return answer
+
+
+def field_control(label: dict[str, Any]) -> str:
+    """The macro of field_controls.html that renders this label's (a spec label as JSON) form control."""
+    return field_type_named(label["type"]).control
+
+
+templates.env.globals["field_control"] = field_control
 
 
 def _my_task(svc: Service, me: Principal, assignment_id: int, role: str | None) -> work_tasks.TaskView:

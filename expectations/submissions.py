@@ -7,18 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from expectations.runner import Check, run_checks
+from nightshift.fields import field_type
 from nightshift.platform.heap import without_collection
-from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
+from nightshift.projects.spec import ProjectBody
 from nightshift.review.agreement import pasted_texts, plausible_seconds
 from nightshift.review.gates import GateOutcome
 
 GATE = "submissions"
-
-
-def text_length_column(name: str) -> str:
-    """The frame holds each free text's length, not the text: the texts were already compared for
-    copies, and 600,000 of them made up most of what the suite hashed and measured."""
-    return f"{name}__length"
 
 
 def build_checks(project: ProjectBody) -> list[Check]:
@@ -41,43 +36,15 @@ def build_checks(project: ProjectBody) -> list[Check]:
         Check(gxe.ExpectColumnValuesToBeNull(column="pasted_field"), "free text identical to another expert's"),
     ]
     for label in project.labels:
-        column = label.name
+        kind = field_type(label)
         if label.required:
-            present = text_length_column(column) if isinstance(label, FreeText) else column
-            checks.append(Check(gxe.ExpectColumnValuesToNotBeNull(column=present), f"{column} missing"))
-        if isinstance(label, OrdinalScale):
             checks.append(
-                Check(
-                    gxe.ExpectColumnValuesToBeBetween(column=column, min_value=label.min, max_value=label.max),
-                    f"{column} outside {label.min}..{label.max}",
-                )
+                Check(gxe.ExpectColumnValuesToNotBeNull(column=kind.gate_column(label.name)), f"{label.name} missing")
             )
-        elif isinstance(label, FreeText):
-            checks.append(
-                Check(
-                    gxe.ExpectColumnValuesToBeBetween(
-                        column=text_length_column(column), min_value=label.min_length, max_value=label.max_length
-                    ),
-                    f"{column} shorter than {label.min_length} characters",
-                )
-            )
-        elif isinstance(label, MultiChoice):
-            options = "|".join(label.options)
-            checks.append(
-                Check(
-                    gxe.ExpectColumnValuesToMatchRegex(
-                        column=column, regex=rf"^(?:(?:{options})(?:;(?:{options}))*)?$"
-                    ),
-                    f"{column} has an unknown option",
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(label.options)),
-                    f"{column} not one of the options",
-                )
-            )
+        # What the field type expects of its column, as data: the GX expectation by its class name.
+        for check in kind.gate_checks(label):
+            expectation = getattr(gxe, check.expectation)(column=check.column, **check.options)
+            checks.append(Check(expectation, check.reason))
     return checks
 
 
@@ -96,8 +63,6 @@ def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir
     if not rows:
         return GateOutcome(GATE, [], {}, thresholds, [])
     pasted = pasted_texts(rows, project)
-    texts = [label.name for label in project.labels if isinstance(label, FreeText)]
-    others = [label.name for label in project.labels if not isinstance(label, FreeText)]
     # Built column by column: a frame from 300,000 row dicts cost more than the suite's checks.
     columns: dict[str, list[Any]] = {
         "submission_id": ids,
@@ -108,14 +73,9 @@ def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir
         ],
     }
     answers = [r["answer"] for r in rows]
-    for name in texts:
-        # A value that is not text at all gets a length no minimum accepts.
-        columns[text_length_column(name)] = [
-            len(v.strip()) if isinstance(v, str) else (None if v is None else -1)
-            for v in (a.get(name) for a in answers)
-        ]
-    for name in others:
-        columns[name] = [";".join(v) if isinstance(v, list) else v for v in (a.get(name) for a in answers)]
+    for label in project.labels:
+        kind = field_type(label)
+        columns[kind.gate_column(label.name)] = kind.gate_values([a.get(label.name) for a in answers])
     frame = pd.DataFrame(columns)
     # Object dtype: an all-None column must stay a column of nulls, not become floats.
     frame["pasted_field"] = pd.Series([pasted.get(i) for i in ids], dtype=object)

@@ -2,24 +2,20 @@
 (too fast for the text's length, the same text pasted by several experts).
 
 Alpha comes from the `krippendorff` package, fed a units x values count matrix: its size grows with
-the items and the options, never with the number of experts.
+the items and the options, never with the number of experts (nightshift.fields.alpha); each field
+type (nightshift.fields) says how its answers are measured.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import krippendorff
-import numpy as np
-
-from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
-
-# Answers per item: the values each accepted annotation gave, one mapping per annotation.
-Answers = Mapping[int, Sequence[Mapping[str, Any]]]
+from nightshift.fields import field_type
+from nightshift.fields.alpha import Answers
+from nightshift.projects.spec import ProjectBody
 
 
 def field_alphas(answers: Answers, project: ProjectBody) -> dict[str, float | None]:
@@ -28,66 +24,10 @@ def field_alphas(answers: Answers, project: ProjectBody) -> dict[str, float | No
     pairable answers, or every answer the same, so there is no disagreement to expect)."""
     alphas: dict[str, float | None] = {}
     for label in project.labels:
-        if isinstance(label, FreeText):
-            continue
-        if isinstance(label, OrdinalScale):
-            domain: list[Any] = list(range(label.min, label.max + 1))
-            units = [[a.get(label.name) for a in item] for item in answers.values()]
-            alphas[label.name] = alpha(units, domain, "ordinal")
-        elif isinstance(label, MultiChoice):
-            alphas[label.name] = _tag_alpha(answers, label.name, label.options)
-        else:
-            units = [[a.get(label.name) for a in item] for item in answers.values()]
-            alphas[label.name] = alpha(units, list(label.options), "nominal")
+        kind = field_type(label)
+        if kind.measures_alpha:
+            alphas[label.name] = kind.alpha(label, answers)
     return alphas
-
-
-def alpha(units: Iterable[Sequence[Any]], domain: Sequence[Any], level: Literal["nominal", "ordinal"]) -> float | None:
-    """Krippendorff's alpha of units (each: the values its coders gave; None for no value)."""
-    position = {value: k for k, value in enumerate(domain)}
-    width = len(domain)
-    # The units x values count matrix, filled in one bincount of flat cell numbers.
-    cells: list[int] = []
-    count = 0
-    for count, values in enumerate(units, start=1):
-        base = (count - 1) * width
-        for value in values:
-            if value is not None and value in position:
-                cells.append(base + position[value])
-    if not cells:
-        return None
-    matrix = np.bincount(np.array(cells, dtype=np.int64), minlength=count * width).reshape(count, width)
-    return _alpha_of_counts(matrix, level)
-
-
-def _tag_alpha(answers: Answers, name: str, options: Sequence[str]) -> float | None:
-    """Nominal alpha over (item, tag) units: every annotator of the item says the tag is there or not.
-    Counted per item and tag, not built as a unit per pair: five tags make five times the units."""
-    index = {tag: k for k, tag in enumerate(options)}
-    width = len(options)
-    cells: list[int] = []
-    coders: list[int] = []
-    for row, item in enumerate(answers.values()):
-        coders.append(len(item))
-        for answer in item:
-            for tag in set(answer.get(name) or ()):
-                if tag in index:
-                    cells.append(row * width + index[tag])
-    if not coders:
-        return None
-    present = np.bincount(np.array(cells, dtype=np.int64), minlength=len(coders) * width)
-    absent = np.repeat(np.array(coders, dtype=np.int64), width) - present
-    return _alpha_of_counts(np.column_stack((absent, present)), "nominal")
-
-
-def _alpha_of_counts(matrix: np.ndarray, level: Literal["nominal", "ordinal"]) -> float | None:
-    matrix = matrix[matrix.sum(axis=1) >= 2]  # only units with a pair of values say anything about agreement
-    if not len(matrix) or np.count_nonzero(matrix.sum(axis=0)) < 2:
-        return None
-    value = krippendorff.alpha(
-        value_counts=matrix.astype(float), value_domain=list(range(matrix.shape[1])), level_of_measurement=level
-    )
-    return None if math.isnan(value) else round(float(value), 4)
 
 
 def plausible_seconds(item_text_length: int, min_seconds: int, chars_per_second: float | None) -> int:
@@ -131,7 +71,7 @@ def pasted_texts(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> dic
     min_length = project.gates.min_copied_text_length
     flagged: dict[int, str] = {}
     for label in project.labels:
-        if not isinstance(label, FreeText):
+        if not field_type(label).checked_for_copies:
             continue
         name = label.name
         # Copy key -> the rows that wrote it; nearly every text is written once.

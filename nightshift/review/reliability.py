@@ -16,11 +16,12 @@ from sqlalchemy import exists, null, or_, select
 from sqlalchemy.orm import Session
 
 from nightshift.experts.routing import refresh_routes
+from nightshift.fields import field_type
 from nightshift.platform.heap import without_collection
 from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
-from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, ProjectBody
+from nightshift.projects.spec import ProjectBody
 from nightshift.work.submissions import KnownAnswers, answers_of
 
 PRIOR = 0.7
@@ -53,30 +54,22 @@ Matcher = Callable[[dict[str, Any], dict[str, Any]], bool]
 
 def matcher(project: ProjectBody) -> Matcher:
     """Whether an answer agrees with a reference on every label the reference has (free text
-    aside): a scale within one step, a choice equal, tags overlapping at least half (Jaccard).
-    Built once per project, its labels sorted by kind once: the gold gate and reliability compare
-    hundreds of thousands of answers with the same spec."""
-    scales = [label.name for label in project.labels if isinstance(label, OrdinalScale)]
-    tags = [label.name for label in project.labels if isinstance(label, MultiChoice)]
-    equal = [label.name for label in project.labels if not isinstance(label, OrdinalScale | MultiChoice | FreeText)]
+    aside): as each field type matches (nightshift.fields): a scale within one step, a choice equal,
+    tags overlapping at least half (Jaccard). Built once per project, its labels sorted by kind once:
+    the gold gate and reliability compare hundreds of thousands of answers with the same spec."""
+    # The field types' order (a scale, then an equal value, then tags), then the labels' (positions differ).
+    ranked = sorted(
+        (order, position, label.name, kind.matches)
+        for position, label in enumerate(project.labels)
+        if (order := (kind := field_type(label)).comparison_order) is not None
+    )
+    compared_fields = [(name, matches) for _, _, name, matches in ranked]
 
     def agrees(answer: dict[str, Any], reference: dict[str, Any]) -> bool:
         compared = False
-        for name in scales:
+        for name, matches in compared_fields:
             if name in reference:
-                got = answer.get(name)
-                if not isinstance(got, int | float) or abs(got - reference[name]) > 1:
-                    return False
-                compared = True
-        for name in equal:
-            if name in reference:
-                if answer.get(name) != reference[name]:
-                    return False
-                compared = True
-        for name in tags:
-            if name in reference:
-                a, b = set(answer.get(name) or ()), set(reference[name] or ())
-                if (a or b) and len(a & b) * 2 < len(a | b):
+                if not matches(answer.get(name), reference[name]):
                     return False
                 compared = True
         return compared

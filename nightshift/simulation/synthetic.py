@@ -11,7 +11,8 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from nightshift.projects.spec import FreeText, Label, MultiChoice, OrdinalScale, PairwisePreference, SingleChoice
+from nightshift.fields import field_type
+from nightshift.projects.spec import Label
 
 DOMAINS = ("finance", "law", "medicine", "software", "tax", "insurance", "logistics", "energy")
 LANGUAGES = ("en", "de", "fr", "es", "ja")
@@ -88,14 +89,7 @@ def true_answer(content_hash: str, labels: Sequence[Label]) -> dict[str, Any]:
     rng = random.Random(_seed("truth", content_hash))
     answer: dict[str, Any] = {}
     for label in labels:
-        if isinstance(label, OrdinalScale):
-            answer[label.name] = rng.randint(label.min, label.max)
-        elif isinstance(label, SingleChoice | PairwisePreference):
-            answer[label.name] = rng.choice(label.options)
-        elif isinstance(label, MultiChoice):
-            answer[label.name] = sorted(o for o in label.options if rng.random() < 0.3)
-        elif isinstance(label, FreeText):
-            answer[label.name] = _text(rng, label, "A careful answer")
+        answer[label.name] = field_type(label).true_value(label, rng)
     return answer
 
 
@@ -118,63 +112,8 @@ def simulated_answer(
     answer: dict[str, Any] = {}
     for label in labels:
         correct = rng.random() < accuracy
-        if isinstance(label, OrdinalScale):
-            value = truth[label.name] if correct else rng.randint(label.min, label.max)
-            answer[label.name] = value
-        elif isinstance(label, SingleChoice | PairwisePreference):
-            answer[label.name] = truth[label.name] if correct else rng.choice(label.options)
-        elif isinstance(label, MultiChoice):
-            answer[label.name] = (
-                truth[label.name] if correct else sorted(o for o in label.options if rng.random() < 0.3)
-            )
-        elif isinstance(label, FreeText):
-            # Words only: an expert's text is delivered, so the simulator never writes who they are.
-            answer[label.name] = _text(rng, label, "Notes")
+        answer[label.name] = field_type(label).simulated_value(label, rng, truth[label.name], correct)
     seconds = int(expected_minutes * 60 / speed * rng.uniform(0.7, 1.3))
     if careless and rng.random() < 0.5:
         seconds = rng.randint(5, 50)  # rushed: the submissions gate's time-on-task check catches it
     return answer, max(1, seconds)
-
-
-def _text(rng: random.Random, label: FreeText, lead: str) -> str:
-    # Enough words that two experts' texts collide no more often than real ones: the pasted-text
-    # check must not flag honest simulated work.
-    words = (
-        "margin",
-        "covenant",
-        "liquidity",
-        "assumption",
-        "scenario",
-        "risk",
-        "cash flow",
-        "tax",
-        "leverage",
-        "hedge",
-        "duration",
-        "collateral",
-        "forecast",
-        "valuation",
-        "dividend",
-        "yield",
-        "exposure",
-        "volatility",
-        "accrual",
-        "depreciation",
-        "equity",
-        "debt",
-        "spread",
-        "basis",
-        "inflation",
-        "currency",
-        "audit",
-        "reserve",
-        "capital",
-        "maturity",
-        "premium",
-        "discount",
-    )
-    target = max(label.min_length + 20, 60)
-    text = lead + ":"
-    while len(text) < target:
-        text += " " + rng.choice(words)
-    return text[: label.max_length]

@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from nightshift.fields import field_type
 from nightshift.platform.models import Assignment, Submission, as_utc, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
-from nightshift.projects.spec import FreeText, MultiChoice, OrdinalScale, PairwisePreference, ProjectBody, SingleChoice
+from nightshift.projects.spec import ProjectBody
 
 
 def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str]:
@@ -29,22 +30,9 @@ def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str
             if label.required:
                 errors[label.name] = "required"
             continue
-        if isinstance(label, OrdinalScale):
-            if not isinstance(value, int) or isinstance(value, bool) or not label.min <= value <= label.max:
-                errors[label.name] = f"must be a whole number from {label.min} to {label.max}"
-        elif isinstance(label, SingleChoice | PairwisePreference):
-            if value not in label.options:
-                errors[label.name] = f"must be one of {label.options}"
-        elif isinstance(label, MultiChoice):
-            if not isinstance(value, list) or any(v not in label.options for v in value):
-                errors[label.name] = f"must be a list of options from {label.options}"
-            elif len(set(value)) != len(value):
-                errors[label.name] = "lists an option twice"
-        elif isinstance(label, FreeText):
-            if not isinstance(value, str):
-                errors[label.name] = "must be text"
-            elif not label.min_length <= len(value.strip()) <= label.max_length:
-                errors[label.name] = f"must be {label.min_length} to {label.max_length} characters"
+        error = field_type(label).answer_error(label, value)
+        if error is not None:
+            errors[label.name] = error
     return errors
 
 

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
+from nightshift.fields.dawid_skene import MAX_ITERATIONS, dawid_skene
 from nightshift.projects.spec import ProjectBody
-from nightshift.review.aggregate import MAX_ITERATIONS, Vote, aggregate, aggregate_items, dawid_skene
+from nightshift.review.aggregate import Vote, aggregate, aggregate_items
 
 OPTIONS = ["approve", "revise", "reject", "escalate", "unclear"]
 

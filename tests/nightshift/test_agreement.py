@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from nightshift.review.agreement import _copy_key, alpha, field_alphas, normalised_text, pasted_texts, plausible_seconds
+from nightshift.fields.alpha import alpha
+from nightshift.review.agreement import _copy_key, field_alphas, normalised_text, pasted_texts, plausible_seconds
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: four observers,
 # twelve units, values 1..5, with missing values. Published: nominal 0.743, ordinal 0.815.

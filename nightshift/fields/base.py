@@ -1,0 +1,138 @@
+"""What every field type answers: the base class the registry hands out, and the plain data it returns."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from nightshift.fields.alpha import Answers as Answers
+from nightshift.platform.errors import NightshiftError
+from nightshift.projects.spec import _Label
+
+L = TypeVar("L", bound=_Label)
+
+
+class UnknownFieldType(NightshiftError):
+    """A label whose class no field type is registered for."""
+
+
+class Ballot(Protocol):
+    """One accepted annotation of an item, as aggregation sees it (nightshift.review.aggregate.Vote)."""
+
+    @property
+    def submission_id(self) -> int: ...
+    @property
+    def expert_id(self) -> int: ...
+    @property
+    def reliability(self) -> float: ...
+    @property
+    def answer(self) -> Mapping[str, Any]: ...
+    @property
+    def approved(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    """One field's final answer for an item."""
+
+    value: Any
+    method: dict[str, Any]
+    # Share of the item's experts agreeing with the value; None: the field is not compared.
+    share: float | None = None
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """A Great Expectations expectation on the submissions gate's frame, as plain data:
+    great_expectations.expectations.<expectation>(column=column, **options)."""
+
+    expectation: str
+    column: str
+    reason: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class FieldType(ABC, Generic[L]):
+    """The behaviour of one kind of label (answer field). One subclass per label class of the spec."""
+
+    # The label class of nightshift.projects.spec this field type serves, and its `type` value.
+    label_class: ClassVar[type[_Label]]
+    type_name: ClassVar[str]
+    # The Jinja macro of app/templates/field_controls.html that renders its form control.
+    control: ClassVar[str]
+    # Counted in an item's mean agreement (aggregation); False: its share only tells disagreement.
+    in_item_agreement: ClassVar[bool] = True
+    # Has a Krippendorff's alpha (agreement between experts).
+    measures_alpha: ClassVar[bool] = True
+    # Compared for text pasted by several experts.
+    checked_for_copies: ClassVar[bool] = False
+    # Place among the fields a matcher compares with gold or a final answer, cheapest first;
+    # None: never compared (it cannot be judged right or wrong).
+    comparison_order: ClassVar[int | None] = 1
+
+    # --- an expert's answer ---
+
+    @abstractmethod
+    def answer_error(self, label: L, value: Any) -> str | None:
+        """Why this (non-null) value is not a valid answer to the label; None when it is."""
+
+    def from_form(self, values: Sequence[object]) -> Any:
+        """The answer in an HTML form's values for the field (every value sent under its name);
+        None when the form leaves it unanswered. By default the last value, as text, if not blank."""
+        raw = values[-1] if values else None
+        if not isinstance(raw, str) or not raw.strip():
+            return None
+        return raw
+
+    # --- aggregation ---
+
+    def fit(self, label: L, votes: Mapping[int, Sequence[Ballot]], reliability: Mapping[int, float]) -> Any:
+        """A model learnt over a whole batch (item id -> its votes) before any item is aggregated;
+        handed back to aggregate for each item. None by default: items are aggregated on their own."""
+        return None
+
+    @abstractmethod
+    def aggregate(
+        self, label: L, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
+    ) -> FieldResult:
+        """The item's final value. present: the non-null values, most reliable expert first;
+        ranked: the item's votes in the same order; fitted: what fit returned."""
+
+    # --- agreement between experts ---
+
+    def alpha(self, label: L, answers: Answers) -> float | None:
+        """Krippendorff's alpha of the field over these items; None: not measurable."""
+        raise NotImplementedError(f"{self.type_name} has no alpha")
+
+    # --- comparison with gold or the final answer ---
+
+    def matches(self, got: Any, reference: Any) -> bool:
+        """Whether an answer's value agrees with the reference value. By default: equal."""
+        return bool(got == reference)
+
+    # --- simulated answers (the simulator is seeded: the draws' order is part of the contract) ---
+
+    @abstractmethod
+    def true_value(self, label: L, rng: random.Random) -> Any:
+        """What a perfect expert answers, drawn from the item's seeded generator."""
+
+    @abstractmethod
+    def simulated_value(self, label: L, rng: random.Random, truth: Any, correct: bool) -> Any:
+        """What a simulated expert answers: the truth when correct, else a guess from rng."""
+
+    # --- the submissions gate (Great Expectations, as data) ---
+
+    def gate_column(self, name: str) -> str:
+        """The gate frame's column for the field."""
+        return name
+
+    def gate_values(self, values: Sequence[Any]) -> list[Any]:
+        """The field's answers as the gate frame's column holds them: a list joined by ';'."""
+        return [";".join(v) if isinstance(v, list) else v for v in values]
+
+    @abstractmethod
+    def gate_checks(self, label: L) -> list[ColumnCheck]:
+        """What the gate expects of the field's column, besides being present when required."""

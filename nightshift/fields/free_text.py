@@ -1,0 +1,119 @@
+"""Free text: the expert's own words, min_length to max_length characters once stripped."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from nightshift.fields.base import Ballot, ColumnCheck, FieldResult, FieldType
+from nightshift.projects.spec import FreeText
+
+
+def length_column(name: str) -> str:
+    """The gate frame holds each free text's length, not the text: the texts were already compared
+    for copies, and 600,000 of them made up most of what the suite hashed and measured."""
+    return f"{name}__length"
+
+
+class FreeTextField(FieldType[FreeText]):
+    """Aggregated by taking the reviewer-approved text of the most reliable annotator (else the
+    most reliable annotator's); no alpha, never compared with gold; checked for pasted copies."""
+
+    label_class = FreeText
+    type_name = "free_text"
+    control = "free_text"
+    measures_alpha = False
+    checked_for_copies = True
+    comparison_order = None
+
+    def answer_error(self, label: FreeText, value: Any) -> str | None:
+        if not isinstance(value, str):
+            return "must be text"
+        if not label.min_length <= len(value.strip()) <= label.max_length:
+            return f"must be {label.min_length} to {label.max_length} characters"
+        return None
+
+    def aggregate(
+        self, label: FreeText, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
+    ) -> FieldResult:
+        approved = [v.answer[label.name] for v in ranked if v.approved and v.answer.get(label.name) is not None]
+        value = approved[0] if approved else (present[0] if present else None)
+        method = {
+            "method": "reviewer_approved_best" if approved else "most_reliable_annotator",
+            "approved": len(approved),
+            "n": len(present),
+        }
+        return FieldResult(value, method)
+
+    def matches(self, got: Any, reference: Any) -> bool:
+        raise NotImplementedError("free text is never compared")
+
+    def true_value(self, label: FreeText, rng: random.Random) -> Any:
+        return simulated_text(rng, label, "A careful answer")
+
+    def simulated_value(self, label: FreeText, rng: random.Random, truth: Any, correct: bool) -> Any:
+        # Words only: an expert's text is delivered, so the simulator never writes who they are.
+        return simulated_text(rng, label, "Notes")
+
+    def gate_column(self, name: str) -> str:
+        return length_column(name)
+
+    def gate_values(self, values: Sequence[Any]) -> list[Any]:
+        # A value that is not text at all gets a length no minimum accepts.
+        return [len(v.strip()) if isinstance(v, str) else (None if v is None else -1) for v in values]
+
+    def gate_checks(self, label: FreeText) -> list[ColumnCheck]:
+        return [
+            ColumnCheck(
+                "ExpectColumnValuesToBeBetween",
+                length_column(label.name),
+                f"{label.name} shorter than {label.min_length} characters",
+                {"min_value": label.min_length, "max_value": label.max_length},
+            )
+        ]
+
+
+def simulated_text(rng: random.Random, label: FreeText, lead: str) -> str:
+    """Simulated text of about 60 characters (or min_length + 20), words drawn from rng."""
+    # Enough words that two experts' texts collide no more often than real ones: the pasted-text
+    # check must not flag honest simulated work.
+    words = (
+        "margin",
+        "covenant",
+        "liquidity",
+        "assumption",
+        "scenario",
+        "risk",
+        "cash flow",
+        "tax",
+        "leverage",
+        "hedge",
+        "duration",
+        "collateral",
+        "forecast",
+        "valuation",
+        "dividend",
+        "yield",
+        "exposure",
+        "volatility",
+        "accrual",
+        "depreciation",
+        "equity",
+        "debt",
+        "spread",
+        "basis",
+        "inflation",
+        "currency",
+        "audit",
+        "reserve",
+        "capital",
+        "maturity",
+        "premium",
+        "discount",
+    )
+    target = max(label.min_length + 20, 60)
+    text = lead + ":"
+    while len(text) < target:
+        text += " " + rng.choice(words)
+    return text[: label.max_length]

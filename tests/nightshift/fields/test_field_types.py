@@ -1,0 +1,249 @@
+"""Field types: each kind of label parses, aggregates, measures agreement and simulates on its own;
+the registry knows every label class of the spec and refuses one it does not know."""
+
+from __future__ import annotations
+
+import random
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import pytest
+from pydantic import BaseModel
+
+from nightshift.fields import FIELD_TYPES, ColumnCheck, UnknownFieldType, field_type, field_type_named
+from nightshift.fields.alpha import alpha
+from nightshift.platform.errors import NightshiftError
+from nightshift.projects.spec import FreeText, Label, MultiChoice, OrdinalScale, PairwisePreference, SingleChoice
+from nightshift.review.aggregate import Vote
+from nightshift.simulation.synthetic import simulated_answer, true_answer
+
+TEMPLATES = Path(__file__).parents[3] / "app" / "templates"
+
+SCALE = OrdinalScale(name="rating", type="ordinal_scale", min=1, max=5)
+CHOICE = SingleChoice(name="verdict", type="single_choice", options=["yes", "no", "maybe"], aggregation="majority_vote")
+MODELLED = SingleChoice(name="verdict", type="single_choice", options=["yes", "no", "maybe"])
+TAGS = MultiChoice(name="tags", type="multi_choice", options=["a", "b", "c"])
+TEXT = FreeText(name="notes", type="free_text", min_length=3, max_length=10)
+PREFERENCE = PairwisePreference(name="preferred", type="pairwise_preference")
+
+
+class Slider(BaseModel):
+    """A label of a type no field type serves."""
+
+    name: str = "volume"
+    type: Literal["slider"] = "slider"
+    required: bool = True
+
+
+def _label_classes() -> set[type]:
+    union = typing.get_args(Label)[0]
+    return set(typing.get_args(union))
+
+
+def _votes(name: str, values: list[Any], approved: tuple[int, ...] = ()) -> list[Vote]:
+    """Votes ranked as aggregation ranks them: the first the most reliable."""
+    return [Vote(n + 1, 100 + n, 0.9 - n / 10, {name: value}, approved=n in approved) for n, value in enumerate(values)]
+
+
+def _aggregate(label: Any, values: list[Any], approved: tuple[int, ...] = ()) -> Any:
+    kind = field_type(label)
+    votes = _votes(label.name, values, approved)
+    fitted = kind.fit(label, {7: votes}, {v.expert_id: v.reliability for v in votes})
+    present = [v.answer[label.name] for v in votes if v.answer.get(label.name) is not None]
+    return kind.aggregate(label, present, votes, 7, fitted)
+
+
+# --- the registry ---
+
+
+def test_every_label_class_of_the_spec_has_a_registered_field_type() -> None:
+    classes = _label_classes()
+    assert classes == {OrdinalScale, SingleChoice, MultiChoice, FreeText, PairwisePreference}
+    for cls in classes:
+        kind = field_type(cls.model_construct(name="x"))
+        assert kind.label_class is cls
+        # The field type's name is the label's `type` value: how a label read back as JSON finds it.
+        assert typing.get_args(cls.model_fields["type"].annotation) == (kind.type_name,)
+        assert field_type_named(kind.type_name) is kind
+    assert len({kind.label_class for kind in FIELD_TYPES}) == len(FIELD_TYPES)
+
+
+def test_every_field_types_form_control_is_a_macro_of_the_controls_template() -> None:
+    controls = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES)).get_template("field_controls.html")
+    for kind in FIELD_TYPES:
+        assert callable(getattr(controls.module, kind.control, None)), kind.control
+
+
+def test_the_registry_refuses_a_label_of_an_unknown_type() -> None:
+    with pytest.raises(UnknownFieldType, match=r"volume.*Slider.*slider"):
+        field_type(Slider())
+    with pytest.raises(UnknownFieldType, match="slider"):
+        field_type_named("slider")
+    assert issubclass(UnknownFieldType, NightshiftError)
+    # A stage raises too, where each once fell to its own default.
+    with pytest.raises(UnknownFieldType):
+        true_answer("hash", [Slider()])  # type: ignore[list-item]
+
+
+# --- parsing an answer ---
+
+
+@pytest.mark.parametrize(
+    ("label", "good", "bad"),
+    [
+        (SCALE, [1, 3, 5], [0, 6, 2.5, True, "3"]),
+        (CHOICE, ["yes", "maybe"], ["YES", 1, ["yes"]]),
+        (PREFERENCE, ["A", "B", "tie"], ["C", "a"]),
+        (TAGS, [[], ["a"], ["c", "a"]], ["a", ["d"], ["a", "a"]]),
+        (TEXT, ["abc", "  abcdefghij  "], [3, "ab", "abcdefghijk"]),
+    ],
+)
+def test_answer_errors(label: Any, good: list[Any], bad: list[Any]) -> None:
+    kind = field_type(label)
+    assert [kind.answer_error(label, value) for value in good] == [None] * len(good)
+    assert all(kind.answer_error(label, value) for value in bad)
+
+
+def test_answer_error_messages() -> None:
+    assert field_type(SCALE).answer_error(SCALE, 9) == "must be a whole number from 1 to 5"
+    assert field_type(TAGS).answer_error(TAGS, ["a", "a"]) == "lists an option twice"
+    assert field_type(TEXT).answer_error(TEXT, "x") == "must be 3 to 10 characters"
+
+
+def test_form_values_become_typed_answers() -> None:
+    scale, tags, text = field_type(SCALE), field_type(TAGS), field_type(TEXT)
+    assert scale.from_form(["4"]) == 4
+    assert scale.from_form(["-2"]) == -2
+    assert scale.from_form(["x4"]) == "x4"  # left as text, for the schema check to refuse
+    assert scale.from_form(["9" * 19]) == "9" * 19
+    assert scale.from_form(["  "]) is None
+    assert scale.from_form([]) is None
+    assert tags.from_form(["a", "c"]) == ["a", "c"]
+    assert tags.from_form([""]) == [""]
+    assert tags.from_form([]) is None
+    assert text.from_form(["first", "last"]) == "last"
+    assert text.from_form([" hi "]) == " hi "
+    # A parsed form value is a valid answer.
+    assert scale.answer_error(SCALE, scale.from_form(["4"])) is None
+
+
+# --- aggregation ---
+
+
+def test_scale_takes_the_median() -> None:
+    result = _aggregate(SCALE, [5, 4, 1])
+    assert result.value == 4
+    assert result.method == {"method": "median", "mean": 3.333, "spread": 1.7, "n": 3}
+    assert result.share == pytest.approx(2 / 3)
+    assert _aggregate(SCALE, [2, 3]).value == 3  # 2.5 rounds half up
+    empty = _aggregate(SCALE, [None])
+    assert (empty.value, empty.share) == (None, None)
+
+
+def test_single_choice_takes_the_majority_or_dawid_skene() -> None:
+    result = _aggregate(CHOICE, ["no", "yes", "yes"])
+    assert (result.value, result.share) == ("yes", pytest.approx(2 / 3))
+    assert result.method == {"method": "majority_vote", "votes": {"no": 1, "yes": 2}, "n": 3}
+    # A tie goes to the most reliable expert's choice.
+    assert _aggregate(CHOICE, ["no", "yes"]).value == "no"
+    modelled = _aggregate(MODELLED, ["no", "yes", "yes"])
+    assert modelled.value == "yes"
+    assert modelled.method["method"] == "dawid_skene"
+    assert modelled.method["majority"] == "yes"
+
+
+def test_multi_choice_votes_per_tag() -> None:
+    result = _aggregate(TAGS, [["a", "b"], ["a"], ["a", "c"]])
+    assert result.value == ["a"]
+    assert result.method == {"method": "per_tag_majority", "votes": {"a": 3, "b": 1, "c": 1}, "n": 3}
+    assert result.share == pytest.approx(1 / 3)
+    assert not field_type(TAGS).in_item_agreement
+
+
+def test_free_text_takes_the_approved_text_of_the_most_reliable() -> None:
+    assert _aggregate(TEXT, ["first", "second", "third"], approved=(1, 2)).value == "second"
+    result = _aggregate(TEXT, ["first", "second"])
+    assert result.value == "first"
+    assert result.method == {"method": "most_reliable_annotator", "approved": 0, "n": 2}
+    assert result.share is None
+
+
+def test_pairwise_preference_draws_to_a_tie() -> None:
+    assert _aggregate(PREFERENCE, ["A", "A", "B"]).value == "A"
+    tie = _aggregate(PREFERENCE, ["A", "B", "tie"])
+    assert (tie.value, tie.share) == ("tie", pytest.approx(1 / 3))
+
+
+# --- agreement ---
+
+
+def test_alphas_of_perfect_agreement_and_of_none_to_measure() -> None:
+    agreeing = {
+        1: [{"rating": 1, "verdict": "yes", "tags": ["a"], "preferred": "A"}] * 2,
+        2: [{"rating": 5, "verdict": "no", "tags": ["b"], "preferred": "B"}] * 2,
+    }
+    for label in (SCALE, CHOICE, TAGS, PREFERENCE):
+        assert field_type(label).alpha(label, agreeing) == 1.0
+    single = {1: [{"rating": 3}], 2: [{"rating": 4}]}
+    assert field_type(SCALE).alpha(SCALE, single) is None
+    assert not field_type(TEXT).measures_alpha
+
+
+def test_ordinal_alpha_counts_near_misses_as_closer_than_nominal() -> None:
+    answers = {1: [{"rating": 1}, {"rating": 2}], 2: [{"rating": 4}, {"rating": 5}], 3: [{"rating": 1}, {"rating": 1}]}
+    ordinal = field_type(SCALE).alpha(SCALE, answers)
+    nominal = alpha([[a["rating"] for a in item] for item in answers.values()], [1, 2, 3, 4, 5], "nominal")
+    assert ordinal is not None and nominal is not None and ordinal > nominal
+
+
+# --- comparison with a reference ---
+
+
+def test_matches() -> None:
+    scale, choice, tags, text = (field_type(label) for label in (SCALE, CHOICE, TAGS, TEXT))
+    assert scale.matches(3, 4) and not scale.matches(2, 4) and not scale.matches(None, 4)
+    assert choice.matches("yes", "yes") and not choice.matches("no", "yes")
+    assert tags.matches(["a", "b"], ["a"]) and not tags.matches(["a", "b", "c"], ["a"]) and tags.matches([], [])
+    assert text.comparison_order is None
+
+
+# --- simulation ---
+
+
+def test_simulated_answers_are_valid_and_reproducible() -> None:
+    labels: list[Any] = [SCALE, CHOICE, TAGS, TEXT, PREFERENCE]
+    truth = true_answer("hash", labels)
+    assert truth == true_answer("hash", labels)
+    for label in labels:
+        assert field_type(label).answer_error(label, truth[label.name]) is None
+    answer, seconds = simulated_answer("hash", "expert-1", labels, 10)
+    assert (answer, seconds) == simulated_answer("hash", "expert-1", labels, 10)
+    for label in labels:
+        assert field_type(label).answer_error(label, answer[label.name]) is None
+
+
+def test_a_correct_expert_gives_the_truth() -> None:
+    for label in (SCALE, CHOICE, TAGS, PREFERENCE):
+        kind = field_type(label)
+        truth = kind.true_value(label, random.Random(1))
+        assert kind.simulated_value(label, random.Random(2), truth, correct=True) == truth
+
+
+# --- the submissions gate, as data ---
+
+
+def test_gate_checks_and_columns() -> None:
+    assert field_type(SCALE).gate_checks(SCALE) == [
+        ColumnCheck("ExpectColumnValuesToBeBetween", "rating", "rating outside 1..5", {"min_value": 1, "max_value": 5})
+    ]
+    text = field_type(TEXT)
+    assert text.gate_column("notes") == "notes__length"
+    assert text.gate_checks(TEXT)[0].column == "notes__length"
+    assert text.gate_values([" abc ", None, 3]) == [3, None, -1]
+    tags = field_type(TAGS)
+    assert tags.gate_values([["a", "b"], [], None]) == ["a;b", "", None]
+    (regex,) = tags.gate_checks(TAGS)
+    assert regex.options["regex"] == "^(?:(?:a|b|c)(?:;(?:a|b|c))*)?$"
+    assert field_type(PREFERENCE).gate_checks(PREFERENCE)[0].options == {"value_set": ["A", "B", "tie"]}
