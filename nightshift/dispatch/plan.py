@@ -9,13 +9,11 @@ re-run after a crash adds only what is missing.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import heapq
 import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -26,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.experts.routing import ANY_SKILL, Candidate, shortlists
 from nightshift.platform.audit import record_transition
+from nightshift.platform.heap import collection_paused
 from nightshift.platform.models import Assignment, Batch, Expert, Item
 from nightshift.platform.sql import insert_new, update_grouped, update_ids
 from nightshift.projects.registry import project_spec
@@ -219,19 +218,6 @@ def _route_skill(project: ProjectBody, item_skill: str | None) -> str:
     return project.required_skills[0] if project.required_skills else ANY_SKILL
 
 
-@contextmanager
-def _without_cyclic_gc() -> Iterator[None]:
-    """A plan builds hundreds of thousands of small acyclic objects; the cyclic collector's passes
-    over them cost a sixth of the plan's time and can free nothing (measured: bench/dispatch.py)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
     """Choose experts for every item of the batch that still lacks annotators. Reads only."""
     rows: list[tuple[int, int]] = []
@@ -250,7 +236,10 @@ def plan_in_shards(
     """plan_dispatch() a shard at a time: each shard of about `shard_size` rows (0: one shard) as
     soon as its items are planned, so writing it overlaps planning the rest; the gold mix-in (which
     needs every expert's share) last; then the plan's summary, its rows not repeated. Reads only."""
-    with _without_cyclic_gc():
+    # A plan builds hundreds of thousands of small acyclic objects; the cyclic collector's passes
+    # over them cost a sixth of the plan's time and can free nothing (measured: bench/dispatch.py).
+    # The process's one switch, so a pause around this one (a flow's) is not ended early by it.
+    with collection_paused():
         yield from _plan(session, batch_id, now, shard_size)
 
 
