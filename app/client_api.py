@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from app.deps import Credentials, Id, ServiceDep, principal
 from app.uploads import UPLOAD_BODY, receive_file
-from app.web import Credentials, Id, ServiceDep, principal
 from nightshift.ingest.sources import fetch
-from nightshift.platform.models import Client
+from nightshift.projects.clients import client_slug
 from nightshift.reports import client_view as client_access
 
 router = APIRouter(prefix="/api/client", tags=["client"])
@@ -109,7 +109,7 @@ def ask_redelivery(batch_id: Id, body: RedeliveryIn, svc: ServiceDep, credential
     """The next delivery run sends the batch again as a new version (event batch.redelivered)."""
     with svc.transaction() as session:
         me = principal(session, credentials, "client")
-        slug = session.get_one(Client, me.id).slug
+        slug = client_slug(session, me.id)
         client_access.ask_redelivery(session, me.id, slug, batch_id, body.reason)
     return Accepted(batch_id=batch_id, detail="redelivery requested: the next delivery run sends a new version")
 
@@ -118,7 +118,7 @@ def _caller(svc: ServiceDep, credentials: Credentials, project: str) -> str:
     with svc.transaction() as session:
         me = principal(session, credentials, "client")
         client_access.project_slug(session, me.id, project)
-        return session.get_one(Client, me.id).slug
+        return client_slug(session, me.id)
 
 
 def _ingest(project: str, path: Path, file_format: str) -> IngestedFile:

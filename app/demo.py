@@ -11,7 +11,7 @@ import yaml
 
 from app.receiver import WebhookReceiver
 from nightshift.delivery.endpoints import new_webhook_secret
-from nightshift.platform.settings import Settings
+from nightshift.resources import load_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MAX_ROUNDS = 8
@@ -22,7 +22,7 @@ TASKS_AT_ONCE = 4
 
 def run_demo(items: Path | None = None) -> None:
     started = time.perf_counter()
-    settings = Settings()
+    settings = load_settings()
     # The demo keeps to its own SQLite file so it never touches a configured database.
     demo_db = (settings.home / "demo.db").resolve()
     for suffix in ("", "-wal", "-shm"):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from app.web import Credentials, Id, ServiceDep, principal, unauthorized
+from app.deps import Credentials, Id, ServiceDep, principal, unauthorized
 from nightshift.payouts import earnings as payouts_earnings
 from nightshift.review import decisions
 from nightshift.work import access, answers

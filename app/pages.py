@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from app.web import SESSION_COOKIE, Id, Service, service
+from app.deps import SESSION_COOKIE, Id, Service, service
 from nightshift.fields import field_type_named
 from nightshift.payouts import earnings
 from nightshift.platform.errors import NotFoundError

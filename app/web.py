@@ -9,69 +9,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
-from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
+from app import client_api, expert_api, pages
+from app.deps import Service, is_upload_path, resources
 from app.limits import BodyLimits
-from nightshift.platform.db import single_statements, transaction
 from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.heap import settle_heap
-from nightshift.platform.keys import Principal, authenticate
 from nightshift.resources import Resources
 from nightshift.work.access import AnswerInvalid, ConflictError
 
 log = logging.getLogger("nightshift.web")
-SESSION_COOKIE = "nightshift_session"
-
-
-@dataclass
-class Service:
-    """What the routes share: resources built once at start-up (the composition root)."""
-
-    resources: Resources
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with transaction(self.resources.sessions) as session:
-            yield session
-
-    @contextmanager
-    def single_statements(self) -> Iterator[Session]:
-        with single_statements(self.resources.sessions) as session:
-            yield session
-
-
-def service(request: Request) -> Service:
-    found: Service = request.app.state.service
-    return found
-
-
-ServiceDep = Annotated[Service, Depends(service)]
-# Ids are 64-bit in the database: a larger number is a 422 here, never an overflow there.
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-bearer = HTTPBearer(auto_error=False, description="A personal token (nse_…) or a client API key (nsc_…).")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-
-
-def principal(session: Session, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Principal:
-    """The caller, or 401 without saying whether a key exists; a key of the other kind is refused too."""
-    found = authenticate(session, credentials.credentials if credentials else None)
-    if found is None or found.kind != kind:
-        raise unauthorized()
-    return found
-
-
-def unauthorized() -> HTTPException:
-    return HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
 def _not_found(_: Request, exc: Exception) -> JSONResponse:
@@ -100,13 +55,7 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def is_upload_path(path: str) -> bool:
-    return path.startswith("/api/client/projects/") and path.endswith("/batches/upload")
-
-
 def create_app(resources: Resources) -> FastAPI:
-    from app import client_api, expert_api, pages
-
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # A route runs in the thread pool and holds a pooled connection; with more threads than
@@ -171,8 +120,6 @@ class ServiceThread:
 
 def app_from_environment() -> FastAPI:
     """What `nightshift serve` runs (in each worker process): resources from the environment."""
-    from tasks.runtime import resources
-
     app = create_app(resources())
     # The routes, models and their validators are built now and live as long as the process: out
     # of the collector's sight, a full collection no longer walks them all (80 ms pauses, each

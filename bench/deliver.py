@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-bench-home-"))
 
-from nightshift.platform.settings import Settings  # noqa: E402
+from nightshift.resources import load_settings, prepare_process  # noqa: E402
 
-Settings().prepare_process_environment()
+prepare_process()
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
@@ -152,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--page-bytes", type=int, default=Settings().webhook_page_bytes)
+    parser.add_argument("--page-bytes", type=int, default=load_settings().webhook_page_bytes)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="nightshift-bench-deliver-"))
     url = fresh_database("postgresql", workdir, 0)

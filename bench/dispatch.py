@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NIGHTSHIFT_HOME", tempfile.mkdtemp(prefix="nightshift-bench-home-"))
 
-from nightshift.platform.settings import Settings  # noqa: E402
+from nightshift.resources import prepare_process  # noqa: E402
 
-Settings().prepare_process_environment()
+prepare_process()
 
 from bench import prefect_server  # noqa: E402
 

@@ -15,9 +15,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nightshift.platform.settings import Settings  # noqa: E402
+from nightshift.resources import prepare_process  # noqa: E402
 
-Settings().prepare_process_environment()
+prepare_process()
 
 
 def declared_deployments(path: Path = ROOT / "prefect.yaml") -> list[dict[str, Any]]:

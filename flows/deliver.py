@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift.notify import messages as notify
+from nightshift.notify import wording
 from tasks.deliver import SendReport, prepare_delivery, send_due_messages, settle_deliveries
 from tasks.notify import notify_ops, send_ops_messages
 
@@ -29,27 +30,14 @@ def deliver_flow(params: DeliverParams = DeliverParams()) -> DeliverResult:
     if params.batch_id is not None:
         delivery_id, outcome = prepare_delivery(params.batch_id)
         if outcome is not None and not outcome.success:
-            notify_ops(
-                notify.gate_failed(
-                    outcome.gate,
-                    params.batch_id,
-                    len(outcome.failures),
-                    len(outcome.evaluated_ids),
-                    "one final answer per passed item, delivery schema only",
-                    "delivery held; ops to inspect",
-                )
-            )
+            notify_ops(wording.delivery_gate_failed(outcome, params.batch_id))
     sent = send_due_messages(params.batch_id)
     for client in sent.disabled_clients:
         notify_ops(notify.endpoint_disabled(client))
     settled = settle_deliveries(params.batch_id)
     for done in settled:
-        message = (
-            notify.batch_delivered(done["client"], done["project"], done["batch_id"], done["records"], done["file"])
-            if done["status"] == "delivered"
-            else notify.delivery_dead(done["client"], done["batch_id"], "webhook attempts exhausted")
-        )
-        notify_ops(message, done["channel"] if done["status"] == "delivered" else None)
+        message, channel = wording.delivery_settled(done)
+        notify_ops(message, channel)
     if flow_run.get_parent_flow_run_id() is None:
         # The 15-minute schedule also retries ops messages Slack did not take earlier.
         send_ops_messages()

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
 from nightshift.dispatch.plan import DispatchReport, PlanShard
-from nightshift.notify import messages as notify
+from nightshift.notify import wording
 from tasks.dispatch import (
     expire_overdue_assignments,
     finish_batch_dispatch,
@@ -58,8 +58,7 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
     finish_batch_dispatch(params.batch_id, quote(plan.staffed), plan.report.unassignable, plan.report.projected_finish)
     report = plan.report
     if report.unassignable:
-        first = next(iter(report.unassignable.values()))
-        notify_ops(notify.unassignable(params.batch_id, len(report.unassignable), first))
+        notify_ops(wording.dispatch_unassignable(params.batch_id, report.unassignable))
     warn_of_batches_at_risk([params.batch_id])
     publish_artifacts(params.batch_id, report, written)
     return DispatchResult(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from nightshift.notify import messages as notify
-from nightshift.notify import ops_outbox
-from nightshift.platform.db import transaction
+from nightshift.notify import ops_outbox, wording
 from nightshift.platform.errors import NightshiftError
 from tasks.notify import send_ops_messages_now
 from tasks.runtime import resources
@@ -34,11 +32,9 @@ def alert_ops_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     # Hooks run outside the run context: no run logger here, and nothing may raise.
     try:
         res = resources()
-        url = f"{res.settings.prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run.id}"
         error = failure_summary(state)
-        message = notify.flow_failed(flow.name, flow_run.name, error, url)
-        with transaction(res.sessions) as session:
-            ops_outbox.enqueue(session, res.settings.slack_ops_channel, message)
+        message = wording.run_failed(flow.name, flow_run.name, error, res.settings.prefect_ui_url, flow_run.id)
+        ops_outbox.enqueue_now(res.sessions, res.settings.slack_ops_channel, message)
         send_ops_messages_now()
     except Exception:
         # The database itself may be what failed: say it in the log, where the run's error also is.

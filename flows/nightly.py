@@ -26,7 +26,7 @@ from flows.ingest import IngestParams, ingest_flow
 from flows.payouts import PayoutParams, payouts_flow
 from nightshift.payouts.periods import Period
 from nightshift.platform.models import utcnow
-from nightshift.reports.status import batch_statuses, open_batch_ids
+from nightshift.reports.batches import open_batches, status_table
 from tasks.notify import post_client_digests, send_ops_messages, warn_of_batches_at_risk
 from tasks.runtime import resources
 
@@ -79,8 +79,7 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
         # One sub-folder per project; files already fully ingested are skipped by checksum.
         ingest_flow(IngestParams(project=folder.name, source=str(folder)), return_state=True)
 
-    with resources().sessions() as session:
-        batch_ids = open_batch_ids(session)
+    batch_ids = open_batches(resources().sessions)
     deployed = deployment.id is not None
     states = (
         _advance_on_the_work_pool(batch_ids, params.batch_timeout_minutes) if deployed else _advance_here(batch_ids)
@@ -103,10 +102,7 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
     # Experts see tonight's work on this week's statement; bonuses wait for the weekly run.
     this_week = Period.week_of(utcnow(), resources().settings.payout_timezone)
     payouts_flow(PayoutParams(period=this_week.label, timezone=this_week.timezone), return_state=True)
-    with resources().sessions() as session:
-        table = [
-            s.as_dict() | {"items": str(s.items), "assignments": str(s.assignments)} for s in batch_statuses(session)
-        ]
+    table = status_table(resources().sessions)
     if table:
         create_table_artifact(key="nightly-status", table=table, description="Every batch after the nightly run")
     return outcomes

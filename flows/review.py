@@ -10,7 +10,7 @@ from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from flows.hooks import FAILURE_HOOKS
-from nightshift.notify import messages as notify
+from nightshift.notify import wording
 from nightshift.platform.heap import collection_paused
 from nightshift.review.gates import GateOutcome
 from tasks.notify import notify_ops
@@ -72,24 +72,9 @@ def review_flow(params: ReviewParams) -> ReviewResult:
     outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]
     if outcomes:
         create_table_artifact(key="gate-results", table=_gate_table(outcomes), description=f"Gates of batch {batch_id}")
-    consequences = {
-        "submissions": "failing annotations rejected; their items go back to dispatch for another expert",
-        "gold": "those experts are paused and their work in this batch re-queued for others",
-        "agreement": "items get one more expert, or an adjudicator at the maximum overlap",
-    }
     for outcome in outcomes:
         if outcome.failures:
-            thresholds = ", ".join(f"{k} {v}" for k, v in outcome.thresholds.items() if k != "alpha")
-            notify_ops(
-                notify.gate_failed(
-                    outcome.gate,
-                    batch_id,
-                    len(outcome.failures),
-                    len(outcome.evaluated_ids),
-                    thresholds,
-                    consequences[outcome.gate],
-                )
-            )
+            notify_ops(wording.review_gate_failed(outcome, batch_id))
     if report.batch_status == "passed":
         # The deliver deployment's trigger (prefect.yaml) starts this batch's delivery on this event.
         emit_event(

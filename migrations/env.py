@@ -6,10 +6,10 @@ from alembic import context
 
 from nightshift.platform.db import make_engine
 from nightshift.platform.models import Base
-from nightshift.platform.settings import Settings
+from nightshift.resources import load_settings
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url
+url = config.get_main_option("sqlalchemy.url") or load_settings().resolved_database_url
 
 
 def run_migrations_offline() -> None:

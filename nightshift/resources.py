@@ -1,7 +1,21 @@
-"""The composition root: settings and every external resource, built in one place."""
+"""The composition root: settings and every external resource, built in one place.
+
+The only module that constructs Settings and Resources. Faces and layers ask it:
+
+- load_settings(**overrides): settings from the environment (and overrides, for tests);
+- prepare_process(console_log_level): settings that point Prefect and GX at our state folder;
+  call before Prefect is imported;
+- build(settings, secrets): a fresh Resources the caller owns and closes (tests, benches);
+- current(): the process's one Resources, built on first use and cached;
+- reset(): close and drop the cached Resources (tests, the demo: a new environment);
+- use_secret_resolver(factory): how the cached Resources resolves secret references; the task
+  layer supplies Prefect's (tasks/runtime.py), the default reads the environment.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -12,8 +26,9 @@ from nightshift.notify.messages import LogNotifier, Notifier, SlackNotifier
 from nightshift.platform import pseudonyms
 from nightshift.platform.addresses import Resolver, system_resolver
 from nightshift.platform.db import make_engine, make_sessionmaker
+from nightshift.platform.heap import settle_heap
 from nightshift.platform.outside import EnvSecretResolver, HttpxPoster, SecretResolver, WebhookPoster
-from nightshift.platform.settings import Settings
+from nightshift.platform.settings import Settings, load_settings
 
 
 @dataclass
@@ -56,3 +71,51 @@ class Resources:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def prepare_process(console_log_level: str | None = None) -> Settings:
+    """Settings, after pointing Prefect and GX at our state folder: before Prefect is imported."""
+    settings = load_settings()
+    settings.prepare_process_environment(console_log_level=console_log_level)
+    return settings
+
+
+def build(settings: Settings | None = None, secrets: SecretResolver | None = None) -> Resources:
+    """A Resources of the caller's own (it closes it): from these settings, else the environment's."""
+    return Resources.build(settings if settings is not None else load_settings(), secrets)
+
+
+_lock = threading.Lock()
+_current: Resources | None = None
+_secret_resolver: Callable[[], SecretResolver] = EnvSecretResolver
+
+
+def use_secret_resolver(factory: Callable[[], SecretResolver]) -> None:
+    """How current() resolves secret references from now on; a cached Resources built with
+    another resolver is dropped, so the next current() uses this one."""
+    global _secret_resolver
+    with _lock:
+        if factory is _secret_resolver:
+            return
+        _secret_resolver = factory
+    reset()
+
+
+def current() -> Resources:
+    """The process's one Resources: built from the environment on first use, then shared."""
+    global _current
+    with _lock:
+        if _current is None:
+            # What is alive now (libraries imported, built once) is out of the collector's sight.
+            settle_heap()
+            _current = Resources.build(load_settings(), _secret_resolver())
+        return _current
+
+
+def reset() -> None:
+    """Close and drop the cached Resources: the next current() builds them from the environment."""
+    global _current
+    with _lock:
+        found, _current = _current, None
+    if found is not None:
+        found.close()

@@ -1,18 +1,16 @@
-"""Where tasks get their resources: one Resources per process, built from the environment."""
+"""Where tasks get their resources: the composition root's (nightshift.resources), with Prefect's secrets."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from prefect.tasks import exponential_backoff
 from sqlalchemy.exc import OperationalError
 
 from expectations.worker import GateWorkerError
+from nightshift import resources as root
 from nightshift.platform.errors import NightshiftError
-from nightshift.platform.heap import settle_heap
 from nightshift.platform.outside import EnvSecretResolver
-from nightshift.platform.settings import Settings
 from nightshift.resources import Resources
 
 
@@ -41,17 +39,18 @@ class PrefectSecretResolver(EnvSecretResolver):
         Secret(value=" ".join(values)).save(name, overwrite=True)
 
 
-@functools.cache
+# The task layer supplies its secret resolver to the root; it builds no settings of its own.
+root.use_secret_resolver(PrefectSecretResolver)
+
+
 def resources() -> Resources:
-    settle_heap()
-    return Resources.build(Settings(), PrefectSecretResolver())
+    """The process's one Resources (nightshift.resources.current())."""
+    return root.current()
 
 
 def reset_resources() -> None:
     """Drop the cached resources (tests and the demo switch databases between runs)."""
-    if resources.cache_info().currsize:
-        resources().close()
-    resources.cache_clear()
+    root.reset()
 
 
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -35,9 +35,9 @@ from tests.servers.prefect import start_shared_prefect_server  # noqa: E402
 if WORKER == "main" and os.environ.get(POSTGRES_ENV) and "PREFECT_API_URL" not in os.environ:
     start_shared_prefect_server(os.environ[POSTGRES_ENV], _STATE)
 
-from nightshift.platform.settings import Settings  # noqa: E402
+from nightshift.resources import prepare_process  # noqa: E402
 
-Settings().prepare_process_environment()
+prepare_process()
 
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402

@@ -9,12 +9,10 @@ re-run after a crash adds only what is missing.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.dispatch.pool import Pool, Route
 from nightshift.experts.routing import ANY_SKILL
+from nightshift.platform.heap import collection_paused
 from nightshift.platform.models import Assignment, Batch, Item
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
@@ -79,19 +78,6 @@ def _route_skill(project: ProjectBody, item_skill: str | None) -> str:
     return project.required_skills[0] if project.required_skills else ANY_SKILL
 
 
-@contextmanager
-def _without_cyclic_gc() -> Iterator[None]:
-    """A plan builds hundreds of thousands of small acyclic objects; the cyclic collector's passes
-    over them cost a sixth of the plan's time and can free nothing (measured: bench/dispatch.py)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> DispatchPlan:
     """Choose experts for every item of the batch that still lacks annotators. Reads only."""
     rows: list[tuple[int, int]] = []
@@ -110,7 +96,10 @@ def plan_in_shards(
     """plan_dispatch() a shard at a time: each shard of about `shard_size` rows (0: one shard) as
     soon as its items are planned, so writing it overlaps planning the rest; the gold mix-in (which
     needs every expert's share) last; then the plan's summary, its rows not repeated. Reads only."""
-    with _without_cyclic_gc():
+    # A plan builds hundreds of thousands of small acyclic objects; the cyclic collector's passes
+    # over them cost a sixth of the plan's time and can free nothing (measured: bench/dispatch.py).
+    # The process's one switch, so a pause around this one (a flow's) is not ended early by it.
+    with collection_paused():
         yield from _plan(session, batch_id, now, shard_size)
 
 

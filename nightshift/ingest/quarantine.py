@@ -78,3 +78,13 @@ def retry(session: Session, row_id: int, replacement: str | None = None) -> int:
     quarantined.resolved_at = utcnow()
     quarantined.resolved_item_id = item_id
     return item_id
+
+
+def quarantined_entry(session: Session, row_id: int) -> QuarantineEntry:
+    """One quarantined row, or one line saying there is none."""
+    r = session.get(QuarantinedRow, row_id)
+    if r is None:
+        raise NightshiftError(f"unknown quarantined row {row_id}")
+    return QuarantineEntry(
+        r.id, r.batch_id, r.source, r.line_number, r.external_id, r.reason, r.raw, r.resolved_item_id
+    )

@@ -10,9 +10,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.notify.messages import Message, Notifier, grouped
+from nightshift.platform.db import transaction
 from nightshift.platform.models import OpsMessage, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts
 
@@ -96,3 +97,9 @@ def _settle(row: OpsMessage, ok: bool, now: dt.datetime, report: FlushReport) ->
     else:
         row.next_attempt_at = now + BACKOFF[row.attempts - 1]
         report.failed += 1
+
+
+def enqueue_now(sessions: sessionmaker[Session], channel: str, message: Message) -> bool:
+    """enqueue() in a transaction of its own (a flow's failure hook has no other)."""
+    with transaction(sessions) as session:
+        return enqueue(session, channel, message)

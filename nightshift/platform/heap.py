@@ -23,7 +23,9 @@ def settle_heap() -> None:
 
 
 # The collector's switch is the process's, shared by every thread: pauses are counted, and the
-# last one to end switches it back on if it was on when the first began.
+# last one to end switches it back on if it was on when the first began. So pauses nest (a flow's
+# around a stage's, the dispatch planner's inside either) and overlap across threads: only the
+# outermost re-enables. Code that pauses collection uses this, never gc.disable()/gc.enable().
 _pause_lock = threading.Lock()
 _pauses = 0
 _was_enabled = False
@@ -35,7 +37,8 @@ def collection_paused() -> Iterator[None]:
     thousands of rows, dicts and answers) at once. Each allocation of containers counts towards
     the next collection, and each collection walks everything built so far, none of it garbage:
     a quarter to a half of the time of reading a review batch. Memory is still freed by reference
-    counting as usual; cycles made inside wait for the first collection after."""
+    counting as usual; cycles made inside wait for the first collection after. Re-entrant: an
+    inner pause's end leaves collection off until the outermost one ends."""
     global _pauses, _was_enabled
     with _pause_lock:
         if _pauses == 0:

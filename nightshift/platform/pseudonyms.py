@@ -66,7 +66,10 @@ def use_key(key: bytes) -> None:
 def _current_key() -> bytes:
     global _key
     if _key is None:
-        _key = load_key(Settings())
+        # Outside a composed process (a script, a test): the settings the composition root reads.
+        from nightshift.platform.settings import load_settings
+
+        _key = load_key(load_settings())
     return _key
 
 

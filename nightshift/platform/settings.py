@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,3 +106,9 @@ class Settings(BaseSettings):
             defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = console_log_level
         for key, value in defaults.items():
             os.environ.setdefault(key, value)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (NIGHTSHIFT_…), with any overrides given: the one place they are
+    read, for the composition root (nightshift.resources) and the few platform parts it cannot reach."""
+    return Settings(**overrides)

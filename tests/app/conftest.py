@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from app.web import ServiceThread, create_app
+from nightshift import resources as root
 from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import Assignment, Client, Expert, Item, utcnow
-from nightshift.platform.settings import Settings
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec, parse_spec
 from nightshift.resources import Resources
@@ -91,14 +91,14 @@ def world(sessions, project, db_url: str, tmp_path: Path) -> Iterator[World]:
         clients = dict(session.execute(select(Client.slug, Client.id)).tuples().all())
         client_keys = {slug: issue_key(session, "client", cid).key for slug, cid in clients.items()}
     # Batch URLs may point at this machine's stand-in file servers; nothing else that is not public.
-    settings = Settings(
+    settings = root.load_settings(
         database_url=db_url,
         home=tmp_path / "home",
         delivery_dir=tmp_path / "deliveries",
         source_allowlist=["127.0.0.1"],
         max_upload_bytes=256 * 1024,
     )
-    resources = Resources.build(settings)
+    resources = root.build(settings)
     with ServiceThread(create_app(resources)) as server:
         yield World(
             url=server.url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -63,4 +64,40 @@ def test_the_decorator_pauses_and_an_error_still_switches_collection_back_on() -
 
     with pytest.raises(ValueError, match="boom"):
         fails()
+    assert gc.isenabled()
+
+
+def test_nested_pauses_leave_collection_off_until_the_outermost_ends() -> None:
+    with collection_paused():
+        with collection_paused():
+            assert not gc.isenabled()
+        # The inner pause ended: the outer one still holds.
+        assert not gc.isenabled()
+        with pytest.raises(ValueError, match="inner"), collection_paused():
+            raise ValueError("inner")
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_the_dispatch_planner_nested_in_a_pause_does_not_switch_collection_back_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nightshift.dispatch import plan
+
+    seen: list[bool] = []
+
+    def fake_plan(*_: object) -> Iterator[str]:
+        seen.append(gc.isenabled())
+        yield "summary"
+
+    monkeypatch.setattr(plan, "_plan", fake_plan)
+    with collection_paused():
+        assert list(plan.plan_in_shards(None, 1, None, 0)) == ["summary"]  # type: ignore[arg-type]
+        # The planner's pause ended inside the outer one (a flow's): collection stays off.
+        assert not gc.isenabled()
+    assert seen == [False]
+    assert gc.isenabled()
+    # On its own, the planner pauses too, and switches collection back on after.
+    assert list(plan.plan_in_shards(None, 1, None, 0)) == ["summary"]  # type: ignore[arg-type]
+    assert seen == [False, False]
     assert gc.isenabled()

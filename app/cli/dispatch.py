@@ -1,0 +1,23 @@
+"""Commands for staffing work: dispatch a batch's items to experts."""
+
+from __future__ import annotations
+
+from app.cli.common import BatchOption, JsonFlag, emit, require_batch
+
+
+def dispatch(batch: BatchOption, as_json: JsonFlag = False) -> None:
+    """Assign each item of a batch to qualified experts."""
+    require_batch(batch)
+    from flows.dispatch import DispatchParams, dispatch_flow
+
+    result = dispatch_flow(DispatchParams(batch_id=batch))
+    emit(
+        result,
+        as_json,
+        [
+            f"batch {batch}: {result.assignments} assignments for {result.items} items; "
+            f"{result.unassignable} unassignable; {result.expired} expired; "
+            f"expected {result.expected_hours:,.1f} h, ${result.expected_cost_usd:,.2f}; "
+            f"projected finish {result.projected_finish or '-'}",
+        ],
+    )

@@ -1,0 +1,52 @@
+"""Commands for the work itself: synthetic experts doing a batch's open tasks over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.common import BatchOption, require_batch, resources
+from nightshift.platform.errors import NightshiftError
+
+
+def simulate(
+    batch: BatchOption,
+    url: Annotated[
+        str | None, typer.Option(help="A running `nightshift serve`; unset starts one here for the run.")
+    ] = None,
+    experts: Annotated[int | None, typer.Option(help="Play at most this many of the batch's experts.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Experts working at once.")] = 100,
+    time_scale: Annotated[float, typer.Option(help="Seconds waited per simulated second of work.")] = 1 / 600,
+    tasks_at_once: Annotated[int, typer.Option(help="Tasks each expert keeps open at once.")] = 1,
+) -> None:
+    """Synthetic experts do a batch's open tasks through the expert API, over HTTP."""
+    require_batch(batch)
+    from flows.simulate import SimulateParams, simulate_flow
+
+    def run(base_url: str) -> Any:
+        params = SimulateParams(
+            batch_id=batch,
+            url=base_url,
+            experts=experts,
+            concurrency=concurrency,
+            time_scale=time_scale,
+            tasks_at_once=tasks_at_once,
+        )
+        return simulate_flow(params)
+
+    if url:
+        report = run(url)
+    else:
+        from app.web import ServiceThread, create_app
+
+        with ServiceThread(create_app(resources())) as server:
+            report = run(server.url)
+    typer.echo(
+        f"batch {batch}: {report.experts} experts, {report.submitted} submissions, {report.refused} refused, "
+        f"{report.closed} closed meanwhile, {report.seconds:.1f} s"
+    )
+    for error in report.errors:
+        typer.echo(f"  {error}", err=True)
+    if report.errors:
+        raise NightshiftError(f"{len(report.errors)} simulated experts stopped on an error")
