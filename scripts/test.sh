@@ -17,6 +17,9 @@ export NIGHTSHIFT_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:543
 uv run ruff check .
 uv run ruff format --check .
 uv run mypy
+# The layers (pyproject.toml, [tool.importlinter]): the core imports no Prefect, FastAPI or GX;
+# stages depend on each other only in the pipeline's direction.
+uv run lint-imports
 # Tests run in parallel (pytest-xdist; many wait on servers and sleeps more than they compute) and in
 # a random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays an order).
 # Workers take one test at a time, the slow ones first (tests/conftest.py), so no long test starts last.

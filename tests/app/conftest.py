@@ -20,7 +20,7 @@ from nightshift.platform.models import Assignment, Client, Expert, Item, utcnow
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec, parse_spec
 from nightshift.resources import Resources
-from tests.nightshift.test_ingest import good_row, ingest_file
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 
 @dataclass

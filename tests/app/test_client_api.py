@@ -11,7 +11,7 @@ from app.local_server import LocalServer, QuietHandler
 from nightshift.delivery import build
 from nightshift.platform.models import Batch, Item
 from tests.app.conftest import _items
-from tests.nightshift.test_delivery import mark_sent, prepare, run_to_passed
+from tests.nightshift.delivery.test_delivery import mark_sent, prepare, run_to_passed
 
 
 def test_an_upload_is_ingested_once_and_bad_rows_are_counted(world, app_env, prefect_api, tmp_path: Path) -> None:

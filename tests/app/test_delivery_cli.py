@@ -19,7 +19,7 @@ from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import load_spec
 from tests.app.test_cli_errors import env, nightshift, one_line_error  # noqa: F401  (env is a fixture)
 from tests.conftest import SAMPLES
-from tests.nightshift.test_delivery import run_to_passed
+from tests.nightshift.delivery.test_delivery import run_to_passed
 
 
 def _cli(*args: str, code: int = 0) -> str:

@@ -22,7 +22,7 @@ from nightshift.projects.spec import load_spec
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.app.test_cli_errors import env, nightshift, one_line_error  # noqa: F401  (env is a fixture)
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 ANSWER = {"rating": 5, "error_tags": [], "rationale": "r" * 50, "improved_prompt": "p" * 90}
 

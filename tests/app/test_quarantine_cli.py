@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.app.test_cli_errors import env, nightshift, one_line_error  # noqa: F401  (env is a fixture)
-from tests.nightshift.test_ingest import good_row, ingest_file
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 
 def test_ops_see_a_refused_row_fix_it_and_load_it(sessions, project, env, tmp_path) -> None:  # noqa: F811

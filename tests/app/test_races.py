@@ -28,7 +28,7 @@ from nightshift.platform.models import (
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.app.conftest import _items
 from tests.app.test_expert_api import GOOD
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 ROUNDS = 25
 # Races are a PostgreSQL matter: SQLite runs one writer at a time.

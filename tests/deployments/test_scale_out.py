@@ -34,7 +34,7 @@ from nightshift.platform.models import Batch, Delivery, DeliveryMessage, Item
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import parse_spec
 from tests.conftest import SAMPLES
-from tests.nightshift.test_delivery import run_to_passed
+from tests.nightshift.delivery.test_delivery import run_to_passed
 from tests.servers.slack import SlackStandIn
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.models import Batch, Client, Delivery, DeliveryMessage, Item
 from nightshift.projects.registry import apply_spec
 from tests.conftest import SAMPLES
-from tests.nightshift.test_delivery import run_to_passed
+from tests.nightshift.delivery.test_delivery import run_to_passed
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from nightshift.platform.models import Assignment, Item
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import load_spec
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 
 def test_limits_apply_idempotently_and_dispatch_runs_its_shards_under_them(app_env, prefect_api) -> None:

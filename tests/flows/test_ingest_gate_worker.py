@@ -10,7 +10,7 @@ from pathlib import Path
 
 from expectations.worker import shared_worker
 from flows.ingest import IngestParams, ingest_flow
-from tests.nightshift.test_ingest import good_row
+from tests.nightshift.ingest.test_ingest import good_row
 
 
 def test_a_killed_gate_worker_is_replaced_and_its_chunk_retried(app_env, prefect_api, project, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from flows.ingest import IngestParams, ingest_flow
 from nightshift.platform.db import make_engine, make_sessionmaker
 from nightshift.platform.models import Item, QuarantinedRow
-from tests.nightshift.test_ingest import good_row
+from tests.nightshift.ingest.test_ingest import good_row
 
 
 def test_a_new_file_with_known_ids_counts_duplicates_and_conflicts_and_overwrites_nothing(

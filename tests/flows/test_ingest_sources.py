@@ -16,7 +16,7 @@ from nightshift.platform.db import make_engine, make_sessionmaker
 from nightshift.platform.errors import SourceError
 from nightshift.platform.models import Batch, Item
 from tests.app.test_cli_errors import nightshift
-from tests.nightshift.test_ingest import good_row
+from tests.nightshift.ingest.test_ingest import good_row
 
 
 def write(path: Path, ids: list[str]) -> Path:

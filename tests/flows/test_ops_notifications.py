@@ -20,7 +20,7 @@ from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import load_spec
 from nightshift.reports.status import batch_statuses
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 from tests.servers.slack import SlackStandIn
 
 

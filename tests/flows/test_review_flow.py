@@ -21,7 +21,7 @@ from nightshift.projects.spec import ProjectSpec, parse_spec
 from nightshift.simulation.simulate import simulate_adjudications
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 NOW = dt.datetime.now(dt.UTC)
 

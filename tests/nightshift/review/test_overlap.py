@@ -14,7 +14,7 @@ from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Item, ItemResult
 from nightshift.review.settle import ReviewReport, aggregate_ready_items
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
-from tests.nightshift.test_ingest import good_row, ingest_file
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 

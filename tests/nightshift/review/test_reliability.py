@@ -12,7 +12,7 @@ from nightshift.reports.experts import expert_profile
 from nightshift.review.reliability import PRIOR, Evidence, matcher, update_reliability
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 

@@ -18,8 +18,8 @@ from nightshift.ingest.rows import prepare_chunk
 from nightshift.ingest.store import store_chunk
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Item, QuarantinedRow
-from tests.nightshift.test_formats import CSV_GOOD, CSV_HEADER, items, quarantine
-from tests.nightshift.test_ingest import good_row, ingest_file
+from tests.nightshift.ingest.test_formats import CSV_GOOD, CSV_HEADER, items, quarantine
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 MARK = "Zq7secret"  # a row's content: it must never appear in a reason
 

@@ -23,7 +23,7 @@ from nightshift.projects.spec import Bonus
 from nightshift.reports.status import batch_statuses
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # a Tuesday of ISO week 2026-W48

@@ -16,7 +16,7 @@ from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Expert, ExpertLanguage, ExpertSkill, Item, utcnow
 from nightshift.projects.registry import apply_spec
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import good_row, ingest_file
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 

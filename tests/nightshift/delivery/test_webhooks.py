@@ -27,8 +27,8 @@ from nightshift.platform.outside import EnvSecretResolver, HttpxPoster, parse_re
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec
 from tests.conftest import SAMPLES
-from tests.nightshift.test_delivery import prepare, run_to_passed
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.delivery.test_delivery import prepare, run_to_passed
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 ALLOW = ["127.0.0.1"]
 

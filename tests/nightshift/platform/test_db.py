@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from nightshift.platform.db import read_json, transaction
 from nightshift.platform.models import Item
-from tests.nightshift.test_ingest import good_row, ingest_file
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 STORED = {
     "big": 123456789012345678901234567890,

@@ -18,7 +18,7 @@ from nightshift.ingest.formats import detect_format, read_chunks
 from nightshift.ingest.rows import prepare_chunk
 from nightshift.platform.errors import SourceError
 from nightshift.platform.models import Item, QuarantinedRow
-from tests.nightshift.test_ingest import good_row, ingest_file
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 GOOD = json.dumps(good_row("good-1")).encode()
 CSV_HEADER = b"external_id,prompt,model_answer,language,context\n"

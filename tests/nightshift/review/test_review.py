@@ -17,7 +17,7 @@ from nightshift.review import gates, gold, settle
 from nightshift.work.submissions import answers_of
 from tests.conftest import SAMPLES
 from tests.flows.test_review_flow import _answer_open_work
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 
 def _gated_batch(sessions) -> tuple[int, list[dict], gates.GateOutcome]:

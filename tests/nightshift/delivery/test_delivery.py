@@ -33,7 +33,7 @@ from nightshift.projects.registry import project_spec
 from nightshift.review import gates, settle
 from nightshift.simulation import simulate
 from tests.conftest import SAMPLES
-from tests.nightshift.test_ingest import ingest_file
+from tests.nightshift.ingest.test_ingest import ingest_file
 
 
 def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl", project: str = "acme-scenarios") -> int:
