@@ -1,1 +1,1 @@
-"""The faces of Nightshift: the CLI (and, later, the web service), thin over flows and the core."""
+"""The faces of Nightshift: the CLI and the web service, thin over flows and the core."""

@@ -141,8 +141,8 @@ def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Cred
         submission_id = answers.submit_answer_with_key(session, key, assignment_id, body.answer)
     if submission_id is None:
         raise unauthorized()
-    # The body as bytes, past FastAPI's validation and serialisation of a returned model: a tenth
-    # of the route's time for one integer. response_model still documents it.
+    # The body as bytes, past FastAPI's validation and serialisation of a returned model, a real
+    # share of the route's time for one integer. response_model still documents it.
     return Response(orjson.dumps({"submission_id": submission_id}), 201, media_type="application/json")
 
 

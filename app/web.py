@@ -60,7 +60,7 @@ def create_app(resources: Resources) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # A route runs in the thread pool and holds a pooled connection; with more threads than
         # connections the pool lends overflow connections, opened and closed per request
-        # (a PostgreSQL backend forked each time: 363 → 518 submissions/s when they were kept).
+        # (a PostgreSQL backend forked each time).
         to_thread.current_default_thread_limiter().total_tokens = resources.engine.pool.size()
         yield
 
@@ -122,7 +122,7 @@ def app_from_environment() -> FastAPI:
     """What `nightshift serve` runs (in each worker process): resources from the environment."""
     app = create_app(resources())
     # The routes, models and their validators are built now and live as long as the process: out
-    # of the collector's sight, a full collection no longer walks them all (80 ms pauses, each
-    # one in every in-flight request's latency).
+    # of the collector's sight, a full collection no longer walks them all (its pauses land in
+    # every in-flight request's latency).
     settle_heap()
     return app

@@ -1,1 +1,1 @@
-"""What runs the flows: the local serve script (and, later, work pool and limit set-up)."""
+"""What runs the flows: concurrency limits, the local stack, and the serve script."""

@@ -2,7 +2,7 @@
 concurrency limits, the process work pool, every deployment of prefect.yaml, workers, and the web
 service; all stopped together on Ctrl-C.
 
-It runs the same commands production does (see the README's production guide), on one machine,
+It runs the same commands production does (see docs/operations.md, Production), on one machine,
 so the tests of scale-out start their stack with it too.
 """
 

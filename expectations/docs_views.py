@@ -1,7 +1,7 @@
 """Data Docs views that compile GX's page templates once per process.
 
 GX builds a new Jinja environment for every page it renders, so each gate run compiled some fifty
-templates again: ~0.3 s of a run whose validation took 0.02 s. Jinja's own bytecode cache, kept
+templates again, far more work than the validation itself. Jinja's own bytecode cache, kept
 in memory and shared by every environment, makes that a load. Named in the site's config
 (expectations.runner), the way GX lets a site choose its views.
 """

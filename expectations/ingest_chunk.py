@@ -67,7 +67,7 @@ def chunk_columns(items: dict[str, dict[str, Any]], project: ProjectBody) -> dic
         if spec_field.type != "text":
             continue
         # A required field that is missing gets a length below any bound, so one expectation per
-        # field checks presence and length (GX costs ~5 ms per expectation per chunk, whatever its
+        # field checks presence and length (GX's cost is per expectation per chunk, whatever its
         # size); an optional one that is missing is null, which GX leaves alone.
         absent = MISSING if spec_field.required else None
         name = spec_field.name

@@ -124,7 +124,7 @@ def run_checks(
             prepared = _prepared[cache_key] = _prepare(key, checks, id_column, docs_dir)
             # GX's modules and this context live as long as the process.
             settle_heap()
-        # Naming failing rows costs ~6x a plain pass; most runs pass, so ask only when needed.
+        # Naming failing rows costs several plain passes; most runs pass, so ask only when needed.
         if prepared.checkpoints:
             # A failing run leaves two pages, the pass/fail one and the one naming the rows (linked).
             identifier, result = _run_checkpoint(prepared.checkpoints["basic"], frame)

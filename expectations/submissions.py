@@ -63,7 +63,7 @@ def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir
     if not rows:
         return GateOutcome(GATE, [], {}, thresholds, [])
     pasted = pasted_texts(rows, project)
-    # Built column by column: a frame from 300,000 row dicts cost more than the suite's checks.
+    # Built column by column: a frame from a batch's row dicts cost more than the suite's checks.
     columns: dict[str, list[Any]] = {
         "submission_id": ids,
         "time_on_task_seconds": [r["time_on_task_seconds"] for r in rows],

@@ -1,7 +1,7 @@
 """A gate in a process of its own: Great Expectations and pandas live there, not in the caller.
 
 Ingest streams files of any size and must keep a small, flat footprint; GX and the pandas, numpy
-and scipy it imports weigh ~230 MB before a row is read, so its chunk gate runs here. The caller
+and scipy it imports outweigh the rest of ingest before a row is read, so its chunk gate runs here. The caller
 sends a function and small arguments (per-row lengths and ids, never the texts), and waits on a
 socket, off the GIL, while the gate runs on another core.
 

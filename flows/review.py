@@ -58,11 +58,10 @@ def _gate_table(outcomes: list[GateOutcome]) -> list[dict[str, object]]:
 def review_flow(params: ReviewParams) -> ReviewResult:
     batch_id = params.batch_id
     # The batch is read once; each stage takes its rows. quote(): Prefect would otherwise walk every
-    # row, and every answer in it, looking for futures, several times per task call (one such walk
-    # of 300,000 submissions took ~50 s here).
+    # row, and every answer in it, looking for futures, several times per task call.
     # No garbage collection while the rows are alive: each stage pauses it for what it builds, but
-    # between stages every collection of the old generation walked the batch's rows again (about
-    # a million objects, none of them garbage): ~1.5 s of a 300,000-annotation review.
+    # between stages every collection of the old generation walked the batch's rows again, none
+    # of them garbage.
     with collection_paused():
         rows = quote(collect_submissions(batch_id))
         submissions = run_submissions_gate(batch_id, rows)

@@ -165,7 +165,7 @@ def _read_ahead(chunks: Iterator[list[Record]]) -> Iterator[list[Record]]:
     """The next chunk is read from the database while this one is written out.
 
     The reading thread is the only user of the session until the iterator ends; the database wait
-    (a third of a build) then overlaps the writing instead of adding to it.
+    then overlaps the writing instead of adding to it.
     """
     ahead: queue.Queue[list[Record] | BaseException | None] = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -216,7 +216,7 @@ def _parquet_chunk(chunk: list[Record], changes: list[str | None]) -> pa.Table:
 
 
 def _strings(values: Sequence[str | bytes | None]) -> pa.Array:
-    """A string column from one joined buffer and its offsets: ~25x faster here than pa.array
+    """A string column from one joined buffer and its offsets: far faster than pa.array
     converting one Python object at a time, which was most of a delivery's build time."""
     import numpy as np
     import pyarrow as pa

@@ -24,7 +24,7 @@ DELIVERABLE = ("passed", "delivered")
 RECORD_FIELDS = ["item_id", "external_id", "input_hash", "answer", "method", "agreement", "lineage"]
 
 
-# pyarrow and numpy (~70 MB) are imported by the build that writes Parquet, not by every process
+# pyarrow and numpy, heavy to load, are imported by the build that writes Parquet, not by every process
 # that imports this module (ingest has no use for them).
 @cache
 def parquet_schema() -> pa.Schema:
@@ -166,7 +166,7 @@ def iter_records_in_sql(session: Session, batch_id: int, chunk_rows: int = 5000)
         "after": 0,
     }
     connection = session.connection()
-    # JIT compiling costs more than it saves on a chunk this size (10-20 ms a query here).
+    # JIT compiling costs more than it saves on a chunk this size.
     connection.exec_driver_sql("SET LOCAL jit = off")
     # The driver's cursor: SQLAlchemy's row processing would cost as much as the query.
     cursor = connection.connection.cursor()

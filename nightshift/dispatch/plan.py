@@ -97,7 +97,7 @@ def plan_in_shards(
     soon as its items are planned, so writing it overlaps planning the rest; the gold mix-in (which
     needs every expert's share) last; then the plan's summary, its rows not repeated. Reads only."""
     # A plan builds hundreds of thousands of small acyclic objects; the cyclic collector's passes
-    # over them cost a sixth of the plan's time and can free nothing (measured: bench/dispatch.py).
+    # over them cost a real share of the plan's time and can free nothing (bench/dispatch.py).
     # The process's one switch, so a pause around this one (a flow's) is not ended early by it.
     with collection_paused():
         yield from _plan(session, batch_id, now, shard_size)

@@ -69,7 +69,7 @@ def dawid_skene(
         posterior /= total
         # Converged when the data's log-likelihood (each item's answers, summed over its classes)
         # stops moving. The largest change of any one posterior never settled under 1e-6 on a
-        # batch of 40,000 items, so every fit ran all 50 rounds; this stops after ~20 with the
+        # batch-sized fit, so every fit ran all 50 rounds; this stops far sooner with the
         # same answer for all but a handful of near-ties.
         likelihood = float((np.log(total) + top).sum())
         if iterations > 1 and abs(likelihood - previous) <= TOLERANCE * abs(previous):

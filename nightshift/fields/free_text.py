@@ -12,7 +12,7 @@ from nightshift.projects.spec import FreeText
 
 def length_column(name: str) -> str:
     """The gate frame holds each free text's length, not the text: the texts were already compared
-    for copies, and 600,000 of them made up most of what the suite hashed and measured."""
+    for copies, and a batch's texts made up most of what the suite hashed and measured."""
     return f"{name}__length"
 
 

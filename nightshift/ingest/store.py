@@ -49,7 +49,7 @@ def set_aside_known(session: Session, batch_id: int, source: str, prepared: Prep
 
 # One index probe per id, whatever the statistics say. While a file loads, the table grows far past
 # what the planner last saw, and `external_id = ANY(…)` was then planned as a scan of every item
-# of the project, filtered: 200 ms per chunk at 200,000 items, and growing with each chunk.
+# of the project, filtered, a cost that grew with each chunk.
 # LIMIT 1 keeps the subquery from being flattened into a join the planner could misjudge the same way.
 STORED_BY_ID = """
 SELECT k.external_id, s.value FROM unnest(%(ids)s::text[]) AS k(external_id)

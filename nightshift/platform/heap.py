@@ -16,8 +16,8 @@ _R = TypeVar("_R")
 def settle_heap() -> None:
     """Move what is alive now (imported libraries, contexts built once per process) out of the
     collector's sight. Prefect, GX and pandas leave millions of long-lived objects, and every full
-    collection walked them all while a flow allocated its chunks of rows: 40 % of ingest's Python
-    time. Called once the heavy things are built; objects made later are collected as usual."""
+    collection walked them all while a flow allocated its chunks of rows, a large share of ingest's
+    Python time. Called once the heavy things are built; objects made later are collected as usual."""
     gc.collect()
     gc.freeze()
 
@@ -36,7 +36,7 @@ def collection_paused() -> Iterator[None]:
     """No cyclic garbage collection inside: for code that builds a whole batch (hundreds of
     thousands of rows, dicts and answers) at once. Each allocation of containers counts towards
     the next collection, and each collection walks everything built so far, none of it garbage:
-    a quarter to a half of the time of reading a review batch. Memory is still freed by reference
+    much of the time of reading a review batch. Memory is still freed by reference
     counting as usual; cycles made inside wait for the first collection after. Re-entrant: an
     inner pause's end leaves collection off until the outermost one ends."""
     global _pauses, _was_enabled

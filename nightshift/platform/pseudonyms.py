@@ -7,7 +7,7 @@ gives every expert new pseudonyms from then on, unlinkable to the old ones.
 
 The key comes from NIGHTSHIFT_PSEUDONYM_KEY (production: the same value on every worker), or on
 the embedded default from a file in the state folder, made on first use and readable only by its
-owner (`nightshift keys rotate-pseudonym-key` makes a new one).
+owner (`nightshift secrets rotate-pseudonym-key` makes a new one).
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "GX_ANALYTICS_ENABLED": "false",
-            # The first migration of a new Prefect home takes ~40 s on this machine size.
+            # The first migration of a new Prefect home outlasts Prefect's default start-up timeout.
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         }
         if console_log_level:

@@ -44,8 +44,8 @@ _NON_WORD = re.compile(r"\W+")
 
 def normalised_text(text: str) -> bytes:
     """The text as compared for copies: lower case, every run of non-word characters one space,
-    no space at the ends; UTF-8. ASCII text (nearly all of it) goes through a byte table, three
-    times faster than the regex that handles the rest with the same result."""
+    no space at the ends; UTF-8. ASCII text (nearly all of it) goes through a byte table, faster
+    than the regex that handles the rest with the same result."""
     if text.isascii():
         return b" ".join(text.encode().lower().translate(_ASCII_NON_WORD_TO_SPACE).split())
     return _NON_WORD.sub(" ", text.lower()).strip().encode()
@@ -58,7 +58,7 @@ _ASCII_NON_WORD = bytes(c for c in range(256) if c not in _ASCII_WORD)
 
 def _copy_key(text: str) -> bytes:
     """The normalised text without its spaces: texts equal once normalised always share it, and it
-    costs a third as much, so only the few texts sharing a key are normalised and compared."""
+    costs far less, so only the few texts sharing a key are normalised and compared."""
     if text.isascii():
         return text.encode().translate(_ASCII_LOWER, _ASCII_NON_WORD)
     return normalised_text(text).replace(b" ", b"")

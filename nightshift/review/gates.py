@@ -52,7 +52,7 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
         # In no particular order: nothing downstream depends on it, and sorting a batch's answers
-        # spilled to disk (a third of the read's time in the database).
+        # spilled to disk.
         .where(Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate"),
     ).all()
     return [

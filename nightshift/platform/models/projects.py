@@ -102,7 +102,7 @@ class Item(Timestamped, Base):
     __table_args__ = (
         UniqueConstraint("project_id", "external_id"),
         # One key for both: an item's project is its batch's project, and bulk loads pay one
-        # referential check per row instead of two (a third of the cost of copying items in).
+        # referential check per row instead of two.
         ForeignKeyConstraint(["batch_id", "project_id"], ["batches.id", "batches.project_id"]),
         CheckConstraint(sql_in("status", ITEM_STATUSES), name="status"),
         # Batch only, not (batch, status), and half of each page kept free, as for assignments:
