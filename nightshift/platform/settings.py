@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.home / 'nightshift.platform.db').resolve()}"
+        return f"sqlite:///{(self.home / 'nightshift.db').resolve()}"
 
     @property
     def resolved_delivery_dir(self) -> Path:
