@@ -1,9 +1,11 @@
 """Gate: experts agree enough, per item and per field.
 
-Two suites: per item, the share of experts agreeing with the final answer at or above the spec's
-min_agreement; per field, Krippendorff's alpha at or above min_alpha. An item fails when its own
-agreement is low, or when a field whose alpha is low is one its experts disagree on. Failing rows
-are item ids; the review flow asks for one more expert or an adjudicator.
+Two suites. Per item: the share of experts agreeing with the final answer at or above the spec's
+min_agreement, and every compared field settled (a clear majority, and for a field with a fixed
+set of answers enough quality-weighted confidence: review.aggregate). Failing rows are item ids;
+the review flow asks for one more expert, or an adjudicator at the cap. Per field: Krippendorff's
+alpha at or above min_alpha, the batch's health, reported with the gate; a low alpha does not
+send items anywhere (an item goes on because of its own votes, not the batch's).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def check_agreement(
     project: ProjectBody,
     docs_dir: Path | None = None,
 ) -> GateOutcome:
-    """items: item_id, agreement and disagreeing_fields (the fields its experts did not agree on)."""
+    """items: item_id, agreement, disagreeing_fields and unsettled_fields (review.aggregate)."""
     import great_expectations.expectations as gxe
     import pandas as pd
 
@@ -32,6 +34,7 @@ def check_agreement(
     thresholds: dict[str, Any] = {
         "min_agreement": gates.min_agreement,
         "min_alpha": gates.min_alpha,
+        "min_confidence": gates.min_confidence,
         "alpha": alphas,
     }
     if not items:
@@ -51,25 +54,27 @@ def check_agreement(
     )
     by_item = run_checks(
         f"{GATE}-items",
-        pd.DataFrame({"item_id": [i["item_id"] for i in items], "agreement": [i["agreement"] for i in items]}),
+        pd.DataFrame(
+            {
+                "item_id": [i["item_id"] for i in items],
+                "agreement": [i["agreement"] for i in items],
+                "settled": [not i.get("unsettled_fields") for i in items],
+            }
+        ),
         [
             Check(
                 gxe.ExpectColumnValuesToBeBetween(column="agreement", min_value=gates.min_agreement),
                 f"experts disagree (agreement under {gates.min_agreement})",
-            )
+            ),
+            Check(
+                gxe.ExpectColumnValuesToBeInSet(column="settled", value_set=[True]),
+                f"no clear majority, or confidence under {gates.min_confidence}",
+            ),
         ],
         "item_id",
         docs_dir,
     )
     failures: dict[int, str] = {int(k): v for k, v in by_item.failures.items()}
-    low_fields = set(by_field.failures)
-    for item in items:
-        shaky = sorted(low_fields.intersection(item["disagreeing_fields"]))
-        if shaky and item["item_id"] not in failures:
-            field = shaky[0]
-            failures[item["item_id"]] = (
-                f"{field}: alpha {alphas[field]} under {gates.min_alpha}, and its experts disagree"
-            )
     return GateOutcome(
         GATE,
         [i["item_id"] for i in items],

@@ -27,7 +27,8 @@ from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
-STAFFABLE = ("pending", "rework")
+# Unassignable items are tried again at every dispatch: an expert who can take them may have joined.
+STAFFABLE = ("pending", "rework", "unassignable")
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
     items = (
         session.execute(
-            select(Item.id, Item.language, skill_of, Item.overlap_target)
+            select(Item.id, Item.language, skill_of, Item.overlap_target, Item.is_gold)
             .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE))
             .order_by(Item.id)
         )
@@ -137,11 +138,13 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     work: list[tuple[int, Route, int]] = []
     wanted: Counter[Route] = Counter()
     skill_of_item: dict[str | None, str] = {}
-    for item_id, language, item_skill, target in items:
+    for item_id, language, item_skill, target, is_gold in items:
         if item_skill not in skill_of_item:
             skill_of_item[item_skill] = _route_skill(project, item_skill)
         skill = skill_of_item[item_skill]
-        need = (target or project.overlap.min) - live[item_id]
+        # A gold item is scored against its known answer, not aggregated: one expert settles it
+        # (the gold mix-in below hands it to more, as their checks).
+        need = (1 if is_gold else target or project.overlap.min) - live[item_id]
         route = (skill, language)
         work.append((item_id, route, need))
         wanted[route] += max(need, 0)

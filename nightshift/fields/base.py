@@ -113,6 +113,16 @@ class FieldType(ABC, Generic[L]):
         """Whether an answer's value agrees with the reference value. By default: equal."""
         return bool(got == reference)
 
+    def gold_credit(self, label: L, got: Any, reference: Any) -> float:
+        """Credit in [0, 1] for an answer's value against a known (gold) one: partial where the type
+        has a distance. By default all or nothing, as matches says."""
+        return 1.0 if got is not None and self.matches(got, reference) else 0.0
+
+    def alternatives(self, label: L) -> int | None:
+        """How many distinct answers the field has, for the confidence that the final one is right
+        (votes weighed by each expert's quality); None: the field settles by a clear majority alone."""
+        return None
+
     # --- simulated answers (the simulator is seeded: the draws' order is part of the contract) ---
 
     @abstractmethod

@@ -51,6 +51,11 @@ class MultiChoiceField(FieldType[MultiChoice]):
         a, b = set(got or ()), set(reference or ())
         return not ((a or b) and len(a & b) * 2 < len(a | b))
 
+    def gold_credit(self, label: MultiChoice, got: Any, reference: Any) -> float:
+        # Jaccard overlap of the tag sets; two empty sets agree fully.
+        a, b = set(got or ()), set(reference or ())
+        return len(a & b) / len(a | b) if a or b else 1.0
+
     def true_value(self, label: MultiChoice, rng: random.Random) -> Any:
         return sorted(o for o in label.options if rng.random() < 0.3)
 

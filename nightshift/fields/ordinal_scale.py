@@ -63,6 +63,12 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
     def matches(self, got: Any, reference: Any) -> bool:
         return isinstance(got, int | float) and abs(got - reference) <= 1
 
+    def gold_credit(self, label: OrdinalScale, got: Any, reference: Any) -> float:
+        # By distance: one step off on a 1-7 scale keeps most of the credit, the far end none.
+        if not isinstance(got, int | float) or isinstance(got, bool):
+            return 0.0
+        return max(0.0, 1.0 - abs(float(got) - float(reference)) / (label.max - label.min))
+
     def true_value(self, label: OrdinalScale, rng: random.Random) -> Any:
         return rng.randint(label.min, label.max)
 

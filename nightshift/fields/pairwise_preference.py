@@ -34,6 +34,9 @@ class PairwisePreferenceField(FieldType[PairwisePreference]):
         units = [[a.get(label.name) for a in item] for item in answers.values()]
         return alpha(units, list(label.options), "nominal")
 
+    def alternatives(self, label: PairwisePreference) -> int | None:
+        return len(label.options)
+
     def true_value(self, label: PairwisePreference, rng: random.Random) -> Any:
         return rng.choice(label.options)
 

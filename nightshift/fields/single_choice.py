@@ -67,6 +67,9 @@ class SingleChoiceField(FieldType[SingleChoice]):
         units = [[a.get(label.name) for a in item] for item in answers.values()]
         return alpha(units, list(label.options), "nominal")
 
+    def alternatives(self, label: SingleChoice) -> int | None:
+        return len(label.options)
+
     def true_value(self, label: SingleChoice, rng: random.Random) -> Any:
         return rng.choice(label.options)
 

@@ -113,8 +113,13 @@ Label = Annotated[
 
 
 class Overlap(Strict):
-    min: int = Field(default=3, ge=1, le=20)
-    max: int = Field(default=5, ge=1, le=20)
+    min: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="Experts each item starts with; one more is added at a time while it is unsettled.",
+    )
+    max: int = Field(default=5, ge=1, le=20, description="The most annotators an item gets before adjudication.")
 
     @model_validator(mode="after")
     def _order(self) -> Overlap:
@@ -126,10 +131,31 @@ class Overlap(Strict):
 class Gates(Strict):
     min_time_on_task_seconds: int = Field(default=60, ge=0)
     min_agreement: float = Field(default=0.5, ge=0, le=1, description="Share of experts agreeing per item.")
-    min_alpha: float = Field(default=0.667, ge=-1, le=1, description="Krippendorff's alpha per field.")
-    min_gold_accuracy: float = Field(default=0.7, ge=0, le=1)
+    min_alpha: float = Field(
+        default=0.667,
+        ge=-1,
+        le=1,
+        description="Krippendorff's alpha per field: the batch's health, reported; it does not route items.",
+    )
+    min_confidence: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="For a field with a fixed set of answers: the probability, votes weighed by each expert's "
+        "quality, that the final answer is right; under it the item gets one more expert (0: a clear majority "
+        "is enough).",
+    )
+    min_gold_accuracy: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="The accuracy floor: an expert very probably under it (review.quality) is paused.",
+    )
     min_gold_answers: int = Field(
-        default=3, ge=1, description="Gold answers an expert needs in the project before the gold gate judges them."
+        default=3,
+        ge=1,
+        description="Judged answers (gold, or agreement with final answers) an expert needs before the gold gate "
+        "judges them; the posterior keeps a few answers from being a verdict anyway.",
     )
     reading_chars_per_second: float | None = Field(
         default=40,

@@ -19,6 +19,7 @@ from typing import Any
 
 from nightshift.fields import FieldType, field_type
 from nightshift.projects.spec import Label, ProjectBody
+from nightshift.review.quality import candidate_posterior
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,19 @@ class Aggregate:
     # Per compared field (free text never is): the share of experts agreeing with the final answer.
     # Below 1, the item's experts disagree on that field.
     fields: dict[str, float]
+    # The compared fields not settled yet: no clear majority (a 1-1 split never is one), or, where the
+    # field type has a fixed set of answers, too little confidence that the final one is right.
+    unsettled: tuple[str, ...] = ()
 
 
 def aggregate_items(votes: Mapping[int, Sequence[Vote]], project: ProjectBody) -> dict[int, Aggregate]:
-    """Final answers for these items (item id → its accepted votes)."""
+    """Final answers for these items (item id → its accepted votes), each with what is unsettled."""
     reliability = {v.expert_id: v.reliability for vs in votes.values() for v in vs}
     kinds = [(label, field_type(label)) for label in project.labels]
     # What a field type learns over the whole batch first (Dawid-Skene's confusion matrices).
     fitted = {label.name: kind.fit(label, votes, reliability) for label, kind in kinds}
-    return {item_id: _aggregate_item(item_id, vs, kinds, fitted) for item_id, vs in votes.items()}
+    confidence = project.gates.min_confidence
+    return {item_id: _aggregate_item(item_id, vs, kinds, fitted, confidence) for item_id, vs in votes.items()}
 
 
 def aggregate(votes: Sequence[Vote], project: ProjectBody) -> Aggregate:
@@ -63,6 +68,7 @@ def _aggregate_item(
     votes: Sequence[Vote],
     kinds: Sequence[tuple[Label, FieldType[Any]]],
     fitted: Mapping[str, Any],
+    min_confidence: float = 0.0,
 ) -> Aggregate:
     final: dict[str, Any] = {}
     method: dict[str, Any] = {}
@@ -80,4 +86,27 @@ def _aggregate_item(
     # Multi choice's share only tells disagreement: it stays out of the item's mean.
     averaged = [fields[label.name] for label, kind in kinds if kind.in_item_agreement and label.name in fields]
     agreement = round(statistics.fmean(averaged), 4) if averaged else 1.0
-    return Aggregate(final, method, agreement, fields)
+    unsettled = tuple(
+        label.name
+        for label, kind in kinds
+        if label.name in fields and not _settled(label, kind, ranked, final[label.name], min_confidence)
+    )
+    return Aggregate(final, method, agreement, fields, unsettled)
+
+
+def _settled(label: Label, kind: FieldType[Any], ranked: Sequence[Vote], final: Any, min_confidence: float) -> bool:
+    """A clear majority for one answer (more votes behind it than behind any answer it does not
+    match) and, where the field has a fixed set of answers, enough confidence in the final one."""
+    cast = [(v.answer[label.name], v) for v in ranked if v.answer.get(label.name) is not None]
+    if not cast:
+        return True
+    support = [sum(1 for value, _ in cast if kind.matches(value, candidate)) for candidate, _ in cast]
+    top = max(support)
+    leader = cast[support.index(top)][0]
+    if any(support[n] >= top for n, (value, _) in enumerate(cast) if not kind.matches(value, leader)):
+        return False
+    alternatives = kind.alternatives(label)
+    if alternatives is None or min_confidence <= 0:
+        return True
+    _, _, shares = candidate_posterior([(value, v.reliability) for value, v in cast], alternatives)
+    return shares.get(final, 0.0) >= min_confidence

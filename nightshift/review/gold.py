@@ -1,26 +1,32 @@
-"""The gold check: each expert's accuracy on items whose answer is known, and what follows a miss.
+"""The gold check: each expert's quality in the project, and what follows a likely bad expert.
 
-An expert below the project's gold accuracy has their work in the batch sent back for other
-experts and is paused, so dispatch gives them nothing more until ops look at them.
+Evidence is gold answers scored field by field with partial credit (nightshift.fields) and
+agreement with final answers (review.reliability); the decision is on the Beta posterior of the
+expert's accuracy (review.quality): paused once it is very probably under the project's floor.
+A pause sends back only the work whose outcome the expert's votes could have changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
+from nightshift.fields import field_type
 from nightshift.platform.audit import record_transitions
 from nightshift.platform.heap import without_collection
-from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
+from nightshift.platform.models import Assignment, Batch, Expert, GoldAnswer, Item, ItemResult, Submission
 from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics, update_ids
 from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
+from nightshift.review.aggregate import aggregate_items
 from nightshift.review.gates import GateOutcome
-from nightshift.review.reliability import matcher
+from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, Quality
+from nightshift.review.reliability import gather_evidence, matcher
+from nightshift.review.settle import accepted_votes
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,26 @@ class GoldScore:
     expert_id: int
     seen: int
     correct: int
+    # Partial credit over the gold answers (a scale by distance, tags by overlap), and agreement
+    # with final answers the expert's work has had (review.reliability.gather_evidence).
+    credit: float = 0.0
+    agreement_seen: int = 0
+    agreed: int = 0
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.seen if self.seen else 1.0
+
+    @property
+    def judged(self) -> int:
+        return self.seen + self.agreement_seen
+
+    @property
+    def quality(self) -> Quality:
+        return Quality(
+            GOLD_WEIGHT * self.credit + AGREEMENT_WEIGHT * self.agreed,
+            GOLD_WEIGHT * self.seen + AGREEMENT_WEIGHT * self.agreement_seen,
+        )
 
 
 @without_collection
@@ -71,7 +93,7 @@ def gold_scores(
         judged.update(row["expert_id"] for row in now if row["submission_id"] not in gating.failures)
     if not judged:
         return []
-    record = gold_record(
+    record = gold_evidence(
         session,
         project_id,
         project,
@@ -91,23 +113,36 @@ def gold_scores(
             .tuples()
             .all()
         )
-        matches = matcher(project)
+        matches, credit = matcher(project), gold_credit(project)
         for row in now:
             reference = references.get(row["item_id"])
             if reference is not None and row["expert_id"] in judged:
-                n, right = record.get(row["expert_id"], (0, 0))
-                record[row["expert_id"]] = (n + 1, right + matches(row["answer"], reference))
-    return [GoldScore(expert_id, n, right) for expert_id, (n, right) in sorted(record.items())]
+                n, right, c = record.get(row["expert_id"], (0, 0, 0.0))
+                answer = row["answer"]
+                record[row["expert_id"]] = (n + 1, right + matches(answer, reference), c + credit(answer, reference))
+    # Agreement with final answers: most of an expert's work is no gold item, and a random answerer
+    # shows there long before the few gold items they get tell.
+    known = {row["submission_id"]: row["answer"] for row in rows}
+    agreement = gather_evidence(session, sorted(judged), known)
+    return [
+        GoldScore(
+            expert_id,
+            *record.get(expert_id, (0, 0, 0.0)),
+            agreement[expert_id].agreement_seen if expert_id in agreement else 0,
+            agreement[expert_id].agreed if expert_id in agreement else 0,
+        )
+        for expert_id in sorted(judged)
+    ]
 
 
 @without_collection
-def gold_record(
+def gold_evidence(
     session: Session, project_id: int, project: ProjectBody, *where: ColumnElement[bool]
-) -> dict[int, tuple[int, int]]:
-    """(gold answers, correct ones) per expert on the project's gold items, over the assignments
-    `where` selects: the gate's and the gold-accuracy bonus's one measure."""
-    seen: dict[int, list[int]] = {}
-    matches = matcher(project)
+) -> dict[int, tuple[int, int, float]]:
+    """(gold answers, right ones, partial credit) per expert on the project's gold items, over the
+    assignments `where` selects."""
+    seen: dict[int, list[float]] = {}
+    matches, credit = matcher(project), gold_credit(project)
     for expert_id, answer, gold in plain_rows(
         session,
         select(Assignment.expert_id, Submission.answer, GoldAnswer.answer)
@@ -116,17 +151,43 @@ def gold_record(
         .join(Item, Item.id == Assignment.item_id)
         .where(Item.project_id == project_id, *where),
     ).tuples():
-        record = seen.setdefault(expert_id, [0, 0])
+        record = seen.setdefault(expert_id, [0, 0, 0.0])
         record[0] += 1
         record[1] += matches(answer, gold)
-    return {expert_id: (n, right) for expert_id, (n, right) in seen.items()}
+        record[2] += credit(answer, gold)
+    return {expert_id: (int(n), int(right), c) for expert_id, (n, right, c) in seen.items()}
+
+
+def gold_record(
+    session: Session, project_id: int, project: ProjectBody, *where: ColumnElement[bool]
+) -> dict[int, tuple[int, int]]:
+    """(gold answers, correct ones) per expert: the gold-accuracy bonus's measure."""
+    return {e: (n, right) for e, (n, right, _) in gold_evidence(session, project_id, project, *where).items()}
+
+
+def gold_credit(project: ProjectBody) -> Callable[[dict[str, Any], dict[str, Any]], float]:
+    """An answer's credit against a gold answer: the mean over the fields the gold answer has
+    (free text aside) of each field type's partial credit."""
+    kinds = [(label, field_type(label)) for label in project.labels if field_type(label).comparison_order is not None]
+
+    def credit(answer: dict[str, Any], reference: dict[str, Any]) -> float:
+        scores = [
+            kind.gold_credit(label, answer.get(label.name), reference[label.name])
+            for label, kind in kinds
+            if label.name in reference
+        ]
+        return sum(scores) / len(scores) if scores else 0.0
+
+    return credit
 
 
 def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], reason: str, actor: str) -> int:
-    """Pause these experts and send their annotations in the batch back; returns how many went back.
+    """Pause these experts and send back what their work in the batch decided; returns how many
+    items went back.
 
-    Items they touched that had passed but not yet gone out lose their result and are staffed again;
-    delivered items stay delivered (a redelivery after re-aggregation corrects them)."""
+    Their open and not yet settled annotations are rejected: those items get another expert. An
+    item that passed (not yet delivered) goes back only if its result needed their vote: aggregated
+    without it, the answer differs or is no longer settled. Every other answer stands, and is paid."""
     if not expert_ids:
         return 0
     active = session.scalars(
@@ -134,24 +195,64 @@ def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], re
     ).all()
     record_transitions(session, "expert", active, "active", "paused", actor, {"reason": reason})
     session.execute(update(Expert).where(Expert.id.in_(expert_ids), Expert.status == "active").values(status="paused"))
-    in_batch = select(Item.id).where(Item.batch_id == batch_id, Item.status.in_(("assigned", "rework", "passed")))
-    sent_back = session.execute(
-        update(Assignment)
-        .where(
-            Assignment.expert_id.in_(expert_ids),
-            Assignment.role == "annotate",
-            Assignment.status.in_(("assigned", "submitted", "accepted")),
-            Assignment.item_id.in_(in_batch),
-        )
-        .values(status="rejected", status_reason=reason)
-        .returning(Assignment.item_id)
-        .execution_options(synchronize_session=False)
-    ).scalars()
-    items = sorted(set(sent_back))
-    for start in range(0, len(items), 50_000):
+    theirs = (
+        Assignment.expert_id.in_(expert_ids),
+        Assignment.role == "annotate",
+        Assignment.status.in_(("assigned", "submitted", "accepted")),
+    )
+    open_items = select(Item.id).where(
+        Item.batch_id == batch_id, Item.status.in_(("assigned", "rework", "adjudication"))
+    )
+    sent_back = set(
         session.execute(
-            delete(ItemResult).where(matches_any(session, ItemResult.item_id, items[start : start + 50_000]))
+            update(Assignment)
+            .where(*theirs, Assignment.item_id.in_(open_items))
+            .values(status="rejected", status_reason=reason)
+            .returning(Assignment.item_id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    passed = sorted(
+        session.scalars(
+            select(Assignment.item_id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(*theirs, Item.batch_id == batch_id, Item.status == "passed", Item.is_gold.is_(False))
         )
-    update_ids(session, Item, items, {"status": "rework", "status_reason": "an annotator failed the gold check"})
+    )
+    if passed:
+        project = project_body(session, session.get_one(Batch, batch_id).project_id)
+        paused = set(expert_ids)
+        votes = accepted_votes(session, passed)
+        kept = {i: [v for v in vs if v.expert_id not in paused] for i, vs in votes.items()}
+        before = aggregate_items(votes, project)
+        after = aggregate_items({i: vs for i, vs in kept.items() if vs}, project)
+        decided = [
+            item_id
+            for item_id in passed
+            if item_id not in after
+            or after[item_id].unsettled
+            or {k: after[item_id].answer[k] for k in after[item_id].fields}
+            != {k: before[item_id].answer[k] for k in before[item_id].fields}
+        ]
+        if decided:
+            session.execute(
+                update(Assignment)
+                .where(*theirs, Assignment.item_id.in_(decided))
+                .values(status="rejected", status_reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+            for start in range(0, len(decided), 50_000):
+                session.execute(
+                    delete(ItemResult).where(matches_any(session, ItemResult.item_id, decided[start : start + 50_000]))
+                )
+        sent_back.update(decided)
+    items = sorted(sent_back)
+    update_ids(
+        session,
+        Item,
+        items,
+        {"status": "rework", "status_reason": "an annotator failed the gold check"},
+        Item.status.in_(("assigned", "rework", "passed")),
+    )
     refresh_statistics(session, len(items), Assignment, Item)
     return len(items)

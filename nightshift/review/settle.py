@@ -76,7 +76,7 @@ def aggregate_ready_items(
         Assignment.status.in_(("assigned", "submitted")),
     )
     items = {
-        item_id: (target or project.overlap.min, is_gold)
+        item_id: (1 if is_gold else target or project.overlap.min, is_gold)
         for item_id, target, is_gold in session.execute(
             select(Item.id, Item.overlap_target, Item.is_gold).where(
                 Item.batch_id == batch_id, Item.status == "assigned", ~pending
@@ -96,6 +96,7 @@ def aggregate_ready_items(
             "item_id": item_id,
             "agreement": aggregates[item_id].agreement,
             "disagreeing_fields": [name for name, share in aggregates[item_id].fields.items() if share < 1],
+            "unsettled_fields": list(aggregates[item_id].unsettled),
         }
         for item_id in judged
     ]
@@ -111,8 +112,9 @@ def aggregate_ready_items(
         why = outcome.failures.get(item_id)
         if why is None:
             results.append(_result_row(item_id, result, complete[item_id]))
-        elif result.agreement < project.gates.min_agreement and need < project.overlap.max:
-            more.append((item_id, need + 1))
+        elif len(complete[item_id]) < project.overlap.max:
+            # Unsettled: one more expert at a time, up to the cap; only then an adjudicator.
+            more.append((item_id, max(need, len(complete[item_id])) + 1))
         else:
             adjudicate[item_id] = why
     # An item no adjudicator could take would hold the batch forever: it passes on its aggregate,
@@ -189,11 +191,18 @@ def send_to_adjudication(session: Session, reasons: dict[int, str]) -> None:
     )
 
 
+# Rounds of adjudication before an item passes on its votes as they stand, saying so: never stuck.
+MAX_ADJUDICATIONS = 3
+
+
 def settle_adjudications(session: Session, batch_id: int) -> int:
-    """Items an adjudicator has answered pass with that answer: it is final. Returns how many."""
+    """Items an adjudicator has answered: the answer joins the annotators' as one more vote, weighed
+    by the adjudicator's quality like anyone's (adjudicators are checked on gold and agreement too);
+    the item passes once its votes settle, else waits for another adjudicator (never one who worked
+    on it), up to MAX_ADJUDICATIONS rounds. Returns how many passed."""
     decided = (
         session.execute(
-            select(Assignment.id, Assignment.item_id, Submission.id, Submission.answer, Item.status_reason)
+            select(Assignment.id, Assignment.item_id, Item.status_reason)
             .join(Submission, Submission.assignment_id == Assignment.id)
             .join(Item, Item.id == Assignment.item_id)
             .where(
@@ -209,28 +218,60 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     if not decided:
         return 0
     project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    votes = accepted_votes(session, [item_id for _, item_id, _, _, _ in decided])
-    annotators = aggregate_items({i: vs for i, vs in votes.items() if vs}, project)
-    results = []
-    for _, item_id, submission_id, answer, why in decided:
-        method: dict[str, Any] = {
-            label.name: {"method": "adjudicated", "n": len(votes.get(item_id, []))} for label in project.labels
+    item_ids = sorted({item_id for _, item_id, _ in decided})
+    votes = accepted_votes(session, item_ids)
+    rulings = adjudication_votes(session, item_ids)
+    everyone = {i: [*votes.get(i, []), *rulings.get(i, [])] for i in item_ids}
+    aggregates = aggregate_items({i: vs for i, vs in everyone.items() if vs}, project)
+    results: list[dict[str, Any]] = []
+    undecided: dict[int, str] = {}
+    for item_id, why in {item_id: why for _, item_id, why in decided}.items():
+        result = aggregates[item_id]
+        rounds = len(rulings.get(item_id, []))
+        if result.unsettled and rounds < MAX_ADJUDICATIONS:
+            undecided[item_id] = f"adjudicators disagree on {', '.join(result.unsettled)}: round {rounds + 1}"
+            continue
+        method = {
+            **result.method,
+            "_adjudicated": {
+                "submission_ids": sorted(v.submission_id for v in rulings.get(item_id, [])),
+                "rounds": rounds,
+                "reason": why,
+            },
         }
-        method["_adjudicated"] = {"submission_id": submission_id, "reason": why}
+        if result.unsettled:
+            method["_note"] = f"still unsettled after {rounds} adjudications: passed on its votes"
         results.append(
             {
                 "item_id": item_id,
-                "answer": answer,
+                "answer": result.answer,
                 "method": method,
-                # How far the annotators were from each other, kept for the record.
-                "agreement": annotators[item_id].agreement if item_id in annotators else 0.0,
-                "submission_ids": sorted([*(v.submission_id for v in votes.get(item_id, [])), submission_id]),
+                "agreement": result.agreement,
+                "submission_ids": sorted(v.submission_id for v in everyone[item_id]),
             }
         )
     insert_ignoring_conflicts(session, ItemResult, results, ["item_id"])
     update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed", "status_reason": None})
-    update_ids(session, Assignment, [aid for aid, _, _, _, _ in decided], {"status": "accepted"})
+    update_grouped(session, Item, undecided, lambda why: {"status_reason": f"to adjudication: {why}"})
+    update_ids(session, Assignment, [aid for aid, _, _ in decided], {"status": "accepted"})
     return len(results)
+
+
+def adjudication_votes(session: Session, item_ids: list[int]) -> dict[int, list[Vote]]:
+    """Per item, its adjudicators' answers (this round's and settled ones) as votes."""
+    votes: dict[int, list[Vote]] = defaultdict(list)
+    for item_id, sid, expert_id, reliability, answer in session.execute(
+        select(Assignment.item_id, Submission.id, Assignment.expert_id, Expert.reliability, Submission.answer)
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(Expert, Expert.id == Assignment.expert_id)
+        .where(
+            matches_any(session, Assignment.item_id, item_ids),
+            Assignment.role == "adjudicate",
+            Assignment.status.in_(("submitted", "accepted")),
+        )
+    ).tuples():
+        votes[item_id].append(Vote(sid, expert_id, reliability, answer, approved=True))
+    return votes
 
 
 @without_collection
@@ -329,7 +370,11 @@ def settle_batch(session: Session, batch_id: int) -> str:
     open_items = session.scalar(
         select(func.count())
         .select_from(Item)
-        .where(Item.batch_id == batch_id, Item.status.in_(("pending", "assigned", "rework", "adjudication")))
+        .where(
+            Item.batch_id == batch_id,
+            # An item nobody could take yet holds its batch too: a batch never passes with one missing.
+            Item.status.in_(("pending", "assigned", "rework", "adjudication", "unassignable")),
+        )
     )
     target = "in_review" if open_items else "passed"
     # A passed batch not yet sent goes back to review when the gold gate reopened some of its items.

@@ -30,7 +30,7 @@ TIERS = ("annotator", "reviewer", "adjudicator")
 EXPERT_STATUSES = ("active", "paused", "banned")
 MESSAGE_STATUSES = ("pending", "retrying", "delivered", "dead")
 OPS_MESSAGE_STATUSES = ("pending", "sent", "dead")
-LIVE_ADJUDICATION = "role = 'adjudicate' AND status IN ('assigned', 'submitted', 'accepted')"
+LIVE_ADJUDICATION = "role = 'adjudicate' AND status IN ('assigned', 'submitted')"
 OPEN_EXPERT = "CASE WHEN status = 'assigned' THEN expert_id END"
 LIVE_ADJUDICATION_ITEM = f"CASE WHEN {LIVE_ADJUDICATION} THEN item_id END"
 ASSIGNMENTS_FILLFACTOR = 50
