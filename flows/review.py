@@ -18,6 +18,7 @@ from tasks.review import (
     aggregate_and_settle,
     apply_submissions_and_gold_gates,
     collect_submissions,
+    expert_quality,
     run_submissions_gate,
 )
 
@@ -68,6 +69,15 @@ def review_flow(params: ReviewParams) -> ReviewResult:
         rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, quote(submissions), rows)
         report = aggregate_and_settle(batch_id, rows)
 
+    # Ops see what the quality model thinks of each expert, least sure of first (artifact "expert-quality").
+    create_table_artifact(
+        key="expert-quality",
+        table=[
+            {**row, "interval_90": f"{row['interval_90'][0]}-{row['interval_90'][1]}"}
+            for row in expert_quality(batch_id)
+        ],
+        description=f"Expert quality after reviewing batch {batch_id}",
+    )
     outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]
     if outcomes:
         create_table_artifact(key="gate-results", table=_gate_table(outcomes), description=f"Gates of batch {batch_id}")

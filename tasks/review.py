@@ -12,6 +12,7 @@ from expectations.submissions import check_submissions
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Batch
 from nightshift.projects.registry import project_spec
+from nightshift.reports.experts import quality_table
 from nightshift.review import gates, gold, reliability, settle
 from tasks.runtime import DB_TASK, resources
 
@@ -49,9 +50,8 @@ def apply_submissions_and_gold_gates(
         if not outcome.evaluated_ids:
             return rejected, outcome, 0
         run_id = gates.record_gate(session, batch_id, outcome)
-        requeued = gold.pause_and_requeue(
-            session, batch_id, failing, f"gold accuracy below {project.gates.min_gold_accuracy:.0%}", f"gate:{run_id}"
-        )
+        reason = f"accuracy very probably under {project.gates.min_gold_accuracy:.0%} (gold and agreement)"
+        requeued = gold.pause_and_requeue(session, batch_id, failing, reason, f"gate:{run_id}")
         return rejected, outcome, requeued
 
 
@@ -69,3 +69,11 @@ def aggregate_and_settle(batch_id: int, rows: list[dict[str, Any]]) -> settle.Re
         reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id), known)
         report.batch_status = settle.settle_batch(session, batch_id)
     return report
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def expert_quality(batch_id: int) -> list[dict[str, Any]]:
+    """The quality model's view of the batch's experts, flat rows for the run's table artifact."""
+    with resources().sessions() as session:
+        rows = quality_table(session, batch_id)
+    return [row | {"interval_90": "{:.3f}-{:.3f}".format(*row["interval_90"])} for row in rows]

@@ -81,8 +81,31 @@ def experts_show(handle: str, as_json: JsonFlag = False) -> None:
             f"reliability {profile['reliability']:.3f} (prior {profile['reliability_prior']}): "
             f"gold {gold['correct']}/{gold['answered']}, agreement {agreement['agreed']}/{agreement['answered']}, "
             f"{profile['missed_deadlines']} missed deadlines",
+            f"quality {profile['quality']['estimate']:.3f}, 90% between {profile['quality']['interval_90'][0]:.3f}"
+            f" and {profile['quality']['interval_90'][1]:.3f}, on {profile['quality']['evidence']:g} judged answers",
             "assignments: " + (", ".join(f"{k} {n}" for k, n in sorted(profile["assignments"].items())) or "none"),
             *(f"{h['at']}: {h['from']} -> {h['to']} by {h['by']}" for h in profile["status_history"]),
+        ],
+    )
+
+
+@experts_app.command("quality")
+def experts_quality(
+    batch: Annotated[int, typer.Option(help="The batch whose experts to list.")], as_json: JsonFlag = False
+) -> None:
+    """The quality model's view of a batch's experts: estimate, 90% interval, evidence; least sure first."""
+    from nightshift.reports.experts import quality_table
+
+    with ready_sessions()() as session:
+        rows = quality_table(session, batch)
+    emit(
+        rows,
+        as_json,
+        [
+            f"{r['expert']:<20} {r['tier']:<12} {r['status']:<8} {r['estimate']:.3f}"
+            f" [{r['interval_90'][0]:.3f}, {r['interval_90'][1]:.3f}] on {r['evidence']:g},"
+            f" {r['answers in batch']} answers"
+            for r in rows
         ],
     )
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from nightshift.experts.registry import RELIABILITY_PRIOR
 from nightshift.experts.routing import Candidate, shortlists
 
 
@@ -32,6 +33,10 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+# Every reliability at or above a new expert's (experts.registry.RELIABILITY_PRIOR) is one band.
+QUALITY_BAND_CAP = RELIABILITY_PRIOR
+
+
 @dataclass(eq=False, slots=True)
 class _Expert:
     """One expert's live state, shared by every (skill, language) heap the expert sits in."""
@@ -51,10 +56,14 @@ class _Expert:
     def __post_init__(self) -> None:
         self.sun = math.ceil(self.wait_hours)
 
-    def key(self) -> tuple[float, float, float, int, int]:
-        # Least loaded relative to capacity first (fair spread), then whose working window opens
-        # soonest (follow the sun), then most reliable; the shortlist is already the most reliable.
-        return (self.load / self.capacity, self.sun, -self.reliability, self.expert_id, self.load)
+    def key(self) -> tuple[float, float, float, float, int, int]:
+        # Quality ahead of load: an expert whose reliability has fallen under a new expert's prior
+        # gets work only when the others are full (capacity stays a hard limit). At or above the
+        # prior all are one band, so new experts get their share and their quality is learnt.
+        # Then least loaded relative to capacity (fair spread), then whose working window opens
+        # soonest (follow the sun), then most reliable.
+        band = min(math.floor(self.reliability * 10) / 10, QUALITY_BAND_CAP)
+        return (-band, self.load / self.capacity, self.sun, -self.reliability, self.expert_id, self.load)
 
 
 Route = tuple[str, str]  # (skill, language)
@@ -68,7 +77,7 @@ class Pool:
         self.required = required
         self.now = now
         self.experts: dict[int, _Expert] = {}
-        self.heaps: dict[Route, list[tuple[float, float, float, int, int]]] = {}
+        self.heaps: dict[Route, list[tuple[float, float, float, float, int, int]]] = {}
         self.offsets: dict[Route, int] = {}
         self.exhausted: set[Route] = set()
         self.ever_found: set[Route] = set()
@@ -119,7 +128,7 @@ class Pool:
         heap = self.heaps[route]
         chosen: list[_Expert] = []
         chosen_ids: set[int] = set()
-        passed_over: list[tuple[float, float, float, int, int]] = []
+        passed_over: list[tuple[float, float, float, float, int, int]] = []
         while len(chosen) < count:
             if not heap:
                 if route in self.exhausted:
@@ -127,10 +136,10 @@ class Pool:
                 self.fill({route: wanted})
                 continue
             entry = heapq.heappop(heap)
-            expert = self.experts[entry[3]]
+            expert = self.experts[entry[4]]
             if expert.load >= expert.capacity:
                 continue  # full: leaves this heap for good
-            if entry[4] != expert.load:
+            if entry[5] != expert.load:
                 heapq.heappush(heap, expert.key())  # load changed since this entry was pushed
                 continue
             if expert.expert_id in exclude or expert.expert_id in chosen_ids:

@@ -23,7 +23,8 @@ from nightshift.platform.models import Expert, ExpertLanguage, ExpertSkill
 from nightshift.platform.sql import insert_ignoring_conflicts
 
 # A new expert starts from this prior, not from zero or one.
-RELIABILITY_PRIOR = 0.7
+# The mean of the quality model's prior (review.quality): where a new expert starts.
+RELIABILITY_PRIOR = 0.8
 _TIMEZONES = available_timezones()
 
 

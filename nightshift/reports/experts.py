@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nightshift.platform.errors import NotFoundError
-from nightshift.platform.models import Assignment, AuditLog, Expert, ExpertLanguage, ExpertSkill
-from nightshift.review.reliability import PRIOR, gather_evidence
+from nightshift.platform.models import Assignment, AuditLog, Expert, ExpertLanguage, ExpertSkill, Item
+from nightshift.review.quality import Quality
+from nightshift.review.reliability import PRIOR, experts_of_batch, gather_evidence
 
 
 def expert_profile(session: Session, handle: str) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def expert_profile(session: Session, handle: str) -> dict[str, Any]:
         ),
         "reliability": expert.reliability,
         "reliability_prior": PRIOR,
+        "quality": _quality(evidence.quality()),
         "gold": {"answered": evidence.gold_seen, "correct": evidence.gold_correct},
         "agreement": {"answered": evidence.agreement_seen, "agreed": evidence.agreed},
         "missed_deadlines": expert.missed_count,
@@ -49,3 +51,38 @@ def expert_profile(session: Session, handle: str) -> dict[str, Any]:
             {"at": at.isoformat(), "from": old, "to": new, "by": actor} for at, old, new, actor in history
         ],
     }
+
+
+def _quality(quality: Quality) -> dict[str, Any]:
+    low, high = quality.interval()
+    return {
+        "estimate": round(quality.mean, 3),
+        "interval_90": [round(low, 3), round(high, 3)],
+        "evidence": quality.weight,
+    }
+
+
+def quality_table(session: Session, batch_id: int) -> list[dict[str, Any]]:
+    """Every expert with work in the batch: their quality now (estimate, 90% interval, how much
+    evidence it rests on), status and answers in the batch, least sure of first: for ops."""
+    experts = experts_of_batch(session, batch_id)
+    evidence = gather_evidence(session, experts)
+    answers = dict(
+        session.execute(
+            select(Assignment.expert_id, func.count())
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.batch_id == batch_id, Assignment.status.in_(("submitted", "accepted", "rejected")))
+            .group_by(Assignment.expert_id)
+        )
+        .tuples()
+        .all()
+    )
+    rows = []
+    for expert_id, handle, tier, status in session.execute(
+        select(Expert.id, Expert.handle, Expert.tier, Expert.status).where(Expert.id.in_(experts))
+    ).tuples():
+        quality = _quality(evidence[expert_id].quality())
+        rows.append(
+            {"expert": handle, "tier": tier, "status": status, "answers in batch": answers.get(expert_id, 0)} | quality
+        )
+    return sorted(rows, key=lambda r: (r["estimate"], r["expert"]))

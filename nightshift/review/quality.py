@@ -13,14 +13,14 @@ posterior wide, so one unlucky miss never pauses anyone; a random answerer's mis
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # The prior: worth five answers, four of them right (a vetted expert is mostly right).
 PRIOR_RIGHT = 4.0
 PRIOR_WRONG = 1.0
 # A pause needs this much certainty that the expert is under the floor.
-PAUSE_CONFIDENCE = 0.95
+PAUSE_CONFIDENCE = 0.9
 # Agreement with other experts' answer is weaker evidence than a known answer.
 GOLD_WEIGHT = 1.0
 AGREEMENT_WEIGHT = 1.0
@@ -55,6 +55,14 @@ class Quality:
 
         return float(betainc(self.alpha, self.beta, min(max(floor, 0.0), 1.0)))
 
+    def interval(self, mass: float = 0.9) -> tuple[float, float]:
+        """The central credible interval holding `mass` of the posterior: what ops read as "between"."""
+        from scipy.special import betaincinv
+
+        tail = (1 - mass) / 2
+        low, high = betaincinv(self.alpha, self.beta, [tail, 1 - tail])
+        return float(low), float(high)
+
     def should_pause(self, floor: float, confidence: float = PAUSE_CONFIDENCE) -> bool:
         return self.p_below(floor) > confidence
 
@@ -88,21 +96,3 @@ def candidate_posterior(
     shares = {a: w / norm for a, w in weights.items()}
     best = max(answers, key=lambda a: (shares[a], -answers.index(a)))
     return best, shares[best], shares
-
-
-def clear_majority(votes: Sequence[object]) -> bool:
-    """More votes for the leading answer than for any other: a 1-1 split never is."""
-    counts = sorted((votes.count(v) for v in set(votes)), reverse=True)
-    return bool(counts) and (len(counts) == 1 or counts[0] > counts[1])
-
-
-def decisive(votes: Mapping[int, object], final: object, qualities: Mapping[int, float], alternatives: int) -> set[int]:
-    """The voters whose vote the final answer needed: without it, the answer would differ or fall
-    under an even chance. A pause reopens only items where the paused expert's vote was one."""
-    needed: set[int] = set()
-    for voter in votes:
-        rest = [(answer, qualities.get(v, 0.7)) for v, answer in votes.items() if v != voter]
-        best, share, _ = candidate_posterior(rest, alternatives)
-        if best != final or share < 0.5:
-            needed.add(voter)
-    return needed

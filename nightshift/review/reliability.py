@@ -1,8 +1,8 @@
-"""Expert reliability: a smoothed estimate from gold accuracy, agreement and missed deadlines.
+"""Expert reliability: the mean of the expert's quality posterior (review.quality), from gold
+accuracy, agreement with final answers and missed deadlines.
 
-A Beta-style average: the prior counts as PRIOR_WEIGHT observations, so a new expert starts at the
-prior, not at 0 or 1, and a few answers move it only a little. Gold answers weigh more than
-agreement with the aggregate (the truth is known); a missed deadline counts as a wrong answer.
+A new expert starts at the prior's mean, and a few answers move it only a little; a missed
+deadline counts as a wrong answer. Dispatch ranks by it, and aggregation weighs votes by it.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, Ite
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
+from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, Quality
 from nightshift.work.submissions import KnownAnswers, answers_of
 
-PRIOR = 0.7
-PRIOR_WEIGHT = 10.0
-GOLD_WEIGHT = 2.0
-AGREEMENT_WEIGHT = 1.0
+PRIOR = Quality().mean
 MISS_WEIGHT = 1.0
 
 
@@ -39,10 +37,13 @@ class Evidence:
     agreed: int = 0
     missed: int = 0
 
-    def estimate(self) -> float:
+    def quality(self) -> Quality:
         right = GOLD_WEIGHT * self.gold_correct + AGREEMENT_WEIGHT * self.agreed
         seen = GOLD_WEIGHT * self.gold_seen + AGREEMENT_WEIGHT * self.agreement_seen + MISS_WEIGHT * self.missed
-        return (PRIOR_WEIGHT * PRIOR + right) / (PRIOR_WEIGHT + seen)
+        return Quality(right, seen)
+
+    def estimate(self) -> float:
+        return self.quality().mean
 
     @property
     def gold_accuracy(self) -> float | None:
@@ -81,15 +82,16 @@ def matcher(project: ProjectBody) -> Matcher:
 def gather_evidence(
     session: Session, expert_ids: Sequence[int], known: KnownAnswers | None = None
 ) -> dict[int, Evidence]:
-    """Every expert's gold and agreement record across all their gated annotations. known:
-    answers already read (the review's one read); only the others are read here."""
+    """Every expert's gold and agreement record across all their gated annotations and settled
+    adjudications (adjudicators are checked like everyone). known: answers already read (the
+    review's one read); only the others are read here."""
     evidence: dict[int, Evidence] = defaultdict(Evidence)
     if not expert_ids:
         return evidence
     ids = list(expert_ids)
     gated = (
         matches_any(session, Assignment.expert_id, ids),
-        Assignment.role == "annotate",
+        Assignment.role.in_(("annotate", "adjudicate")),
         Assignment.status.in_(("accepted", "rejected")),
     )
     # What each answer is compared to, decoded once per item rather than once per expert on it.

@@ -225,10 +225,13 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     aggregates = aggregate_items({i: vs for i, vs in everyone.items() if vs}, project)
     results: list[dict[str, Any]] = []
     undecided: dict[int, str] = {}
+    unsettled = [i for i in item_ids if aggregates[i].unsettled and len(rulings.get(i, [])) < MAX_ADJUDICATIONS]
+    # One more round only where an adjudicator who has not worked on the item is left to take it.
+    takers = adjudicator_available(session, unsettled, project.required_skills)
     for item_id, why in {item_id: why for _, item_id, why in decided}.items():
         result = aggregates[item_id]
         rounds = len(rulings.get(item_id, []))
-        if result.unsettled and rounds < MAX_ADJUDICATIONS:
+        if item_id in takers:
             undecided[item_id] = f"adjudicators disagree on {', '.join(result.unsettled)}: round {rounds + 1}"
             continue
         method = {
@@ -240,7 +243,8 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
             },
         }
         if result.unsettled:
-            method["_note"] = f"still unsettled after {rounds} adjudications: passed on its votes"
+            left = "the rounds' limit" if rounds >= MAX_ADJUDICATIONS else "no adjudicator left to take it"
+            method["_note"] = f"still unsettled after {rounds} adjudications ({left}): passed on its votes"
         results.append(
             {
                 "item_id": item_id,

@@ -24,6 +24,7 @@ from tests.conftest import SAMPLES
 from tests.nightshift.ingest.test_ingest import ingest_file
 
 NOW = dt.datetime.now(dt.UTC)
+PAUSED = "accuracy very probably under 95% (gold and agreement)"
 
 
 def _apply(sessions, sample_spec: ProjectSpec, **changes) -> None:
@@ -60,9 +61,13 @@ def _answer_open_work(sessions, batch_id: int, rating_of) -> dict[int, list[int]
         submissions = []
         for assignment_id, expert_id, item_id, gold in rows:
             held.setdefault(expert_id, []).append(assignment_id)
-            submissions.append(
-                NewSubmission(assignment_id, _answer(assignment_id, rating_of(expert_id, item_id, gold), gold))
-            )
+            given = rating_of(expert_id, item_id, gold)
+            # A rating, or (rating, error tags) for an expert who gets the tags wrong as well.
+            rating, tags = given if isinstance(given, tuple) else (given, None)
+            answer = _answer(assignment_id, rating, gold)
+            if tags is not None:
+                answer["error_tags"] = tags
+            submissions.append(NewSubmission(assignment_id, answer))
         start_assignments(session, {s.assignment_id: NOW - dt.timedelta(minutes=20) for s in submissions})
         record_submissions(session, submissions, NOW)
     return held
@@ -83,22 +88,25 @@ def _one_careless_expert(sessions, batch: int) -> tuple[int, dict[int, list[int]
     (that expert, each expert's assignments)."""
     careless: list[int] = []
 
-    def rating(expert_id: int, item_id: int, gold: dict | None) -> int:
+    def rating(expert_id: int, item_id: int, gold: dict | None) -> int | tuple[int, list[str]]:
         if gold is None:
             return 5
         if not careless:
             careless.append(expert_id)
         if expert_id != careless[0]:
             return gold["rating"]
-        # Three steps or more from the truth: the gold check forgives one step either way.
-        return 7 if gold["rating"] <= 4 else 1
+        # Wrong on every field: as far from the truth on the scale as it goes, tags none of the gold's.
+        wrong_tags = sorted({"unsafe", "instruction_violation", "context_misread"} - set(gold["error_tags"]))[:1]
+        return (7 if gold["rating"] <= 4 else 1), wrong_tags
 
     held = _answer_open_work(sessions, batch, rating)
     return careless[0], held
 
 
 def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sessions, sample_spec, batch) -> None:
-    _apply(sessions, sample_spec, gates__min_gold_answers=1)
+    # A strict project (a floor of 95%): one gold answer wrong on every field is then a verdict,
+    # one right answer is not (review.quality's posterior).
+    _apply(sessions, sample_spec, gates__min_gold_answers=1, gates__min_gold_accuracy=0.95)
     suspect, held = _one_careless_expert(sessions, batch)
     result = review_flow(ReviewParams(batch_id=batch))
 
@@ -106,7 +114,7 @@ def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sess
     with sessions() as session:
         assert session.get_one(Expert, suspect).status == "paused"
         theirs = session.scalars(select(Assignment).where(Assignment.expert_id == suspect)).all()
-        assert {(a.status, a.status_reason) for a in theirs} == {("rejected", "gold accuracy below 70%")}
+        assert {(a.status, a.status_reason) for a in theirs} == {("rejected", PAUSED)}
         statuses = {session.get_one(Item, a.item_id).status for a in theirs}
         assert statuses == {"rework"}
         [gold_run] = session.scalars(select(GateRun).where(GateRun.gate == "gold")).all()
@@ -116,7 +124,7 @@ def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sess
         # The pause is on the record: who, from what, by which gate run, and why.
         [entry] = session.scalars(select(AuditLog).where(AuditLog.entity == "expert")).all()
         assert (entry.entity_id, entry.from_status, entry.to_status) == (suspect, "active", "paused")
-        assert entry.actor == f"gate:{gold_run.id}" and entry.detail == {"reason": "gold accuracy below 70%"}
+        assert entry.actor == f"gate:{gold_run.id}" and entry.detail == {"reason": PAUSED}
     # Their items go to other experts; they get nothing new.
     with transaction(sessions) as session:
         staffed = dispatch_batch(session, batch, NOW)
@@ -145,8 +153,8 @@ _COUNT_WRITES = {
 
 def test_the_gates_write_each_annotation_once_even_when_its_expert_fails_gold(sessions, sample_spec, batch) -> None:
     # Gold is judged before the verdicts are written: the careless expert's annotations go straight
-    # to rejected, not accepted and then rejected (60,000 rows written twice in the review bench).
-    _apply(sessions, sample_spec, gates__min_gold_answers=1)
+    # to rejected, not accepted and then rejected.
+    _apply(sessions, sample_spec, gates__min_gold_answers=1, gates__min_gold_accuracy=0.95)
     suspect, held = _one_careless_expert(sessions, batch)
     with transaction(sessions) as session:
         for statement in _COUNT_WRITES[session.get_bind().dialect.name]:
@@ -193,24 +201,35 @@ def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adj
         if e["expectation"] == "expect_column_values_to_be_between" and e["failing_ids"] == ["rating"]
     )
     assert fields["reason"] == "Krippendorff's alpha under 0.667"
-    assert first.adjudication_items == len(waiting) > 150 and first.batch_status == "in_review"
-    # Only the items whose experts agreed passed; every failing row is named.
+    # Items go to adjudication on their own votes (unsettled at the cap), not because the batch's
+    # alpha is low: items with a clear majority pass although the field's alpha fails.
+    assert first.adjudication_items == len(waiting) > 20 and first.batch_status == "in_review"
+    assert passed
+    # Only the unsettled items failed; every failing row is named.
     assert run.failed == len(waiting) + len(stranded) and run.evaluated == len(waiting) + len(passed)
     assert len(stranded) <= 5
     assert _docs_page(run.docs_url).is_file()
 
-    with transaction(sessions) as session:
-        decided = simulate_adjudications(session, batch, NOW)
-    assert decided == len(waiting)
-    second = review_flow(ReviewParams(batch_id=batch))
-    assert second.passed_items == decided
-    assert second.batch_status == "passed"
+    # Adjudication in rounds: an item whose votes an adjudicator's answer does not settle waits
+    # for another one; after the rounds' limit (or with no adjudicator left) it passes on its votes.
+    # Experts whose random answers the gold and agreement evidence caught are paused meanwhile:
+    # what their votes decided is staffed again, and answered consistently this time.
+    decided, status = 0, first.batch_status
+    for _ in range(6):
+        with transaction(sessions) as session:
+            decided += simulate_adjudications(session, batch, NOW)
+        _answer_open_work(sessions, batch, lambda e, i, gold: gold["rating"] if gold else 4)
+        status = review_flow(ReviewParams(batch_id=batch)).batch_status
+        if status == "passed":
+            break
+    assert status == "passed" and decided >= len(waiting)
     with sessions() as session:
         results = session.scalars(select(ItemResult).where(ItemResult.item_id.in_(waiting))).all()
         adjudications = session.scalars(select(Assignment).where(Assignment.role == "adjudicate")).all()
         tiers = set(session.scalars(select(Expert.tier).where(Expert.id.in_([a.expert_id for a in adjudications]))))
-    assert len(results) == decided and {a.status for a in adjudications} == {"accepted"}
-    assert all(r.method["rating"]["method"] == "adjudicated" and r.method["_adjudicated"] for r in results)
+    assert len(results) == len(waiting) and {a.status for a in adjudications} == {"accepted"}
+    # Settled by their adjudications, or (an adjudicated item a later pause reopened) by new votes.
+    assert sum(1 for r in results if r.method.get("_adjudicated", {}).get("rounds", 0) >= 1) > len(results) // 2
     assert tiers == {"adjudicator"}
     # Never by an expert who annotated the item.
     with sessions() as session:

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from nightshift.dispatch.assignments import dispatch_batch, expire_overdue
+from nightshift.experts.registry import RELIABILITY_PRIOR
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Expert, ExpertRoute, GoldAnswer, Item
 from nightshift.reports.experts import expert_profile
@@ -18,7 +19,7 @@ NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 
 
 def test_a_new_expert_starts_at_the_prior_and_few_answers_move_it_little() -> None:
-    assert Evidence().estimate() == pytest.approx(PRIOR)
+    assert Evidence().estimate() == pytest.approx(PRIOR) == RELIABILITY_PRIOR
     one_wrong_gold = Evidence(gold_seen=1).estimate()
     assert 0.5 < one_wrong_gold < PRIOR  # one miss on gold is not a verdict
     assert Evidence(gold_seen=50, gold_correct=50).estimate() > 0.95

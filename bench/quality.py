@@ -1,0 +1,419 @@
+"""Quality per dollar: the same simulated answers for every method, on PostgreSQL.
+
+    uv run python bench/quality.py                                   # 4000 items, 600 experts, 3 seeds
+    uv run python bench/quality.py --items 1000 --experts 150 --seeds 1 --json out.json
+
+A pool with known truth: each expert is good (right with a probability drawn from 0.80-0.97),
+careless (random answers at normal speed) or a spammer (always the same answer). An answer is a
+pure function of (seed, item, expert), so every method sees the same answers.
+
+`nightshift` runs the project's own core round after round on a fresh PostgreSQL database: dispatch,
+answers written in bulk, the submissions, gold and agreement gates (Great Expectations),
+aggregation, pauses, adjudication by the pool's adjudicators, until the batch passes or stops
+moving (stuck). The baselines are computed from the same answers, each item's experts drawn in
+one seeded order: majority vote at a fixed 3 (`mv3`), Dawid-Skene at a fixed 3 (`ds3`), two then
+a third on disagreement with Dawid-Skene (`ds_2to3`), crowd-kit's OneCoinDawidSkene at a fixed 3
+(`onecoin3`, when crowd-kit is installed), and majority vote over good experts only (`oracle`).
+
+Pay: every answered assignment is paid its expert's hourly rate for MINUTES minutes (adjudication
+at the spec's 1.5x). Accuracy: share of delivered (non-gold) items whose final answer is the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+from bench.databases import drop_database, fresh_database  # noqa: E402
+
+OPTIONS = ["sound", "misread_context", "flawed_reasoning", "unsafe"]
+MINUTES = 10.0
+ADJUDICATION_RATE = 1.5
+MAX_ROUNDS = 25
+NOW = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
+KEYS = (
+    "accuracy",
+    "assignments_per_item",
+    "pay_per_item",
+    "correct_per_1000_usd",
+    "good_paused_share",
+    "careless_paused_share",
+    "median_answers_to_pause",
+    "stuck_batches",
+)
+
+
+@dataclass(frozen=True)
+class Expert:
+    index: int
+    kind: str  # good, careless, spammer
+    accuracy: float
+    rate: float
+    adjudicator: bool
+
+
+@dataclass
+class Pool:
+    seed: int
+    experts: list[Expert]
+    truth: list[str]
+    gold: set[int] = field(default_factory=set)
+
+    def answer(self, item: int, expert: int) -> str:
+        who = self.experts[expert]
+        if who.kind == "spammer":
+            return OPTIONS[who.index % len(OPTIONS)]
+        rng = random.Random(_seed(self.seed, item, expert))
+        if who.kind == "careless":
+            return rng.choice(OPTIONS)
+        if rng.random() < who.accuracy:
+            return self.truth[item]
+        return rng.choice([o for o in OPTIONS if o != self.truth[item]])
+
+    def order(self, item: int) -> list[int]:
+        """The item's experts in the order a fixed-overlap baseline takes them (annotators only)."""
+        annotators = [e.index for e in self.experts if not e.adjudicator]
+        random.Random(_seed(self.seed, "order", item)).shuffle(annotators)
+        return annotators
+
+
+def _seed(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def make_pool(seed: int, items: int, experts: int, careless: float, spammers: float) -> Pool:
+    rng = random.Random(seed)
+    kinds = ["careless"] * round(experts * careless) + ["spammer"] * round(experts * spammers)
+    kinds += ["good"] * (experts - len(kinds))
+    rng.shuffle(kinds)
+    pool = []
+    for n, kind in enumerate(kinds):
+        # One in ten is an adjudicator, never a careless one or a spammer (they are vetted more).
+        adjudicator = n % 10 == 0 and kind == "good"
+        pool.append(Expert(n, kind, rng.uniform(0.80, 0.97), float(rng.randint(100, 250)), adjudicator))
+    truth = [rng.choice(OPTIONS) for _ in range(items)]
+    gold = {i for i in range(items) if i % 20 == 7}
+    return Pool(seed, pool, truth, gold)
+
+
+def _spec() -> dict[str, Any]:
+    return {
+        "client": {"slug": "bench", "name": "Bench"},
+        "project": {
+            "slug": "quality",
+            "name": "Quality per dollar",
+            "instructions": "Say whether the model's answer is sound, and if not, what went wrong.",
+            "input_fields": [{"name": "prompt", "type": "text"}, {"name": "language", "type": "text"}],
+            "labels": [{"name": "verdict", "type": "single_choice", "options": OPTIONS}],
+            "required_skills": ["finance"],
+            "languages": ["en"],
+            "review": False,
+            "gold_rate": 0.05,
+            "expected_minutes_per_item": MINUTES,
+            "gates": {"min_time_on_task_seconds": 0, "reading_chars_per_second": None},
+        },
+    }
+
+
+def run_nightshift(pool: Pool, workdir: Path) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from expectations.agreement import check_agreement
+    from expectations.gold import check_gold
+    from expectations.submissions import check_submissions
+    from nightshift.dispatch.assignments import dispatch_batch
+    from nightshift.experts.registry import ExpertRow, import_experts
+    from nightshift.ingest.batches import mark_ingest_complete, open_batch
+    from nightshift.ingest.formats import read_chunks
+    from nightshift.ingest.store import load_chunk
+    from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+    from nightshift.platform.migrate import upgrade
+    from nightshift.platform.models import Assignment, Batch, Item, ItemResult, Submission
+    from nightshift.platform.models import Expert as ExpertModel
+    from nightshift.projects.registry import apply_spec, project_spec
+    from nightshift.projects.spec import parse_spec
+    from nightshift.review import gates, gold, reliability, settle
+    from nightshift.review.decisions import claim_adjudication
+    from nightshift.work.answers import submit_answer
+    from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
+
+    url = fresh_database("postgresql", workdir, pool.seed)
+    engine = make_engine(url)
+    try:
+        upgrade(url)
+        sessions = make_sessionmaker(engine)
+        rows = [
+            ExpertRow.model_validate(
+                {
+                    "handle": f"e{e.index}",
+                    "name": f"Expert {e.index}",
+                    "email": f"e{e.index}@experts.example",
+                    "timezone": "UTC",
+                    "work_start_hour": 20,
+                    "work_hours": 4,
+                    "hourly_rate": f"{e.rate:.2f}",
+                    "tier": "adjudicator" if e.adjudicator else "annotator",
+                    "capacity": 10,
+                    "skills": ["finance"],
+                    "languages": ["en"],
+                }
+            )
+            for e in pool.experts
+        ]
+        path = workdir / f"items-{pool.seed}.jsonl"
+        with path.open("w") as out:
+            for i, truth in enumerate(pool.truth):
+                row: dict[str, Any] = {"external_id": f"i{i}", "prompt": f"Scenario {i}", "language": "en"}
+                if i in pool.gold:
+                    row["gold_answer"] = {"verdict": truth}
+                out.write(json.dumps(row) + "\n")
+        with transaction(sessions) as session:
+            apply_spec(session, parse_spec(_spec()))
+            import_experts(session, rows)
+            batch_id = open_batch(session, "quality", path, "jsonl").batch_id
+        for chunk, _ in read_chunks(path, "jsonl", None, 5000):
+            with transaction(sessions) as session:
+                load_chunk(session, batch_id, str(path), chunk)
+        with transaction(sessions) as session:
+            mark_ingest_complete(session, batch_id)
+            project = project_spec(session, 1).project
+            index_of = {eid: int(h[1:]) for eid, h in session.execute(select(ExpertModel.id, ExpertModel.handle))}
+            item_of = {iid: int(ext[1:]) for iid, ext in session.execute(select(Item.id, Item.external_id))}
+
+        answered: Counter[int] = Counter()
+        paused_after: dict[int, int] = {}
+        status, rounds, idle = "", 0, 0
+        started = time.perf_counter()
+        for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007  (the last round is reported)
+            moved = 0
+            with transaction(sessions) as session:
+                moved += dispatch_batch(session, batch_id, NOW).assignments
+                work = session.execute(
+                    select(Assignment.id, Assignment.item_id, Assignment.expert_id).where(
+                        Assignment.status == "assigned", Assignment.role == "annotate"
+                    )
+                ).all()
+                start_assignments(session, {a: NOW - dt.timedelta(minutes=MINUTES) for a, _, _ in work})
+                record_submissions(
+                    session,
+                    [NewSubmission(a, {"verdict": pool.answer(item_of[i], index_of[e])}) for a, i, e in work],
+                    NOW,
+                )
+                answered.update(index_of[e] for _, _, e in work)
+            with sessions() as session:
+                rows_ = gates.submissions_to_gate(session, batch_id)
+            outcome = check_submissions(rows_, project)
+            with transaction(sessions) as session:
+                gates.record_gate(session, batch_id, outcome)
+                gold_outcome = check_gold(gold.gold_scores(session, batch_id, outcome, rows_), project)
+                failing = sorted(gold_outcome.failures)
+                gates.apply_submission_gate(session, outcome, rows_, held_back=failing)
+                if gold_outcome.evaluated_ids:
+                    gates.record_gate(session, batch_id, gold_outcome)
+                moved += gold.pause_and_requeue(session, batch_id, failing, "bench: quality", "bench")
+                for expert_id in failing:
+                    paused_after.setdefault(index_of[expert_id], answered[index_of[expert_id]])
+            with transaction(sessions) as session:
+                report = settle.ReviewReport()
+                settle.aggregate_ready_items(session, batch_id, report, check_agreement, gates.known_answers(rows_))
+                reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id))
+                status = settle.settle_batch(session, batch_id)
+                moved += report.passed_items + report.more_overlap_items + report.adjudication_items
+            # The pool's adjudicators take what waits for them, through the workbench's own claim.
+            with transaction(sessions) as session:
+                adjudicators = session.scalars(
+                    select(ExpertModel.id).where(ExpertModel.tier == "adjudicator", ExpertModel.status == "active")
+                ).all()
+                for expert_id in adjudicators:
+                    while (assignment := claim_adjudication(session, expert_id, NOW)) is not None:
+                        item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == assignment))
+                        start_assignments(session, {assignment: NOW - dt.timedelta(minutes=MINUTES)})
+                        verdict = pool.answer(item_of[item_id], index_of[expert_id])
+                        submit_answer(session, expert_id, assignment, {"verdict": verdict}, NOW)
+                        answered[index_of[expert_id]] += 1
+                        moved += 1
+            if status == "passed":
+                # Adjudications answered after the last review settle in one more.
+                with transaction(sessions) as session:
+                    if session.scalar(select(func.count()).select_from(Item).where(Item.status == "adjudication")):
+                        continue
+                break
+            idle = 0 if moved else idle + 1
+            if idle >= 2:
+                break
+        seconds = time.perf_counter() - started
+        with sessions() as session:
+            finals = session.execute(
+                select(Item.external_id, ItemResult.answer)
+                .join(ItemResult, ItemResult.item_id == Item.id)
+                .where(Item.is_gold.is_(False), Item.status == "passed")
+            ).all()
+            paid = session.execute(
+                select(Assignment.expert_id, Assignment.role).join(
+                    Submission, Submission.assignment_id == Assignment.id
+                )
+            ).all()
+            # Where the answers went: gold items, work sent back (rejected), adjudication, the rest.
+            spent = Counter(
+                "gold" if is_gold else "adjudication" if role == "adjudicate" else status
+                for role, status, is_gold in session.execute(
+                    select(Assignment.role, Assignment.status, Item.is_gold)
+                    .join(Submission, Submission.assignment_id == Assignment.id)
+                    .join(Item, Item.id == Assignment.item_id)
+                ).tuples()
+            )
+            paused = set(session.scalars(select(ExpertModel.handle).where(ExpertModel.status == "paused")).all())
+            batch_status = session.get_one(Batch, batch_id).status
+        engine.dispose()
+    finally:
+        drop_database(url)
+    delivered = len(finals)
+    correct = sum(1 for ext, answer in finals if answer.get("verdict") == pool.truth[int(ext[1:])])
+    pay = sum(
+        pool.experts[index_of[e]].rate * MINUTES / 60 * (ADJUDICATION_RATE if role == "adjudicate" else 1.0)
+        for e, role in paid
+    )
+    paused_idx = {int(h[1:]) for h in paused}
+    result = _metrics(pool, correct, delivered, len(paid), pay, paused_idx)
+    careless_paused = [n for i, n in paused_after.items() if pool.experts[i].kind != "good"]
+    result["median_answers_to_pause"] = statistics.median(careless_paused) if careless_paused else None
+    result["stuck_batches"] = 0 if batch_status == "passed" else 1
+    result["rounds"] = rounds
+    result["spent"] = {k: round(v / max(delivered, 1), 3) for k, v in sorted(spent.items())}
+    result["seconds"] = round(seconds, 1)
+    return result
+
+
+def _metrics(
+    pool: Pool, correct: int, delivered: int, assignments: int, pay: float, paused: set[int]
+) -> dict[str, Any]:
+    good = [e.index for e in pool.experts if e.kind == "good"]
+    bad = [e.index for e in pool.experts if e.kind != "good"]
+    return {
+        "accuracy": correct / delivered if delivered else 0.0,
+        "assignments_per_item": assignments / delivered if delivered else None,
+        "pay_per_item": pay / delivered if delivered else None,
+        "correct_per_1000_usd": correct / (pay / 1000) if pay else None,
+        "good_paused_share": len(paused & set(good)) / len(good) if good else 0.0,
+        "careless_paused_share": len(paused & set(bad)) / len(bad) if bad else 0.0,
+        "median_answers_to_pause": None,
+        "stuck_batches": 0,
+    }
+
+
+def run_baseline(pool: Pool, method: str) -> dict[str, Any] | None:
+    from nightshift.fields.dawid_skene import dawid_skene
+
+    items = [i for i in range(len(pool.truth)) if i not in pool.gold]
+    chosen: dict[int, list[int]] = {}
+    for i in items:
+        order = pool.order(i)
+        if method == "oracle":
+            order = [e for e in order if pool.experts[e].kind == "good"]
+        take = order[:2] if method == "ds_2to3" else order[:3]
+        if method == "ds_2to3" and pool.answer(i, take[0]) != pool.answer(i, take[1]):
+            take = order[:3]
+        chosen[i] = take
+    triples = [(i, e, pool.answer(i, e)) for i, es in chosen.items() for e in es]
+    if method in ("mv3", "oracle"):
+        finals = {}
+        for i, es in chosen.items():
+            votes = Counter(pool.answer(i, e) for e in es)
+            top = max(votes.values())
+            finals[i] = random.Random(_seed(pool.seed, "tie", i)).choice(
+                sorted(v for v, c in votes.items() if c == top)
+            )
+    elif method in ("ds3", "ds_2to3"):
+        model = dawid_skene(triples, OPTIONS, {})
+        finals = {i: model.options[int(model.posteriors[i].argmax())] for i in chosen}
+    elif method == "onecoin3":
+        try:
+            import pandas as pd
+            from crowdkit.aggregation import OneCoinDawidSkene
+        except ImportError:
+            return None
+        frame = pd.DataFrame(triples, columns=["task", "worker", "label"])
+        finals = OneCoinDawidSkene(n_iter=100).fit_predict(frame).to_dict()
+    else:
+        raise ValueError(method)
+    correct = sum(1 for i, v in finals.items() if v == pool.truth[i])
+    pay = sum(pool.experts[e].rate * MINUTES / 60 for _, e, _ in triples)
+    return _metrics(pool, correct, len(finals), len(triples), pay, set())
+
+
+METHODS = ("nightshift", "mv3", "ds3", "ds_2to3", "onecoin3", "oracle")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=4000)
+    parser.add_argument("--experts", type=int, default=600)
+    parser.add_argument("--careless", type=float, default=0.20)
+    parser.add_argument("--spammers", type=float, default=0.05)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="nightshift-bench-quality-"))
+    per_method: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
+    for seed in range(1, args.seeds + 1):
+        pool = make_pool(seed, args.items, args.experts, args.careless, args.spammers)
+        for method in METHODS:
+            result = run_nightshift(pool, workdir) if method == "nightshift" else run_baseline(pool, method)
+            if result is not None:
+                per_method[method].append(result)
+        nightshift = per_method["nightshift"][-1]
+        print(
+            f"seed {seed}: nightshift {nightshift['rounds']} rounds in {nightshift['seconds']} s;"
+            f" answers per delivered item by kind: {nightshift['spent']}",
+            flush=True,
+        )
+    table = []
+    for method, results in per_method.items():
+        if not results:
+            continue
+        row: dict[str, Any] = {"method": method}
+        for key in KEYS:
+            values = [r[key] for r in results if r[key] is not None]
+            row[key] = statistics.median(values) if values else None
+        table.append(row)
+    ds3 = next(r for r in table if r["method"] == "ds3")["correct_per_1000_usd"]
+    print(
+        f"{args.items} items, {args.experts} experts ({args.careless:.0%} careless, {args.spammers:.0%} spammers),"
+        f" medians over {args.seeds} seeds"
+    )
+    print(f"{'method':<11}{'accuracy':>9}{'assign/item':>12}{'pay/item':>10}{'correct/$1k':>12}{'vs ds3':>8}"
+          f"{'good paused':>12}{'bad paused':>11}{'to pause':>9}{'stuck':>6}")  # fmt: skip
+    for row in table:
+        ratio = row["correct_per_1000_usd"] / ds3 if ds3 and row["correct_per_1000_usd"] else None
+        print(
+            f"{row['method']:<11}{row['accuracy']:>9.3f}{_f(row['assignments_per_item'], 12, 2)}"
+            f"{_f(row['pay_per_item'], 10, 2)}{_f(row['correct_per_1000_usd'], 12, 2)}{_f(ratio, 8, 2)}"
+            f"{row['good_paused_share']:>12.3f}{row['careless_paused_share']:>11.3f}"
+            f"{_f(row['median_answers_to_pause'], 9, 1)}{row['stuck_batches']:>6}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2))
+
+
+def _f(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+if __name__ == "__main__":
+    main()
