@@ -5,8 +5,17 @@ from __future__ import annotations
 from prefect import flow
 from pydantic import BaseModel, Field
 
+from flows.dispatch import DispatchParams, dispatch_flow
 from flows.hooks import FAILURE_HOOKS
-from tasks.simulate import issue_simulator_tokens, play_experts, revoke_simulator_tokens
+from flows.review import ReviewParams, review_flow
+from tasks.simulate import (
+    adjudicate_waiting,
+    issue_simulator_tokens,
+    play_experts,
+    revoke_simulator_tokens,
+    simulate_open_work,
+    simulated_outcome,
+)
 
 
 class SimulateParams(BaseModel):
@@ -43,4 +52,53 @@ def simulate_flow(params: SimulateParams) -> SimulateResult:
         closed=report.closed,
         seconds=round(report.seconds, 2),
         errors=report.errors,
+    )
+
+
+class UntilDoneParams(BaseModel):
+    batch_id: int = Field(description="The batch to run to the end with simulated experts.")
+    max_rounds: int = Field(default=20, ge=1, le=200, description="Rounds before the batch is called blocked.")
+
+
+class UntilDoneResult(BaseModel):
+    batch_id: int
+    batch_status: str
+    rounds: int
+    delivered_items: int
+    accuracy: float
+    assignments_per_item: float
+    pay_per_item: float
+
+
+@flow(name="simulate-until-done", log_prints=True, **FAILURE_HOOKS)
+def until_done_flow(params: UntilDoneParams) -> UntilDoneResult:
+    """Dispatch, simulated work, review and adjudication, round after round, through the real flows,
+    until the batch passes or stops moving (blocked): what a batch really costs, end to end."""
+    status, idle, rounds = "", 0, 0
+    for rounds in range(1, params.max_rounds + 1):  # noqa: B007  (the last round is reported)
+        staffed = dispatch_flow(DispatchParams(batch_id=params.batch_id)).assignments
+        answered = simulate_open_work(params.batch_id)
+        review = review_flow(ReviewParams(batch_id=params.batch_id))
+        decided = adjudicate_waiting(params.batch_id)
+        status = review.batch_status
+        if status == "passed" and not decided:
+            break
+        moved = staffed + answered + decided + review.passed_items + review.requeued_items
+        idle = 0 if moved else idle + 1
+        if idle >= 2:
+            break
+    result = simulated_outcome(params.batch_id)
+    print(
+        f"batch {params.batch_id} {status} after {rounds} rounds: {result.delivered} items,"
+        f" accuracy {result.accuracy:.3f}, {result.assignments_per_item:.2f} assignments and"
+        f" {result.pay_per_item} per delivered item"
+    )
+    return UntilDoneResult(
+        batch_id=params.batch_id,
+        batch_status=status,
+        rounds=rounds,
+        delivered_items=result.delivered,
+        accuracy=round(result.accuracy, 4),
+        assignments_per_item=round(result.assignments_per_item, 3),
+        pay_per_item=float(result.pay_per_item),
     )

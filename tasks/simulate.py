@@ -4,7 +4,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift.platform.db import transaction
-from nightshift.simulation import simulate
+from nightshift.simulation import outcome, simulate
 from tasks.runtime import DB_TASK, resources
 
 
@@ -27,3 +27,23 @@ def play_experts(
     url: str, tokens: dict[str, str], time_scale: float, concurrency: int, tasks_at_once: int
 ) -> simulate.SimulationReport:
     return simulate.play(url, tokens, time_scale, concurrency, tasks_at_once)
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def simulate_open_work(batch_id: int) -> int:
+    """The batch's open annotations answered by their simulated experts, written in bulk."""
+    with transaction(resources().sessions) as session:
+        return simulate.simulate_work(session, batch_id, simulate.open_assignments(session, batch_id))
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def adjudicate_waiting(batch_id: int) -> int:
+    """The pool's adjudicators decide what waits for them, through the workbench's own claim."""
+    with transaction(resources().sessions) as session:
+        return simulate.simulate_adjudications(session, batch_id)
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def simulated_outcome(batch_id: int) -> outcome.Outcome:
+    with resources().sessions() as session:
+        return outcome.batch_outcome(session, batch_id)

@@ -19,9 +19,30 @@ def simulate(
     concurrency: Annotated[int, typer.Option(help="Experts working at once.")] = 100,
     time_scale: Annotated[float, typer.Option(help="Seconds waited per simulated second of work.")] = 1 / 600,
     tasks_at_once: Annotated[int, typer.Option(help="Tasks each expert keeps open at once.")] = 1,
+    until_done: Annotated[
+        bool,
+        typer.Option(
+            "--until-done",
+            help="Run dispatch, simulated work, review and adjudication round after round (the real flows, "
+            "answers written in bulk) until the batch passes or is blocked; print its cost and accuracy.",
+        ),
+    ] = False,
+    max_rounds: Annotated[int, typer.Option(help="With --until-done: rounds before calling it blocked.")] = 20,
 ) -> None:
     """Synthetic experts do a batch's open tasks through the expert API, over HTTP."""
     require_batch(batch)
+    if until_done:
+        from flows.simulate import UntilDoneParams, until_done_flow
+
+        done = until_done_flow(UntilDoneParams(batch_id=batch, max_rounds=max_rounds))
+        typer.echo(
+            f"batch {batch}: {done.batch_status} after {done.rounds} rounds; {done.delivered_items} items delivered,"
+            f" accuracy {done.accuracy:.3f} against the truth, {done.assignments_per_item:.2f} assignments and"
+            f" {done.pay_per_item:.2f} pay per delivered item"
+        )
+        if done.batch_status != "passed":
+            raise NightshiftError(f"batch {batch} is blocked: {done.batch_status} after {done.rounds} rounds")
+        return
     from flows.simulate import SimulateParams, simulate_flow
 
     def run(base_url: str) -> Any:

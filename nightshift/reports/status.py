@@ -22,6 +22,7 @@ from nightshift.platform.models import (
     ItemResult,
     Project,
     as_utc,
+    utcnow,
 )
 from nightshift.projects.registry import project_spec
 
@@ -102,9 +103,10 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 
 def _late(status: str, deadline: dt.datetime | None, projected: dt.datetime | None) -> bool:
-    if status in ("delivered", "failed") or deadline is None or projected is None:
+    """Open and either projected to finish after its deadline or already past it."""
+    if status in ("delivered", "failed") or deadline is None:
         return False
-    return as_utc(projected) > as_utc(deadline)
+    return (projected is not None and as_utc(projected) > as_utc(deadline)) or utcnow() > as_utc(deadline)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def batches_at_risk(session: Session, batch_ids: list[int] | None = None) -> lis
         select(Batch.id, Client.slug, Client.slack_channel, Batch.status, Batch.deadline_at, Batch.projected_finish_at)
         .join(Project, Project.id == Batch.project_id)
         .join(Client, Client.id == Project.client_id)
-        .where(Batch.deadline_at.is_not(None), Batch.projected_finish_at.is_not(None))
+        .where(Batch.deadline_at.is_not(None))
         .order_by(Batch.id)
     )
     if batch_ids is not None:
@@ -134,7 +136,10 @@ def batches_at_risk(session: Session, batch_ids: list[int] | None = None) -> lis
     open_items = dict(
         session.execute(
             select(Item.batch_id, func.count())
-            .where(Item.batch_id.in_([row[0] for row in late]), Item.status.in_(("pending", "assigned", "rework")))
+            .where(
+                Item.batch_id.in_([row[0] for row in late]),
+                Item.status.in_(("pending", "assigned", "rework", "adjudication", "unassignable")),
+            )
             .group_by(Item.batch_id)
         )
         .tuples()
@@ -142,8 +147,10 @@ def batches_at_risk(session: Session, batch_ids: list[int] | None = None) -> lis
     )
     out = []
     for bid, client, channel, _status, deadline, projected in late:
-        assert deadline is not None and projected is not None  # filtered in the query
-        out.append(AtRisk(client, channel, bid, as_utc(deadline), as_utc(projected), open_items.get(bid, 0)))
+        assert deadline is not None  # filtered in the query
+        # Never dispatched (nobody could take its items): it finishes no sooner than now.
+        finish = as_utc(projected) if projected is not None else utcnow()
+        out.append(AtRisk(client, channel, bid, as_utc(deadline), finish, open_items.get(bid, 0)))
     return out
 
 

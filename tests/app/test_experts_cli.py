@@ -17,9 +17,14 @@ def test_ops_pause_an_expert_and_see_the_history_and_reliability(sessions, env) 
 
     profile = json.loads(nightshift("experts", "show", handle, "--json", env=env).stdout)
     assert profile["status"] == "paused"
-    assert profile["reliability"] == profile["reliability_prior"] == 0.7  # new: the prior, not 0 or 1
+    assert profile["reliability"] == profile["reliability_prior"] == 0.8  # new: the prior, not 0 or 1
+    # The quality model's view: the prior's mean, wide, on no evidence.
+    assert profile["quality"]["estimate"] == 0.8 and profile["quality"]["evidence"] == 0
+    low, high = profile["quality"]["interval_90"]
+    assert low < 0.5 and high > 0.95
     assert [(h["from"], h["to"], h["by"]) for h in profile["status_history"]] == [("active", "paused", "cli")]
     assert "email" not in profile and "name" not in profile
     text = nightshift("experts", "show", handle, env=env).stdout
-    assert "reliability 0.700 (prior 0.7): gold 0/0, agreement 0/0, 0 missed deadlines" in text
+    assert "reliability 0.800 (prior 0.8): gold 0/0, agreement 0/0, 0 missed deadlines" in text
+    assert "quality 0.800, 90% between" in text and "on 0 judged answers" in text
     assert one_line_error(nightshift("experts", "show", "nobody", env=env)) == "error: unknown expert 'nobody'"

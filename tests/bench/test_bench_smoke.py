@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,25 @@ def test_the_api_bench_stores_every_submission_and_reports_the_ceiling() -> None
     assert "submissions via HTTP, back to back" in lines[-3], lines
     assert "submissions via HTTP at 100/s offered" in lines[-2], lines
     assert "baseline SELECT 1" in lines[-1] and "ratio" in lines[-1], lines
+
+
+@pytest.mark.slow(20)
+def test_the_quality_bench_reports_every_method_and_key(tmp_path: Path) -> None:
+    out = tmp_path / "quality.json"
+    run_bench("bench/quality.py", "--items", "200", "--experts", "40", "--seeds", "1", "--json", str(out))
+
+    rows = {row["method"]: row for row in json.loads(out.read_text())}
+    assert {"nightshift", "mv3", "ds3", "ds_2to3", "oracle"} <= set(rows)
+    keys = {
+        "method",
+        "accuracy",
+        "assignments_per_item",
+        "pay_per_item",
+        "correct_per_1000_usd",
+        "good_paused_share",
+        "careless_paused_share",
+        "median_answers_to_pause",
+        "stuck_batches",
+    }
+    assert all(set(row) == keys for row in rows.values())
+    assert rows["nightshift"]["stuck_batches"] == 0 and rows["mv3"]["assignments_per_item"] == 3
