@@ -4,8 +4,10 @@
     uv run python bench/quality.py --items 1000 --experts 150 --seeds 1 --json out.json
 
 A pool with known truth: each expert is good (right with a probability drawn from 0.80-0.97),
-careless (random answers at normal speed) or a spammer (always the same answer). An answer is a
-pure function of (seed, item, expert), so every method sees the same answers.
+careless (random answers at normal speed) or a spammer (always the same answer); --leaners and
+--copiers add experts with other bad habits (a favourite option half the time; copying a careless
+partner). An answer is a pure function of (seed, item, expert), so every method sees the same
+answers.
 
 `nightshift` runs the project's own core round after round on a fresh PostgreSQL database: dispatch,
 answers written in bulk, the submissions, gold and agreement gates (Great Expectations),
@@ -62,10 +64,11 @@ KEYS = (
 @dataclass(frozen=True)
 class Expert:
     index: int
-    kind: str  # good, careless, spammer
+    kind: str  # good, careless, spammer, leaner, copier
     accuracy: float
     rate: float
     adjudicator: bool
+    partner: int | None = None
 
 
 @dataclass
@@ -82,6 +85,12 @@ class Pool:
         rng = random.Random(_seed(self.seed, item, expert))
         if who.kind == "careless":
             return rng.choice(OPTIONS)
+        if who.kind == "leaner" and rng.random() < 0.5:
+            # Half the time their favourite option, whatever the item says.
+            return OPTIONS[who.index % len(OPTIONS)]
+        if who.kind == "copier" and who.partner is not None:
+            # Copies one fixed partner (a careless one: copying only spreads what the partner gets wrong).
+            return self.answer(item, who.partner)
         if rng.random() < who.accuracy:
             return self.truth[item]
         return rng.choice([o for o in OPTIONS if o != self.truth[item]])
@@ -97,16 +106,21 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
-def make_pool(seed: int, items: int, experts: int, careless: float, spammers: float) -> Pool:
+def make_pool(
+    seed: int, items: int, experts: int, careless: float, spammers: float, leaners: float = 0.0, copiers: float = 0.0
+) -> Pool:
     rng = random.Random(seed)
     kinds = ["careless"] * round(experts * careless) + ["spammer"] * round(experts * spammers)
+    kinds += ["leaner"] * round(experts * leaners) + ["copier"] * round(experts * copiers)
     kinds += ["good"] * (experts - len(kinds))
     rng.shuffle(kinds)
+    careless_ones = [n for n, kind in enumerate(kinds) if kind == "careless"] or [0]
     pool = []
     for n, kind in enumerate(kinds):
-        # One in ten is an adjudicator, never a careless one or a spammer (they are vetted more).
+        # One in ten is an adjudicator, and only a good one (they are vetted more).
         adjudicator = n % 10 == 0 and kind == "good"
-        pool.append(Expert(n, kind, rng.uniform(0.80, 0.97), float(rng.randint(100, 250)), adjudicator))
+        partner = careless_ones[n % len(careless_ones)] if kind == "copier" else None
+        pool.append(Expert(n, kind, rng.uniform(0.80, 0.97), float(rng.randint(100, 250)), adjudicator, partner))
     truth = [rng.choice(OPTIONS) for _ in range(items)]
     gold = {i for i in range(items) if i % 20 == 7}
     return Pool(seed, pool, truth, gold)
@@ -131,7 +145,8 @@ def _spec() -> dict[str, Any]:
     }
 
 
-def run_nightshift(pool: Pool, workdir: Path) -> dict[str, Any]:
+def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, Any]:
+    """capacity: the open tasks each expert takes in a round (a night's work at ~20 minutes a task)."""
     from sqlalchemy import func, select
 
     from expectations.agreement import check_agreement
@@ -169,7 +184,7 @@ def run_nightshift(pool: Pool, workdir: Path) -> dict[str, Any]:
                     "work_hours": 4,
                     "hourly_rate": f"{e.rate:.2f}",
                     "tier": "adjudicator" if e.adjudicator else "annotator",
-                    "capacity": 10,
+                    "capacity": capacity,
                     "skills": ["finance"],
                     "languages": ["en"],
                 }
@@ -187,7 +202,7 @@ def run_nightshift(pool: Pool, workdir: Path) -> dict[str, Any]:
             apply_spec(session, parse_spec(_spec()))
             import_experts(session, rows)
             batch_id = open_batch(session, "quality", path, "jsonl").batch_id
-        for chunk, _ in read_chunks(path, "jsonl", None, 5000):
+        for chunk, _ in read_chunks(path, "jsonl", False, 5000):
             with transaction(sessions) as session:
                 load_chunk(session, batch_id, str(path), chunk)
         with transaction(sessions) as session:
@@ -366,15 +381,21 @@ def main() -> None:
     parser.add_argument("--experts", type=int, default=600)
     parser.add_argument("--careless", type=float, default=0.20)
     parser.add_argument("--spammers", type=float, default=0.05)
+    parser.add_argument("--leaners", type=float, default=0.0, help="share who pick one favourite option half the time")
+    parser.add_argument("--copiers", type=float, default=0.0, help="share who copy a careless partner's answers")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--capacity", type=int, default=10, help="tasks each expert takes per round")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="nightshift-bench-quality-"))
     per_method: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
     for seed in range(1, args.seeds + 1):
-        pool = make_pool(seed, args.items, args.experts, args.careless, args.spammers)
+        pool = make_pool(seed, args.items, args.experts, args.careless, args.spammers, args.leaners, args.copiers)
         for method in METHODS:
-            result = run_nightshift(pool, workdir) if method == "nightshift" else run_baseline(pool, method)
+            if method == "nightshift":
+                result = run_nightshift(pool, workdir, args.capacity)
+            else:
+                result = run_baseline(pool, method)
             if result is not None:
                 per_method[method].append(result)
         nightshift = per_method["nightshift"][-1]
