@@ -38,7 +38,17 @@ class MultiChoiceField(FieldType[MultiChoice]):
         self, label: MultiChoice, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
     ) -> FieldResult:
         counts = Counter(tag for v in present for tag in v)
-        chosen = sorted(t for t, c in counts.items() if c * 2 > len(present))
+        # Per tag, a majority of the voters' weight (each expert's quality); with equal qualities,
+        # a plain majority of voters.
+        cast = [
+            (v.answer[label.name], max(v.reliability, 1e-6)) for v in ranked if v.answer.get(label.name) is not None
+        ]
+        weight: dict[str, float] = dict.fromkeys(counts, 0.0)
+        for tags, w in cast:
+            for tag in tags:
+                weight[tag] += w
+        total = sum(w for _, w in cast)
+        chosen = sorted(t for t in counts if weight[t] * 2 > total * (1 + 1e-9))
         method = {"method": "per_tag_majority", "votes": dict(counts), "n": len(present)}
         # Only for telling disagreement: tag sets rarely match exactly, so it stays out of the mean.
         share = len([v for v in present if sorted(v) == chosen]) / len(present) if present else None

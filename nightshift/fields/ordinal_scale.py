@@ -38,9 +38,11 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
     ) -> FieldResult:
         nums = sorted(int(v) for v in present)
         count, total = len(nums), sum(nums)
-        half = count // 2
-        median = (nums[half] if count % 2 else (nums[half - 1] + nums[half]) / 2) if nums else None
+        median = _weighted_median(
+            [(int(v.answer[label.name]), v.reliability) for v in ranked if v.answer.get(label.name) is not None]
+        )
         method = {
+            # Each vote weighs its expert's quality; with equal qualities, the plain median.
             "method": "median",
             "mean": round(total / count, 3) if nums else None,
             # The population deviation from integer sums, exact up to the square root:
@@ -84,3 +86,20 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
                 {"min_value": label.min, "max_value": label.max},
             )
         ]
+
+
+def _weighted_median(votes: list[tuple[int, float]]) -> float | None:
+    """The value where the votes' weight (each expert's quality) reaches half; where it reaches
+    exactly half, the mean of that value and the next, as the plain median of an even count does."""
+    if not votes:
+        return None
+    ordered = sorted(votes)
+    half = sum(max(w, 1e-6) for _, w in ordered) / 2
+    seen = 0.0
+    for n, (value, weight) in enumerate(ordered):
+        seen += max(weight, 1e-6)
+        if abs(seen - half) <= 1e-9 * half and n + 1 < len(ordered):
+            return (value + ordered[n + 1][0]) / 2
+        if seen > half:
+            return float(value)
+    return float(ordered[-1][0])

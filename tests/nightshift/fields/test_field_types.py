@@ -137,7 +137,8 @@ def test_scale_takes_the_median() -> None:
     assert result.value == 4
     assert result.method == {"method": "median", "mean": 3.333, "spread": 1.7, "n": 3}
     assert result.share == pytest.approx(2 / 3)
-    assert _aggregate(SCALE, [2, 3]).value == 3  # 2.5 rounds half up
+    # Weighed by quality: the more reliable expert (0.9 against 0.8) carries a two-vote split.
+    assert _aggregate(SCALE, [2, 3]).value == 2
     empty = _aggregate(SCALE, [None])
     assert (empty.value, empty.share) == (None, None)
 
@@ -247,3 +248,24 @@ def test_gate_checks_and_columns() -> None:
     (regex,) = tags.gate_checks(TAGS)
     assert regex.options["regex"] == "^(?:(?:a|b|c)(?:;(?:a|b|c))*)?$"
     assert field_type(PREFERENCE).gate_checks(PREFERENCE)[0].options == {"value_set": ["A", "B", "tie"]}
+
+
+def test_scales_and_tags_weigh_each_vote_by_its_experts_quality() -> None:
+    scale = OrdinalScale(name="rating", type="ordinal_scale", min=1, max=7)
+    tags = MultiChoice(name="tags", type="multi_choice", options=["a", "b"])
+
+    def votes(name: str, values: list[Any], qualities: list[float]) -> list[Vote]:
+        return [Vote(n, n, q, {name: v}) for n, (v, q) in enumerate(zip(values, qualities, strict=True))]
+
+    def final(label: Any, ballots: list[Vote]) -> Any:
+        ranked = sorted(ballots, key=lambda v: (-v.reliability, v.submission_id))
+        present = [v.answer[label.name] for v in ranked]
+        return field_type(label).aggregate(label, present, ranked, 0, None).value
+
+    # Equal qualities: the plain median and majority.
+    assert final(scale, votes("rating", [2, 3, 7], [0.8, 0.8, 0.8])) == 3
+    assert final(scale, votes("rating", [2, 3, 6, 7], [0.8] * 4)) == 5  # (3 + 6) / 2, rounded half up
+    assert final(tags, votes("tags", [["a"], ["a"], ["b"]], [0.8] * 3)) == ["a"]
+    # Two poor experts are outweighed by two good ones.
+    assert final(scale, votes("rating", [2, 2, 6, 6], [0.2, 0.2, 0.9, 0.9])) == 6
+    assert final(tags, votes("tags", [["a"], ["a"], ["b"]], [0.2, 0.2, 0.9])) == ["b"]
