@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from sqlalchemy import select, update
@@ -70,15 +71,17 @@ def test_deliver_then_redeliver_and_reaggregate_as_new_versions(
 def test_a_secret_rotation_signs_with_both_then_the_new_one(app_env, prefect_api, monkeypatch) -> None:
     from prefect.blocks.system import Secret
 
+    # A block name of this test's own: the run's Prefect server is shared by parallel tests.
+    block = f"acme-webhook-rotation-{uuid.uuid4().hex[:12]}"
     old = new_webhook_secret()
-    Secret(value=old).save("acme-webhook-rotation-test", overwrite=True)
+    Secret(value=old).save(block, overwrite=True)
     spec = load_spec(SAMPLES / "spec.yaml")
     spec = spec.model_copy(
         update={
             "client": spec.client.model_copy(
                 update={
                     "webhook_secret": spec.client.webhook_secret.model_copy(
-                        update={"env": None, "prefect_secret": "acme-webhook-rotation-test"}
+                        update={"env": None, "prefect_secret": block}
                     )
                 }
             )
@@ -90,9 +93,9 @@ def test_a_secret_rotation_signs_with_both_then_the_new_one(app_env, prefect_api
     out = _cli("clients", "rotate-secret", "acme").splitlines()
     fresh = out[-1]
     assert fresh.startswith("whsec_") and fresh != old
-    assert Secret.load("acme-webhook-rotation-test").get() == f"{fresh} {old}"
+    assert Secret.load(block).get() == f"{fresh} {old}"
     assert "rotation finished" in _cli("clients", "rotate-secret", "acme", "--finish")
-    assert Secret.load("acme-webhook-rotation-test").get() == fresh
+    assert Secret.load(block).get() == fresh
 
 
 def test_rotation_of_a_secret_in_the_environment_says_what_to_do(webhook_secret, env) -> None:  # noqa: F811
