@@ -17,8 +17,8 @@ one seeded order: majority vote at a fixed 3 (`mv3`), Dawid-Skene at a fixed 3 (
 a third on disagreement with Dawid-Skene (`ds_2to3`), crowd-kit's OneCoinDawidSkene at a fixed 3
 (`onecoin3`, when crowd-kit is installed), and majority vote over good experts only (`oracle`).
 
-Pay: every answered assignment is paid its expert's hourly rate for MINUTES minutes (adjudication
-at the spec's 1.5x). Accuracy: share of delivered (non-gold) items whose final answer is the truth.
+Pay: every answered assignment is paid its expert's hourly rate for MINUTES minutes, times the
+spec's rate for its role. Accuracy: share of delivered (non-gold) items whose final answer is the truth.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from bench.databases import drop_database, fresh_database  # noqa: E402
 
 OPTIONS = ["sound", "misread_context", "flawed_reasoning", "unsafe"]
 MINUTES = 10.0
-ADJUDICATION_RATE = 1.5
 MAX_ROUNDS = 25
 NOW = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
 KEYS = (
@@ -300,10 +299,8 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, A
         drop_database(url)
     delivered = len(finals)
     correct = sum(1 for ext, answer in finals if answer.get("verdict") == pool.truth[int(ext[1:])])
-    pay = sum(
-        pool.experts[index_of[e]].rate * MINUTES / 60 * (ADJUDICATION_RATE if role == "adjudicate" else 1.0)
-        for e, role in paid
-    )
+    rates = project.payouts.role_rates
+    pay = sum(pool.experts[index_of[e]].rate * MINUTES / 60 * float(rates.of(role)) for e, role in paid)
     paused_idx = {int(h[1:]) for h in paused}
     result = _metrics(pool, correct, delivered, len(paid), pay, paused_idx)
     careless_paused = [n for i, n in paused_after.items() if pool.experts[i].kind != "good"]

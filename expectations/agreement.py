@@ -26,7 +26,7 @@ def check_agreement(
     project: ProjectBody,
     docs_dir: Path | None = None,
 ) -> GateOutcome:
-    """items: item_id, agreement, disagreeing_fields and unsettled_fields (review.aggregate)."""
+    """items: item_id, agreement and unsettled_fields (review.aggregate)."""
     import great_expectations.expectations as gxe
     import pandas as pd
 

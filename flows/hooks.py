@@ -10,7 +10,7 @@ from nightshift.platform.errors import NightshiftError
 from tasks.notify import send_ops_messages_now
 from tasks.runtime import resources
 
-log = logging.getLogger("nightshift.notify.messages")
+log = logging.getLogger(__name__)
 
 
 def failure_summary(state: Any) -> str:

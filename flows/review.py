@@ -69,13 +69,10 @@ def review_flow(params: ReviewParams) -> ReviewResult:
         rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, quote(submissions), rows)
         report = aggregate_and_settle(batch_id, rows)
 
-    # Ops see what the quality model thinks of each expert, least sure of first (artifact "expert-quality").
+    # Ops see what the quality model thinks of each expert, lowest estimate first (artifact "expert-quality").
     create_table_artifact(
         key="expert-quality",
-        table=[
-            {**row, "interval_90": f"{row['interval_90'][0]}-{row['interval_90'][1]}"}
-            for row in expert_quality(batch_id)
-        ],
+        table=expert_quality(batch_id),
         description=f"Expert quality after reviewing batch {batch_id}",
     )
     outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]

@@ -88,11 +88,6 @@ def until_done_flow(params: UntilDoneParams) -> UntilDoneResult:
         if idle >= 2:
             break
     result = simulated_outcome(params.batch_id)
-    print(
-        f"batch {params.batch_id} {status} after {rounds} rounds: {result.delivered} items,"
-        f" accuracy {result.accuracy:.3f}, {result.assignments_per_item:.2f} assignments and"
-        f" {result.pay_per_item} per delivered item"
-    )
     return UntilDoneResult(
         batch_id=params.batch_id,
         batch_status=status,

@@ -45,10 +45,6 @@ class DispatchReport:
     gold_assignments: int = 0
 
 
-def shards(ids: list[Any], size: int) -> list[list[Any]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
 @dataclass
 class DispatchPlan:
     """New (item, expert) annotation assignments for a batch, and what they add up to."""

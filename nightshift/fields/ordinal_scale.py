@@ -55,7 +55,7 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
         if median is None:
             return FieldResult(None, method)
         share = len([n for n in nums if abs(n - median) <= 1]) / count
-        return FieldResult(int(median + 0.5), method, share)
+        return FieldResult(math.floor(median + 0.5), method, share)
 
     def alpha(self, label: OrdinalScale, answers: Answers) -> float | None:
         domain: list[Any] = list(range(label.min, label.max + 1))

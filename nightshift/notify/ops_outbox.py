@@ -17,7 +17,7 @@ from nightshift.platform.db import transaction
 from nightshift.platform.models import OpsMessage, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts
 
-log = logging.getLogger("nightshift.notify.messages")
+log = logging.getLogger(__name__)
 
 # Retried on each later flush after these waits; dead (and logged) after the last.
 BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(hours=1))

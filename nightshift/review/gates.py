@@ -123,5 +123,5 @@ def apply_submission_gate(
     return len(outcome.failures)
 
 
-# The agreement gate: (items with their agreement and disagreeing fields, alpha per field, project).
+# The agreement gate: (items with their agreement and unsettled fields, alpha per field, project).
 AgreementGate = Callable[[list[dict[str, Any]], dict[str, float | None], ProjectBody], GateOutcome]

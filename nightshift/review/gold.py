@@ -23,7 +23,7 @@ from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics,
 from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.aggregate import aggregate_items
-from nightshift.review.gates import GateOutcome
+from nightshift.review.gates import GateOutcome, known_answers
 from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, Quality
 from nightshift.review.reliability import gather_evidence, matcher
 from nightshift.review.settle import accepted_votes
@@ -122,8 +122,7 @@ def gold_scores(
                 record[row["expert_id"]] = (n + 1, right + matches(answer, reference), c + credit(answer, reference))
     # Agreement with final answers: most of an expert's work is no gold item, and a random answerer
     # shows there long before the few gold items they get tell.
-    known = {row["submission_id"]: row["answer"] for row in rows}
-    agreement = gather_evidence(session, sorted(judged), known)
+    agreement = gather_evidence(session, sorted(judged), known_answers(rows))
     return [
         GoldScore(
             expert_id,

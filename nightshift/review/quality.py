@@ -24,7 +24,6 @@ PAUSE_CONFIDENCE = 0.9
 # Agreement with other experts' answer is weaker evidence than a known answer.
 GOLD_WEIGHT = 1.0
 AGREEMENT_WEIGHT = 1.0
-REVIEW_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,6 @@ class Evidence:
     def estimate(self) -> float:
         return self.quality().mean
 
-    @property
-    def gold_accuracy(self) -> float | None:
-        return self.gold_correct / self.gold_seen if self.gold_seen else None
-
 
 Matcher = Callable[[dict[str, Any], dict[str, Any]], bool]
 

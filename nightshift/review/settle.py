@@ -95,7 +95,6 @@ def aggregate_ready_items(
         {
             "item_id": item_id,
             "agreement": aggregates[item_id].agreement,
-            "disagreeing_fields": [name for name, share in aggregates[item_id].fields.items() if share < 1],
             "unsettled_fields": list(aggregates[item_id].unsettled),
         }
         for item_id in judged

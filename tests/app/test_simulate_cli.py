@@ -42,5 +42,6 @@ def test_until_done_runs_a_batch_to_passed_and_prints_its_cost_and_accuracy(
     with sessions() as session:
         assert session.get_one(Batch, batch_id).status == "passed"
         regular = session.query(Item).filter(Item.batch_id == batch_id, Item.is_gold.is_(False)).count()
-    assert rounds >= 1 and delivered == regular
-    assert 0.5 < accuracy <= 1.0 and per_item >= 3
+    # Done well before the 20-round limit; items start at 3 experts (the sample spec), a few need more.
+    assert rounds < 20 and delivered == regular
+    assert accuracy > 0.5 and 3 <= per_item < 6

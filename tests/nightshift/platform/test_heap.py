@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -79,25 +78,27 @@ def test_nested_pauses_leave_collection_off_until_the_outermost_ends() -> None:
     assert gc.isenabled()
 
 
-def test_the_dispatch_planner_nested_in_a_pause_does_not_switch_collection_back_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from nightshift.dispatch import plan
+def test_the_dispatch_planner_nested_in_a_pause_does_not_switch_collection_back_on(sessions, project) -> None:
+    import datetime as dt
 
-    seen: list[bool] = []
+    from nightshift.dispatch.plan import plan_in_shards
+    from tests.conftest import SAMPLES
+    from tests.nightshift.ingest.test_ingest import ingest_file
 
-    def fake_plan(*_: object) -> Iterator[str]:
-        seen.append(gc.isenabled())
-        yield "summary"
-
-    monkeypatch.setattr(plan, "_plan", fake_plan)
-    with collection_paused():
-        assert list(plan.plan_in_shards(None, 1, None, 0)) == ["summary"]  # type: ignore[arg-type]
-        # The planner's pause ended inside the outer one (a flow's): collection stays off.
+    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
+    now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+    with sessions() as session:
+        with collection_paused():
+            parts = plan_in_shards(session, batch_id, now, 100)
+            next(parts)
+            # Mid-plan, collection is off; the planner's pause ends inside the outer one (a flow's).
+            assert not gc.isenabled()
+            assert list(parts)
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        # On its own, the planner pauses too, and switches collection back on after.
+        parts = plan_in_shards(session, batch_id, now, 100)
+        next(parts)
         assert not gc.isenabled()
-    assert seen == [False]
-    assert gc.isenabled()
-    # On its own, the planner pauses too, and switches collection back on after.
-    assert list(plan.plan_in_shards(None, 1, None, 0)) == ["summary"]  # type: ignore[arg-type]
-    assert seen == [False, False]
-    assert gc.isenabled()
+        assert list(parts)
+        assert gc.isenabled()
