@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nightshift.fields.alpha import alpha
-from nightshift.fields.base import Answers, Ballot, ColumnCheck, FieldResult, FieldType
+from nightshift.fields.base import Ballot, FieldResult
 from nightshift.fields.dawid_skene import PRIOR_STRENGTH, DawidSkene, dawid_skene
+from nightshift.fields.one_option import OneOptionField
 from nightshift.projects.spec import SingleChoice
 
 
-class SingleChoiceField(FieldType[SingleChoice]):
+class SingleChoiceField(OneOptionField[SingleChoice]):
     """Aggregated by Dawid-Skene's most probable class over the batch (or the majority vote, as the
     spec says); nominal alpha; agrees when equal."""
 
     label_class = SingleChoice
     type_name = "single_choice"
-    control = "one_option"
-
-    def answer_error(self, label: SingleChoice, value: Any) -> str | None:
-        return None if value in label.options else f"must be one of {label.options}"
 
     def fit(
         self, label: SingleChoice, votes: Mapping[int, Sequence[Ballot]], reliability: Mapping[int, float]
@@ -62,26 +57,3 @@ class SingleChoiceField(FieldType[SingleChoice]):
             value = majority
             method = {"method": "majority_vote", "votes": dict(counts), "n": len(present)}
         return FieldResult(value, method, counts[value] / len(present) if present else None)
-
-    def alpha(self, label: SingleChoice, answers: Answers) -> float | None:
-        units = [[a.get(label.name) for a in item] for item in answers.values()]
-        return alpha(units, list(label.options), "nominal")
-
-    def alternatives(self, label: SingleChoice) -> int | None:
-        return len(label.options)
-
-    def true_value(self, label: SingleChoice, rng: random.Random) -> Any:
-        return rng.choice(label.options)
-
-    def simulated_value(self, label: SingleChoice, rng: random.Random, truth: Any, correct: bool) -> Any:
-        return truth if correct else rng.choice(label.options)
-
-    def gate_checks(self, label: SingleChoice) -> list[ColumnCheck]:
-        return [
-            ColumnCheck(
-                "ExpectColumnValuesToBeInSet",
-                label.name,
-                f"{label.name} not one of the options",
-                {"value_set": list(label.options)},
-            )
-        ]
