@@ -10,12 +10,13 @@ partner). An answer is a pure function of (seed, item, expert), so every method 
 answers.
 
 `nightshift` runs the project's own core round after round on a fresh PostgreSQL database: dispatch,
-answers written in bulk, the submissions, gold and agreement gates (Great Expectations),
-aggregation, pauses, adjudication by the pool's adjudicators, until the batch passes or stops
-moving (stuck). The baselines are computed from the same answers, each item's experts drawn in
-one seeded order: majority vote at a fixed 3 (`mv3`), Dawid-Skene at a fixed 3 (`ds3`), two then
-a third on disagreement with Dawid-Skene (`ds_2to3`), crowd-kit's OneCoinDawidSkene at a fixed 3
-(`onecoin3`, when crowd-kit is installed), and majority vote over good experts only (`oracle`).
+answers written in bulk, the submissions gate, then the review task's own round (review.rounds:
+aggregation and the agreement gate, the quality gate with its pauses, reliability), adjudication
+by the pool's adjudicators, until the batch passes or stops moving (stuck). The baselines are
+computed from the same answers, each item's experts drawn in one seeded order: majority vote at a
+fixed 3 (`mv3`), Dawid-Skene at a fixed 3 (`ds3`), two then a third on disagreement with
+Dawid-Skene (`ds_2to3`), crowd-kit's OneCoinDawidSkene at a fixed 3 (`onecoin3`, when crowd-kit
+is installed), and majority vote over good experts only (`oracle`).
 
 Pay: every answered assignment is paid its expert's hourly rate for MINUTES minutes, times the
 spec's rate for its role. Accuracy: share of delivered (non-gold) items whose final answer is the truth.
@@ -162,7 +163,7 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, A
     from nightshift.platform.models import Expert as ExpertModel
     from nightshift.projects.registry import apply_spec, project_spec
     from nightshift.projects.spec import parse_spec
-    from nightshift.review import gates, gold, reliability, settle
+    from nightshift.review import gates, rounds
     from nightshift.review.decisions import claim_adjudication
     from nightshift.work.answers import submit_answer
     from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
@@ -212,9 +213,9 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, A
 
         answered: Counter[int] = Counter()
         paused_after: dict[int, int] = {}
-        status, rounds, idle = "", 0, 0
+        status, round_no, idle = "", 0, 0
         started = time.perf_counter()
-        for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007  (the last round is reported)
+        for round_no in range(1, MAX_ROUNDS + 1):  # noqa: B007  (the last round is reported)
             moved = 0
             with transaction(sessions) as session:
                 moved += dispatch_batch(session, batch_id, NOW).assignments
@@ -233,22 +234,19 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, A
             with sessions() as session:
                 rows_ = gates.submissions_to_gate(session, batch_id)
             outcome = check_submissions(rows_, project)
+            # The review task's own sequence (tasks.review): the submissions gate, then one round.
             with transaction(sessions) as session:
-                gates.record_gate(session, batch_id, outcome)
-                gold_outcome = check_gold(gold.gold_scores(session, batch_id, outcome, rows_), project)
-                failing = sorted(gold_outcome.failures)
-                gates.apply_submission_gate(session, outcome, rows_, held_back=failing)
-                if gold_outcome.evaluated_ids:
-                    gates.record_gate(session, batch_id, gold_outcome)
-                moved += gold.pause_and_requeue(session, batch_id, failing, "bench: quality", "bench")
-                for expert_id in failing:
-                    paused_after.setdefault(index_of[expert_id], answered[index_of[expert_id]])
-            with transaction(sessions) as session:
-                report = settle.ReviewReport()
-                settle.aggregate_ready_items(session, batch_id, report, check_agreement, gates.known_answers(rows_))
-                reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id))
-                status = settle.settle_batch(session, batch_id)
+                if outcome.evaluated_ids:
+                    gates.record_gate(session, batch_id, outcome)
+                    gates.apply_submission_gate(session, outcome, rows_)
+                report = rounds.settle_round(
+                    session, batch_id, check_agreement, check_gold, "bench", gates.known_answers(rows_)
+                )
+                status = report.batch_status
                 moved += report.passed_items + report.more_overlap_items + report.adjudication_items
+                moved += report.requeued_items
+                for expert_id in session.scalars(select(ExpertModel.id).where(ExpertModel.status == "paused")):
+                    paused_after.setdefault(index_of[expert_id], answered[index_of[expert_id]])
             # The pool's adjudicators take what waits for them, through the workbench's own claim.
             with transaction(sessions) as session:
                 adjudicators = session.scalars(
@@ -306,7 +304,7 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, A
     careless_paused = [n for i, n in paused_after.items() if pool.experts[i].kind != "good"]
     result["median_answers_to_pause"] = statistics.median(careless_paused) if careless_paused else None
     result["stuck_batches"] = 0 if batch_status == "passed" else 1
-    result["rounds"] = rounds
+    result["rounds"] = round_no
     result["spent"] = {k: round(v / max(delivered, 1), 3) for k, v in sorted(spent.items())}
     result["seconds"] = round(seconds, 1)
     return result

@@ -15,11 +15,11 @@ from nightshift.platform.heap import collection_paused
 from nightshift.review.gates import GateOutcome
 from tasks.notify import notify_ops
 from tasks.review import (
-    aggregate_and_settle,
-    apply_submissions_and_gold_gates,
+    apply_submissions_gate,
     collect_submissions,
     expert_quality,
     run_submissions_gate,
+    settle_round,
 )
 
 
@@ -66,8 +66,8 @@ def review_flow(params: ReviewParams) -> ReviewResult:
     with collection_paused():
         rows = quote(collect_submissions(batch_id))
         submissions = run_submissions_gate(batch_id, rows)
-        rejected, gold, requeued = apply_submissions_and_gold_gates(batch_id, quote(submissions), rows)
-        report = aggregate_and_settle(batch_id, rows)
+        rejected = apply_submissions_gate(batch_id, quote(submissions), rows)
+        report = settle_round(batch_id, rows)
 
     # Ops see what the quality model thinks of each expert, lowest estimate first (artifact "expert-quality").
     create_table_artifact(
@@ -75,7 +75,7 @@ def review_flow(params: ReviewParams) -> ReviewResult:
         table=expert_quality(batch_id),
         description=f"Expert quality after reviewing batch {batch_id}",
     )
-    outcomes = [o for o in (submissions, gold, report.agreement) if o is not None and o.evaluated_ids]
+    outcomes = [o for o in (submissions, report.agreement, report.quality) if o is not None and o.evaluated_ids]
     if outcomes:
         create_table_artifact(key="gate-results", table=_gate_table(outcomes), description=f"Gates of batch {batch_id}")
     for outcome in outcomes:
@@ -92,8 +92,8 @@ def review_flow(params: ReviewParams) -> ReviewResult:
         batch_id=batch_id,
         gated=len(submissions.evaluated_ids),
         rejected=rejected,
-        paused_experts=len(gold.failures),
-        requeued_items=requeued,
+        paused_experts=report.paused_experts,
+        requeued_items=report.requeued_items,
         passed_items=report.passed_items,
         rework_items=report.rework_items,
         more_overlap_items=report.more_overlap_items,

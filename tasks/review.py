@@ -13,7 +13,7 @@ from nightshift.platform.db import transaction
 from nightshift.platform.models import Batch
 from nightshift.projects.registry import project_spec
 from nightshift.reports.experts import quality_table
-from nightshift.review import gates, gold, reliability, settle
+from nightshift.review import gates, rounds, settle
 from tasks.runtime import DB_TASK, resources
 
 
@@ -31,44 +31,31 @@ def run_submissions_gate(batch_id: int, rows: list[dict[str, Any]]) -> gates.Gat
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def apply_submissions_and_gold_gates(
-    batch_id: int, submissions: gates.GateOutcome, rows: list[dict[str, Any]]
-) -> tuple[int, gates.GateOutcome, int]:
-    """Record the submissions gate, judge each expert of the batch on gold (this gate's annotations
-    counted), then write every verdict once: failing annotations rejected, the rest accepted, and
-    the work in the batch of experts below the gold threshold re-queued, those experts paused. One
-    transaction. rows: what the submissions gate checked. Returns (annotations rejected, the gold
-    gate's outcome, items re-queued)."""
-    docs = resources().settings.resolved_data_docs_dir
+def apply_submissions_gate(batch_id: int, submissions: gates.GateOutcome, rows: list[dict[str, Any]]) -> int:
+    """Record the submissions gate and write its verdicts: failing annotations rejected, the rest
+    accepted. rows: what the gate checked. Returns how many were rejected."""
+    if not submissions.evaluated_ids:
+        return 0
     with transaction(resources().sessions) as session:
-        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-        if submissions.evaluated_ids:
-            gates.record_gate(session, batch_id, submissions)
-        outcome = check_gold(gold.gold_scores(session, batch_id, submissions, rows), project, docs)
-        failing = sorted(outcome.failures)
-        rejected = gates.apply_submission_gate(session, submissions, rows, held_back=failing)
-        if not outcome.evaluated_ids:
-            return rejected, outcome, 0
-        run_id = gates.record_gate(session, batch_id, outcome)
-        reason = f"accuracy very probably under {project.gates.min_gold_accuracy:.0%} (gold and agreement)"
-        requeued = gold.pause_and_requeue(session, batch_id, failing, reason, f"gate:{run_id}")
-        return rejected, outcome, requeued
+        gates.record_gate(session, batch_id, submissions)
+        return gates.apply_submission_gate(session, submissions, rows)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def aggregate_and_settle(batch_id: int, rows: list[dict[str, Any]]) -> settle.ReviewReport:
-    """Aggregate what is complete and gate its agreement, settle adjudicated items, update
-    reliability and the batch's status: one transaction. rows: what the submissions gate read,
-    whose answers are not read again."""
-    report = settle.ReviewReport()
-    gate = partial(check_agreement, docs_dir=resources().settings.resolved_data_docs_dir)
-    known = gates.known_answers(rows)
+def settle_round(batch_id: int, rows: list[dict[str, Any]]) -> settle.ReviewReport:
+    """Aggregate what is complete and gate its agreement, judge the batch's experts on the quality
+    gate (pausing and sending back), update reliability and the batch's status: one transaction.
+    rows: what the submissions gate read, whose answers are not read again."""
+    docs = resources().settings.resolved_data_docs_dir
     with transaction(resources().sessions) as session:
-        settle.aggregate_ready_items(session, batch_id, report, gate, known)
-        # Feedback: what the gates learned about each expert steers the next dispatch.
-        reliability.update_reliability(session, reliability.experts_of_batch(session, batch_id), known)
-        report.batch_status = settle.settle_batch(session, batch_id)
-    return report
+        return rounds.settle_round(
+            session,
+            batch_id,
+            partial(check_agreement, docs_dir=docs),
+            partial(check_gold, docs_dir=docs),
+            "gate",
+            gates.known_answers(rows),
+        )
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

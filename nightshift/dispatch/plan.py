@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from nightshift.dispatch.pool import Pool, Route
 from nightshift.experts.routing import ANY_SKILL
 from nightshift.platform.heap import collection_paused
-from nightshift.platform.models import Assignment, Batch, Item
+from nightshift.platform.models import Assignment, Batch, Expert, ExpertRoute, ExpertSkill, Item
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
+# Gold items kept open for an expert in doubt (see _gold_for_doubtful).
+DOUBT_GOLD = 2
 # Unassignable items are tried again at every dispatch: an expert who can take them may have joined.
 STAFFABLE = ("pending", "rework", "unassignable")
 
@@ -116,6 +118,10 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     )
     report = DispatchReport(items=len(items))
     if not items:
+        # Nothing to staff, but an expert in doubt still gets the gold that settles it.
+        if doubt := _gold_for_doubtful(session, batch_id, project, defaultdict(set), report):
+            report.assignments += len(doubt)
+            yield PlanShard(0, doubt, due)
         yield DispatchPlan(batch_id, [], due, report)
         return
     live: Counter[int] = Counter()
@@ -178,6 +184,7 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     # run cut short before it loses no gold: the next plan mixes gold in by expert, whatever the
     # gold items' status.
     rows += _mix_in_gold(session, batch_id, project, pool, seen, report)
+    rows += _gold_for_doubtful(session, batch_id, project, seen, report)
     if rows:
         yield cut(rows)
     report.expected_hours = report.assignments * hours_per_item
@@ -200,14 +207,7 @@ def _mix_in_gold(
     may go to any number of experts: it is scored against its known answer, never aggregated."""
     if project.gold_rate <= 0:
         return []
-    skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
-    gold = session.execute(
-        select(Item.id, Item.language, skill_of).where(Item.batch_id == batch_id, Item.is_gold).order_by(Item.id)
-    ).tuples()
-    by_route: dict[Route, list[int]] = defaultdict(list)
-    for item_id, language, item_skill in gold:
-        skill = _route_skill(project, item_skill)
-        by_route[(skill, language)].append(item_id)
+    by_route = _gold_by_route(session, batch_id, project)
     if not by_route:
         return []
     held_gold: Counter[int] = Counter()
@@ -239,6 +239,85 @@ def _mix_in_gold(
             want -= 1
             report.expected_cost += hours_per_item * expert.rate
     report.gold_assignments = len(rows)
+    return rows
+
+
+def _gold_by_route(session: Session, batch_id: int, project: ProjectBody) -> dict[Route, list[int]]:
+    """The batch's gold items by the route (skill, language) an expert needs to take them."""
+    skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
+    by_route: dict[Route, list[int]] = defaultdict(list)
+    for item_id, language, item_skill in session.execute(
+        select(Item.id, Item.language, skill_of).where(Item.batch_id == batch_id, Item.is_gold).order_by(Item.id)
+    ).tuples():
+        by_route[(_route_skill(project, item_skill), language)].append(item_id)
+    return by_route
+
+
+def _gold_for_doubtful(
+    session: Session, batch_id: int, project: ProjectBody, seen: dict[int, set[int]], report: DispatchReport
+) -> list[tuple[int, int]]:
+    """Gold items for the batch's experts in doubt: their estimate is under the project's floor but
+    not surely (they are not paused). Ranked behind everyone else, they get little other work, so
+    nothing new would ever settle the doubt; a few known answers settle it either way, for the
+    price of those few answers. Up to DOUBT_GOLD open at a time, within capacity."""
+    if project.gold_rate <= 0:
+        return []
+    in_batch = select(Assignment.expert_id).join(Item, Item.id == Assignment.item_id).where(Item.batch_id == batch_id)
+    doubtful = {
+        expert_id: (capacity, float(rate))
+        for expert_id, capacity, rate in session.execute(
+            select(Expert.id, Expert.capacity, Expert.hourly_rate).where(
+                Expert.status == "active",
+                Expert.reliability < project.gates.min_gold_accuracy,
+                Expert.id.in_(in_batch),
+            )
+        ).tuples()
+    }
+    if not doubtful:
+        return []
+    ids = sorted(doubtful)
+    load: Counter[int] = Counter()
+    open_gold: Counter[int] = Counter()
+    held: set[tuple[int, int]] = set()
+    for expert_id, item_id, batch, status, is_gold in session.execute(
+        select(Assignment.expert_id, Assignment.item_id, Item.batch_id, Assignment.status, Item.is_gold)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Assignment.expert_id.in_(ids), (Assignment.status == "assigned") | (Item.batch_id == batch_id))
+    ).tuples():
+        if batch == batch_id:
+            held.add((expert_id, item_id))
+        if status == "assigned":
+            load[expert_id] += 1
+            open_gold[expert_id] += bool(is_gold)
+    required = set(project.required_skills)
+    skills: dict[int, set[str]] = defaultdict(set)
+    for expert_id, skill in session.execute(
+        select(ExpertSkill.expert_id, ExpertSkill.skill).where(ExpertSkill.expert_id.in_(ids))
+    ).tuples():
+        skills[expert_id].add(skill)
+    routes: dict[int, set[Route]] = defaultdict(set)
+    for expert_id, skill, language in session.execute(
+        select(ExpertRoute.expert_id, ExpertRoute.skill, ExpertRoute.language).where(ExpertRoute.expert_id.in_(ids))
+    ).tuples():
+        routes[expert_id].add((skill, language))
+    by_route = _gold_by_route(session, batch_id, project)
+    rows: list[tuple[int, int]] = []
+    hours_per_item = project.expected_minutes_per_item / 60
+    for expert_id in ids:
+        if not required <= skills[expert_id]:
+            continue
+        capacity, rate = doubtful[expert_id]
+        want = min(DOUBT_GOLD - open_gold[expert_id], capacity - load[expert_id])
+        for item_id in (i for route in sorted(routes[expert_id]) for i in by_route.get(route, ())):
+            if want <= 0:
+                break
+            if expert_id in seen[item_id] or (expert_id, item_id) in held:
+                continue
+            seen[item_id].add(expert_id)
+            rows.append((item_id, expert_id))
+            want -= 1
+            report.expected_cost += hours_per_item * rate
+    report.gold_assignments += len(rows)
     return rows
 
 

@@ -92,15 +92,10 @@ def record_gate(session: Session, batch_id: int, outcome: GateOutcome) -> int:
 
 
 @without_collection
-def apply_submission_gate(
-    session: Session, outcome: GateOutcome, rows: Sequence[Mapping[str, Any]], held_back: Sequence[int] = ()
-) -> int:
-    """Failing submissions are rejected (their items go back); the rest are accepted, but for those
-    of the held_back experts (below gold), left for gold.pause_and_requeue to reject: each
-    annotation is written once. rows: what the gate checked (submissions_to_gate). Returns how
-    many failed."""
+def apply_submission_gate(session: Session, outcome: GateOutcome, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Failing submissions are rejected (their items go back); the rest are accepted. rows: what
+    the gate checked (submissions_to_gate). Returns how many failed."""
     evaluated = set(outcome.evaluated_ids)
-    held = set(held_back)
     accepted: list[int] = []
     by_reason: dict[str, list[int]] = defaultdict(list)
     for row in rows:
@@ -110,7 +105,7 @@ def apply_submission_gate(
         why = outcome.failures.get(sid)
         if why is not None:
             by_reason[why].append(row["assignment_id"])
-        elif row["expert_id"] not in held:
+        else:
             accepted.append(row["assignment_id"])
     # By the assignments' own key, only those still awaiting a verdict: a HOT update of each row
     # (see models.Assignment), no join. In key order, so each slice touches its own pages.

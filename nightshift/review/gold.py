@@ -8,7 +8,7 @@ A pause sends back only the work whose outcome the expert's votes could have cha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +23,8 @@ from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics,
 from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.aggregate import aggregate_items
-from nightshift.review.gates import GateOutcome, known_answers
-from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, Quality
-from nightshift.review.reliability import gather_evidence, matcher
+from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, PeerObservation, Quality
+from nightshift.review.reliability import Evidence, gather_evidence, matcher
 from nightshift.review.settle import accepted_votes
 
 
@@ -39,6 +38,8 @@ class GoldScore:
     credit: float = 0.0
     agreement_seen: int = 0
     agreed: int = 0
+    # Answers on items not settled yet, judged against the other votes there (review.reliability).
+    peers: tuple[PeerObservation, ...] = ()
 
     @property
     def accuracy(self) -> float:
@@ -46,51 +47,40 @@ class GoldScore:
 
     @property
     def judged(self) -> int:
-        return self.seen + self.agreement_seen
+        return self.seen + self.agreement_seen + len(self.peers)
 
     @property
     def quality(self) -> Quality:
         return Quality(
             GOLD_WEIGHT * self.credit + AGREEMENT_WEIGHT * self.agreed,
             GOLD_WEIGHT * self.seen + AGREEMENT_WEIGHT * self.agreement_seen,
-        )
+        ).with_peers(self.peers)
 
 
 @without_collection
-def gold_scores(
-    session: Session,
-    batch_id: int,
-    gating: GateOutcome | None = None,
-    rows: Sequence[Mapping[str, Any]] = (),
-) -> list[GoldScore]:
-    """The gold record in this batch's project of every expert with gated work in the batch.
-
-    gating: a submissions gate's outcome not yet written, with the rows it checked
-    (review.submissions_to_gate). Its annotations count as gated (the passing ones as accepted),
-    so gold can be judged before the verdicts are written, and an annotation whose expert fails
-    gold is written once, rejected, rather than accepted and then rejected."""
+def gold_scores(session: Session, batch_id: int, evidence: Mapping[int, Evidence] | None = None) -> list[GoldScore]:
+    """The record in this batch's project of every active expert with accepted work in the batch:
+    gold answers with partial credit, and (evidence, or read here) agreement with final answers
+    and with the votes on open items."""
     project_id = session.scalar(select(Item.project_id).where(Item.batch_id == batch_id).limit(1))
     if project_id is None:
         return []
     project = project_body(session, project_id)
-    judged = set(
+    judged = sorted(
         session.scalars(
             select(Assignment.expert_id)
             .distinct()
             .join(Item, Item.id == Assignment.item_id)
-            .where(Item.batch_id == batch_id, Assignment.role == "annotate", Assignment.status == "accepted")
+            .join(Expert, Expert.id == Assignment.expert_id)
+            .where(
+                Item.batch_id == batch_id,
+                Assignment.role == "annotate",
+                Assignment.status == "accepted",
+                # A paused expert is judged no more: a pause is decided once.
+                Expert.status == "active",
+            )
         )
     )
-    # This gate's annotations are judged from the rows it read (not any that arrived since), so
-    # their answers are not read again: gold answers of the batch's gold items are few.
-    now: list[Mapping[str, Any]] = []
-    if gating is not None and gating.evaluated_ids:
-        if not rows:
-            # Without them the gate's annotations would silently count for nothing.
-            raise ValueError("gold_scores: a gate's outcome needs the rows it checked")
-        evaluated = set(gating.evaluated_ids)
-        now = [row for row in rows if row["submission_id"] in evaluated]
-        judged.update(row["expert_id"] for row in now if row["submission_id"] not in gating.failures)
     if not judged:
         return []
     record = gold_evidence(
@@ -100,37 +90,22 @@ def gold_scores(
         Assignment.role == "annotate",
         # Rejected gold answers count too: a careless answer the schema gate caught is still wrong.
         Assignment.status.in_(("accepted", "rejected")),
-        matches_any(session, Assignment.expert_id, sorted(judged)),
+        matches_any(session, Assignment.expert_id, judged),
     )
-    if now:
-        references: dict[int, dict[str, Any]] = dict(
-            plain_rows(
-                session,
-                select(GoldAnswer.item_id, GoldAnswer.answer)
-                .join(Item, Item.id == GoldAnswer.item_id)
-                .where(Item.batch_id == batch_id),
-            )
-            .tuples()
-            .all()
-        )
-        matches, credit = matcher(project), gold_credit(project)
-        for row in now:
-            reference = references.get(row["item_id"])
-            if reference is not None and row["expert_id"] in judged:
-                n, right, c = record.get(row["expert_id"], (0, 0, 0.0))
-                answer = row["answer"]
-                record[row["expert_id"]] = (n + 1, right + matches(answer, reference), c + credit(answer, reference))
-    # Agreement with final answers: most of an expert's work is no gold item, and a random answerer
-    # shows there long before the few gold items they get tell.
-    agreement = gather_evidence(session, sorted(judged), known_answers(rows))
+    # Most of an expert's work is no gold item, and a random answerer shows there long before the
+    # few gold items they get tell.
+    agreement = dict(evidence or {})
+    if missing := [e for e in judged if e not in agreement]:
+        agreement.update(gather_evidence(session, missing))
     return [
         GoldScore(
             expert_id,
             *record.get(expert_id, (0, 0, 0.0)),
-            agreement[expert_id].agreement_seen if expert_id in agreement else 0,
-            agreement[expert_id].agreed if expert_id in agreement else 0,
+            (e := agreement[expert_id]).agreement_seen,
+            e.agreed,
+            tuple(e.peers),
         )
-        for expert_id in sorted(judged)
+        for expert_id in judged
     ]
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 # The prior: worth five answers, four of them right (a vetted expert is mostly right).
 PRIOR_RIGHT = 4.0
@@ -64,6 +66,50 @@ class Quality:
 
     def should_pause(self, floor: float, confidence: float = PAUSE_CONFIDENCE) -> bool:
         return self.p_below(floor) > confidence
+
+    def with_peers(self, observations: Sequence[PeerObservation]) -> Quality:
+        """This posterior updated by answers on items not settled yet, each judged against the
+        other experts' votes there: the expert answered right with probability q, or wrong (any of
+        the other answers alike), and the others' votes say how likely the answer is right. Without
+        them, a random answerer's disagreements would count only once a third vote settled each
+        item, while the items where they happened to agree counted at once.
+
+        The update is not conjugate: the posterior is computed on a grid and returned as the Beta
+        with the same mean and variance, so pausing, intervals and reliability read it as any other."""
+        if not observations:
+            return self
+        import numpy as np
+
+        grid = _grid()
+        logp = (self.alpha - 1) * np.log(grid) + (self.beta - 1) * np.log1p(-grid)
+        right = np.fromiter((o.right for o in observations), float, len(observations))[:, None]
+        chance = np.fromiter((o.chance for o in observations), float, len(observations))[:, None]
+        logp = logp + np.log(right * grid + (1 - right) * (1 - grid) * chance + 1e-12).sum(axis=0)
+        weights = np.exp(logp - logp.max())
+        weights /= weights.sum()
+        mean = float((weights * grid).sum())
+        variance = float((weights * (grid - mean) ** 2).sum())
+        size = max(mean * (1 - mean) / max(variance, 1e-9) - 1, 0.1)
+        alpha, beta = max(mean * size, 0.05), max((1 - mean) * size, 0.05)
+        return Quality(alpha - PRIOR_RIGHT, alpha + beta - PRIOR_RIGHT - PRIOR_WRONG)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerObservation:
+    """One answer on an item not settled yet: the probability, from the other experts' votes and
+    their qualities, that it is right; and the chance that a wrong answerer gives this very answer
+    (1 / (alternatives - 1))."""
+
+    right: float
+    chance: float
+
+
+@cache
+def _grid() -> Any:
+    """The posterior's grid, built on first use: importing the quality model stays free of numpy."""
+    import numpy as np
+
+    return np.linspace(0.0025, 0.9975, 200)
 
 
 def candidate_posterior(

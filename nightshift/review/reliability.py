@@ -8,8 +8,8 @@ deadline counts as a wrong answer. Dispatch ranks by it, and aggregation weighs 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exists, null, or_, select
@@ -22,11 +22,14 @@ from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, Ite
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
-from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, Quality
+from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, PeerObservation, Quality, candidate_posterior
 from nightshift.work.submissions import KnownAnswers, answers_of
 
 PRIOR = Quality().mean
 MISS_WEIGHT = 1.0
+# Passes over the open items' votes, each judging every answer with the qualities the last pass
+# found: a random answerer's disagreements then weigh against them, not against their partners.
+PEER_PASSES = 3
 
 
 @dataclass
@@ -36,11 +39,13 @@ class Evidence:
     agreement_seen: int = 0
     agreed: int = 0
     missed: int = 0
+    # Answers on items not settled yet, judged against the other experts' votes there.
+    peers: list[PeerObservation] = field(default_factory=list)
 
     def quality(self) -> Quality:
         right = GOLD_WEIGHT * self.gold_correct + AGREEMENT_WEIGHT * self.agreed
         seen = GOLD_WEIGHT * self.gold_seen + AGREEMENT_WEIGHT * self.agreement_seen + MISS_WEIGHT * self.missed
-        return Quality(right, seen)
+        return Quality(right, seen).with_peers(self.peers)
 
     def estimate(self) -> float:
         return self.quality().mean
@@ -142,15 +147,117 @@ def gather_evidence(
         select(Expert.id, Expert.missed_count).where(matches_any(session, Expert.id, ids))
     ).tuples():
         evidence[expert_id].missed = missed
+    _judge_open_items(session, evidence, ids, with_reference, known)
     return evidence
 
 
+def peer_key(project: ProjectBody) -> tuple[Callable[[Mapping[str, Any]], tuple[Any, ...]], int] | None:
+    """How answers on an open item are told apart for the peer judgement (the values of the
+    project's fields with a fixed set of answers), and how many distinct answers there are; None
+    where no field has a fixed set (scales and free text are judged only once an item settles)."""
+    fields = [
+        (label.name, n)
+        for label in project.labels
+        if (kind := field_type(label)).comparison_order is not None and (n := kind.alternatives(label))
+    ]
+    if not fields:
+        return None
+    names = [name for name, _ in fields]
+    alternatives = 1
+    for _, n in fields:
+        alternatives *= n
+
+    def key(answer: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(answer.get(name) for name in names)
+
+    return key, alternatives
+
+
+def _judge_open_items(
+    session: Session,
+    evidence: dict[int, Evidence],
+    ids: list[int],
+    with_reference: Any,
+    known: KnownAnswers | None,
+) -> None:
+    """Peer evidence: each of these experts' accepted answers on an item with neither a gold nor a
+    final answer yet, against the other accepted votes there, weighed by the voters' qualities
+    (these experts' as this judgement finds them, the others' as stored)."""
+    theirs = select(Assignment.item_id).where(
+        matches_any(session, Assignment.expert_id, ids),
+        Assignment.role == "annotate",
+        Assignment.status == "accepted",
+        ~with_reference,
+    )
+    rows = plain_rows(
+        session,
+        select(
+            Assignment.expert_id,
+            Assignment.item_id,
+            Item.project_id,
+            Submission.id,
+            Submission.answer if known is None else null(),
+            Expert.reliability,
+        )
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Expert, Expert.id == Assignment.expert_id)
+        .where(Assignment.item_id.in_(theirs), Assignment.role == "annotate", Assignment.status == "accepted"),
+    ).all()
+    if not rows:
+        return
+    answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
+    keys: dict[int, tuple[Callable[[Mapping[str, Any]], tuple[Any, ...]], int] | None] = {}
+    votes: dict[int, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
+    alternatives_of: dict[int, int] = {}
+    quality: dict[int, float] = {}
+    for expert_id, item_id, project_id, submission_id, answer, stored in rows:
+        if project_id not in keys:
+            keys[project_id] = peer_key(project_spec(session, project_id).project)
+        shape = keys[project_id]
+        if shape is None:
+            continue
+        key, alternatives = shape
+        votes[item_id].append((expert_id, key(answers[submission_id] if answers is not None else answer)))
+        alternatives_of[item_id] = alternatives
+        quality.setdefault(expert_id, stored if stored is not None else PRIOR)
+    judged = set(ids)
+    for _ in range(PEER_PASSES):
+        observations: dict[int, list[PeerObservation]] = defaultdict(list)
+        for item_id, item_votes in votes.items():
+            if len(item_votes) < 2:
+                continue
+            k = alternatives_of[item_id]
+            for n, (expert_id, answer) in enumerate(item_votes):
+                if expert_id not in judged:
+                    continue
+                others = [(a, quality[e]) for m, (e, a) in enumerate(item_votes) if m != n]
+                observations[expert_id].append(PeerObservation(_share_of(answer, others, k), 1 / max(k - 1, 1)))
+        for expert_id in judged:
+            evidence[expert_id].peers = observations.get(expert_id, [])
+            if expert_id in quality:
+                quality[expert_id] = evidence[expert_id].estimate()
+
+
+def _share_of(answer: object, others: Sequence[tuple[object, float]], alternatives: int) -> float:
+    """The probability, from the others' votes alone, that `answer` is the right one."""
+    _, _, shares = candidate_posterior(others, alternatives)
+    if answer in shares:
+        return shares[answer]
+    unseen = max(max(alternatives, len(shares), 2) - len(shares), 1)
+    return max(1.0 - sum(shares.values()), 0.0) / unseen
+
+
 def update_reliability(
-    session: Session, expert_ids: Sequence[int], known: KnownAnswers | None = None
+    session: Session,
+    expert_ids: Sequence[int],
+    known: KnownAnswers | None = None,
+    evidence: Mapping[int, Evidence] | None = None,
 ) -> dict[int, float]:
     """Recompute these experts' reliability and refresh their routes, so dispatch uses it next.
-    known: answers already read (gather_evidence)."""
-    evidence = gather_evidence(session, expert_ids, known)
+    known: answers already read (gather_evidence); evidence: already gathered for these experts."""
+    if evidence is None:
+        evidence = gather_evidence(session, expert_ids, known)
     values = {expert_id: round(record.estimate(), 4) for expert_id, record in evidence.items()}
     update_each(session, Expert, "reliability", values)
     refresh_routes(session, list(values))

@@ -52,6 +52,10 @@ class ReviewReport:
     batch_status: str = ""
     failures: dict[int, str] = field(default_factory=dict)
     agreement: GateOutcome | None = None
+    # The quality gate (review.rounds): experts it paused and the items their votes had decided.
+    quality: GateOutcome | None = None
+    paused_experts: int = 0
+    requeued_items: int = 0
 
 
 @without_collection

@@ -84,39 +84,48 @@ def batch(sessions, project, app_env, prefect_api) -> int:
 
 
 def _one_careless_expert(sessions, batch: int) -> tuple[int, dict[int, list[int]]]:
-    """Answer the batch's work; the first expert seen on a gold item answers gold badly. Returns
-    (that expert, each expert's assignments)."""
-    careless: list[int] = []
+    """Answer the batch's work; the first expert given a gold item answers everything badly.
+    Returns (that expert, each expert's assignments)."""
+    with transaction(sessions) as session:
+        # Dispatch first to know who holds gold; answering dispatches again, which adds nothing.
+        dispatch_batch(session, batch, NOW)
+        suspect = session.scalar(
+            select(Assignment.expert_id)
+            .join(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
+            .order_by(Assignment.id)
+            .limit(1)
+        )
+    assert suspect is not None
 
     def rating(expert_id: int, item_id: int, gold: dict | None) -> int | tuple[int, list[str]]:
-        if gold is None:
-            return 5
-        if not careless:
-            careless.append(expert_id)
-        if expert_id != careless[0]:
-            return gold["rating"]
+        truth = gold["rating"] if gold else 5
+        if expert_id != suspect:
+            return truth
         # Wrong on every field: as far from the truth on the scale as it goes, tags none of the gold's.
-        wrong_tags = sorted({"unsafe", "instruction_violation", "context_misread"} - set(gold["error_tags"]))[:1]
-        return (7 if gold["rating"] <= 4 else 1), wrong_tags
+        wrong_tags = sorted(
+            {"unsafe", "instruction_violation", "context_misread"} - set((gold or {}).get("error_tags", []))
+        )
+        return (7 if truth <= 4 else 1), wrong_tags[:1]
 
     held = _answer_open_work(sessions, batch, rating)
-    return careless[0], held
+    return suspect, held
 
 
 def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sessions, sample_spec, batch) -> None:
     # A strict project (a floor of 95%): one gold answer wrong on every field is then a verdict,
     # one right answer is not (review.quality's posterior).
     _apply(sessions, sample_spec, gates__min_gold_answers=1, gates__min_gold_accuracy=0.95)
-    suspect, held = _one_careless_expert(sessions, batch)
+    suspect, _ = _one_careless_expert(sessions, batch)
     result = review_flow(ReviewParams(batch_id=batch))
 
-    assert result.paused_experts == 1 and result.requeued_items == len(held[suspect])
+    assert result.paused_experts == 1
     with sessions() as session:
         assert session.get_one(Expert, suspect).status == "paused"
         theirs = session.scalars(select(Assignment).where(Assignment.expert_id == suspect)).all()
-        assert {(a.status, a.status_reason) for a in theirs} == {("rejected", PAUSED)}
-        statuses = {session.get_one(Item, a.item_id).status for a in theirs}
-        assert statuses == {"rework"}
+        # Their votes were outvoted everywhere (gold items are scored, never delivered): nothing they
+        # did decided an item, so every answer stands, and is paid.
+        assert {a.status for a in theirs} == {"accepted"}
+        assert result.requeued_items == 0
         [gold_run] = session.scalars(select(GateRun).where(GateRun.gate == "gold")).all()
         assert not gold_run.success and gold_run.failed == 1
         assert gold_run.results[0]["failing_ids"] == [suspect]
@@ -128,7 +137,7 @@ def test_a_careless_expert_is_caught_by_gold_paused_and_their_work_requeued(sess
     # Their items go to other experts; they get nothing new.
     with transaction(sessions) as session:
         staffed = dispatch_batch(session, batch, NOW)
-        assert staffed.items == len(held[suspect]) and staffed.assignments > 0
+        assert staffed.items == 0
         again = session.scalars(
             select(Assignment).where(Assignment.expert_id == suspect, Assignment.status == "assigned")
         ).all()
@@ -151,11 +160,11 @@ _COUNT_WRITES = {
 }
 
 
-def test_the_gates_write_each_annotation_once_even_when_its_expert_fails_gold(sessions, sample_spec, batch) -> None:
-    # Gold is judged before the verdicts are written: the careless expert's annotations go straight
-    # to rejected, not accepted and then rejected.
+def test_the_gate_writes_each_annotation_once_and_a_pause_leaves_the_votes_it_did_not_need(
+    sessions, sample_spec, batch
+) -> None:
     _apply(sessions, sample_spec, gates__min_gold_answers=1, gates__min_gold_accuracy=0.95)
-    suspect, held = _one_careless_expert(sessions, batch)
+    _, held = _one_careless_expert(sessions, batch)
     with transaction(sessions) as session:
         for statement in _COUNT_WRITES[session.get_bind().dialect.name]:
             session.execute(text(statement))
@@ -170,9 +179,6 @@ def test_the_gates_write_each_annotation_once_even_when_its_expert_fails_gold(se
         )
     assert set(writes) == {a for ids in held.values() for a in ids}
     assert set(writes.values()) == {1}
-    with sessions() as session:
-        theirs = session.scalars(select(Assignment.status).where(Assignment.id.in_(held[suspect]))).all()
-    assert set(theirs) == {"rejected"}  # that one write was the rejection
 
 
 def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adjudication(

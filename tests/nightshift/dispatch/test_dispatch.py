@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from nightshift.dispatch.assignments import dispatch_batch, expire_overdue, write_assignments
-from nightshift.dispatch.plan import PlanShard, plan_dispatch, plan_in_shards
+from nightshift.dispatch.plan import DOUBT_GOLD, PlanShard, plan_dispatch, plan_in_shards
 from nightshift.dispatch.pool import hours_until_window
 from nightshift.experts.registry import ExpertRow, import_experts
 from nightshift.experts.routing import refresh_routes
@@ -332,3 +332,34 @@ def test_expired_work_is_reassigned_never_to_the_same_expert(sessions, project) 
 def test_hours_until_the_working_window_follow_each_experts_time_zone(utc_hour, zone, start, hours, expected):
     now = dt.datetime(2026, 11, 24, utc_hour, 0, tzinfo=dt.UTC)
     assert hours_until_window(now, zone, start, hours) == pytest.approx(expected)
+
+
+def test_an_expert_in_doubt_gets_gold_to_settle_it_and_nobody_else_does(sessions, project) -> None:
+    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
+    dispatch_all(sessions, batch_id)
+    with transaction(sessions) as session:
+        doubtful, sure, paused = session.scalars(
+            select(Assignment.expert_id).distinct().order_by(Assignment.expert_id).limit(3)
+        ).all()
+        # Their work is done (nothing open), so only what the doubt asks for can come next.
+        session.execute(
+            update(Assignment)
+            .where(Assignment.expert_id.in_([doubtful, sure, paused]))
+            .values(status="submitted", submitted_at=utcnow())
+        )
+        floor = project.project.gates.min_gold_accuracy
+        session.execute(update(Expert).where(Expert.id == doubtful).values(reliability=floor - 0.1))
+        session.execute(update(Expert).where(Expert.id == sure).values(reliability=0.95))
+        session.execute(update(Expert).where(Expert.id == paused).values(reliability=0.2, status="paused"))
+        refresh_routes(session, [doubtful, sure, paused])
+        held_before = set(session.scalars(select(Assignment.item_id).where(Assignment.expert_id == doubtful)))
+    report = dispatch_all(sessions, batch_id)
+    with sessions() as session:
+        new = session.execute(
+            select(Assignment.expert_id, Assignment.item_id, Item.is_gold)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Assignment.status == "assigned", Assignment.expert_id.in_([doubtful, sure, paused]))
+        ).all()
+    assert report.gold_assignments == len(new) == DOUBT_GOLD
+    assert {(expert, gold) for expert, _, gold in new} == {(doubtful, True)}
+    assert not {item for _, item, _ in new} & held_before

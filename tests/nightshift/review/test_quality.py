@@ -21,7 +21,8 @@ from nightshift.review import gold
 from nightshift.review.aggregate import Vote, aggregate
 from nightshift.review.decisions import claim_adjudication
 from nightshift.review.gold import GoldScore
-from nightshift.review.quality import Quality
+from nightshift.review.quality import PeerObservation, Quality
+from nightshift.review.reliability import _share_of, gather_evidence
 from nightshift.review.settle import ReviewReport, aggregate_ready_items, settle_batch
 from nightshift.work.answers import submit_answer
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
@@ -99,6 +100,39 @@ def test_a_random_answerer_is_paused_within_fifteen_answers_and_one_miss_pauses_
     for n in range(200):
         steady = steady.plus(0.0 if n % 10 == 0 else 1.0)
     assert not steady.should_pause(0.7) and steady.mean > 0.85
+
+
+def test_disagreements_on_items_not_settled_yet_count_at_once() -> None:
+    # Ten answers, each beside one reliable expert's vote on an item still open (four options).
+    agree = PeerObservation(_share_of("A", [("A", 0.9)], 4), 1 / 3)
+    disagree = PeerObservation(_share_of("B", [("A", 0.9)], 4), 1 / 3)
+    assert agree.right > 0.85 and disagree.right < 0.05
+    random = Quality().with_peers([agree] * 2 + [disagree] * 8)
+    assert random.should_pause(0.7) and random.mean < 0.5
+    good = Quality().with_peers([agree] * 8 + [disagree] * 2)
+    assert not good.should_pause(0.7) and good.mean > 0.75
+    # Nothing open: the posterior is the one from settled evidence alone.
+    assert Quality(3.0, 4.0).with_peers([]) == Quality(3.0, 4.0)
+    # A sure observation is an ordinary right answer.
+    sure = Quality(3.0, 4.0).with_peers([PeerObservation(1.0, 1 / 3)])
+    assert abs(sure.mean - Quality(3.0, 4.0).plus(1.0).mean) < 0.01
+
+
+def test_an_open_split_is_evidence_for_both_experts_before_a_third_vote(sessions, project, tmp_path) -> None:
+    with transaction(sessions) as session:
+        apply_spec(session, _spec(project, {"min": 2, "max": 5}))
+    batch_id = _items(sessions, tmp_path, 1)
+    statuses = _round(sessions, batch_id, {0: [_answer("unsafe", 2), _answer("sound", 2)]})
+    assert list(statuses.values()) == ["rework"]
+    with sessions() as session:
+        voters = session.scalars(select(Assignment.expert_id).order_by(Assignment.id)).all()
+        evidence = gather_evidence(session, voters)
+    for expert_id in voters:
+        record = evidence[expert_id]
+        assert record.agreement_seen == 0 and len(record.peers) == 1
+        # Either could be the one who is wrong: both move down from the prior, neither far.
+        assert record.peers[0].right < 0.2
+        assert 0.5 < record.estimate() < Quality().mean
 
 
 def test_the_gold_gate_pauses_on_the_posterior_not_on_a_rate(sample_spec) -> None:

@@ -13,7 +13,7 @@ from expectations.submissions import check_submissions
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, Batch
 from nightshift.projects.registry import project_spec
-from nightshift.review import gates, gold, settle
+from nightshift.review import gates, settle
 from nightshift.work.submissions import answers_of
 from tests.conftest import SAMPLES
 from tests.flows.test_review_flow import _answer_open_work
@@ -119,11 +119,3 @@ def test_answers_in_hand_are_used_and_only_the_others_are_read(sessions, project
         answers = answers_of(session, [first, second], {first: in_hand})
     assert answers[first] is in_hand
     assert answers[second] == rows[1]["answer"]
-
-
-def test_gold_refuses_a_gate_outcome_without_the_rows_it_checked(sessions, project) -> None:
-    batch_id, rows, outcome = _gated_batch(sessions)
-    with sessions() as session:
-        with pytest.raises(ValueError, match="needs the rows it checked"):
-            gold.gold_scores(session, batch_id, outcome)
-        assert gold.gold_scores(session, batch_id, outcome, rows)
