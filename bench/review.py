@@ -167,7 +167,7 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     from expectations.submissions import check_submissions
     from nightshift.platform.db import transaction
     from nightshift.projects.registry import project_spec
-    from nightshift.review import gates, gold, reliability, settle
+    from nightshift.review import gates, rounds
 
     times: dict[str, float] = {}
     started = time.perf_counter()
@@ -181,24 +181,24 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     mark = time.perf_counter()
     with transaction(sessions) as session:
         gates.record_gate(session, 1, outcome)
-        gold_outcome = check_gold(gold.gold_scores(session, 1, outcome, rows), project, docs)
-        gates.apply_submission_gate(session, outcome, rows, held_back=sorted(gold_outcome.failures))
-        gates.record_gate(session, 1, gold_outcome)
-        gold.pause_and_requeue(session, 1, sorted(gold_outcome.failures), "gold accuracy", "bench")
-    times["gold gate + verdicts"] = time.perf_counter() - mark
+        gates.apply_submission_gate(session, outcome, rows)
+    times["verdicts"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    report = settle.ReviewReport()
+    # The review task's round (review.rounds): aggregation and the agreement gate, the quality
+    # gate with its pauses, reliability, the batch's status.
     with transaction(sessions) as session:
-        known = gates.known_answers(rows)
-        settle.aggregate_ready_items(session, 1, report, partial(check_agreement, docs_dir=docs), known)
-        times["aggregate + agreement gate"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        reliability.update_reliability(session, reliability.experts_of_batch(session, 1), known)
-        settle.settle_batch(session, 1)
-    times["reliability + status"] = time.perf_counter() - mark
+        report = rounds.settle_round(
+            session,
+            1,
+            partial(check_agreement, docs_dir=docs),
+            partial(check_gold, docs_dir=docs),
+            "bench",
+            gates.known_answers(rows),
+        )
+    times["round"] = time.perf_counter() - mark
     times["total"] = time.perf_counter() - started
     times["rejected"] = len(outcome.failures)
-    times["paused"] = len(gold_outcome.failures)
+    times["paused"] = report.paused_experts
     times["passed"] = report.passed_items
     times["adjudication"] = report.adjudication_items
     return times
@@ -288,7 +288,7 @@ def main() -> None:
     submissions = args.items * 3
     print(f"submissions {submissions:,} ({args.items:,} items x 3), {EXPERTS:,} experts, {CARELESS_SHARE:.0%} careless")
     print(f"runs {args.repeat}; medians (s)")
-    stages = ("read", "submissions gate", "gold gate + verdicts", "aggregate + agreement gate", "reliability + status")
+    stages = ("read", "submissions gate", "verdicts", "round")
     for key in stages:
         print(f"  {key:<28} {median(key):8.3f}")
     print(

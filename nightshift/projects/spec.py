@@ -223,6 +223,14 @@ class ProjectBody(Strict):
     languages: list[str] = Field(min_length=1)
     overlap: Overlap = Overlap()
     review: bool = True
+    review_share: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="With review on: the share of proven experts' annotations a reviewer sees (a fixed "
+        "sample). New experts' and those under a new expert's quality are always reviewed: that is where a "
+        "review can change an outcome. 1: every annotation.",
+    )
     gold_rate: float = Field(default=0.05, ge=0, le=0.5)
     assignment_deadline_hours: float = Field(default=24, gt=0)
     turnaround_hours: float = Field(

@@ -45,6 +45,11 @@ def expert_profile(session: Session, handle: str) -> dict[str, Any]:
         "quality": _quality(evidence.quality()),
         "gold": {"answered": evidence.gold_seen, "correct": evidence.gold_correct},
         "agreement": {"answered": evidence.agreement_seen, "agreed": evidence.agreed},
+        "open_items": {
+            "answered": len(evidence.peers),
+            "likely_right": round(sum(o.right for o in evidence.peers), 1),
+        },
+        "reviews": {"judged": evidence.reviews_seen, "right": evidence.reviews_right},
         "missed_deadlines": expert.missed_count,
         "assignments": {f"{role}/{status}": n for role, status, n in work},
         "status_history": [
@@ -58,7 +63,7 @@ def _quality(quality: Quality) -> dict[str, Any]:
     return {
         "estimate": round(quality.mean, 3),
         "interval_90": [round(low, 3), round(high, 3)],
-        "evidence": quality.weight,
+        "evidence": round(quality.weight, 1),
     }
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from nightshift.experts.registry import RELIABILITY_PRIOR
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import (
     Assignment,
@@ -38,6 +39,8 @@ from nightshift.work.submissions import answer_errors, seconds_on_task
 from nightshift.work.tasks import next_task
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
+# Knuth's multiplicative hash: consecutive submission ids land far apart, so a sample by id is even.
+SAMPLE_HASH = 2654435761
 
 
 def _lock_expert(session: Session, expert_id: int) -> None:
@@ -68,21 +71,23 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
     if tier not in REVIEWER_TIERS:
         return None
     skills = set(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert_id)))
-    projects = [
-        pid
+    shares = {
+        pid: body.review_share
         for pid in session.scalars(select(Project.id))
         if (body := project_body(session, pid)).review and set(body.required_skills) <= skills
-    ]
-    if not projects:
+    }
+    if not shares:
         return None
     held = select(Assignment.item_id).where(Assignment.expert_id == expert_id)
     reviewed = select(Assignment.subject_submission_id).where(Assignment.subject_submission_id.is_not(None))
+    author = aliased(Expert)
     candidates = session.execute(
         select(Submission.id, Assignment.item_id)
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
+        .join(author, author.id == Assignment.expert_id)
         .where(
-            Item.project_id.in_(projects),
+            or_(*(_worth_reviewing(pid, share, author) for pid, share in shares.items())),
             Assignment.role == "annotate",
             Assignment.status == "submitted",
             Assignment.item_id.not_in(held),
@@ -105,6 +110,17 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
         if _insert_if_free(session, row):
             return next_task(session, expert_id, "review")
     return None
+
+
+def _worth_reviewing(project_id: int, share: float, author: Any) -> ColumnElement[bool]:
+    """The project's annotations a review is spent on: every one by a new expert or one whose
+    quality is under a new expert's (there a review can change the outcome), and a fixed sample of
+    `share` of the rest (the submission's id, hashed, picks it: the same one for every reviewer)."""
+    in_project = Item.project_id == project_id
+    if share >= 1:
+        return in_project
+    sampled = (Submission.id * SAMPLE_HASH) % 1000 < int(share * 1000)
+    return in_project & or_(author.reliability <= RELIABILITY_PRIOR, sampled)
 
 
 def claim_adjudication(

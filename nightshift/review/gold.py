@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
@@ -40,6 +40,9 @@ class GoldScore:
     agreed: int = 0
     # Answers on items not settled yet, judged against the other votes there (review.reliability).
     peers: tuple[PeerObservation, ...] = ()
+    # Review verdicts judged against the item's gold or final answer.
+    reviews_seen: int = 0
+    reviews_right: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -47,19 +50,19 @@ class GoldScore:
 
     @property
     def judged(self) -> int:
-        return self.seen + self.agreement_seen + len(self.peers)
+        return self.seen + self.agreement_seen + len(self.peers) + self.reviews_seen
 
     @property
     def quality(self) -> Quality:
         return Quality(
-            GOLD_WEIGHT * self.credit + AGREEMENT_WEIGHT * self.agreed,
-            GOLD_WEIGHT * self.seen + AGREEMENT_WEIGHT * self.agreement_seen,
+            GOLD_WEIGHT * self.credit + AGREEMENT_WEIGHT * (self.agreed + self.reviews_right),
+            GOLD_WEIGHT * self.seen + AGREEMENT_WEIGHT * (self.agreement_seen + self.reviews_seen),
         ).with_peers(self.peers)
 
 
 @without_collection
 def gold_scores(session: Session, batch_id: int, evidence: Mapping[int, Evidence] | None = None) -> list[GoldScore]:
-    """The record in this batch's project of every active expert with accepted work in the batch:
+    """The record in this batch's project of every active expert with judged work in the batch:
     gold answers with partial credit, and (evidence, or read here) agreement with final answers
     and with the votes on open items."""
     project_id = session.scalar(select(Item.project_id).where(Item.batch_id == batch_id).limit(1))
@@ -74,8 +77,11 @@ def gold_scores(session: Session, batch_id: int, evidence: Mapping[int, Evidence
             .join(Expert, Expert.id == Assignment.expert_id)
             .where(
                 Item.batch_id == batch_id,
-                Assignment.role == "annotate",
-                Assignment.status == "accepted",
+                # Annotators, and reviewers and adjudicators once they have decided something.
+                or_(
+                    (Assignment.role == "annotate") & (Assignment.status == "accepted"),
+                    Assignment.role.in_(("review", "adjudicate")) & Assignment.status.in_(("submitted", "accepted")),
+                ),
                 # A paused expert is judged no more: a pause is decided once.
                 Expert.status == "active",
             )
@@ -104,6 +110,8 @@ def gold_scores(session: Session, batch_id: int, evidence: Mapping[int, Evidence
             (e := agreement[expert_id]).agreement_seen,
             e.agreed,
             tuple(e.peers),
+            e.reviews_seen,
+            e.reviews_right,
         )
         for expert_id in judged
     ]

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exists, null, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from nightshift.experts.routing import refresh_routes
 from nightshift.fields import field_type
 from nightshift.platform.heap import without_collection
-from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Submission
+from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Review, Submission
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
@@ -39,12 +39,19 @@ class Evidence:
     agreement_seen: int = 0
     agreed: int = 0
     missed: int = 0
+    # Review verdicts judged against the item's gold or final answer.
+    reviews_seen: int = 0
+    reviews_right: int = 0
     # Answers on items not settled yet, judged against the other experts' votes there.
     peers: list[PeerObservation] = field(default_factory=list)
 
     def quality(self) -> Quality:
-        right = GOLD_WEIGHT * self.gold_correct + AGREEMENT_WEIGHT * self.agreed
-        seen = GOLD_WEIGHT * self.gold_seen + AGREEMENT_WEIGHT * self.agreement_seen + MISS_WEIGHT * self.missed
+        right = GOLD_WEIGHT * self.gold_correct + AGREEMENT_WEIGHT * (self.agreed + self.reviews_right)
+        seen = (
+            GOLD_WEIGHT * self.gold_seen
+            + AGREEMENT_WEIGHT * (self.agreement_seen + self.reviews_seen)
+            + MISS_WEIGHT * self.missed
+        )
         return Quality(right, seen).with_peers(self.peers)
 
     def estimate(self) -> float:
@@ -148,7 +155,53 @@ def gather_evidence(
     ).tuples():
         evidence[expert_id].missed = missed
     _judge_open_items(session, evidence, ids, with_reference, known)
+    _judge_reviews(session, evidence, ids, judges)
     return evidence
+
+
+def _judge_reviews(session: Session, evidence: dict[int, Evidence], ids: list[int], judges: dict[int, Matcher]) -> None:
+    """Reviewers are checked like everyone: each verdict against the item's gold or final answer.
+    An approval is right when the annotation agrees with it, a rejection when it does not, a
+    correction when the corrected answer does. A reviewer who approves everything shows here."""
+    reviewer = aliased(Assignment)
+    subject = aliased(Assignment)
+    rows = plain_rows(
+        session,
+        select(
+            reviewer.expert_id,
+            Item.project_id,
+            Review.decision,
+            Review.corrected_answer,
+            Submission.answer,
+            GoldAnswer.answer,
+            ItemResult.answer,
+        )
+        .select_from(Review)
+        .join(reviewer, reviewer.id == Review.reviewer_assignment_id)
+        .join(Submission, Submission.id == Review.submission_id)
+        .join(subject, subject.id == Submission.assignment_id)
+        .join(Item, Item.id == subject.item_id)
+        .outerjoin(GoldAnswer, GoldAnswer.item_id == Item.id)
+        .outerjoin(ItemResult, ItemResult.item_id == Item.id)
+        .where(
+            matches_any(session, reviewer.expert_id, ids),
+            or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
+        ),
+    ).all()
+    for expert_id, project_id, decision, corrected, answer, gold, final in rows:
+        if project_id not in judges:
+            judges[project_id] = matcher(project_spec(session, project_id).project)
+        agrees = judges[project_id]
+        reference = gold if gold is not None else final
+        if decision == "approve":
+            right = agrees(answer, reference)
+        elif decision == "reject":
+            right = not agrees(answer, reference)
+        else:
+            right = corrected is not None and agrees(corrected, reference)
+        record = evidence[expert_id]
+        record.reviews_seen += 1
+        record.reviews_right += right
 
 
 def peer_key(project: ProjectBody) -> tuple[Callable[[Mapping[str, Any]], tuple[Any, ...]], int] | None:

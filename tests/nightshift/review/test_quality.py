@@ -8,24 +8,27 @@ import json
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from expectations.agreement import check_agreement
 from expectations.gold import check_gold
 from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.experts.registry import ExpertRow, import_experts
 from nightshift.platform.db import transaction
-from nightshift.platform.models import Assignment, Batch, Expert, Item
+from nightshift.platform.models import Assignment, Batch, Expert, GoldAnswer, Item, ItemResult, Review, Submission
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec, parse_spec
 from nightshift.review import gold
 from nightshift.review.aggregate import Vote, aggregate
-from nightshift.review.decisions import claim_adjudication
+from nightshift.review.decisions import claim_adjudication, claim_review, decide_review
 from nightshift.review.gold import GoldScore
 from nightshift.review.quality import PeerObservation, Quality
 from nightshift.review.reliability import _share_of, gather_evidence
 from nightshift.review.settle import ReviewReport, aggregate_ready_items, settle_batch
 from nightshift.work.answers import submit_answer
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
+from tests.conftest import SAMPLES
+from tests.flows.test_review_flow import _answer_open_work
 from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -327,3 +330,88 @@ def test_a_pause_reopens_only_the_items_the_experts_votes_decided(sessions, proj
         # Item 0 is untouched: every vote on it stands (the paused expert's too, if they voted there).
         kept = session.scalars(select(Assignment.status).where(Assignment.item_id == next(iter(statuses)))).all()
     assert len(kept) == 3 and set(kept) == {"accepted"}
+
+
+def test_a_reviewer_is_checked_against_final_answers_and_one_who_approves_everything_shows(sessions, project) -> None:
+    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
+    with transaction(sessions) as session:
+        dispatch_batch(session, batch_id, NOW)
+        careless = session.scalar(select(Assignment.expert_id).order_by(Assignment.id).limit(1))
+        reviewer = session.scalar(select(Expert.id).where(Expert.tier == "reviewer").order_by(Expert.id).limit(1))
+
+    def rating(expert_id: int, item_id: int, gold: dict | None) -> int | tuple[int, list[str]]:
+        truth = gold["rating"] if gold else 5
+        if expert_id != careless:
+            return truth
+        return (7 if truth <= 4 else 1), ["unsafe"]
+
+    _answer_open_work(sessions, batch_id, rating)
+    approved: list[int] = []
+    with transaction(sessions) as session:
+        # The reviewer approves whatever they are given, the careless expert's work included.
+        while len(approved) < 60 and (task := claim_review(session, reviewer, NOW)) is not None:
+            decide_review(session, reviewer, task, "approve", now=NOW)
+            approved.append(task)
+    with transaction(sessions) as session:
+        session.execute(update(Assignment).where(Assignment.status == "submitted").values(status="accepted"))
+        aggregate_ready_items(session, batch_id, ReviewReport(), check_agreement)
+    with sessions() as session:
+        subject = aliased(Assignment)
+        judged = (
+            session.execute(
+                select(subject.expert_id)
+                .select_from(Review)
+                .join(Submission, Submission.id == Review.submission_id)
+                .join(subject, subject.id == Submission.assignment_id)
+                .where(
+                    Review.reviewer_assignment_id.in_(approved),
+                    select(ItemResult.item_id).where(ItemResult.item_id == subject.item_id).exists()
+                    | select(GoldAnswer.item_id).where(GoldAnswer.item_id == subject.item_id).exists(),
+                )
+            )
+            .scalars()
+            .all()
+        )
+        record = gather_evidence(session, [reviewer])[reviewer]
+    wrong = sum(1 for author in judged if author == careless)
+    assert wrong and len(judged) > wrong
+    # Each approval of the careless expert's answer was a wrong verdict; the rest were right.
+    assert (record.reviews_seen, record.reviews_right) == (len(judged), len(judged) - wrong)
+
+
+def test_review_is_spent_on_new_and_weaker_experts_and_a_sample_of_the_rest(sessions, project) -> None:
+    data = project.model_dump(mode="json")
+    data["project"]["review_share"] = 0.0
+    with transaction(sessions) as session:
+        apply_spec(session, parse_spec(data))
+    batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
+    _answer_open_work(sessions, batch_id, lambda expert, item, gold: gold["rating"] if gold else 5)
+    with transaction(sessions) as session:
+        reviewer = session.scalar(select(Expert.id).where(Expert.tier == "reviewer").order_by(Expert.id).limit(1))
+        authors = session.scalars(select(Assignment.expert_id).distinct().order_by(Assignment.expert_id)).all()
+        newcomer, weak = authors[:2]
+        # Everyone proven but a newcomer (at the prior) and one fallen under it.
+        session.execute(update(Expert).values(reliability=0.9))
+        session.execute(update(Expert).where(Expert.id == newcomer).values(reliability=0.8))
+        session.execute(update(Expert).where(Expert.id == weak).values(reliability=0.6))
+        held = set(session.scalars(select(Assignment.item_id).where(Assignment.expert_id == reviewer)))
+        expected = set(
+            session.scalars(
+                select(Assignment.id).where(
+                    Assignment.expert_id.in_([newcomer, weak]),
+                    Assignment.status == "submitted",
+                    Assignment.item_id.not_in(held),
+                )
+            )
+        )
+        reviewed: set[int] = set()
+        while (task := claim_review(session, reviewer, NOW)) is not None:
+            subject = session.scalar(
+                select(Submission.assignment_id)
+                .join(Assignment, Assignment.subject_submission_id == Submission.id)
+                .where(Assignment.id == task)
+            )
+            reviewed.add(subject)
+            decide_review(session, reviewer, task, "approve", now=NOW)
+    # The proven experts' work (the sample is 0 here) is never claimed.
+    assert expected and reviewed == expected
