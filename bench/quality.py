@@ -16,7 +16,9 @@ by the pool's adjudicators, until the batch passes or stops moving (stuck). The 
 computed from the same answers, each item's experts drawn in one seeded order: majority vote at a
 fixed 3 (`mv3`), Dawid-Skene at a fixed 3 (`ds3`), two then a third on disagreement with
 Dawid-Skene (`ds_2to3`), crowd-kit's OneCoinDawidSkene at a fixed 3 (`onecoin3`, when crowd-kit
-is installed), and majority vote over good experts only (`oracle`).
+is installed), and majority vote over good experts only (`oracle`). `nightshift_oracle_pause` is
+Nightshift with every bad expert also paused at the first review after their first answers (the
+pool's kinds known): no quality model can pause sooner, so its cost is the floor of this pool.
 
 Pay: every answered assignment is paid its expert's hourly rate for MINUTES minutes, times the
 spec's rate for its role. Accuracy: share of delivered (non-gold) items whose final answer is the truth.
@@ -145,8 +147,10 @@ def _spec() -> dict[str, Any]:
     }
 
 
-def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, Any]:
-    """capacity: the open tasks each expert takes in a round (a night's work at ~20 minutes a task)."""
+def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: bool = False) -> dict[str, Any]:
+    """capacity: the open tasks each expert takes in a round (a night's work at ~20 minutes a task).
+    oracle_pause: besides the quality gate, every bad expert is paused at the first review after
+    their first answers, as if the pool's kinds were known: the floor of what pausing can save."""
     from sqlalchemy import func, select
 
     from expectations.agreement import check_agreement
@@ -163,7 +167,7 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, A
     from nightshift.platform.models import Expert as ExpertModel
     from nightshift.projects.registry import apply_spec, project_spec
     from nightshift.projects.spec import parse_spec
-    from nightshift.review import gates, rounds
+    from nightshift.review import gates, gold, rounds, settle
     from nightshift.review.decisions import claim_adjudication
     from nightshift.work.answers import submit_answer
     from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
@@ -245,6 +249,14 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10) -> dict[str, A
                 status = report.batch_status
                 moved += report.passed_items + report.more_overlap_items + report.adjudication_items
                 moved += report.requeued_items
+                if oracle_pause:
+                    known_bad = [
+                        e
+                        for e, n in index_of.items()
+                        if pool.experts[n].kind != "good" and answered[n] and n not in paused_after
+                    ]
+                    moved += gold.pause_and_requeue(session, batch_id, known_bad, "bench: oracle", "bench")
+                    status = settle.settle_batch(session, batch_id)
                 for expert_id in session.scalars(select(ExpertModel.id).where(ExpertModel.status == "paused")):
                     paused_after.setdefault(index_of[expert_id], answered[index_of[expert_id]])
             # The pool's adjudicators take what waits for them, through the workbench's own claim.
@@ -367,7 +379,7 @@ def run_baseline(pool: Pool, method: str) -> dict[str, Any] | None:
     return _metrics(pool, correct, len(finals), len(triples), pay, set())
 
 
-METHODS = ("nightshift", "mv3", "ds3", "ds_2to3", "onecoin3", "oracle")
+METHODS = ("nightshift", "nightshift_oracle_pause", "mv3", "ds3", "ds_2to3", "onecoin3", "oracle")
 
 
 def main() -> None:
@@ -389,6 +401,8 @@ def main() -> None:
         for method in METHODS:
             if method == "nightshift":
                 result = run_nightshift(pool, workdir, args.capacity)
+            elif method == "nightshift_oracle_pause":
+                result = run_nightshift(pool, workdir, args.capacity, oracle_pause=True)
             else:
                 result = run_baseline(pool, method)
             if result is not None:
@@ -413,12 +427,12 @@ def main() -> None:
         f"{args.items} items, {args.experts} experts ({args.careless:.0%} careless, {args.spammers:.0%} spammers),"
         f" medians over {args.seeds} seeds"
     )
-    print(f"{'method':<11}{'accuracy':>9}{'assign/item':>12}{'pay/item':>10}{'correct/$1k':>12}{'vs ds3':>8}"
+    print(f"{'method':<24}{'accuracy':>9}{'assign/item':>12}{'pay/item':>10}{'correct/$1k':>12}{'vs ds3':>8}"
           f"{'good paused':>12}{'bad paused':>11}{'to pause':>9}{'stuck':>6}")  # fmt: skip
     for row in table:
         ratio = row["correct_per_1000_usd"] / ds3 if ds3 and row["correct_per_1000_usd"] else None
         print(
-            f"{row['method']:<11}{row['accuracy']:>9.3f}{_f(row['assignments_per_item'], 12, 2)}"
+            f"{row['method']:<24}{row['accuracy']:>9.3f}{_f(row['assignments_per_item'], 12, 2)}"
             f"{_f(row['pay_per_item'], 10, 2)}{_f(row['correct_per_1000_usd'], 12, 2)}{_f(ratio, 8, 2)}"
             f"{row['good_paused_share']:>12.3f}{row['careless_paused_share']:>11.3f}"
             f"{_f(row['median_answers_to_pause'], 9, 1)}{row['stuck_batches']:>6}"

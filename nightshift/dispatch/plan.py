@@ -118,10 +118,8 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     )
     report = DispatchReport(items=len(items))
     if not items:
-        # Nothing to staff, but an expert in doubt still gets the gold that settles it.
-        if doubt := _gold_for_doubtful(session, batch_id, project, defaultdict(set), report):
-            report.assignments += len(doubt)
-            yield PlanShard(0, doubt, due)
+        # Nothing to staff: no gold either, not even for an expert in doubt. A gold item handed
+        # out now would hold a batch that is otherwise done.
         yield DispatchPlan(batch_id, [], due, report)
         return
     live: Counter[int] = Counter()
