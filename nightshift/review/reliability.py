@@ -1,5 +1,6 @@
 """Expert reliability: the mean of the expert's quality posterior (review.quality), from gold
-accuracy, agreement with final answers and missed deadlines.
+accuracy, agreement with final answers, answers on items not settled yet (against the other votes
+there), review verdicts (against the final answer) and missed deadlines.
 
 A new expert starts at the prior's mean, and a few answers move it only a little; a missed
 deadline counts as a wrong answer. Dispatch ranks by it, and aggregation weighs votes by it.

@@ -193,6 +193,8 @@ def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adj
         [run] = session.scalars(select(GateRun).where(GateRun.gate == "agreement")).all()
         waiting = set(session.scalars(select(Item.id).where(Item.status == "adjudication")))
         passed = set(session.scalars(select(Item.id).where(Item.status == "passed", Item.is_gold.is_(False))))
+        # The quality gate runs after aggregation: an expert it paused takes back what their votes decided.
+        reopened = set(session.scalars(select(Item.id).where(Item.status == "rework", Item.is_gold.is_(False))))
         # An item no adjudicator can take (their languages, or they annotated it) passes on its
         # aggregate, saying so, rather than holding the batch forever.
         stranded = {
@@ -212,7 +214,9 @@ def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adj
     assert first.adjudication_items == len(waiting) > 20 and first.batch_status == "in_review"
     assert passed
     # Only the unsettled items failed; every failing row is named.
-    assert run.failed == len(waiting) + len(stranded) and run.evaluated == len(waiting) + len(passed)
+    assert run.failed == len(waiting) + len(stranded)
+    assert run.evaluated == len(waiting) + len(passed) + len(reopened)
+    assert len(reopened) <= first.requeued_items
     assert len(stranded) <= 5
     assert _docs_page(run.docs_url).is_file()
 
