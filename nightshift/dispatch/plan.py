@@ -29,6 +29,8 @@ from nightshift.projects.spec import ProjectBody
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
 # Gold items kept open for an expert in doubt (see _gold_for_doubtful).
 DOUBT_GOLD = 2
+# ...and at most this many in one batch: past it, the expert's record is what it is.
+DOUBT_GOLD_PER_BATCH = 6
 # Unassignable items are tried again at every dispatch: an expert who can take them may have joined.
 STAFFABLE = ("pending", "rework", "unassignable")
 
@@ -257,7 +259,8 @@ def _gold_for_doubtful(
     """Gold items for the batch's experts in doubt: their estimate is under the project's floor but
     not surely (they are not paused). Ranked behind everyone else, they get little other work, so
     nothing new would ever settle the doubt; a few known answers settle it either way, for the
-    price of those few answers. Up to DOUBT_GOLD open at a time, within capacity."""
+    price of those few answers. Up to DOUBT_GOLD open at a time and DOUBT_GOLD_PER_BATCH gold
+    items in the batch, within capacity."""
     if project.gold_rate <= 0:
         return []
     in_batch = select(Assignment.expert_id).join(Item, Item.id == Assignment.item_id).where(Item.batch_id == batch_id)
@@ -277,6 +280,7 @@ def _gold_for_doubtful(
     load: Counter[int] = Counter()
     open_gold: Counter[int] = Counter()
     held: set[tuple[int, int]] = set()
+    batch_gold: Counter[int] = Counter()
     for expert_id, item_id, batch, status, is_gold in session.execute(
         select(Assignment.expert_id, Assignment.item_id, Item.batch_id, Assignment.status, Item.is_gold)
         .join(Item, Item.id == Assignment.item_id)
@@ -284,6 +288,7 @@ def _gold_for_doubtful(
     ).tuples():
         if batch == batch_id:
             held.add((expert_id, item_id))
+            batch_gold[expert_id] += bool(is_gold)
         if status == "assigned":
             load[expert_id] += 1
             open_gold[expert_id] += bool(is_gold)
@@ -305,7 +310,11 @@ def _gold_for_doubtful(
         if not required <= skills[expert_id]:
             continue
         capacity, rate = doubtful[expert_id]
-        want = min(DOUBT_GOLD - open_gold[expert_id], capacity - load[expert_id])
+        want = min(
+            DOUBT_GOLD - open_gold[expert_id],
+            DOUBT_GOLD_PER_BATCH - batch_gold[expert_id],
+            capacity - load[expert_id],
+        )
         for item_id in (i for route in sorted(routes[expert_id]) for i in by_route.get(route, ())):
             if want <= 0:
                 break
