@@ -65,15 +65,13 @@ ANSWER = {
 
 def build(url: str, items: int, workdir: Path) -> dict[str, str]:
     """The project, experts, items and their tasks; returns handle → token."""
-    from nightshift.experts.registry import import_experts, parse_experts
-    from nightshift.ingest.batches import mark_ingest_complete, open_batch
-    from nightshift.ingest.store import load_chunk
+    from bench.batches import load_batch
+    from nightshift.experts.registry import parse_experts
     from nightshift.platform.db import make_engine, make_sessionmaker, transaction
     from nightshift.platform.keys import issue_key
     from nightshift.platform.migrate import upgrade
     from nightshift.platform.models import Assignment, Expert, Item, utcnow
     from nightshift.platform.sql import insert_ignoring_conflicts
-    from nightshift.projects.registry import apply_spec
     from nightshift.projects.spec import load_spec
     from nightshift.simulation.synthetic import generate_experts, generate_items
 
@@ -84,17 +82,8 @@ def build(url: str, items: int, workdir: Path) -> dict[str, str]:
     experts_file.write_text("".join(json.dumps({**e, "capacity": 10_000}) + "\n" for e in generate_experts(EXPERTS)))
     items_file = workdir / "items.jsonl"
     items_file.write_text("".join(json.dumps(i) + "\n" for i in generate_items(items)))
-    from nightshift.ingest.formats import read_chunks
-
+    load_batch(sessions, load_spec(ROOT / "samples" / "spec.yaml"), parse_experts(experts_file)[0], items_file)
     with transaction(sessions) as session:
-        apply_spec(session, load_spec(ROOT / "samples" / "spec.yaml"))
-        import_experts(session, parse_experts(experts_file)[0])
-        batch_id = open_batch(session, "acme-scenarios", items_file, "jsonl").batch_id
-    for rows, _ in read_chunks(items_file, "jsonl", False, 5_000):
-        with transaction(sessions) as session:
-            load_chunk(session, batch_id, str(items_file), rows)
-    with transaction(sessions) as session:
-        mark_ingest_complete(session, batch_id)
         item_ids = list(session.scalars(Item.__table__.select().with_only_columns(Item.id).order_by(Item.id)))
         expert_ids = dict(session.execute(Expert.__table__.select().with_only_columns(Expert.handle, Expert.id)).all())
         ids = list(expert_ids.values())

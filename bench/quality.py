@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+from bench.batches import load_batch  # noqa: E402
 from bench.databases import drop_database, fresh_database  # noqa: E402
 
 OPTIONS = ["sound", "misread_context", "flawed_reasoning", "unsafe"]
@@ -157,15 +158,12 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
     from expectations.gold import check_gold
     from expectations.submissions import check_submissions
     from nightshift.dispatch.assignments import dispatch_batch
-    from nightshift.experts.registry import ExpertRow, import_experts
-    from nightshift.ingest.batches import mark_ingest_complete, open_batch
-    from nightshift.ingest.formats import read_chunks
-    from nightshift.ingest.store import load_chunk
+    from nightshift.experts.registry import ExpertRow
     from nightshift.platform.db import make_engine, make_sessionmaker, transaction
     from nightshift.platform.migrate import upgrade
     from nightshift.platform.models import Assignment, Batch, Item, ItemResult, Submission
     from nightshift.platform.models import Expert as ExpertModel
-    from nightshift.projects.registry import apply_spec, project_spec
+    from nightshift.projects.registry import project_spec
     from nightshift.projects.spec import parse_spec
     from nightshift.review import gates, gold, rounds, settle
     from nightshift.review.decisions import claim_adjudication
@@ -202,15 +200,8 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
                 if i in pool.gold:
                     row["gold_answer"] = {"verdict": truth}
                 out.write(json.dumps(row) + "\n")
-        with transaction(sessions) as session:
-            apply_spec(session, parse_spec(_spec()))
-            import_experts(session, rows)
-            batch_id = open_batch(session, "quality", path, "jsonl").batch_id
-        for chunk, _ in read_chunks(path, "jsonl", False, 5000):
-            with transaction(sessions) as session:
-                load_chunk(session, batch_id, str(path), chunk)
-        with transaction(sessions) as session:
-            mark_ingest_complete(session, batch_id)
+        batch_id = load_batch(sessions, parse_spec(_spec()), rows, path)
+        with sessions() as session:
             project = project_spec(session, 1).project
             index_of = {eid: int(h[1:]) for eid, h in session.execute(select(ExpertModel.id, ExpertModel.handle))}
             item_of = {iid: int(ext[1:]) for iid, ext in session.execute(select(Item.id, Item.external_id))}

@@ -23,7 +23,7 @@ from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics,
 from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.aggregate import aggregate_items
-from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, PeerObservation, Quality
+from nightshift.review.quality import PeerObservation, Quality, posterior
 from nightshift.review.reliability import Evidence, gather_evidence, matcher
 from nightshift.review.settle import accepted_votes
 
@@ -54,10 +54,13 @@ class GoldScore:
 
     @property
     def quality(self) -> Quality:
-        return Quality(
-            GOLD_WEIGHT * self.credit + AGREEMENT_WEIGHT * (self.agreed + self.reviews_right),
-            GOLD_WEIGHT * self.seen + AGREEMENT_WEIGHT * (self.agreement_seen + self.reviews_seen),
-        ).with_peers(self.peers)
+        # Gold with partial credit, in this project; missed deadlines are reliability's, not the gate's.
+        return posterior(
+            (self.credit, self.seen),
+            (self.agreed, self.agreement_seen),
+            (self.reviews_right, self.reviews_seen),
+            peers=self.peers,
+        )
 
 
 @without_collection

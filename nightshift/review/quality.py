@@ -26,6 +26,8 @@ PAUSE_CONFIDENCE = 0.9
 # Agreement with other experts' answer is weaker evidence than a known answer.
 GOLD_WEIGHT = 1.0
 AGREEMENT_WEIGHT = 1.0
+# A missed deadline counts as a wrong answer.
+MISS_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,21 @@ class Quality:
         size = max(mean * (1 - mean) / max(variance, 1e-9) - 1, 0.1)
         alpha, beta = max(mean * size, 0.05), max((1 - mean) * size, 0.05)
         return Quality(alpha - PRIOR_RIGHT, alpha + beta - PRIOR_RIGHT - PRIOR_WRONG)
+
+
+def posterior(
+    gold: tuple[float, float],
+    agreement: tuple[float, float],
+    reviews: tuple[float, float] = (0.0, 0.0),
+    missed: int = 0,
+    peers: Sequence[PeerObservation] = (),
+) -> Quality:
+    """The one way evidence becomes a posterior, each kind a (credit, answers judged) pair: gold,
+    agreement with final answers, review verdicts; missed deadlines count as wrong answers; answers
+    on open items update it last (with_peers)."""
+    credit = GOLD_WEIGHT * gold[0] + AGREEMENT_WEIGHT * (agreement[0] + reviews[0])
+    weight = GOLD_WEIGHT * gold[1] + AGREEMENT_WEIGHT * (agreement[1] + reviews[1]) + MISS_WEIGHT * missed
+    return Quality(credit, weight).with_peers(peers)
 
 
 @dataclass(frozen=True, slots=True)

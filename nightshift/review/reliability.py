@@ -23,11 +23,10 @@ from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, Ite
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
-from nightshift.review.quality import AGREEMENT_WEIGHT, GOLD_WEIGHT, PeerObservation, Quality, candidate_posterior
+from nightshift.review.quality import PeerObservation, Quality, candidate_posterior, posterior
 from nightshift.work.submissions import KnownAnswers, answers_of
 
 PRIOR = Quality().mean
-MISS_WEIGHT = 1.0
 # Passes over the open items' votes, each judging every answer with the qualities the last pass
 # found: a random answerer's disagreements then weigh against them, not against their partners.
 PEER_PASSES = 3
@@ -47,13 +46,13 @@ class Evidence:
     peers: list[PeerObservation] = field(default_factory=list)
 
     def quality(self) -> Quality:
-        right = GOLD_WEIGHT * self.gold_correct + AGREEMENT_WEIGHT * (self.agreed + self.reviews_right)
-        seen = (
-            GOLD_WEIGHT * self.gold_seen
-            + AGREEMENT_WEIGHT * (self.agreement_seen + self.reviews_seen)
-            + MISS_WEIGHT * self.missed
+        return posterior(
+            (self.gold_correct, self.gold_seen),
+            (self.agreed, self.agreement_seen),
+            (self.reviews_right, self.reviews_seen),
+            self.missed,
+            self.peers,
         )
-        return Quality(right, seen).with_peers(self.peers)
 
     def estimate(self) -> float:
         return self.quality().mean
