@@ -5,7 +5,10 @@ cd "$(dirname "$0")/.."
 if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet uv
 fi
-uv sync --frozen --quiet
+# Compiled once here: with PYTHONDONTWRITEBYTECODE set (as on this workplace's machines), Python
+# would otherwise compile every imported module from source on every start of every command.
+uv sync --frozen --quiet --compile-bytecode
+uv run --frozen python -m compileall -q -j 0 nightshift app flows tasks expectations deployments bench >/dev/null
 # The browser tests drive Debian's Chromium: Playwright cannot download its own browser here.
 if ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive

@@ -7,7 +7,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from expectations.ingest_chunk import check_chunk
-from expectations.worker import shared_worker
+from expectations.worker import GateWorker, shared_worker
 from nightshift.ingest import batches, sources, store
 from nightshift.ingest import rows as ingest_rows
 from nightshift.ingest.formats import SourceRow
@@ -73,7 +73,7 @@ def load_item_chunk(
         with transaction(res.sessions) as session:
             if not expect_new:
                 store.set_aside_known(session, batch_id, source, prepared)
-            ingest_rows.refuse(prepared, batch_id, source, check_chunk(prepared.items, project, shared_worker()))
+            ingest_rows.refuse(prepared, batch_id, source, check_chunk(prepared.items, project, gate_worker()))
             return store.store_chunk(session, batch_id, source, prepared, known_set_aside=not expect_new).as_dict()
     except Exception as exc:
         # The database's own message quotes the value it refused: the run's state, its log and
@@ -83,6 +83,12 @@ def load_item_chunk(
                 f"rows from line {first_line}: the database refused a value ({data_error_name(exc)})"
             ) from None
         raise
+
+
+def gate_worker() -> GateWorker:
+    """The chunk gate's worker: shared with the state folder's other commands while warm."""
+    settings = resources().settings
+    return shared_worker(settings.home, settings.gate_worker_idle_seconds)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

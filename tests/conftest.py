@@ -21,6 +21,10 @@ _STATE = Path(tempfile.mkdtemp(prefix="nightshift-tests-"))
 os.environ["NIGHTSHIFT_HOME"] = str(_STATE)
 os.environ.pop("NIGHTSHIFT_DATABASE_URL", None)
 os.environ.pop("NIGHTSHIFT_SLACK_TOKEN", None)
+# Nothing a test starts outlives the run: each process has its own gate worker, and the Prefect API
+# is the run's shared server (below) or Prefect's temporary one. Tests of the shared ones set these.
+os.environ["NIGHTSHIFT_GATE_WORKER_IDLE_SECONDS"] = "0"
+os.environ["NIGHTSHIFT_LOCAL_PREFECT_IDLE_SECONDS"] = "0"
 POSTGRES_ENV = "NIGHTSHIFT_TEST_POSTGRES_URL"
 # Runs' logs stay in each process's own log, not shipped to the Prefect API: nothing here reads them
 # there, and the server's handling of them was a good share of the run's CPU.

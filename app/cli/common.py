@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,15 @@ BatchOption = Annotated[int, typer.Option("--batch", "-b", help="Batch id.")]
 def settings() -> Settings:
     """The settings as the environment has them now (the composition root reads them)."""
     return root.load_settings()
+
+
+def prefect_api() -> Callable[[], None]:
+    """For a command that runs a flow, first thing: the Prefect API its runs report to (the configured
+    one, else the state folder's local one, started in the background: app.local_prefect). Returns
+    what to call just before the flow, which waits until that API answers."""
+    from app.local_prefect import start
+
+    return start(settings())
 
 
 def resources() -> root.Resources:

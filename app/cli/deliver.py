@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import BatchOption, JsonFlag, emit, ready_sessions, require_batch
+from app.cli.common import BatchOption, JsonFlag, emit, prefect_api, ready_sessions, require_batch
 
 
 def deliver(
@@ -14,9 +14,12 @@ def deliver(
     as_json: JsonFlag = False,
 ) -> None:
     """Deliver passed batches and send every due webhook page."""
+    api_ready = prefect_api()
     if batch is not None:
         require_batch(batch)
     from flows.deliver import DeliverParams, deliver_flow
+
+    api_ready()
 
     result = deliver_flow(DeliverParams(batch_id=batch))
     sent = result.sent

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from app.cli.common import BatchOption, JsonFlag, emit, require_batch
+from app.cli.common import BatchOption, JsonFlag, emit, prefect_api, require_batch
 
 
 def dispatch(batch: BatchOption, as_json: JsonFlag = False) -> None:
     """Assign each item of a batch to qualified experts."""
+    api_ready = prefect_api()
     require_batch(batch)
     from flows.dispatch import DispatchParams, dispatch_flow
+
+    api_ready()
 
     result = dispatch_flow(DispatchParams(batch_id=batch))
     emit(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli.common import JsonFlag, emit, ready_sessions
+from app.cli.common import JsonFlag, emit, prefect_api, ready_sessions
 from nightshift.platform.errors import NightshiftError
 
 quarantine_app = typer.Typer(help="Rows refused at ingest: see, fix and load them.", no_args_is_help=True)
@@ -25,6 +25,7 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest work items into a batch per file; bad rows are quarantined with their reason."""
+    api_ready = prefect_api()
     from nightshift.ingest.sources import expand, is_url
     from nightshift.projects.registry import get_project
 
@@ -34,12 +35,17 @@ def ingest(
         expand(source)  # a missing file or an empty glob: one line, before anything starts
     with ready_sessions()() as session:
         get_project(session, project)
+    # GX loads in the gate's worker while Prefect starts here (both take seconds when cold).
+    from tasks.ingest import gate_worker
+
+    gate_worker().warm_in_background()
     from flows.ingest import IngestParams, ingest_flow, progress_listener
 
     params = IngestParams(project=project, source=source, format=file_format, force=force)  # type: ignore[arg-type]
     with _progress_bar() as listener:
         token = progress_listener.set(listener)
         try:
+            api_ready()
             result = ingest_flow(params)
         finally:
             progress_listener.reset(token)

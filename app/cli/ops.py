@@ -8,15 +8,18 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import JsonFlag, ready_sessions
+from app.cli.common import JsonFlag, prefect_api, ready_sessions
 
 
 def nightly(
     drop_folder: Annotated[Path | None, typer.Option(help="Folder of <project-slug>/*.jsonl files.")] = None,
 ) -> None:
     """Run the nightly pipeline once, now."""
+    api_ready = prefect_api()
     ready_sessions()
     from flows.nightly import NightlyParams, nightly_flow
+
+    api_ready()
 
     for outcome in nightly_flow(NightlyParams(drop_folder=str(drop_folder) if drop_folder else None)):
         typer.echo(f"batch {outcome['batch_id']}: failed steps {outcome['failed_steps']}")

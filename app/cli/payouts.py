@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli.common import JsonFlag, emit, ready_sessions, settings
+from app.cli.common import JsonFlag, emit, prefect_api, ready_sessions, settings
 
 payouts_app = typer.Typer(help="Expert pay: run a period, statements, corrections.")
 
@@ -34,9 +34,12 @@ def payouts(
     """Pay a period: ledger entries for time, deductions and bonuses, then the payments CSV."""
     if ctx.invoked_subcommand:
         return
+    api_ready = prefect_api()
     chosen = _period(period, tz)
     ready_sessions()
     from flows.payouts import PayoutParams, payouts_flow
+
+    api_ready()
 
     result = payouts_flow(PayoutParams(period=chosen.label, timezone=chosen.timezone))
     emit(

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import BatchOption, JsonFlag, emit, ready_sessions, require_batch
+from app.cli.common import BatchOption, JsonFlag, emit, prefect_api, ready_sessions, require_batch
 from app.cli.deliver import deliver
 
 
 def review(batch: BatchOption, as_json: JsonFlag = False) -> None:
     """Gate and aggregate a batch's submissions."""
+    api_ready = prefect_api()
     require_batch(batch)
     from flows.review import ReviewParams, review_flow
+
+    api_ready()
 
     result = review_flow(ReviewParams(batch_id=batch))
     emit(
@@ -27,6 +30,7 @@ def review(batch: BatchOption, as_json: JsonFlag = False) -> None:
 
 def reaggregate(batch: BatchOption, as_json: JsonFlag = False) -> None:
     """Aggregate a finished batch again with today's reliabilities; changes go out as a new version."""
+    api_ready = prefect_api()
     from nightshift.platform.db import transaction
     from nightshift.review.settle import reaggregate_batch
 
@@ -35,4 +39,5 @@ def reaggregate(batch: BatchOption, as_json: JsonFlag = False) -> None:
         changed = reaggregate_batch(session, batch, "cli")
     typer.echo(f"batch {batch}: {changed} final answers changed")
     if changed:
+        api_ready()
         deliver(batch, as_json)

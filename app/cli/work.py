@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli.common import BatchOption, require_batch, resources
+from app.cli.common import BatchOption, prefect_api, require_batch, resources
 from nightshift.platform.errors import NightshiftError
 
 
@@ -30,7 +30,9 @@ def simulate(
     max_rounds: Annotated[int, typer.Option(help="With --until-done: rounds before calling it blocked.")] = 20,
 ) -> None:
     """Synthetic experts do a batch's open tasks through the expert API, over HTTP."""
+    api_ready = prefect_api()
     require_batch(batch)
+    api_ready()
     if until_done:
         from flows.simulate import UntilDoneParams, until_done_flow
 

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     data_docs_dir: Path | None = Field(
         default=None, description="Where each gate run's Great Expectations Data Docs are built."
     )
+    gate_worker_idle_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="The ingest gate's worker (Great Expectations loaded) stays this long after its last "
+        "call, for the next command of this state folder; 0: each process starts and stops its own.",
+    )
+    local_prefect_idle_seconds: float = Field(
+        default=1800.0,
+        ge=0,
+        description="Without PREFECT_API_URL, commands share a local Prefect API in the state folder that "
+        "stops after this long without a request; 0: Prefect's temporary API for each command.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,13 +8,13 @@ import os
 import signal
 from pathlib import Path
 
-from expectations.worker import shared_worker
 from flows.ingest import IngestParams, ingest_flow
+from tasks.ingest import gate_worker
 from tests.nightshift.ingest.test_ingest import good_row
 
 
 def test_a_killed_gate_worker_is_replaced_and_its_chunk_retried(app_env, prefect_api, project, tmp_path: Path) -> None:
-    worker = shared_worker()
+    worker = gate_worker()
     killed = worker.call(os.getpid)
     os.kill(killed, signal.SIGKILL)
     source = tmp_path / "items.jsonl"
