@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,12 @@ IDLE_ENV = "NIGHTSHIFT_LOCAL_PREFECT_IDLE"
 FD_ENV = "NIGHTSHIFT_LOCAL_PREFECT_FD"
 
 
-def start(settings: Settings) -> Callable[[], None]:
-    """Point this process at the folder's local Prefect API, starting it if need be; returns what
-    to call before the first flow (it waits until the API answers). Must run before Prefect is
+def start(settings: Settings) -> Callable[[], AbstractContextManager[None]]:
+    """Point this process at the folder's local Prefect API, starting it if need be. Returns what
+    to run the command's flows in: it waits until the API answers. Must run before Prefect is
     imported: Prefect reads its API's address then."""
     if os.environ.get("PREFECT_API_URL") or settings.local_prefect_idle_seconds <= 0 or "prefect" in sys.modules:
-        return _nothing
+        return _flows_of_a_command
     run_dir = run_folder(settings.home)
     with locked(run_dir / "prefect-api.lock"):
         found = read_record(run_dir / RECORD_NAME)
@@ -50,11 +51,26 @@ def start(settings: Settings) -> Callable[[], None]:
         else:
             url, pid = _spawn(run_dir, settings.local_prefect_idle_seconds)
     os.environ["PREFECT_API_URL"] = url
-    return lambda: _wait_until_healthy(url, pid, run_dir / LOG_NAME)
+
+    @contextlib.contextmanager
+    def ready() -> Iterator[None]:
+        _wait_until_healthy(url, pid, run_dir / LOG_NAME)
+        with _flows_of_a_command():
+            yield
+
+    return ready
 
 
-def _nothing() -> None:
-    return None
+@contextlib.contextmanager
+def _flows_of_a_command() -> Iterator[None]:
+    """Flows run by a command, in its process, send no heartbeats. Prefect's heartbeats let a
+    server's automation find the runs of a deployment whose worker died; a command's runs end with
+    the command, which waits for them. And a flow run waits up to a second at its end for its
+    heartbeat thread to stop (it sleeps in steps of a second), which small work felt."""
+    from prefect.settings import temporary_settings
+
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
 
 
 def _spawn(run_dir: Path, idle_seconds: float) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 import typer
@@ -26,10 +27,10 @@ def settings() -> Settings:
     return root.load_settings()
 
 
-def prefect_api() -> Callable[[], None]:
+def prefect_api() -> Callable[[], AbstractContextManager[None]]:
     """For a command that runs a flow, first thing: the Prefect API its runs report to (the configured
     one, else the state folder's local one, started in the background: app.local_prefect). Returns
-    what to call just before the flow, which waits until that API answers."""
+    what to run the flow in (``with api_ready(): flow(...)``), which waits until that API answers."""
     from app.local_prefect import start
 
     return start(settings())

@@ -19,9 +19,8 @@ def deliver(
         require_batch(batch)
     from flows.deliver import DeliverParams, deliver_flow
 
-    api_ready()
-
-    result = deliver_flow(DeliverParams(batch_id=batch))
+    with api_ready():
+        result = deliver_flow(DeliverParams(batch_id=batch))
     sent = result.sent
     emit(
         result,

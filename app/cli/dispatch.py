@@ -11,9 +11,8 @@ def dispatch(batch: BatchOption, as_json: JsonFlag = False) -> None:
     require_batch(batch)
     from flows.dispatch import DispatchParams, dispatch_flow
 
-    api_ready()
-
-    result = dispatch_flow(DispatchParams(batch_id=batch))
+    with api_ready():
+        result = dispatch_flow(DispatchParams(batch_id=batch))
     emit(
         result,
         as_json,

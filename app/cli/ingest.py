@@ -45,8 +45,8 @@ def ingest(
     with _progress_bar() as listener:
         token = progress_listener.set(listener)
         try:
-            api_ready()
-            result = ingest_flow(params)
+            with api_ready():
+                result = ingest_flow(params)
         finally:
             progress_listener.reset(token)
     lines = []

@@ -19,9 +19,9 @@ def nightly(
     ready_sessions()
     from flows.nightly import NightlyParams, nightly_flow
 
-    api_ready()
-
-    for outcome in nightly_flow(NightlyParams(drop_folder=str(drop_folder) if drop_folder else None)):
+    with api_ready():
+        outcomes = nightly_flow(NightlyParams(drop_folder=str(drop_folder) if drop_folder else None))
+    for outcome in outcomes:
         typer.echo(f"batch {outcome['batch_id']}: failed steps {outcome['failed_steps']}")
 
 

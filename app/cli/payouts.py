@@ -39,9 +39,8 @@ def payouts(
     ready_sessions()
     from flows.payouts import PayoutParams, payouts_flow
 
-    api_ready()
-
-    result = payouts_flow(PayoutParams(period=chosen.label, timezone=chosen.timezone))
+    with api_ready():
+        result = payouts_flow(PayoutParams(period=chosen.label, timezone=chosen.timezone))
     emit(
         result,
         as_json,

@@ -14,9 +14,8 @@ def review(batch: BatchOption, as_json: JsonFlag = False) -> None:
     require_batch(batch)
     from flows.review import ReviewParams, review_flow
 
-    api_ready()
-
-    result = review_flow(ReviewParams(batch_id=batch))
+    with api_ready():
+        result = review_flow(ReviewParams(batch_id=batch))
     emit(
         result,
         as_json,
@@ -39,5 +38,5 @@ def reaggregate(batch: BatchOption, as_json: JsonFlag = False) -> None:
         changed = reaggregate_batch(session, batch, "cli")
     typer.echo(f"batch {batch}: {changed} final answers changed")
     if changed:
-        api_ready()
-        deliver(batch, as_json)
+        with api_ready():
+            deliver(batch, as_json)

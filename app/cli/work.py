@@ -32,11 +32,11 @@ def simulate(
     """Synthetic experts do a batch's open tasks through the expert API, over HTTP."""
     api_ready = prefect_api()
     require_batch(batch)
-    api_ready()
     if until_done:
         from flows.simulate import UntilDoneParams, until_done_flow
 
-        done = until_done_flow(UntilDoneParams(batch_id=batch, max_rounds=max_rounds))
+        with api_ready():
+            done = until_done_flow(UntilDoneParams(batch_id=batch, max_rounds=max_rounds))
         typer.echo(
             f"batch {batch}: {done.batch_status} after {done.rounds} rounds; {done.delivered_items} items delivered,"
             f" accuracy {done.accuracy:.3f} against the truth, {done.assignments_per_item:.2f} assignments and"
@@ -56,7 +56,8 @@ def simulate(
             time_scale=time_scale,
             tasks_at_once=tasks_at_once,
         )
-        return simulate_flow(params)
+        with api_ready():
+            return simulate_flow(params)
 
     if url:
         report = run(url)
