@@ -202,7 +202,8 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     """Items an adjudicator has answered: the answer joins the annotators' as one more vote, weighed
     by the adjudicator's quality like anyone's (adjudicators are checked on gold and agreement too);
     the item passes once its votes settle, else waits for another adjudicator (never one who worked
-    on it), up to MAX_ADJUDICATIONS rounds. Returns how many passed."""
+    on it), up to MAX_ADJUDICATIONS rounds; and items still waiting that no adjudicator can take any
+    more pass on their votes. Returns how many passed."""
     decided = (
         session.execute(
             select(Assignment.id, Assignment.item_id, Item.status_reason)
@@ -218,10 +219,29 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
         .tuples()
         .all()
     )
-    if not decided:
-        return 0
     project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    item_ids = sorted({item_id for _, item_id, _ in decided})
+    # Waiting with no adjudication open, while the last adjudicator who could take them was paused
+    # (or took another role) since they were sent: they pass on their votes, like those below.
+    open_adjudication = exists().where(
+        Assignment.item_id == Item.id,
+        Assignment.role == "adjudicate",
+        Assignment.status.in_(("assigned", "submitted")),
+    )
+    waiting = dict(
+        session.execute(
+            select(Item.id, Item.status_reason).where(
+                Item.batch_id == batch_id, Item.status == "adjudication", ~open_adjudication
+            )
+        )
+        .tuples()
+        .all()
+    )
+    available = adjudicator_available(session, list(waiting), project.required_skills)
+    stranded = {item_id: why or "" for item_id, why in waiting.items() if item_id not in available}
+    if not decided and not stranded:
+        return 0
+    reasons = stranded | {item_id: why for _, item_id, why in decided}
+    item_ids = sorted(reasons)
     votes = accepted_votes(session, item_ids)
     rulings = adjudication_votes(session, item_ids)
     everyone = {i: [*votes.get(i, []), *rulings.get(i, [])] for i in item_ids}
@@ -231,7 +251,7 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     unsettled = [i for i in item_ids if aggregates[i].unsettled and len(rulings.get(i, [])) < MAX_ADJUDICATIONS]
     # One more round only where an adjudicator who has not worked on the item is left to take it.
     takers = adjudicator_available(session, unsettled, project.required_skills)
-    for item_id, why in {item_id: why for _, item_id, why in decided}.items():
+    for item_id, why in reasons.items():
         result = aggregates[item_id]
         rounds = len(rulings.get(item_id, []))
         if item_id in takers:

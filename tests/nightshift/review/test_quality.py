@@ -248,6 +248,29 @@ def test_an_item_still_disputed_after_adjudication_goes_to_a_second_and_its_batc
     assert rulings == 2
 
 
+def test_an_item_waiting_for_an_adjudicator_passes_on_its_votes_once_none_could_take_it(
+    sessions, project, tmp_path
+) -> None:
+    with transaction(sessions) as session:
+        apply_spec(session, _spec(project, {"min": 2, "max": 2}))
+    batch_id = _items(sessions, tmp_path)
+    assert list(_round(sessions, batch_id, {0: [_answer("sound", 4), _answer("unsafe", 4)]}).values()) == [
+        "adjudication"
+    ]
+    assert _review(sessions, batch_id) == "in_review"  # someone could still take it: it waits
+    with transaction(sessions) as session:
+        # Every adjudicator paused (the quality gate, or ops) while it waited, before any claimed it.
+        session.execute(update(Expert).where(Expert.tier == "adjudicator").values(status="paused"))
+    assert _review(sessions, batch_id) == "passed"
+    with sessions() as session:
+        [result] = session.scalars(select(ItemResult)).all()
+    assert result.method["_adjudicated"]["rounds"] == 0
+    assert (
+        result.method["_note"]
+        == "still unsettled after 0 adjudications (no adjudicator left to take it): passed on its votes"
+    )
+
+
 def test_an_item_reopened_after_an_accepted_adjudication_can_be_adjudicated_again(sessions, project, tmp_path) -> None:
     with transaction(sessions) as session:
         apply_spec(session, _spec(project, {"min": 2, "max": 2}))
