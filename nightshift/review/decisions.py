@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -146,16 +146,18 @@ def claim_adjudication(
     ]
     if not projects or not languages:
         return None
-    held = select(Assignment.item_id).where(Assignment.expert_id == expert_id)
-    live = select(Assignment.live_adjudication_item_id).where(Assignment.live_adjudication_item_id.is_not(None))
+    # NOT EXISTS (anti-joins) rather than NOT IN (subquery), as in review.settle: once the planner
+    # thinks a subquery will not fit in work_mem, NOT IN scans it again for every item.
+    held = exists().where(Assignment.item_id == Item.id, Assignment.expert_id == expert_id)
+    live = exists().where(Assignment.live_adjudication_item_id == Item.id)
     candidates = session.scalars(
         select(Item.id)
         .where(
             Item.status == "adjudication",
             Item.project_id.in_(projects),
             Item.language.in_(languages),
-            Item.id.not_in(held),
-            Item.id.not_in(live),
+            ~held,
+            ~live,
         )
         .order_by(Item.id)
         .limit(20)

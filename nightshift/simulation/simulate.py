@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 from pydantic import TypeAdapter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.ingest.rows import content_hash
@@ -206,8 +206,14 @@ def simulate_adjudications(session: Session, batch_id: int, now: dt.datetime | N
         .where(Expert.tier == "adjudicator", Expert.status == "active")
         .order_by(Expert.id)
     ).tuples()
+    # Each claim looks through every item waiting anywhere: ask only while this batch has some.
+    waiting = session.scalar(
+        select(func.count()).select_from(Item).where(Item.batch_id == batch_id, Item.status == "adjudication")
+    )
     answered = 0
     for expert_id, handle in adjudicators:
+        if answered >= (waiting or 0):
+            break
         while (assignment_id := decisions.claim_adjudication(session, expert_id, moment)) is not None:
             item_hash = session.scalar(
                 select(Item.content_hash)
