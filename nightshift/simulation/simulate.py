@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from nightshift.ingest.rows import content_hash
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import ApiKey, Assignment, Batch, Expert, Item, utcnow
+from nightshift.platform.sql import matches_any
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import Label
 from nightshift.review import decisions
@@ -180,7 +181,9 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) ->
         select(Assignment.id, Item.content_hash, Expert.handle)
         .join(Item, Item.id == Assignment.item_id)
         .join(Expert, Expert.id == Assignment.expert_id)
-        .where(Assignment.id.in_(assignment_ids), Assignment.status == "assigned")
+        # One array parameter on PostgreSQL: a round of a big batch has more ids than the 65,535
+        # parameters a statement may bind.
+        .where(matches_any(session, Assignment.id, assignment_ids), Assignment.status == "assigned")
     ).all()
     now = utcnow()
     submissions = []

@@ -75,7 +75,8 @@ def record_submissions(session: Session, submissions: list[NewSubmission], now: 
     started = dict(
         session.execute(
             select(Assignment.id, Assignment.started_at).where(
-                Assignment.id.in_([s.assignment_id for s in submissions]), Assignment.status == "assigned"
+                matches_any(session, Assignment.id, [s.assignment_id for s in submissions]),
+                Assignment.status == "assigned",
             )
         )
         .tuples()

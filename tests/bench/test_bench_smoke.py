@@ -95,3 +95,22 @@ def test_the_quality_bench_reports_every_method_and_key(tmp_path: Path) -> None:
     }
     assert all(set(row) == keys for row in rows.values())
     assert rows["nightshift"]["stuck_batches"] == 0 and rows["mv3"]["assignments_per_item"] == 3
+
+
+@pytest.mark.slow(60)
+def test_the_pipeline_bench_runs_every_stage_through_the_flows(tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    args = ("--items", "100", "--experts", "60", "--workdir", str(tmp_path), "--json", str(out))
+    lines = run_bench("bench/pipeline.py", *args).stdout.splitlines()
+    stages = ("ingest", "dispatch", "work", "review", "adjudication", "delivery", "total")
+    for stage in stages:
+        assert any(line.startswith(f"{stage} ") for line in lines), lines
+    result = json.loads(out.read_text())
+    assert result["batch_status"] == "passed" and not result["problems"]
+    figures = result["stages"]
+    assert figures["ingest"]["count"] == 100 and figures["ingest"]["baseline_seconds"] > 0
+    assert figures["ingest"]["worker_peak_mb"] > 0
+    assert figures["work"]["count"] == figures["dispatch"]["count"] == figures["review"]["count"]
+    # Gold items (one in twenty) are ours: never delivered; the receiver verified every record.
+    assert figures["delivery"]["count"] == result["receiver"]["records"] == 95
+    assert figures["review"]["baseline_seconds"] > 0 and figures["delivery"]["baseline_seconds"] > 0
