@@ -44,21 +44,41 @@ def start(settings: Settings) -> Callable[[], AbstractContextManager[None]]:
     if os.environ.get("PREFECT_API_URL") or settings.local_prefect_idle_seconds <= 0 or "prefect" in sys.modules:
         return _flows_of_a_command
     run_dir = run_folder(settings.home)
-    with locked(run_dir / "prefect-api.lock"):
-        found = read_record(run_dir / RECORD_NAME)
-        if found and found.get("fingerprint") == _fingerprint() and alive(found.get("pid")):
-            url, pid = str(found["url"]), int(found["pid"])
-        else:
-            url, pid = _spawn(run_dir, settings.local_prefect_idle_seconds)
-    os.environ["PREFECT_API_URL"] = url
+    idle_seconds = settings.local_prefect_idle_seconds
+    server = {"found": _find_or_spawn(run_dir, idle_seconds)}
+    os.environ["PREFECT_API_URL"] = server["found"][0]
+    # While this command runs, the server is in use even between its requests: it is told so.
+    threading.Thread(target=_keep_alive, args=(server, idle_seconds), daemon=True).start()
 
     @contextlib.contextmanager
     def ready() -> Iterator[None]:
+        url, pid = server["found"]
+        if not alive(pid):
+            # It stopped between our finding it and the first call (idle for a moment too long):
+            # another one, and this command's flows go there.
+            url, pid = server["found"] = _find_or_spawn(run_dir, idle_seconds)
         _wait_until_healthy(url, pid, run_dir / LOG_NAME)
-        with _flows_of_a_command():
+        from prefect.settings import temporary_settings
+
+        with temporary_settings(updates={"api.url": url}), _flows_of_a_command():
             yield
 
     return ready
+
+
+def _find_or_spawn(run_dir: Path, idle_seconds: float) -> tuple[str, int]:
+    with locked(run_dir / "prefect-api.lock"):
+        found = read_record(run_dir / RECORD_NAME)
+        if found and found.get("fingerprint") == _fingerprint() and alive(found.get("pid")):
+            return str(found["url"]), int(found["pid"])
+        return _spawn(run_dir, idle_seconds)
+
+
+def _keep_alive(server: dict[str, tuple[str, int]], idle_seconds: float) -> None:
+    while True:
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"{server['found'][0]}/health", timeout=5).close()
+        time.sleep(max(0.5, min(60.0, idle_seconds / 3)))
 
 
 @contextlib.contextmanager

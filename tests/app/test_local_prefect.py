@@ -22,7 +22,7 @@ from tests.app.test_cli_errors import nightshift_process
 from tests.conftest import SAMPLES
 from tests.nightshift.ingest.test_ingest import good_row
 
-IDLE_SECONDS = 6
+IDLE_SECONDS = 15
 
 
 def flow_run_names(api_url: str) -> list[str]:
@@ -47,7 +47,7 @@ def gone(pid: int, seconds: float) -> bool:
     return False
 
 
-@pytest.mark.slow(45)
+@pytest.mark.slow(60)
 def test_commands_share_a_local_prefect_api_and_a_warm_gate_worker_that_stop_when_idle(
     sqlite_template: Path, sample_spec: ProjectSpec, prefect_server_database: str, tmp_path: Path
 ) -> None:
