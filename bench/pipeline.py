@@ -15,15 +15,17 @@ One run on a fresh database, with its Prefect server on PostgreSQL (bench/prefec
    adjudicators, through the workbench's claim), until the batch passes or stops moving.
 3. delivery: the deliver flow to a client endpoint (app.receiver.WebhookReceiver, in a process of
    its own, verifying every signature); baseline: the same page bodies POSTed unsigned to the same
-   receiver on one HTTP client (bench/deliver.py's), which refuses them after reading them: the
-   transport alone. The receiver's verifying, on its own core's share, is part of the delivery's
-   time and reported beside it.
+   receiver on one HTTP client (bench/deliver.py's), which reads each and refuses it: the transport
+   alone. The receiver's verifying (its own process, reported apart) is inside the delivery's time.
 
-Printed per stage: seconds, rate, peak RSS of this process during the stage (its high-water mark is
-reset between stages), for ingest also the gate worker's; each stage's baseline and the ratio of the
-stage's time to it. Experts: --experts, by default one per ten items (at least 1,000): the pool
-takes about 2.6 x N tasks a round (capacity 20-40 open tasks each), so a round staffs most of the
-batch and the rest follows.
+Printed per stage: seconds, rate, peak RSS of this process during the stage (the high-water mark is
+reset before each stage; a stage's peak includes what earlier stages left resident, so "added" is
+the most it rose over the RSS it started with), for ingest also the gate worker's peak; each
+stage's baseline and the stage's time over the baseline's; then the totals, and per round a line.
+On --database sqlite the ingest and review baselines (psycopg) are left out.
+
+Experts: --experts, by default one per ten items (at least 1,000). Each takes 20-40 open tasks, so
+a round staffs about 2.6 x N annotations (N x 3 and gold are needed) and the next rounds the rest.
 """
 
 from __future__ import annotations
@@ -91,6 +93,14 @@ def make_file(path: Path, items: int) -> None:
     partial.rename(path)
 
 
+def rss_mb() -> float:
+    """This process's resident memory now (VmRSS), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc")
+
+
 def reset_peak() -> bool:
     """Start this process's high-water mark (VmHWM) again from its current RSS (Linux 4.0+)."""
     try:
@@ -106,6 +116,9 @@ class Stage:
     seconds: float = 0.0
     count: int = 0
     peak_mb: float = 0.0
+    # The most the stage added to what the process held when it started (freed memory is mostly
+    # kept by the allocator, so a stage's peak includes what the stages before it left resident).
+    rise_mb: float = 0.0
     baseline: str | None = None  # what the baseline is; None: the stage has none
     baseline_seconds: float = 0.0
     worker_peak_mb: float | None = None
@@ -114,12 +127,14 @@ class Stage:
 
     def measure(self, step: Callable[[], Any]) -> Any:
         reset_peak()
+        before = rss_mb()
         started = time.perf_counter()
         result = step()
         self.last = time.perf_counter() - started
         self.seconds += self.last
         self.last_peak_mb = peak_rss_mb()
         self.peak_mb = max(self.peak_mb, self.last_peak_mb)
+        self.rise_mb = max(self.rise_mb, self.last_peak_mb - before)
         return result
 
 
@@ -238,7 +253,7 @@ def rounds_flow_factory() -> Callable[..., dict[str, Any]]:
         stages = {
             "dispatch": Stage("assignments"),
             "work": Stage("submissions"),
-            "review": Stage("submissions", baseline="bare read"),
+            "review": Stage("submissions", baseline="bare read" if plain else None),
             "adjudication": Stage("adjudications"),
         }
         status, idle, rounds, detail = "", 0, 0, []
@@ -399,33 +414,33 @@ def report(result: dict[str, Any], wall: float) -> None:
         f"experts, {result['database']}; batch {result['batch_status']} after {result['rounds']} rounds"
     )
     print(
-        f"{'stage':<14}{'seconds':>9}{'count':>12}  {'rate':<22}{'peak RSS':>10}   "
-        f"{'baseline':<16}{'seconds':>9}{'ratio':>8}"
+        f"{'stage':<14}{'seconds':>9}{'count':>12}  {'rate':<22}{'peak RSS':>10}{'added':>8}   "
+        f"{'baseline':<16}{'seconds':>9}{'ratio':>10}"
     )
     for name, s in stages.items():
         per_second = s.count / s.seconds if s.seconds else 0.0
         rate = f"{per_second:,.{0 if per_second >= 10 else 2}f} {s.unit}/s" if s.count else "-"
-        peak = f"{s.peak_mb:,.0f} MB"
-        if s.baseline is not None:
-            base = f"{s.baseline:<16}{s.baseline_seconds:>9.1f}{s.seconds / s.baseline_seconds:>7.2f}x"
+        peak = f"{s.peak_mb:,.0f} MB{'+' + format(s.rise_mb, ',.0f'):>8}"
+        if s.baseline is not None and s.baseline_seconds:
+            base = f"{s.baseline:<16}{s.baseline_seconds:>9.2f}{s.seconds / s.baseline_seconds:>9.2f}x"
         else:
-            base = f"{'-':<16}{'-':>9}{'-':>8}"
-        print(f"{name:<14}{s.seconds:>9.1f}{s.count:>12,}  {rate:<22}{peak:>10}   {base}")
+            base = f"{'-':<16}{'-':>9}{'-':>10}"
+        print(f"{name:<14}{s.seconds:>9.1f}{s.count:>12,}  {rate:<22}{peak:>18}   {base}")
         if s.worker_peak_mb is not None:
             print(f"{'':<14}{'':>9}{'':>12}  {'gate worker':<22}{s.worker_peak_mb:>7,.0f} MB")
     total = sum(s.seconds for s in stages.values())
-    baselines = sum(s.baseline_seconds for s in stages.values() if s.baseline is not None)
-    measured = sum(s.seconds for s in stages.values() if s.baseline is not None)
+    baselines = sum(s.baseline_seconds for s in stages.values())
+    measured = sum(s.seconds for s in stages.values() if s.baseline_seconds)
     peak = max(s.peak_mb for s in stages.values())
     items_rate = f"{result['items'] / total:,.0f} items/s"
     print(
-        f"{'total':<14}{total:>9.1f}{result['items']:>12,}  {items_rate:<22}{peak:>7,.0f} MB   "
-        f"{'sum of above':<16}{baselines:>9.1f}{total / baselines if baselines else 0:>7.2f}x"
+        f"{'total':<14}{total:>9.1f}{result['items']:>12,}  {items_rate:<22}{peak:>7,.0f} MB{'':>8}   "
+        f"{'sum of above':<16}{baselines:>9.2f}{total / baselines if baselines else 0:>9.2f}x"
     )
     if baselines:
         print(
             f"  stages with a baseline: {measured:.1f} s against {baselines:.1f} s, {measured / baselines:.2f}x "
-            f"(dispatch, work and adjudication have none: {total - measured:.1f} s)"
+            f"(the stages without one: {total - measured:.1f} s)"
         )
     received = result["receiver"]
     print(

@@ -418,14 +418,16 @@ def test_review_is_spent_on_new_and_weaker_experts_and_a_sample_of_the_rest(sess
         session.execute(update(Expert).where(Expert.id == newcomer).values(reliability=0.8))
         session.execute(update(Expert).where(Expert.id == weak).values(reliability=0.6))
         held = set(session.scalars(select(Assignment.item_id).where(Assignment.expert_id == reviewer)))
-        expected = set(
-            session.scalars(
-                select(Assignment.id).where(
+        expected = dict(
+            session.execute(
+                select(Assignment.id, Assignment.item_id).where(
                     Assignment.expert_id.in_([newcomer, weak]),
                     Assignment.status == "submitted",
                     Assignment.item_id.not_in(held),
                 )
             )
+            .tuples()
+            .all()
         )
         reviewed: set[int] = set()
         while (task := claim_review(session, reviewer, NOW)) is not None:
@@ -436,5 +438,8 @@ def test_review_is_spent_on_new_and_weaker_experts_and_a_sample_of_the_rest(sess
             )
             reviewed.add(subject)
             decide_review(session, reviewer, task, "approve", now=NOW)
-    # The proven experts' work (the sample is 0 here) is never claimed.
-    assert expected and reviewed == expected
+    # The proven experts' work (the sample is 0 here) is never claimed; the newcomer's and the weak
+    # expert's is, each item once (one reviewer reviews an item once: where dispatch gave both of
+    # them the same item, which depends on the hour, another reviewer takes the second).
+    assert expected and reviewed <= set(expected)
+    assert {expected[a] for a in reviewed} == set(expected.values())
