@@ -246,6 +246,7 @@ def rounds_flow_factory() -> Callable[..., dict[str, Any]]:
 
     from flows.dispatch import DispatchParams, dispatch_flow
     from flows.review import ReviewParams, review_flow
+    from flows.simulate import round_is_last, rounds_idle
     from tasks.simulate import adjudicate_waiting, simulate_open_work
 
     @flow(name="bench-until-done")
@@ -293,11 +294,8 @@ def rounds_flow_factory() -> Callable[..., dict[str, Any]]:
                 + ", ".join(f"{name} {s.last:.1f} s ({s.last_peak_mb:,.0f} MB)" for name, s in stages.items()),
                 flush=True,
             )
-            if status == "passed" and not decided:
-                break
-            moved = staffed + answered + decided + review.passed_items + review.requeued_items
-            idle = 0 if moved else idle + 1
-            if idle >= 2:
+            idle = rounds_idle(idle, staffed + answered + decided + review.passed_items + review.requeued_items)
+            if round_is_last(status, decided, idle):
                 break
         stage_figures = {k: asdict(v) for k, v in stages.items()}
         return {"status": status, "rounds": rounds, "detail": detail, "stages": stage_figures}

@@ -70,6 +70,16 @@ class UntilDoneResult(BaseModel):
     pay_per_item: float
 
 
+def rounds_idle(idle: int, moved: int) -> int:
+    """Rounds in a row in which nothing moved (nothing staffed, answered, decided or settled)."""
+    return 0 if moved else idle + 1
+
+
+def round_is_last(status: str, decided: int, idle: int) -> bool:
+    """The batch passed with no adjudication of this round left to settle, or stopped moving: blocked."""
+    return (status == "passed" and not decided) or idle >= 2
+
+
 @flow(name="simulate-until-done", log_prints=True, **FAILURE_HOOKS)
 def until_done_flow(params: UntilDoneParams) -> UntilDoneResult:
     """Dispatch, simulated work, review and adjudication, round after round, through the real flows,
@@ -81,11 +91,8 @@ def until_done_flow(params: UntilDoneParams) -> UntilDoneResult:
         review = review_flow(ReviewParams(batch_id=params.batch_id))
         decided = adjudicate_waiting(params.batch_id)
         status = review.batch_status
-        if status == "passed" and not decided:
-            break
-        moved = staffed + answered + decided + review.passed_items + review.requeued_items
-        idle = 0 if moved else idle + 1
-        if idle >= 2:
+        idle = rounds_idle(idle, staffed + answered + decided + review.passed_items + review.requeued_items)
+        if round_is_last(status, decided, idle):
             break
     result = simulated_outcome(params.batch_id)
     return UntilDoneResult(
