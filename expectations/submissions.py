@@ -3,6 +3,7 @@ there was to read, and is the expert's own words (no free text identical to anot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,14 @@ def build_checks(project: ProjectBody) -> list[Check]:
 
 
 @without_collection
-def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir: Path | None = None) -> GateOutcome:
-    """rows: as nightshift.review.submissions_to_gate returns them."""
+def check_submissions(
+    rows: list[dict[str, Any]],
+    project: ProjectBody,
+    docs_dir: Path | None = None,
+    copies: Mapping[int, str] | None = None,
+) -> GateOutcome:
+    """rows: as nightshift.review.submissions_to_gate returns them. copies: the round's copied
+    texts (review.gates.round_copies) when these rows are a part of it; else found among the rows."""
     import pandas as pd
 
     gates = project.gates
@@ -62,7 +69,7 @@ def check_submissions(rows: list[dict[str, Any]], project: ProjectBody, docs_dir
     }
     if not rows:
         return GateOutcome(GATE, [], {}, thresholds, [])
-    pasted = pasted_texts(rows, project)
+    pasted = pasted_texts(rows, project) if copies is None else copies
     # Built column by column: a frame from a batch's row dicts cost more than the suite's checks.
     columns: dict[str, list[Any]] = {
         "submission_id": ids,

@@ -12,15 +12,10 @@ from pydantic import BaseModel, Field
 from flows.hooks import FAILURE_HOOKS
 from nightshift.notify import wording
 from nightshift.platform.heap import collection_paused
-from nightshift.review.gates import GateOutcome
+from nightshift.review.gates import GateTally
+from nightshift.review.settle import ReviewReport
 from tasks.notify import notify_ops
-from tasks.review import (
-    apply_submissions_gate,
-    collect_submissions,
-    expert_quality,
-    run_submissions_gate,
-    settle_round,
-)
+from tasks.review import QUALITY_ROWS, review_part, review_parts, round_copies, settle_experts
 
 
 class ReviewParams(BaseModel):
@@ -40,47 +35,56 @@ class ReviewResult(BaseModel):
     batch_status: str
 
 
-def _gate_table(outcomes: list[GateOutcome]) -> list[dict[str, object]]:
+def _gate_table(tallies: list[GateTally]) -> list[dict[str, object]]:
     return [
         {
-            "gate": outcome.gate,
+            "gate": tally.gate,
             "expectation": e["expectation"],
             "success": e["success"],
             "failing": e["unexpected_count"],
             "failing ids": ", ".join(map(str, e["failing_ids"][:20])),
-            "data docs": outcome.docs_url or "",
+            "data docs": tally.docs_url or "",
         }
-        for outcome in outcomes
-        for e in outcome.expectations
+        for tally in tallies
+        for e in tally.expectations
     ]
 
 
 @flow(name="review", log_prints=True, **FAILURE_HOOKS)
 def review_flow(params: ReviewParams) -> ReviewResult:
     batch_id = params.batch_id
-    # The batch is read once; each stage takes its rows. quote(): Prefect would otherwise walk every
-    # row, and every answer in it, looking for futures, several times per task call.
-    # No garbage collection while the rows are alive: each stage pauses it for what it builds, but
-    # between stages every collection of the old generation walked the batch's rows again, none
-    # of them garbage.
-    with collection_paused():
-        rows = quote(collect_submissions(batch_id))
-        submissions = run_submissions_gate(batch_id, rows)
-        rejected = apply_submissions_gate(batch_id, quote(submissions), rows)
-        report = settle_round(batch_id, rows)
+    # A round is reviewed part by part (by item), each part's submissions read once and held only
+    # while it is gated and aggregated: memory stays bounded at any batch size. A small round is one part.
+    parts = review_parts(batch_id)
+    # A copy across two parts is a copy too: found over the whole round first.
+    copies = round_copies(batch_id) if len(parts) > 1 else None
+    submissions, agreement = GateTally("submissions"), GateTally("agreement")
+    items = ReviewReport()
+    for part in parts:
+        # No garbage collection while a part's rows are alive: every collection of the old
+        # generation walked them again, none of them garbage. Between parts, it runs as usual.
+        with collection_paused():
+            done = review_part(batch_id, part, quote(copies))
+        submissions.merge(done.submissions)
+        agreement.merge(done.agreement)
+        for name in ("passed_items", "rework_items", "more_overlap_items", "adjudication_items"):
+            setattr(items, name, getattr(items, name) + getattr(done.report, name))
+    report, experts = settle_experts(batch_id)
+    quality = GateTally("gold")
+    quality.add(report.quality)
 
     # Ops see what the quality model thinks of each expert, lowest estimate first (artifact "expert-quality").
     create_table_artifact(
         key="expert-quality",
-        table=expert_quality(batch_id),
-        description=f"Expert quality after reviewing batch {batch_id}",
+        table=experts,
+        description=f"Expert quality after reviewing batch {batch_id}, lowest first (at most {QUALITY_ROWS:,})",
     )
-    outcomes = [o for o in (submissions, report.agreement, report.quality) if o is not None and o.evaluated_ids]
-    if outcomes:
-        create_table_artifact(key="gate-results", table=_gate_table(outcomes), description=f"Gates of batch {batch_id}")
-    for outcome in outcomes:
-        if outcome.failures:
-            notify_ops(wording.review_gate_failed(outcome, batch_id))
+    tallies = [t for t in (submissions, agreement, quality) if t.evaluated]
+    if tallies:
+        create_table_artifact(key="gate-results", table=_gate_table(tallies), description=f"Gates of batch {batch_id}")
+    for tally in tallies:
+        if tally.failed:
+            notify_ops(wording.review_gate_failed(tally, batch_id))
     if report.batch_status == "passed":
         # The deliver deployment's trigger (prefect.yaml) starts this batch's delivery on this event.
         emit_event(
@@ -90,13 +94,13 @@ def review_flow(params: ReviewParams) -> ReviewResult:
         )
     return ReviewResult(
         batch_id=batch_id,
-        gated=len(submissions.evaluated_ids),
-        rejected=rejected,
+        gated=submissions.evaluated,
+        rejected=submissions.failed,
         paused_experts=report.paused_experts,
         requeued_items=report.requeued_items,
-        passed_items=report.passed_items,
-        rework_items=report.rework_items,
-        more_overlap_items=report.more_overlap_items,
-        adjudication_items=report.adjudication_items,
+        passed_items=items.passed_items,
+        rework_items=items.rework_items,
+        more_overlap_items=items.more_overlap_items,
+        adjudication_items=items.adjudication_items,
         batch_status=report.batch_status,
     )

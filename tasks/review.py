@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -16,51 +17,69 @@ from nightshift.reports.experts import quality_table
 from nightshift.review import gates, rounds, settle
 from tasks.runtime import DB_TASK, resources
 
+# Experts in a review's quality table: a pool of a big batch is more than anyone reads.
+QUALITY_ROWS = 1_000
+
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
-def collect_submissions(batch_id: int) -> list[dict[str, Any]]:
+def review_parts(batch_id: int) -> list[gates.ItemRange]:
+    """The round's parts by item (one for a round of up to NIGHTSHIFT_REVIEW_PART_SUBMISSIONS)."""
     with resources().sessions() as session:
-        return gates.submissions_to_gate(session, batch_id)
+        return gates.review_parts(session, batch_id, resources().settings.review_part_submissions)
 
 
-@task(cache_policy=NO_CACHE)
-def run_submissions_gate(batch_id: int, rows: list[dict[str, Any]]) -> gates.GateOutcome:
+@task(cache_policy=NO_CACHE, persist_result=False, **DB_TASK)
+def round_copies(batch_id: int) -> dict[int, str]:
+    """Copied free text across the whole round, for a round reviewed in parts."""
     with resources().sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    return check_submissions(rows, project, resources().settings.resolved_data_docs_dir)
+        return gates.round_copies(session, batch_id, project)
 
 
-@task(cache_policy=NO_CACHE, **DB_TASK)
-def apply_submissions_gate(batch_id: int, submissions: gates.GateOutcome, rows: list[dict[str, Any]]) -> int:
-    """Record the submissions gate and write its verdicts: failing annotations rejected, the rest
-    accepted. rows: what the gate checked. Returns how many were rejected."""
-    if not submissions.evaluated_ids:
-        return 0
+@dataclass
+class PartReview:
+    submissions: gates.GateTally
+    agreement: gates.GateTally
+    report: settle.ReviewReport
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, **DB_TASK)
+def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | None) -> PartReview:
+    """One part of the round: its submissions read once, gated (the verdicts written), then its
+    complete items aggregated and their agreement gated, each step its own transaction (a re-run
+    takes up what is left). Returns counts and what ops are shown, not the part's rows."""
+    settings = resources().settings
+    docs = settings.resolved_data_docs_dir
+    with resources().sessions() as session:
+        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+        rows = gates.submissions_to_gate(session, batch_id, items)
+    outcome = check_submissions(rows, project, docs, copies)
+    if outcome.evaluated_ids:
+        with transaction(resources().sessions) as session:
+            gates.record_gate(session, batch_id, outcome)
+            gates.apply_submission_gate(session, outcome, rows)
+    submissions = gates.GateTally(outcome.gate)
+    submissions.add(outcome)
+    report = settle.ReviewReport()
     with transaction(resources().sessions) as session:
-        gates.record_gate(session, batch_id, submissions)
-        return gates.apply_submission_gate(session, submissions, rows)
+        settle.aggregate_ready_items(
+            session, batch_id, report, partial(check_agreement, docs_dir=docs), gates.known_answers(rows), items
+        )
+    agreement = gates.GateTally("agreement")
+    agreement.add(report.agreement)
+    report.agreement = None
+    return PartReview(submissions, agreement, report)
 
 
-@task(cache_policy=NO_CACHE, **DB_TASK)
-def settle_round(batch_id: int, rows: list[dict[str, Any]]) -> settle.ReviewReport:
-    """Aggregate what is complete and gate its agreement, judge the batch's experts on the quality
-    gate (pausing and sending back), update reliability and the batch's status: one transaction.
-    rows: what the submissions gate read, whose answers are not read again."""
+@task(cache_policy=NO_CACHE, persist_result=False, **DB_TASK)
+def settle_experts(batch_id: int) -> tuple[settle.ReviewReport, list[dict[str, Any]]]:
+    """The round's experts judged on the quality gate (pausing and sending back), reliability
+    updated, the batch's status moved on: one transaction, once the round's items are aggregated.
+    Also the quality model's view of them, from the same evidence: the QUALITY_ROWS least sure of
+    first, flat rows for the run's table artifact."""
     docs = resources().settings.resolved_data_docs_dir
     with transaction(resources().sessions) as session:
-        return rounds.settle_round(
-            session,
-            batch_id,
-            partial(check_agreement, docs_dir=docs),
-            partial(check_gold, docs_dir=docs),
-            "gate",
-            gates.known_answers(rows),
-        )
-
-
-@task(cache_policy=NO_CACHE, **DB_TASK)
-def expert_quality(batch_id: int) -> list[dict[str, Any]]:
-    """The quality model's view of the batch's experts, flat rows for the run's table artifact."""
-    with resources().sessions() as session:
-        rows = quality_table(session, batch_id)
-    return [row | {"interval_90": "{:.3f}-{:.3f}".format(*row["interval_90"])} for row in rows]
+        report = rounds.settle_experts(session, batch_id, partial(check_gold, docs_dir=docs), "gate")
+        rows = quality_table(session, batch_id, report.evidence, limit=QUALITY_ROWS)
+    report.evidence = None
+    return report, [row | {"interval_90": "{:.3f}-{:.3f}".format(*row["interval_90"])} for row in rows]

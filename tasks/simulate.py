@@ -7,6 +7,9 @@ from nightshift.platform.db import transaction
 from nightshift.simulation import outcome, simulate
 from tasks.runtime import DB_TASK, resources
 
+# Open annotations answered per transaction.
+WORK_SLICE = 50_000
+
 
 @task(cache_policy=NO_CACHE, persist_result=False, **DB_TASK)
 def issue_simulator_tokens(batch_id: int, experts: int | None) -> dict[str, tuple[int, str]]:
@@ -31,9 +34,16 @@ def play_experts(
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def simulate_open_work(batch_id: int) -> int:
-    """The batch's open annotations answered by their simulated experts, written in bulk."""
-    with transaction(resources().sessions) as session:
-        return simulate.simulate_work(session, batch_id, simulate.open_assignments(session, batch_id))
+    """The batch's open annotations answered by their simulated experts, written in bulk, a slice
+    at a time (each its own transaction: a round of a big batch stays small in memory, and a
+    re-run answers only what is still open)."""
+    with resources().sessions() as session:
+        open_ids = simulate.open_assignments(session, batch_id)
+    answered = 0
+    for start in range(0, len(open_ids), WORK_SLICE):
+        with transaction(resources().sessions) as session:
+            answered += simulate.simulate_work(session, batch_id, open_ids[start : start + WORK_SLICE])
+    return answered
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

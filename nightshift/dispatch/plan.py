@@ -71,6 +71,9 @@ class PlanShard:
     due_at: dt.datetime
 
 
+_NOBODY: frozenset[int] = frozenset()
+
+
 def _route_skill(project: ProjectBody, item_skill: str | None) -> str:
     """The skill an item is routed by: its own, else the project's first required one, else any.
     Every route also demands all of the project's required skills (see routing.shortlists)."""
@@ -137,7 +140,7 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
         if role == "annotate" and status in LIVE_ANNOTATION:
             live[item_id] += 1
 
-    work: list[tuple[int, Route, int]] = []
+    work: list[tuple[int, Route, int, bool]] = []
     wanted: Counter[Route] = Counter()
     skill_of_item: dict[str | None, str] = {}
     for item_id, language, item_skill, target, is_gold in items:
@@ -148,7 +151,7 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
         # (the gold mix-in below hands it to more, as their checks).
         need = (1 if is_gold else target or project.overlap.min) - live[item_id]
         route = (skill, language)
-        work.append((item_id, route, need))
+        work.append((item_id, route, need, is_gold))
         wanted[route] += max(need, 0)
 
     staffed: list[int] = []
@@ -164,13 +167,16 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
         return PlanShard(next(shard_index), rows, due)
 
     hours_per_item = project.expected_minutes_per_item / 60
-    for item_id, route, need in work:
+    for item_id, route, need, is_gold in work:
         if shard_size and len(rows) >= shard_size:
             yield cut(rows)
             rows = []
-        chosen = pool.take(route, need, seen[item_id], wanted[route]) if need > 0 else []
+        chosen = pool.take(route, need, seen.get(item_id, _NOBODY), wanted[route]) if need > 0 else []
         for expert in chosen:
-            seen[item_id].add(expert.expert_id)
+            # Only the gold mix-in below looks again at who holds an item, and only at gold items:
+            # a set per item of a big batch would be most of the plan's memory.
+            if is_gold:
+                seen[item_id].add(expert.expert_id)
             rows.append((item_id, expert.expert_id))
             report.expected_cost += hours_per_item * expert.rate
             report.by_region[expert.region] += 1

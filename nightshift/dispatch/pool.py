@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -122,7 +123,7 @@ class Pool:
                     heap.append(expert.key())
             heapq.heapify(heap)
 
-    def take(self, route: Route, count: int, exclude: set[int], wanted: int) -> list[_Expert]:
+    def take(self, route: Route, count: int, exclude: AbstractSet[int], wanted: int) -> list[_Expert]:
         if route not in self.heaps:
             self.fill({route: wanted})
         heap = self.heaps[route]

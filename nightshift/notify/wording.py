@@ -9,7 +9,7 @@ from nightshift.notify import messages
 from nightshift.notify.messages import Message
 
 if TYPE_CHECKING:
-    from nightshift.review.gates import GateOutcome
+    from nightshift.review.gates import GateOutcome, GateTally
 
 # What failing each review gate leads to, as ops read it.
 REVIEW_CONSEQUENCES = {
@@ -29,14 +29,14 @@ def run_failed(flow: str, run_name: str, error: str, prefect_ui_url: str, flow_r
     return messages.flow_failed(flow, run_name, error, flow_run_url(prefect_ui_url, flow_run_id))
 
 
-def review_gate_failed(outcome: GateOutcome, batch_id: int) -> Message:
+def review_gate_failed(outcome: GateTally, batch_id: int) -> Message:
     """A review gate (submissions, gold, agreement) failed: how much, against what, and what follows."""
     thresholds = ", ".join(f"{k} {v}" for k, v in outcome.thresholds.items() if k != "alpha")
     return messages.gate_failed(
         outcome.gate,
         batch_id,
-        len(outcome.failures),
-        len(outcome.evaluated_ids),
+        outcome.failed,
+        outcome.evaluated,
         thresholds,
         REVIEW_CONSEQUENCES[outcome.gate],
     )

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     data_docs_dir: Path | None = Field(
         default=None, description="Where each gate run's Great Expectations Data Docs are built."
     )
+    review_part_submissions: int = Field(
+        default=50_000,
+        ge=1,
+        description="A review round bigger than this many submissions is gated and aggregated in parts of "
+        "about this size (by item), so its memory stays bounded.",
+    )
     gate_worker_idle_seconds: float = Field(
         default=900.0,
         ge=0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -9,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import Assignment, AuditLog, Expert, ExpertLanguage, ExpertSkill, Item
+from nightshift.platform.sql import matches_any
 from nightshift.review.quality import Quality
-from nightshift.review.reliability import PRIOR, experts_of_batch, gather_evidence
+from nightshift.review.reliability import PRIOR, Evidence, experts_of_batch, gather_evidence
 
 
 def expert_profile(session: Session, handle: str) -> dict[str, Any]:
@@ -67,11 +69,15 @@ def _quality(quality: Quality) -> dict[str, Any]:
     }
 
 
-def quality_table(session: Session, batch_id: int) -> list[dict[str, Any]]:
+def quality_table(
+    session: Session, batch_id: int, evidence: Mapping[int, Evidence] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Every expert with work in the batch: their quality now (estimate, 90% interval, how much
-    evidence it rests on), status and answers in the batch, least sure of first: for ops."""
+    evidence it rests on), status and answers in the batch, least sure of first: for ops.
+    evidence: the batch's experts' as the review just gathered it; limit: only the first rows."""
     experts = experts_of_batch(session, batch_id)
-    evidence = gather_evidence(session, experts)
+    if evidence is None:
+        evidence = gather_evidence(session, experts)
     answers = dict(
         session.execute(
             select(Assignment.expert_id, func.count())
@@ -84,10 +90,12 @@ def quality_table(session: Session, batch_id: int) -> list[dict[str, Any]]:
     )
     rows = []
     for expert_id, handle, tier, status in session.execute(
-        select(Expert.id, Expert.handle, Expert.tier, Expert.status).where(Expert.id.in_(experts))
+        select(Expert.id, Expert.handle, Expert.tier, Expert.status).where(matches_any(session, Expert.id, experts))
     ).tuples():
-        quality = _quality(evidence[expert_id].quality())
+        record = evidence.get(expert_id) or Evidence()
+        quality = _quality(record.quality())
         rows.append(
             {"expert": handle, "tier": tier, "status": status, "answers in batch": answers.get(expert_id, 0)} | quality
         )
-    return sorted(rows, key=lambda r: (r["estimate"], r["expert"]))
+    rows.sort(key=lambda r: (r["estimate"], r["expert"]))
+    return rows if limit is None else rows[:limit]

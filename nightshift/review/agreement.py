@@ -8,6 +8,7 @@ type (nightshift.fields) says how its answers are measured.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,11 @@ def normalised_text(text: str) -> bytes:
 # ASCII upper case to lower, and every non-word byte dropped: one pass of bytes.translate.
 _ASCII_LOWER = bytes(c + 32 if 65 <= c <= 90 else c for c in range(256))
 _ASCII_NON_WORD = bytes(c for c in range(256) if c not in _ASCII_WORD)
+
+
+def copy_hash(text: str) -> int:
+    """_copy_key as a signed 64-bit number: what a round too big to hold keeps of each text."""
+    return int.from_bytes(hashlib.blake2b(_copy_key(text), digest_size=8).digest(), "little", signed=True)
 
 
 def _copy_key(text: str) -> bytes:

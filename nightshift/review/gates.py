@@ -3,18 +3,26 @@ applied."""
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import ColumnElement, Text, cast, func, select, true
 from sqlalchemy.orm import Session
 
+from nightshift.fields import field_type
 from nightshift.platform.heap import without_collection
 from nightshift.platform.models import Assignment, GateRun, Item, Submission
-from nightshift.platform.sql import plain_rows, refresh_statistics, update_ids
+from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics, update_ids
 from nightshift.projects.spec import ProjectBody
+from nightshift.review.agreement import copy_hash, pasted_texts
+
+# A part of a batch by item id: (after, up to), either end open (None).
+ItemRange = tuple[int | None, int | None]
+WHOLE_BATCH: ItemRange = (None, None)
 
 
 @dataclass
@@ -33,11 +41,142 @@ class GateOutcome:
         return not self.failures
 
 
+@dataclass
+class GateTally:
+    """One gate's findings over a round reviewed in parts: counts and what ops are shown (each
+    expectation's failing count and its first ids), not every id the gate looked at."""
+
+    gate: str
+    evaluated: int = 0
+    failed: int = 0
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    expectations: list[dict[str, Any]] = field(default_factory=list)
+    docs_url: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return not self.failed
+
+    def add(self, outcome: GateOutcome | None) -> None:
+        if outcome is not None and outcome.evaluated_ids:
+            self.merge(
+                GateTally(
+                    outcome.gate,
+                    len(outcome.evaluated_ids),
+                    len(outcome.failures),
+                    outcome.thresholds,
+                    outcome.expectations,
+                    outcome.docs_url,
+                )
+            )
+
+    def merge(self, other: GateTally) -> None:
+        if not other.evaluated:
+            return
+        # The first failing part's Data Docs are the ones worth opening.
+        if self.docs_url is None or (other.failed and not self.failed):
+            self.docs_url = other.docs_url
+        self.evaluated += other.evaluated
+        self.failed += other.failed
+        self.thresholds = self.thresholds or other.thresholds
+        mine = {e["expectation"]: e for e in self.expectations}
+        for e in other.expectations:
+            if (same := mine.get(e["expectation"])) is None:
+                mine[e["expectation"]] = {**e, "failing_ids": list(e["failing_ids"][:20])}
+                self.expectations.append(mine[e["expectation"]])
+            else:
+                same["success"] = same["success"] and e["success"]
+                same["unexpected_count"] += e["unexpected_count"]
+                same["failing_ids"] = [*same["failing_ids"], *e["failing_ids"]][:20]
+
+
+def in_items(column: Any, items: ItemRange) -> ColumnElement[bool]:
+    """column (an item id) within the range."""
+    after, up_to = items
+    condition: ColumnElement[bool] = true()
+    if after is not None:
+        condition = condition & (column > after)
+    if up_to is not None:
+        condition = condition & (column <= up_to)
+    return condition
+
+
+def _round(batch_id: int) -> tuple[ColumnElement[bool], ...]:
+    """A batch's annotations submitted and waiting for the submissions gate."""
+    return (Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate")
+
+
+def review_parts(session: Session, batch_id: int, submissions_per_part: int) -> list[ItemRange]:
+    """The batch cut by item id into parts of about this many submitted annotations each, so a
+    round of any size is reviewed in bounded memory. Every item is in exactly one part (the ends
+    are open); a small round is one part, the whole batch."""
+    numbered = (
+        select(Assignment.item_id, func.row_number().over(order_by=Assignment.item_id).label("n"))
+        .join(Item, Item.id == Assignment.item_id)
+        .where(*_round(batch_id))
+        .subquery()
+    )
+    bounds = sorted(set(session.scalars(select(numbered.c.item_id).where(numbered.c.n % submissions_per_part == 0))))
+    edges: list[int | None] = [None, *bounds, None]
+    return list(pairwise(edges))
+
+
 @without_collection
-def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]:
-    """Submitted, not yet gated annotations of this batch, one dict each, with the length of the
-    item's content (the time-on-task check scales with what there was to read). The gates and the
-    verdicts work from these rows: the batch is read once."""
+def round_copies(session: Session, batch_id: int, project: ProjectBody) -> dict[int, str]:
+    """pasted_texts over a whole round, for a round gated in parts: a copy between two parts is
+    a copy too. Only a hash of each long enough text is kept while the round streams past (16
+    bytes per text); the few texts sharing one with another expert's are read and compared as
+    pasted_texts compares them."""
+    import numpy as np
+
+    names = [label.name for label in project.labels if field_type(label).checked_for_copies]
+    if not names:
+        return {}
+    min_length = project.gates.min_copied_text_length
+    hashes, experts, ids = array("q"), array("q"), array("q")
+    statement = (
+        select(Submission.id, Assignment.expert_id, *(Submission.answer[name].as_string() for name in names))
+        .join(Assignment, Assignment.id == Submission.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(*_round(batch_id))
+    )
+    session.flush()
+    streamed = session.connection().execution_options(stream_results=True, yield_per=20_000).execute(statement)
+    for submission_id, expert_id, *texts in streamed:
+        for text in texts:
+            if text and len(text.strip()) >= min_length:
+                hashes.append(copy_hash(text))
+                experts.append(expert_id)
+                ids.append(submission_id)
+    if not hashes:
+        return {}
+    key, expert = np.frombuffer(hashes, dtype=np.int64), np.frombuffer(experts, dtype=np.int64)
+    order = np.lexsort((expert, key))
+    key, expert = key[order], expert[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)] - 1
+    # Sorted by expert within a text: two experts wrote it when its first and last differ.
+    shared = np.repeat(expert[starts] != expert[ends], ends - starts + 1)
+    candidates = sorted({int(i) for i in np.frombuffer(ids, dtype=np.int64)[order][shared]})
+    if not candidates:
+        return {}
+    rows = [
+        {"submission_id": sid, "expert_id": eid, "answer": answer}
+        for sid, eid, answer in plain_rows(
+            session,
+            select(Submission.id, Assignment.expert_id, Submission.answer)
+            .join(Assignment, Assignment.id == Submission.assignment_id)
+            .where(matches_any(session, Submission.id, candidates)),
+        ).tuples()
+    ]
+    return pasted_texts(rows, project)
+
+
+@without_collection
+def submissions_to_gate(session: Session, batch_id: int, items: ItemRange = WHOLE_BATCH) -> list[dict[str, Any]]:
+    """Submitted, not yet gated annotations of this batch (of these items), one dict each, with the
+    length of the item's content (the time-on-task check scales with what there was to read). The
+    gates and the verdicts work from these rows: the batch is read once."""
     rows = plain_rows(
         session,
         select(
@@ -53,7 +192,7 @@ def submissions_to_gate(session: Session, batch_id: int) -> list[dict[str, Any]]
         .join(Item, Item.id == Assignment.item_id)
         # In no particular order: nothing downstream depends on it, and sorting a batch's answers
         # spilled to disk.
-        .where(Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate"),
+        .where(*_round(batch_id), in_items(Item.id, items)),
     ).all()
     return [
         {

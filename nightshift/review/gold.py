@@ -27,6 +27,9 @@ from nightshift.review.quality import PeerObservation, Quality, posterior
 from nightshift.review.reliability import Evidence, gather_evidence, matcher
 from nightshift.review.settle import accepted_votes
 
+# Passed items weighed again at once when their experts are paused.
+REQUEUE_SLICE = 20_000
+
 
 @dataclass(frozen=True)
 class GoldScore:
@@ -198,31 +201,37 @@ def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], re
         ).scalars()
     )
     passed = sorted(
-        session.scalars(
-            select(Assignment.item_id)
-            .join(Item, Item.id == Assignment.item_id)
-            .where(*theirs, Item.batch_id == batch_id, Item.status == "passed", Item.is_gold.is_(False))
+        set(
+            session.scalars(
+                select(Assignment.item_id)
+                .join(Item, Item.id == Assignment.item_id)
+                .where(*theirs, Item.batch_id == batch_id, Item.status == "passed", Item.is_gold.is_(False))
+            )
         )
     )
     if passed:
         project = project_body(session, session.get_one(Batch, batch_id).project_id)
         paused = set(expert_ids)
-        votes = accepted_votes(session, passed)
-        kept = {i: [v for v in vs if v.expert_id not in paused] for i, vs in votes.items()}
-        before = aggregate_items(votes, project)
-        after = aggregate_items({i: vs for i, vs in kept.items() if vs}, project)
-        decided = [
-            item_id
-            for item_id in passed
-            if item_id not in after
-            or after[item_id].unsettled
-            or {k: after[item_id].answer[k] for k in after[item_id].fields}
-            != {k: before[item_id].answer[k] for k in before[item_id].fields}
-        ]
+        decided: list[int] = []
+        # A slice of the items at a time: many paused experts of a big batch touch many items.
+        for start in range(0, len(passed), REQUEUE_SLICE):
+            some = passed[start : start + REQUEUE_SLICE]
+            votes = accepted_votes(session, some)
+            kept = {i: [v for v in vs if v.expert_id not in paused] for i, vs in votes.items()}
+            before = aggregate_items(votes, project)
+            after = aggregate_items({i: vs for i, vs in kept.items() if vs}, project)
+            decided += [
+                item_id
+                for item_id in some
+                if item_id not in after
+                or after[item_id].unsettled
+                or {k: after[item_id].answer[k] for k in after[item_id].fields}
+                != {k: before[item_id].answer[k] for k in before[item_id].fields}
+            ]
         if decided:
             session.execute(
                 update(Assignment)
-                .where(*theirs, Assignment.item_id.in_(decided))
+                .where(*theirs, matches_any(session, Assignment.item_id, decided))
                 .values(status="rejected", status_reason=reason)
                 .execution_options(synchronize_session=False)
             )

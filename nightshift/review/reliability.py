@@ -30,6 +30,8 @@ PRIOR = Quality().mean
 # Passes over the open items' votes, each judging every answer with the qualities the last pass
 # found: a random answerer's disagreements then weigh against them, not against their partners.
 PEER_PASSES = 3
+# Experts whose evidence is read at once: a group's answers are what gather_evidence holds.
+EVIDENCE_GROUP = 2_000
 
 
 @dataclass
@@ -92,11 +94,18 @@ def gather_evidence(
 ) -> dict[int, Evidence]:
     """Every expert's gold and agreement record across all their gated annotations and settled
     adjudications (adjudicators are checked like everyone). known: answers already read (the
-    review's one read); only the others are read here."""
+    review's one read); only the others are read here.
+
+    Read EVIDENCE_GROUP experts at a time, so the answers in memory are a group's, whatever the
+    pool; on an open item, a voter of another group counts at their stored quality."""
     evidence: dict[int, Evidence] = defaultdict(Evidence)
-    if not expert_ids:
-        return evidence
-    ids = list(expert_ids)
+    ids = sorted(set(expert_ids))
+    for start in range(0, len(ids), EVIDENCE_GROUP):
+        _gather_group(session, ids[start : start + EVIDENCE_GROUP], known, evidence)
+    return evidence
+
+
+def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, evidence: dict[int, Evidence]) -> None:
     gated = (
         matches_any(session, Assignment.expert_id, ids),
         Assignment.role.in_(("annotate", "adjudicate")),
@@ -156,7 +165,6 @@ def gather_evidence(
         evidence[expert_id].missed = missed
     _judge_open_items(session, evidence, ids, with_reference, known)
     _judge_reviews(session, evidence, ids, judges)
-    return evidence
 
 
 def _judge_reviews(session: Session, evidence: dict[int, Evidence], ids: list[int], judges: dict[int, Matcher]) -> None:

@@ -38,10 +38,25 @@ def settle_round(
     """known: answers the review already read (its one read); only the others are read here."""
     report = ReviewReport()
     aggregate_ready_items(session, batch_id, report, agreement_gate, known)
+    return settle_experts(session, batch_id, quality_gate, actor, known, report)
+
+
+def settle_experts(
+    session: Session,
+    batch_id: int,
+    quality_gate: QualityGate,
+    actor: str,
+    known: KnownAnswers | None = None,
+    report: ReviewReport | None = None,
+) -> ReviewReport:
+    """The round's second half, once its items are aggregated (all at once, or part by part as
+    the review task does for a big round): the quality gate over the batch's experts, pauses and
+    what they send back, reliability, the batch's status. report: the first half's, completed here."""
+    report = report or ReviewReport()
     project = project_body(session, session.get_one(Batch, batch_id).project_id)
     experts = experts_of_batch(session, batch_id)
     # One read of the evidence serves the gate and reliability.
-    evidence = gather_evidence(session, experts, known)
+    evidence = report.evidence = gather_evidence(session, experts, known)
     outcome = report.quality = quality_gate(gold_scores(session, batch_id, evidence=evidence), project)
     if outcome.evaluated_ids:
         run_id = record_gate(session, batch_id, outcome)

@@ -4,9 +4,9 @@ batch on."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, distinct, exists, func, null, select
 from sqlalchemy.orm import Session
@@ -37,8 +37,11 @@ from nightshift.platform.sql import (
 from nightshift.projects.registry import project_spec
 from nightshift.review.aggregate import Aggregate, Vote, aggregate_items
 from nightshift.review.agreement import field_alphas
-from nightshift.review.gates import AgreementGate, GateOutcome, record_gate
+from nightshift.review.gates import WHOLE_BATCH, AgreementGate, GateOutcome, ItemRange, in_items, record_gate
 from nightshift.work.submissions import KnownAnswers, answers_of
+
+if TYPE_CHECKING:
+    from nightshift.review.reliability import Evidence
 
 
 @dataclass
@@ -56,6 +59,8 @@ class ReviewReport:
     quality: GateOutcome | None = None
     paused_experts: int = 0
     requeued_items: int = 0
+    # The evidence the quality gate judged the batch's experts on (review.rounds.settle_experts).
+    evidence: Mapping[int, Evidence] | None = None
 
 
 @without_collection
@@ -65,13 +70,17 @@ def aggregate_ready_items(
     report: ReviewReport,
     agreement_gate: AgreementGate,
     known: KnownAnswers | None = None,
+    items_in: ItemRange = WHOLE_BATCH,
 ) -> None:
     """Items whose annotations are all gated: aggregate them, gate their agreement, and pass them,
     ask for one more expert, send them to an adjudicator, or back for rework. Items an adjudicator
-    has decided pass with that decision. known: answers already read (the review's one read)."""
+    has decided pass with that decision. known: answers already read (the review's one read).
+    items_in: the part of the batch to settle (review.gates.review_parts); adjudications, which
+    are few, are settled with the first part."""
     batch = session.get_one(Batch, batch_id)
     project = project_spec(session, batch.project_id).project
-    report.passed_items += settle_adjudications(session, batch_id)
+    if items_in[0] is None:
+        report.passed_items += settle_adjudications(session, batch_id)
     # NOT EXISTS, an anti-join, rather than NOT IN (subquery): once the planner thinks the
     # subquery's rows will not fit in work_mem, NOT IN scans them again for every item (minutes).
     pending = exists().where(
@@ -83,7 +92,7 @@ def aggregate_ready_items(
         item_id: (1 if is_gold else target or project.overlap.min, is_gold)
         for item_id, target, is_gold in session.execute(
             select(Item.id, Item.overlap_target, Item.is_gold).where(
-                Item.batch_id == batch_id, Item.status == "assigned", ~pending
+                Item.batch_id == batch_id, Item.status == "assigned", in_items(Item.id, items_in), ~pending
             )
         ).tuples()
     }

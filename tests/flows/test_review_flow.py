@@ -5,12 +5,13 @@ whose decision is final. Every gate run is stored with the failing rows by id an
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from flows.review import ReviewParams, review_flow
 from nightshift.dispatch.assignments import dispatch_batch
@@ -257,3 +258,54 @@ def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adj
                 select(Assignment.expert_id).where(Assignment.item_id == a.item_id, Assignment.role == "annotate")
             ).all()
             assert a.expert_id not in annotators
+
+
+def test_a_round_bigger_than_a_part_is_reviewed_in_parts_and_a_copy_between_parts_is_caught(
+    sessions, batch, monkeypatch
+) -> None:
+    from tasks.runtime import reset_resources
+
+    monkeypatch.setenv("NIGHTSHIFT_REVIEW_PART_SUBMISSIONS", "100")
+    reset_resources()
+    held = _answer_open_work(sessions, batch, lambda e, i, gold: gold["rating"] if gold else 5)
+    # Two experts, one on the batch's first item and one on its last (parts apart, neither gold), write the
+    # same rationale, in different case and spacing.
+    copied = "The answer misreads the covenant terms: the ratio is {} quarterly, not annual."
+    with transaction(sessions) as session:
+        rows = session.execute(
+            select(Assignment.id, Assignment.expert_id, Assignment.item_id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.is_gold.is_(False))
+            .order_by(Assignment.item_id)
+        ).all()
+        first = rows[0]
+        last = next(r for r in reversed(rows) if r.expert_id != first.expert_id)
+        for row, words in ((first, "tested"), (last, "TESTED ")):
+            session.execute(
+                text("UPDATE submissions SET answer = :answer WHERE assignment_id = :id"),
+                {"answer": json.dumps(_answer(row.id, 5, None) | {"rationale": copied.format(words)}), "id": row.id},
+            )
+    result = review_flow(ReviewParams(batch_id=batch))
+
+    submitted = sum(len(ids) for ids in held.values())
+    with sessions() as session:
+        runs = session.scalars(select(GateRun).where(GateRun.gate == "submissions")).all()
+        rejected = dict(
+            session.execute(select(Assignment.id, Assignment.status_reason).where(Assignment.status == "rejected"))
+            .tuples()
+            .all()
+        )
+        statuses = session.scalars(select(Assignment.status).where(Assignment.role == "annotate")).all()
+        passed = session.scalar(select(func.count()).select_from(Item).where(Item.status == "passed"))
+        reworked = set(session.scalars(select(Item.id).where(Item.status == "rework")))
+    # Each part gated on its own, every annotation exactly once.
+    assert len(runs) >= submitted // 100 and sum(r.evaluated for r in runs) == submitted == result.gated
+    assert set(statuses) == {"accepted", "rejected"}
+    # The copy is caught across parts: both copies, nothing else.
+    assert rejected == {
+        first.id: "free text identical to another expert's",
+        last.id: "free text identical to another expert's",
+    }
+    assert result.rejected == 2 and reworked == {first.item_id, last.item_id}
+    # Every other item passed, in whichever part it was.
+    assert result.passed_items == passed == 240 - 2 and result.batch_status == "in_review"
