@@ -172,8 +172,15 @@ def iter_records_in_sql(session: Session, batch_id: int, chunk_rows: int = 5000)
     cursor = connection.connection.cursor()
     try:
         while True:
+            # The planner takes the experts' aliases (unnest) for ten rows and, once the pool is big,
+            # joins them by a loop over the whole pool, each an index scan of that expert's
+            # assignments: every chunk then read the assignments table (seconds per chunk at a
+            # million items, growing with the batch). A hash of the aliases against the chunk's
+            # assignments is the plan; nested loops are off for this statement only.
+            cursor.execute("SET LOCAL enable_nestloop = off")
             cursor.execute(LINEAGE_SQL, params)
             rows = cursor.fetchall()
+            cursor.execute("RESET enable_nestloop")
             if not rows:
                 return
             params["after"] = rows[-1][0]
