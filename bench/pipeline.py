@@ -72,7 +72,6 @@ FIELDS = ("prompt", "model_answer", "context", "language", "domain")
 GOLD_EVERY = 20  # one in twenty is a gold item, as in samples/generate.py
 MAX_ROUNDS = 20  # until_done_flow's default
 SECRET_ENV = "ACME_WEBHOOK_SECRET"  # the sample spec's client secret reference
-EXPERTS_PER_IMPORT = 20_000
 
 
 def make_file(path: Path, items: int) -> None:
@@ -340,10 +339,7 @@ def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         experts = [ExpertRow.model_validate(e) for e in generate_experts(args.experts, seed=5)]
         with transaction(resources().sessions) as session:
             apply_spec(session, spec)
-            # In slices: import_experts binds one parameter per handle, and a statement may bind
-            # at most 65,535 (a pool of 100,000 for a million items would be refused).
-            for start in range(0, len(experts), EXPERTS_PER_IMPORT):
-                import_experts(session, experts[start : start + EXPERTS_PER_IMPORT])
+            import_experts(session, experts)
         setup = {"experts_import_seconds": time.perf_counter() - started}
         del experts
         # As bench/ingest.py: Prefect's and the gate worker's start are not the big file's.

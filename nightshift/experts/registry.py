@@ -106,8 +106,20 @@ def parse_experts(path: Path) -> tuple[list[ExpertRow], list[str]]:
     return list(good.values()), errors
 
 
+# Experts written per statement group: a statement binds at most 65,535 parameters on
+# PostgreSQL and 32,766 on SQLite, and an import names each expert in several.
+IMPORT_SLICE = 10_000
+
+
 def import_experts(session: Session, rows: list[ExpertRow]) -> int:
-    """Upsert experts and replace their skills and languages; returns how many were new."""
+    """Upsert experts and replace their skills and languages; returns how many were new. Any
+    number of rows, a slice at a time, in the caller's transaction."""
+    return sum(
+        _import_slice(session, rows[start : start + IMPORT_SLICE]) for start in range(0, len(rows), IMPORT_SLICE)
+    )
+
+
+def _import_slice(session: Session, rows: list[ExpertRow]) -> int:
     if not rows:
         return 0
     before = set(session.scalars(select(Expert.handle).where(Expert.handle.in_([r.handle for r in rows]))))
