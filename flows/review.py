@@ -67,8 +67,7 @@ def review_flow(params: ReviewParams) -> ReviewResult:
             done = review_part(batch_id, part, quote(copies))
         submissions.merge(done.submissions)
         agreement.merge(done.agreement)
-        for name in ("passed_items", "rework_items", "more_overlap_items", "adjudication_items"):
-            setattr(items, name, getattr(items, name) + getattr(done.report, name))
+        items.add_items(done.report)
     report, experts = settle_experts(batch_id)
     quality = GateTally("gold")
     quality.add(report.quality)

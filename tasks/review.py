@@ -48,8 +48,7 @@ def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | 
     """One part of the round: its submissions read once, gated (the verdicts written), then its
     complete items aggregated and their agreement gated, each step its own transaction (a re-run
     takes up what is left). Returns counts and what ops are shown, not the part's rows."""
-    settings = resources().settings
-    docs = settings.resolved_data_docs_dir
+    docs = resources().settings.resolved_data_docs_dir
     with resources().sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
         rows = gates.submissions_to_gate(session, batch_id, items)

@@ -53,10 +53,6 @@ class GateTally:
     expectations: list[dict[str, Any]] = field(default_factory=list)
     docs_url: str | None = None
 
-    @property
-    def success(self) -> bool:
-        return not self.failed
-
     def add(self, outcome: GateOutcome | None) -> None:
         if outcome is not None and outcome.evaluated_ids:
             self.merge(

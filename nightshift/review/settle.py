@@ -62,6 +62,13 @@ class ReviewReport:
     # The evidence the quality gate judged the batch's experts on (review.rounds.settle_experts).
     evidence: Mapping[int, Evidence] | None = None
 
+    def add_items(self, part: ReviewReport) -> None:
+        """Count in what one part of a round did with its items (tasks.review.review_part)."""
+        self.passed_items += part.passed_items
+        self.rework_items += part.rework_items
+        self.more_overlap_items += part.more_overlap_items
+        self.adjudication_items += part.adjudication_items
+
 
 @without_collection
 def aggregate_ready_items(
