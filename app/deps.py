@@ -8,16 +8,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from nightshift import resources as root
 from nightshift.platform.db import single_statements, transaction
 from nightshift.platform.keys import Principal, authenticate
 from nightshift.resources import Resources
+from nightshift.work import answers
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
 SESSION_COOKIE = "nightshift_session"
 
@@ -31,9 +36,23 @@ def resources() -> Resources:
 
 @dataclass
 class Service:
-    """What the routes share: resources built once at start-up (the composition root)."""
+    """What the routes share: resources built once at start-up (the composition root), and on
+    PostgreSQL the worker's async pool for the submission route (opened by the app's lifespan)."""
 
     resources: Resources
+    pool: AsyncConnectionPool | None = None
+
+    async def submit_answer(self, key: str | None, assignment_id: int, answer: dict[str, Any]) -> int | None:
+        """An expert's submission by personal token (work.answers): on the event loop over the
+        async pool; on SQLite, or before the pool is open, in the thread pool."""
+        if self.pool is None:
+            return await run_in_threadpool(self._submit_answer, key, assignment_id, answer)
+        async with self.pool.connection() as connection:
+            return await answers.submit_answer_with_key_async(connection, key, assignment_id, answer)
+
+    def _submit_answer(self, key: str | None, assignment_id: int, answer: dict[str, Any]) -> int | None:
+        with self.single_statements() as session:
+            return answers.submit_answer_with_key(session, key, assignment_id, answer)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -51,7 +70,12 @@ def service(request: Request) -> Service:
     return found
 
 
-ServiceDep = Annotated[Service, Depends(service)]
+async def _service(request: Request) -> Service:
+    # async: a plain function as a dependency costs every request a hop to the thread pool and back.
+    return service(request)
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
 # Ids are 64-bit in the database: a larger number is a 422 here, never an overflow there.
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 bearer = HTTPBearer(auto_error=False, description="A personal token (nse_…) or a client API key (nsc_…).")

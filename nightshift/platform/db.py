@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
-def make_engine(url: str) -> Engine:
+
+def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
+    """ping_after_idle: seconds a pooled PostgreSQL connection may sit idle and still be used
+    without a ping first (PING_AFTER_IDLE)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -22,15 +30,90 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=read_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=20,
         max_overflow=10,
         json_deserializer=read_json,
-        # Added to any options the URL sets (a search_path, say), which connect_args would replace.
-        connect_args={"options": " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))},
+        connect_args={"options": _session_options(parsed)},
     )
+    event.listen(engine.pool, "checkin", _note_idle)
+    idle = PING_AFTER_IDLE if ping_after_idle is None else ping_after_idle
+    event.listen(engine.pool, "checkout", partial(_ping_if_idle, engine.dialect, idle))
+    return engine
+
+
+def _session_options(parsed: URL) -> str:
+    # Added to any options the URL sets (a search_path, say), which connect_args would replace.
+    return " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))
+
+
+# Connections of a web worker's async pool (async_pool). A worker runs its async routes on one
+# thread, so a few connections keep its statements flowing; the sync engine keeps its own pool.
+ASYNC_POOL_SIZE = 8
+
+
+def async_pool(url: str) -> AsyncConnectionPool | None:
+    """An async psycopg pool on the same PostgreSQL with the same session settings, for the web
+    service's hot path (an expert's submission): a route awaiting it runs on the event loop, with no
+    hop to a worker thread and back, and no SQLAlchemy layer per statement. Autocommit: the path's
+    statements are each atomic on their own (single_statements). None on SQLite. Opened by the
+    caller (`await pool.open()`), within its event loop."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    from psycopg_pool import AsyncConnectionPool
+
+    conninfo = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    idle = _IdleClock()
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=ASYNC_POOL_SIZE,
+        open=False,
+        kwargs={"autocommit": True, "options": _session_options(parsed)},
+        check=idle.check,
+        reset=idle.note,
+        name="nightshift-web",
+    )
+
+
+class _IdleClock:
+    """The async pool's counterpart of the sync engine's ping on checkout: only a connection idle
+    past PING_AFTER_IDLE is pinged before use; one that fails is dropped and another taken."""
+
+    def __init__(self) -> None:
+        self._since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def note(self, connection: Any) -> None:
+        self._since[connection] = time.monotonic()
+
+    async def check(self, connection: Any) -> None:
+        since = self._since.get(connection)
+        if since is not None and time.monotonic() - since >= PING_AFTER_IDLE:
+            await connection.execute("SELECT 1")
+
+
+# A pooled connection is pinged before use only once it has sat idle this long (seconds). SQLAlchemy's
+# pool_pre_ping pings on every checkout: a third round trip of each API submission, for a
+# connection that answered a few milliseconds before. One idle this long may have been dropped by
+# a server restart, a failover or a proxy's idle timeout, and is checked as pre_ping would.
+PING_AFTER_IDLE = 1.0
+
+
+def _note_idle(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect, idle: float, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    since = record.info.get("idle_since")
+    if since is None or time.monotonic() - since < idle:
+        return  # new, or used a moment ago
+    try:
+        dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as error:
+        # As pool_pre_ping does: the dead connection is dropped and the checkout tried again.
+        raise exc.DisconnectionError("a pooled connection was closed while idle") from error
 
 
 # No JIT: PostgreSQL compiles each statement whose estimated cost passes jit_above_cost afresh, with

@@ -260,3 +260,40 @@ def _copy_insert(
         cursor.execute(f'DROP TABLE "{staging}"')
     # Named tuples: callers read columns by name, as with SQLAlchemy rows.
     return result
+
+
+class PostgresText:
+    """A statement compiled once to PostgreSQL's text for a bare psycopg connection (the web
+    service's async hot path), with the values the statement itself binds (a literal role, say)."""
+
+    def __init__(self, statement: Any) -> None:
+        # The statement's own IN lists spelled out; the caller's parameters given a stand-in value
+        # to compile with, replaced at each execution.
+        compiled = statement.compile(dialect=_PSYCOPG)
+        required = {b.key: None for b in compiled.binds.values() if b.required}
+        expanded = compiled.construct_expanded_state(required)
+        self.sql: str = expanded.statement
+        self._defaults: dict[str, Any] = {k: v for k, v in expanded.parameters.items() if k not in required}
+
+    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self._defaults, **values}
+
+
+_PSYCOPG = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+
+
+def json_param(value: Any) -> psycopg.types.json.Jsonb:
+    """A JSON value as psycopg binds it, dumped by orjson (the json module for an integer past 64
+    bits, which orjson refuses)."""
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value, dumps=_dump_json)
+
+
+def _dump_json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        import json
+
+        return json.dumps(value)

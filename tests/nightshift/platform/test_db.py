@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select, update
 
 from nightshift.platform.db import read_json, transaction
@@ -53,3 +54,70 @@ def test_postgres_sessions_run_without_jit(postgres_url: str) -> None:
         assert connection.execute(text("SELECT current_schema()")).scalar() in postgres_url
         assert connection.execute(text("SELECT current_schema()")).scalar() != "public"
     engine.dispose()
+
+
+def _backend_pid(engine) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar())
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    import psycopg
+
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
+    with psycopg.connect(plain, autocommit=True) as connection:
+        assert connection.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+
+
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_use(postgres_url: str) -> None:
+    # Pinged only once idle past the threshold (0 here): the checkout finds it dead and takes a new one.
+    from nightshift.platform.db import make_engine
+
+    engine = make_engine(postgres_url, ping_after_idle=0.0)
+    first = _backend_pid(engine)
+    _terminate(postgres_url, first)
+    assert _backend_pid(engine) not in (first, None)
+    engine.dispose()
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged_again(postgres_url: str) -> None:
+    # The API's hot path: no ping round trip for a connection that just answered. A connection
+    # killed in that moment fails its statement, which is what shows no ping ran.
+    from sqlalchemy import exc, text
+
+    from nightshift.platform.db import make_engine
+
+    engine = make_engine(postgres_url, ping_after_idle=3600.0)
+    _terminate(postgres_url, _backend_pid(engine))
+    with pytest.raises(exc.OperationalError), engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    engine.dispose()
+
+
+def test_the_web_services_async_pool_replaces_a_connection_that_died_while_idle(postgres_url: str) -> None:
+    import asyncio
+    import time
+
+    from nightshift.platform.db import PING_AFTER_IDLE, async_pool
+
+    async def scenario() -> None:
+        pool = async_pool(postgres_url)
+        assert pool is not None
+        await pool.open()
+        try:
+            async with pool.connection() as connection:
+                first = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
+                # The same session settings as the sync engine's.
+                assert (await (await connection.execute("SHOW jit")).fetchone())[0] == "off"
+            _terminate(postgres_url, first)
+            time.sleep(PING_AFTER_IDLE + 0.1)
+            async with pool.connection() as connection:
+                again = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
+            assert again != first
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+    assert async_pool("sqlite:///x.db") is None
