@@ -100,11 +100,15 @@ def _settled(label: Label, kind: FieldType[Any], ranked: Sequence[Vote], final: 
     cast = [(v.answer[label.name], v) for v in ranked if v.answer.get(label.name) is not None]
     if not cast:
         return True
-    support = [sum(1 for value, _ in cast if kind.matches(value, candidate)) for candidate, _ in cast]
-    top = max(support)
-    leader = cast[support.index(top)][0]
-    if any(support[n] >= top for n, (value, _) in enumerate(cast) if not kind.matches(value, leader)):
-        return False
+    first = cast[0][0]
+    # Unanimous, the common case: every answer backs every other, so the n x n comparisons below
+    # would find a clear majority; one comparison says the field matches its own answer.
+    if not (all(value == first for value, _ in cast) and kind.matches(first, first)):
+        support = [sum(1 for value, _ in cast if kind.matches(value, candidate)) for candidate, _ in cast]
+        top = max(support)
+        leader = cast[support.index(top)][0]
+        if any(support[n] >= top for n, (value, _) in enumerate(cast) if not kind.matches(value, leader)):
+            return False
     alternatives = kind.alternatives(label)
     if alternatives is None or min_confidence <= 0:
         return True

@@ -25,7 +25,7 @@ from nightshift.projects.spec import ProjectBody
 from nightshift.review.aggregate import aggregate_items
 from nightshift.review.quality import PeerObservation, Quality, posterior
 from nightshift.review.reliability import Evidence, gather_evidence, matcher
-from nightshift.review.settle import accepted_votes
+from nightshift.review.settle import accepted_votes, adjudication_votes
 
 # Passed items weighed again at once when their experts are paused.
 REQUEUE_SLICE = 20_000
@@ -169,6 +169,37 @@ def gold_credit(project: ProjectBody) -> Callable[[dict[str, Any], dict[str, Any
     return credit
 
 
+def _decided_by(session: Session, item_ids: list[int], paused: set[int], project: ProjectBody) -> list[int]:
+    """Those of these passed items whose standing result needed the paused experts' votes: aggregated
+    without them, a compared field's answer differs from the stored one, or is no longer settled.
+    Compared with the stored result rather than the votes aggregated again with theirs: the stored
+    one is what would be delivered, and one aggregation of the items is saved. An adjudicated
+    item's rulings stay among its votes, as they were when it passed."""
+    standing = {
+        item_id: (answer, method)
+        for item_id, answer, method in plain_rows(
+            session,
+            select(ItemResult.item_id, ItemResult.answer, ItemResult.method).where(
+                matches_any(session, ItemResult.item_id, item_ids)
+            ),
+        ).tuples()
+    }
+    votes = accepted_votes(session, item_ids)
+    kept = {item_id: [v for v in vs if v.expert_id not in paused] for item_id, vs in votes.items()}
+    adjudicated = [i for i, (_, method) in standing.items() if (method or {}).get("_adjudicated") is not None]
+    for item_id, rulings in adjudication_votes(session, adjudicated).items():
+        kept.setdefault(item_id, []).extend(rulings)
+    after = aggregate_items({i: vs for i, vs in kept.items() if vs}, project)
+
+    def decided(item_id: int) -> bool:
+        result, stored = after.get(item_id), standing.get(item_id)
+        if result is None or stored is None or result.unsettled:
+            return True
+        return any(result.answer[name] != stored[0].get(name) for name in result.fields)
+
+    return [item_id for item_id in item_ids if decided(item_id)]
+
+
 def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], reason: str, actor: str) -> int:
     """Pause these experts and send back what their work in the batch decided; returns how many
     items went back.
@@ -216,18 +247,7 @@ def pause_and_requeue(session: Session, batch_id: int, expert_ids: list[int], re
         # A slice of the items at a time: many paused experts of a big batch touch many items.
         for start in range(0, len(passed), REQUEUE_SLICE):
             some = passed[start : start + REQUEUE_SLICE]
-            votes = accepted_votes(session, some)
-            kept = {i: [v for v in vs if v.expert_id not in paused] for i, vs in votes.items()}
-            before = aggregate_items(votes, project)
-            after = aggregate_items({i: vs for i, vs in kept.items() if vs}, project)
-            decided += [
-                item_id
-                for item_id in some
-                if item_id not in after
-                or after[item_id].unsettled
-                or {k: after[item_id].answer[k] for k in after[item_id].fields}
-                != {k: before[item_id].answer[k] for k in before[item_id].fields}
-            ]
+            decided += _decided_by(session, some, paused, project)
         if decided:
             session.execute(
                 update(Assignment)
