@@ -296,7 +296,7 @@ def main() -> None:
         f"   {submissions / median('total'):>10,.0f} submissions/s"
     )
     print(f"baseline: bare read of the rows     {statistics.median(reads):8.3f} s")
-    print(f"ratio review / bare read            {median('total') / statistics.median(reads):8.2f}   (target <= 2, issue 35)")
+    print(f"ratio review / bare read            {median('total') / statistics.median(reads):8.2f} (target <= 2)")
     print(
         f"outcome: {median('rejected'):,.0f} rejected by the submissions gate, {median('paused'):,.0f} experts paused"
         f" by gold, {median('passed'):,.0f} items passed, {median('adjudication'):,.0f} to adjudication"
