@@ -73,24 +73,24 @@ def async_pool(url: str) -> AsyncConnectionPool | None:
         open=False,
         kwargs={"autocommit": True, "options": _session_options(parsed)},
         check=idle.check,
-        reset=idle.note,
         name="nightshift-web",
     )
 
 
 class _IdleClock:
-    """The async pool's counterpart of the sync engine's ping on checkout: only a connection idle
-    past PING_AFTER_IDLE is pinged before use; one that fails is dropped and another taken."""
+    """The async pool's counterpart of the sync engine's ping on checkout: a connection is pinged
+    before use only if its last checkout was PING_AFTER_IDLE ago or more (a bound on its idle time
+    that needs no callback on return, which psycopg_pool would run as a task of its own per
+    request); one that fails is dropped and another taken."""
 
     def __init__(self) -> None:
-        self._since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-    async def note(self, connection: Any) -> None:
-        self._since[connection] = time.monotonic()
+        self._last: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     async def check(self, connection: Any) -> None:
-        since = self._since.get(connection)
-        if since is not None and time.monotonic() - since >= PING_AFTER_IDLE:
+        now = time.monotonic()
+        last = self._last.get(connection)
+        self._last[connection] = now
+        if last is not None and now - last >= PING_AFTER_IDLE:
             await connection.execute("SELECT 1")
 
 

@@ -98,7 +98,6 @@ def test_a_connection_used_a_moment_ago_is_not_pinged_again(postgres_url: str) -
 
 def test_the_web_services_async_pool_replaces_a_connection_that_died_while_idle(postgres_url: str) -> None:
     import asyncio
-    import time
 
     from nightshift.platform.db import PING_AFTER_IDLE, async_pool
 
@@ -112,7 +111,7 @@ def test_the_web_services_async_pool_replaces_a_connection_that_died_while_idle(
                 # The same session settings as the sync engine's.
                 assert (await (await connection.execute("SHOW jit")).fetchone())[0] == "off"
             _terminate(postgres_url, first)
-            time.sleep(PING_AFTER_IDLE + 0.1)
+            await asyncio.sleep(PING_AFTER_IDLE + 0.1)
             async with pool.connection() as connection:
                 again = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
             assert again != first
