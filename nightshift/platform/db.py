@@ -64,10 +64,12 @@ def async_pool(url: str) -> AsyncConnectionPool | None:
         return None
     from psycopg_pool import AsyncConnectionPool
 
-    conninfo = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    # The URL's other parameters (sslmode, application_name…) stay; its options join ours, as the engine's do.
+    conninfo = parsed.set(drivername="postgresql").difference_update_query(["options"])
+    conninfo_text = conninfo.render_as_string(hide_password=False)
     idle = _IdleClock()
     return AsyncConnectionPool(
-        conninfo,
+        conninfo_text,
         min_size=1,
         max_size=ASYNC_POOL_SIZE,
         open=False,

@@ -102,7 +102,8 @@ def test_the_web_services_async_pool_replaces_a_connection_that_died_while_idle(
     from nightshift.platform.db import PING_AFTER_IDLE, async_pool
 
     async def scenario() -> None:
-        pool = async_pool(postgres_url)
+        # The URL's own parameters reach the pool's connections, beside its options (the test's schema).
+        pool = async_pool(f"{postgres_url}&application_name=nightshift-web-test")
         assert pool is not None
         await pool.open()
         try:
