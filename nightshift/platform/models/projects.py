@@ -101,8 +101,9 @@ class Item(Timestamped, Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("project_id", "external_id"),
-        # One key for both: an item's project is its batch's project, and bulk loads pay one
-        # referential check per row instead of two.
+        # One key for both: an item's project is its batch's project. On PostgreSQL the same rule
+        # is held by statement triggers instead (migration 0015): a bulk load pays one set-based
+        # check per COPY, not a referential query per row.
         ForeignKeyConstraint(["batch_id", "project_id"], ["batches.id", "batches.project_id"]),
         CheckConstraint(sql_in("status", ITEM_STATUSES), name="status"),
         # Batch only, not (batch, status), and half of each page kept free, as for assignments:

@@ -121,3 +121,49 @@ def test_the_web_services_async_pool_replaces_a_connection_that_died_while_idle(
 
     asyncio.run(scenario())
     assert async_pool("sqlite:///x.db") is None
+
+
+def test_an_item_names_a_batch_of_its_own_project_and_a_named_batch_stays(sessions, project, tmp_path) -> None:
+    # On PostgreSQL by statement triggers (migration 0015: one set-based check per COPY, not a
+    # query per row), on SQLite by the foreign key: the same refusals either way.
+    from sqlalchemy import delete, insert, text
+    from sqlalchemy.exc import IntegrityError
+
+    from nightshift.platform.models import Batch
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(good_row("x-1")) + "\n")
+    batch_id, _ = ingest_file(sessions, path)
+    with sessions() as session:
+        item = session.scalars(select(Item)).one()
+    with transaction(sessions) as session:
+        session.execute(
+            text(
+                "INSERT INTO projects (client_id, slug, name, spec, spec_version, spec_hash, created_at)"
+                " SELECT client_id, 'other', name, spec, spec_version, spec_hash, created_at FROM projects"
+            )
+        )
+        other = session.scalar(text("SELECT id FROM projects WHERE slug = 'other'"))
+    row = {"batch_id": batch_id, "external_id": "x-2", "content_hash": "h", "language": "en", "payload": {}}
+    refused = [
+        # A batch that is not the item's project's; no batch at all (one bad row refuses the statement).
+        insert(Item).values([{**row, "project_id": other}]),
+        insert(Item).values(
+            [
+                {**row, "project_id": item.project_id, "external_id": "x-3"},
+                {**row, "project_id": item.project_id, "batch_id": 10**9},
+            ]
+        ),
+        update(Item).where(Item.id == item.id).values(batch_id=10**9),
+        delete(Batch).where(Batch.id == batch_id),
+        update(Batch).where(Batch.id == batch_id).values(project_id=other),
+    ]
+    for statement in refused:
+        with pytest.raises(IntegrityError), transaction(sessions) as session:
+            session.execute(statement)
+    with transaction(sessions) as session:
+        session.execute(insert(Item).values([{**row, "project_id": item.project_id, "external_id": "x-4"}]))
+        # A batch's own updates (its status) are not checked against its items.
+        session.execute(update(Batch).where(Batch.id == batch_id).values(status="dispatched"))
+    with sessions() as session:
+        assert sorted(session.scalars(select(Item.external_id))) == ["x-1", "x-4"]
