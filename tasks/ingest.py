@@ -54,6 +54,9 @@ def resolve_source(source: str) -> list[str]:
 
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def open_ingest_batch(project: str, source: str, fmt: str) -> batches.OpenedBatch:
+    # The gate's worker loads GX (seconds, cold) on the other core while the file's checksum is
+    # taken here, so the first chunks do not wait for it; the CLI warms it earlier still.
+    gate_worker().warm_in_background()
     with transaction(resources().sessions) as session:
         return batches.open_batch(session, project, Path(source), fmt)
 
