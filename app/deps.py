@@ -8,21 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from nightshift import resources as root
 from nightshift.platform.db import single_statements, transaction
 from nightshift.platform.keys import Principal, authenticate
 from nightshift.resources import Resources
-from nightshift.work import answers
-
-if TYPE_CHECKING:
-    from psycopg_pool import AsyncConnectionPool
 
 SESSION_COOKIE = "nightshift_session"
 
@@ -36,23 +31,9 @@ def resources() -> Resources:
 
 @dataclass
 class Service:
-    """What the routes share: resources built once at start-up (the composition root), and on
-    PostgreSQL the worker's async pool for the submission route (opened by the app's lifespan)."""
+    """What the routes share: resources built once at start-up (the composition root)."""
 
     resources: Resources
-    pool: AsyncConnectionPool | None = None
-
-    async def submit_answer(self, key: str | None, assignment_id: int, answer: dict[str, Any]) -> int | None:
-        """An expert's submission by personal token (work.answers): on the event loop over the
-        async pool; on SQLite, or before the pool is open, in the thread pool."""
-        if self.pool is None:
-            return await run_in_threadpool(self._submit_answer, key, assignment_id, answer)
-        async with self.pool.connection() as connection:
-            return await answers.submit_answer_with_key_async(connection, key, assignment_id, answer)
-
-    def _submit_answer(self, key: str | None, assignment_id: int, answer: dict[str, Any]) -> int | None:
-        with self.single_statements() as session:
-            return answers.submit_answer_with_key(session, key, assignment_id, answer)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -21,7 +21,6 @@ from fastapi.responses import JSONResponse
 from app import client_api, expert_api, pages
 from app.deps import Service, is_upload_path, resources
 from app.limits import BodyLimits
-from nightshift.platform.db import async_pool
 from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.heap import settle_heap
 from nightshift.resources import Resources
@@ -63,16 +62,7 @@ def create_app(resources: Resources) -> FastAPI:
         # connections the pool lends overflow connections, opened and closed per request
         # (a PostgreSQL backend forked each time).
         to_thread.current_default_thread_limiter().total_tokens = resources.engine.pool.size()
-        service.pool = async_pool(resources.settings.resolved_database_url)
-        if service.pool is None:
-            yield
-            return
-        await service.pool.open()
-        try:
-            yield
-        finally:
-            pool, service.pool = service.pool, None
-            await pool.close()
+        yield
 
     app = FastAPI(
         lifespan=lifespan,
@@ -80,7 +70,7 @@ def create_app(resources: Resources) -> FastAPI:
         version="1",
         description="The expert workbench (pages), the expert API and the client API of Nightshift.",
     )
-    app.state.service = service = Service(resources)
+    app.state.service = Service(resources)
     # Bodies are bounded before any parser sees them; the upload streams its own, larger, body.
     app.add_middleware(BodyLimits, max_bytes=resources.settings.max_request_bytes, exempt=is_upload_path)
     app.add_exception_handler(NotFoundError, _not_found)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
-
-if TYPE_CHECKING:
-    from psycopg_pool import AsyncConnectionPool
 
 
 def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
@@ -46,54 +42,6 @@ def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
 def _session_options(parsed: URL) -> str:
     # Added to any options the URL sets (a search_path, say), which connect_args would replace.
     return " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))
-
-
-# Connections of a web worker's async pool (async_pool). A worker runs its async routes on one
-# thread, so a few connections keep its statements flowing; the sync engine keeps its own pool.
-ASYNC_POOL_SIZE = 8
-
-
-def async_pool(url: str) -> AsyncConnectionPool | None:
-    """An async psycopg pool on the same PostgreSQL with the same session settings, for the web
-    service's hot path (an expert's submission): a route awaiting it runs on the event loop, with no
-    hop to a worker thread and back, and no SQLAlchemy layer per statement. Autocommit: the path's
-    statements are each atomic on their own (single_statements). None on SQLite. Opened by the
-    caller (`await pool.open()`), within its event loop."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return None
-    from psycopg_pool import AsyncConnectionPool
-
-    # The URL's other parameters (sslmode, application_name…) stay; its options join ours, as the engine's do.
-    conninfo = parsed.set(drivername="postgresql").difference_update_query(["options"])
-    conninfo_text = conninfo.render_as_string(hide_password=False)
-    idle = _IdleClock()
-    return AsyncConnectionPool(
-        conninfo_text,
-        min_size=1,
-        max_size=ASYNC_POOL_SIZE,
-        open=False,
-        kwargs={"autocommit": True, "options": _session_options(parsed)},
-        check=idle.check,
-        name="nightshift-web",
-    )
-
-
-class _IdleClock:
-    """The async pool's counterpart of the sync engine's ping on checkout: a connection is pinged
-    before use only if its last checkout was PING_AFTER_IDLE ago or more (a bound on its idle time
-    that needs no callback on return, which psycopg_pool would run as a task of its own per
-    request); one that fails is dropped and another taken."""
-
-    def __init__(self) -> None:
-        self._last: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-    async def check(self, connection: Any) -> None:
-        now = time.monotonic()
-        last = self._last.get(connection)
-        self._last[connection] = now
-        if last is not None and now - last >= PING_AFTER_IDLE:
-            await connection.execute("SELECT 1")
 
 
 # A pooled connection is pinged before use only once it has sat idle this long (seconds). SQLAlchemy's

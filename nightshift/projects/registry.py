@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import Client, Project, ProjectSpecVersion
-from nightshift.platform.sql import PostgresText
 from nightshift.projects.spec import ProjectBody, ProjectSpec
-
-if TYPE_CHECKING:
-    from psycopg import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -95,22 +90,8 @@ def project_body(session: Session, project_id: int, spec_hash: str | None = None
     return body
 
 
-async def project_body_async(connection: AsyncConnection[Any], project_id: int, spec_hash: str) -> ProjectBody:
-    """project_body on the web service's async PostgreSQL connection (work.answers' hot path)."""
-    body = _BODIES.get(spec_hash)
-    if body is None:
-        cursor = await connection.execute(_SPEC_TEXT.sql, _SPEC_TEXT.params({"project": project_id}))
-        found = await cursor.fetchone()
-        if found is None:
-            raise NotFoundError(f"no project {project_id}")
-        spec_hash, spec = found
-        body = _BODIES[spec_hash] = ProjectBody.model_validate(spec)
-    return body
-
-
 _SPEC_HASH = select(Project.spec_hash).where(Project.id == bindparam("project"))
 _SPEC = select(Project.spec_hash, Project.spec).where(Project.id == bindparam("project"))
-_SPEC_TEXT = PostgresText(_SPEC)
 
 
 def project_spec(session: Session, project_id: int) -> ProjectSpec:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import LIVE_KEY, presented_hash
 from nightshift.platform.models import ApiKey, Assignment, AssignmentDraft, Expert, Item, Project, Submission, utcnow
-from nightshift.platform.sql import PostgresText, insert_returning_new, is_postgres, json_param
-from nightshift.projects.registry import project_body, project_body_async
+from nightshift.platform.sql import insert_returning_new, is_postgres
+from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
 from nightshift.work.access import (
     AnswerInvalid,
@@ -26,9 +26,6 @@ from nightshift.work.access import (
     send_back,
 )
 from nightshift.work.submissions import answer_errors, seconds_on_task
-
-if TYPE_CHECKING:
-    from psycopg import AsyncConnection
 
 # Roles whose task is answering the item itself (an adjudicator answers it finally).
 ANSWERING_ROLES = ("annotate", "adjudicate")
@@ -111,34 +108,6 @@ def _store_answer(
     else:
         submission_id = _submit_in_steps(session, values)
     return _stored(assignment_id, submission_id)
-
-
-async def submit_answer_with_key_async(
-    connection: AsyncConnection[Any], key: str | None, assignment_id: int, answer: dict[str, Any]
-) -> int | None:
-    """submit_answer_with_key on an async PostgreSQL connection in autocommit (the web service's
-    pool, platform.db.async_pool): the same two statements, compiled once from the same
-    constructs, the same checks and answers."""
-    hashed = presented_hash(key)
-    if hashed is None:
-        return None
-    cursor = await connection.execute(
-        _OPEN_TASK_BY_KEY_TEXT.sql, _OPEN_TASK_BY_KEY_TEXT.params({"key_hash": hashed, "assignment": assignment_id})
-    )
-    found = await cursor.fetchone()
-    if found is None or found[0] != "active":
-        return None
-    task = tuple(found[1:])
-    status, _, project_id, spec_hash = task
-    if status is None:
-        raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
-    _check_open(assignment_id, status)
-    body = await project_body_async(connection, project_id, spec_hash)
-    values = _checked_values(assignment_id, task, answer, body, None)
-    values["answer"] = json_param(values["answer"])
-    cursor = await connection.execute(_SUBMIT_TEXT.sql, _SUBMIT_TEXT.params(values))
-    stored = await cursor.fetchone()
-    return _stored(assignment_id, None if stored is None else stored[0])
 
 
 def _check_open(assignment_id: int, status: str) -> None:
@@ -239,9 +208,6 @@ def _submit_statement() -> Any:
 
 
 _SUBMIT = _submit_statement()
-# The same two statements as PostgreSQL's text, for the async path.
-_OPEN_TASK_BY_KEY_TEXT = PostgresText(_OPEN_TASK_BY_KEY)
-_SUBMIT_TEXT = PostgresText(_SUBMIT)
 
 
 def skip_task(session: Session, expert_id: int, assignment_id: int, reason: str) -> None:

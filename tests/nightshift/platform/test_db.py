@@ -96,33 +96,6 @@ def test_a_connection_used_a_moment_ago_is_not_pinged_again(postgres_url: str) -
     engine.dispose()
 
 
-def test_the_web_services_async_pool_replaces_a_connection_that_died_while_idle(postgres_url: str) -> None:
-    import asyncio
-
-    from nightshift.platform.db import PING_AFTER_IDLE, async_pool
-
-    async def scenario() -> None:
-        # The URL's own parameters reach the pool's connections, beside its options (the test's schema).
-        pool = async_pool(f"{postgres_url}&application_name=nightshift-web-test")
-        assert pool is not None
-        await pool.open()
-        try:
-            async with pool.connection() as connection:
-                first = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
-                # The same session settings as the sync engine's.
-                assert (await (await connection.execute("SHOW jit")).fetchone())[0] == "off"
-            _terminate(postgres_url, first)
-            await asyncio.sleep(PING_AFTER_IDLE + 0.1)
-            async with pool.connection() as connection:
-                again = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
-            assert again != first
-        finally:
-            await pool.close()
-
-    asyncio.run(scenario())
-    assert async_pool("sqlite:///x.db") is None
-
-
 def test_an_item_names_a_batch_of_its_own_project_and_a_named_batch_stays(sessions, project, tmp_path) -> None:
     # On PostgreSQL by statement triggers (migration 0015: one set-based check per COPY, not a
     # query per row), on SQLite by the foreign key: the same refusals either way.
