@@ -4,13 +4,14 @@ Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-03 23:00:00
 
-A foreign key is checked by a trigger per inserted row, each a query of its own: ~40% of what
-PostgreSQL spends storing an item, and ingest's COPY into items is bound by PostgreSQL's core.
-The same rule is now held by statement triggers over transition tables, one set-based check per
-statement: every new or changed item names a batch of its own project (the batches it names are
-locked FOR KEY SHARE, in id order, as the foreign key locks them, so a concurrent delete waits);
-a batch that items name cannot be deleted or given another id or project. SQLite keeps the
-foreign key (the model's): its checks cost no round trips.
+A foreign key is checked by a trigger per inserted row, each a query of its own, a large share of
+what PostgreSQL spends storing an item, and ingest's COPY into items is bound by PostgreSQL's
+core (docs/performance.md). The same rule is now held by a statement trigger over the inserted
+rows, one set-based check per statement: every new item names a batch of its own project (the
+batches it names are locked FOR KEY SHARE, in id order, as the foreign key locks them, so a
+concurrent delete waits). Row triggers, fired only by what changes the key, refuse an item moved
+to a batch of another project and a batch deleted or re-keyed while items name it. SQLite keeps
+the foreign key (the model's): its checks cost no round trips.
 """
 
 from collections.abc import Sequence
@@ -51,7 +52,7 @@ def upgrade() -> None:
         """
     )
     # Nothing moves an item to another batch: a row trigger, fired only by an UPDATE that sets
-    # these columns, so a batch's status flips capture no transition table.
+    # these columns, so the review's status flips of whole batches capture no transition table.
     op.execute(
         f"""
         CREATE FUNCTION item_names_its_batch() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -31,17 +31,13 @@ def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
         pool_size=20,
         max_overflow=10,
         json_deserializer=read_json,
-        connect_args={"options": _session_options(parsed)},
+        # Added to any options the URL sets (a search_path, say), which connect_args would replace.
+        connect_args={"options": " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))},
     )
     event.listen(engine.pool, "checkin", _note_idle)
     idle = PING_AFTER_IDLE if ping_after_idle is None else ping_after_idle
     event.listen(engine.pool, "checkout", partial(_ping_if_idle, engine.dialect, idle))
     return engine
-
-
-def _session_options(parsed: URL) -> str:
-    # Added to any options the URL sets (a search_path, say), which connect_args would replace.
-    return " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))
 
 
 # A pooled connection is pinged before use only once it has sat idle this long (seconds). SQLAlchemy's

@@ -14,7 +14,6 @@ from nightshift.platform.keys import LIVE_KEY, presented_hash
 from nightshift.platform.models import ApiKey, Assignment, AssignmentDraft, Expert, Item, Project, Submission, utcnow
 from nightshift.platform.sql import insert_returning_new, is_postgres
 from nightshift.projects.registry import project_body
-from nightshift.projects.spec import ProjectBody
 from nightshift.work.access import (
     AnswerInvalid,
     ConflictError,
@@ -100,35 +99,20 @@ def _store_answer(
     """task: the _TASK columns. Check the answer against the spec (parsed once per version) and
     store it: on PostgreSQL in one statement that closes the task, stores the answer and drops
     the draft."""
-    status, _, project_id, spec_hash = task
-    _check_open(assignment_id, status)
-    values = _checked_values(assignment_id, task, answer, project_body(session, project_id, spec_hash), now)
-    if is_postgres(session):
-        submission_id = session.connection().execute(_SUBMIT, values).scalar()
-    else:
-        submission_id = _submit_in_steps(session, values)
-    return _stored(assignment_id, submission_id)
-
-
-def _check_open(assignment_id: int, status: str) -> None:
+    status, started_at, project_id, spec_hash = task
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
-
-
-def _checked_values(
-    assignment_id: int, task: tuple[Any, ...], answer: dict[str, Any], body: ProjectBody, now: dt.datetime | None
-) -> dict[str, Any]:
-    """The submission's values once the answer fits the label schema (AnswerInvalid if not)."""
-    errors = answer_errors(answer_object(answer), body)
+    errors = answer_errors(answer_object(answer), project_body(session, project_id, spec_hash))
     if errors:
         raise AnswerInvalid(errors)
     moment = now or utcnow()
     # Time on task is the server's (0 if never opened: the gate refuses it).
-    worked = seconds_on_task(task[1], moment)
-    return {"assignment": assignment_id, "answer": answer, "worked": worked, "submitted_at": moment}
-
-
-def _stored(assignment_id: int, submission_id: int | None) -> int:
+    worked = seconds_on_task(started_at, moment)
+    values = {"assignment": assignment_id, "answer": answer, "worked": worked, "submitted_at": moment}
+    if is_postgres(session):
+        submission_id = session.connection().execute(_SUBMIT, values).scalar()
+    else:
+        submission_id = _submit_in_steps(session, values)
     if submission_id is None:
         # Closed by a concurrent request between the read and the write (the UPDATE's WHERE).
         raise ConflictError(f"assignment {assignment_id} was answered already")
