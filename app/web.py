@@ -89,13 +89,28 @@ def create_app(resources: Resources) -> FastAPI:
     return app
 
 
+# Seconds an idle keep-alive connection stays open. It must outlast what clients allow themselves:
+# with uvicorn's default of 5 s, equal to httpx's own keep-alive expiry, a client sending on a
+# connection idle for just under 5 s met the server's close on the way and got a connection reset
+# on a POST, which no client retries. 75 s outlasts httpx, requests and browsers, and the 60 s idle
+# timeout of the usual load balancers in front (which must close first, not the service).
+KEEP_ALIVE_SECONDS = 75
+
+
 class ServiceThread:
     """The web service on 127.0.0.1 in a background thread (the demo, tests, the load bench)."""
 
     def __init__(self, app: FastAPI, port: int = 0) -> None:
         import uvicorn
 
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

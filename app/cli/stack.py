@@ -59,9 +59,19 @@ def serve(
     """The web service: expert workbench pages, the expert API and the client API (docs at /docs)."""
     import uvicorn
 
+    from app.web import KEEP_ALIVE_SECONDS
+
     ready_sessions()
     # No access log: it would be noise at hundreds of requests a second, and paths carry no secrets.
-    uvicorn.run("app.web:app_from_environment", factory=True, host=host, port=port, workers=workers, access_log=False)
+    uvicorn.run(
+        "app.web:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
 
 
 def stack(
