@@ -7,8 +7,6 @@ errors to HTTP. Each route commits before it answers, so what a response says is
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +19,7 @@ from fastapi.responses import JSONResponse
 from app import client_api, expert_api, pages
 from app.deps import Service, is_upload_path, resources
 from app.limits import BodyLimits
+from app.local_server import UvicornThread
 from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.heap import settle_heap
 from nightshift.resources import Resources
@@ -97,40 +96,15 @@ def create_app(resources: Resources) -> FastAPI:
 KEEP_ALIVE_SECONDS = 75
 
 
-class ServiceThread:
+class ServiceThread(UvicornThread):
     """The web service on 127.0.0.1 in a background thread (the demo, tests, the load bench)."""
 
     def __init__(self, app: FastAPI, port: int = 0) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        super().__init__(app, port, timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
     @property
     def url(self) -> str:
-        socket = self._server.servers[0].sockets[0]
-        return f"http://127.0.0.1:{socket.getsockname()[1]}"
-
-    def __enter__(self) -> ServiceThread:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the web service did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        return self.origin
 
 
 def app_from_environment() -> FastAPI:

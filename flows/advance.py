@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from flows.deliver import DeliverParams, deliver_flow
 from flows.dispatch import DispatchParams, dispatch_flow
+from flows.generate import GenerateParams, generate_flow
 from flows.hooks import FAILURE_HOOKS
 from flows.review import ReviewParams, review_flow
 
@@ -45,6 +46,8 @@ def advance_batch_flow(params: AdvanceParams) -> AdvanceResult:
     # Every step runs even when an earlier one failed: a dispatch that cannot staff new items must
     # not hold back the review of work already submitted.
     states = {
+        # Items a model failed to answer before are asked again; a batch without models is a no-op.
+        "generate": generate_flow(GenerateParams(batch_id=params.batch_id), return_state=True),
         "dispatch": dispatch_flow(DispatchParams(batch_id=params.batch_id), return_state=True),
         "review": review_flow(ReviewParams(batch_id=params.batch_id), return_state=True),
     }

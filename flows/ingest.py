@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
+from flows.generate import GenerateParams, generate_flow
 from flows.hooks import FAILURE_HOOKS
 from nightshift.ingest.formats import detect_format, read_chunks
 from nightshift.ingest.rows import DEFAULT_CHUNK_ROWS, IngestCounts
@@ -38,6 +39,10 @@ class IngestParams(BaseModel):
     )
     chunk_rows: int = Field(default=DEFAULT_CHUNK_ROWS, ge=1, le=100_000, description="Rows per task.")
     force: bool = Field(default=False, description="Read files again even if already fully ingested.")
+    generate: bool = Field(
+        default=True,
+        description="Then have the project's models answer the new items (projects whose spec has generation).",
+    )
 
 
 class FileResult(BaseModel):
@@ -52,6 +57,7 @@ class FileResult(BaseModel):
     quarantined: int = 0
     quarantined_by_reason: dict[str, int] = {}
     problems: list[str] = []
+    generates: bool = False
 
 
 class IngestResult(BaseModel):
@@ -78,6 +84,12 @@ def ingest_flow(params: IngestParams) -> IngestResult:
         ],
         description=f"Ingest of {params.source} into {params.project}",
     )
+    if params.generate:
+        for batch_id in dict.fromkeys(r.batch_id for r in results if r.generates and not r.skipped):
+            # Its own flow run: a model that is down leaves the ingest done, and the nightly run asks again.
+            generated = generate_flow(GenerateParams(batch_id=batch_id), return_state=True)
+            if not generated.is_completed():
+                print(f"batch {batch_id}: generation did not finish ({generated.type.value}); the next run asks again")
     return IngestResult(files=results)
 
 
@@ -85,7 +97,9 @@ def ingest_file(params: IngestParams, path: Path) -> FileResult:
     fmt, compressed = detect_format(path, None if params.format == "auto" else params.format)
     opened = open_ingest_batch(params.project, str(path), fmt)
     if opened.completed and not params.force:
-        return FileResult(source=str(path), batch_id=opened.batch_id, new_batch=False, skipped=True)
+        return FileResult(
+            source=str(path), batch_id=opened.batch_id, new_batch=False, skipped=True, generates=opened.generates
+        )
     listener = progress_listener.get()
     progress = create_progress_artifact(progress=0.0, description=f"Ingesting {path.name}")
     totals = IngestCounts()
@@ -111,5 +125,10 @@ def ingest_file(params: IngestParams, path: Path) -> FileResult:
     finish_ingest(opened.batch_id)
     update_progress_artifact(progress, progress=100.0)
     return FileResult(
-        source=str(path), batch_id=opened.batch_id, new_batch=opened.created, skipped=False, **totals.as_dict()
+        source=str(path),
+        batch_id=opened.batch_id,
+        new_batch=opened.created,
+        skipped=False,
+        generates=opened.generates,
+        **totals.as_dict(),
     )

@@ -46,6 +46,7 @@ prepare_process()
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from app.model_server import ModelServerThread  # noqa: E402
 from app.receiver import WebhookReceiver  # noqa: E402
 from nightshift.delivery.endpoints import new_webhook_secret  # noqa: E402
 from nightshift.experts.registry import import_experts, parse_experts  # noqa: E402
@@ -283,3 +284,21 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
         reset_resources()
         yield server
         reset_resources()
+
+
+@pytest.fixture
+def model_server() -> Iterator[ModelServerThread]:
+    """The local model server on 127.0.0.1; a timeout fault hangs 3 s (clients give up sooner)."""
+    with ModelServerThread(hang_seconds=3) as server:
+        yield server
+
+
+def with_generation(spec: ProjectSpec, url: str, **endpoint: object) -> ProjectSpec:
+    """The spec with one model endpoint answering its prompts (the local server's by default)."""
+    data = spec.model_dump(mode="json")
+    data["project"]["generation"] = {
+        "prompt_field": "prompt",
+        "context_field": "context",
+        "endpoints": [{"name": "local", "base_url": url, "model": "nightshift-sim", **endpoint}],
+    }
+    return ProjectSpec.model_validate(data)

@@ -13,7 +13,7 @@ from nightshift import resources as root
 # (tracebacks included) are in the Prefect API and UI.
 root.prepare_process(console_log_level="CRITICAL")
 
-from app.cli import deliver, dispatch, ingest, ops, payouts, projects, review, stack, work  # noqa: E402
+from app.cli import deliver, dispatch, generate, ingest, ops, payouts, projects, review, stack, work  # noqa: E402
 from app.cli.common import app  # noqa: E402
 from app.cli.main import main  # noqa: E402
 
@@ -28,6 +28,7 @@ app.add_typer(projects.clients_app, name="clients")
 
 for command in (
     ingest.ingest,
+    generate.generate,
     dispatch.dispatch,
     work.simulate,
     stack.serve,
@@ -40,6 +41,7 @@ for command in (
     ops.nightly,
     ops.status,
     stack.demo,
+    generate.model_server,
 ):
     app.command()(command)
 

@@ -38,12 +38,15 @@ class OpenedBatch:
     batch_id: int
     created: bool
     completed: bool
+    # The project's models answer its items before dispatch (its spec has a generation section).
+    generates: bool = False
 
 
 def open_batch(session: Session, project_slug: str, path: Path, fmt: str = "jsonl") -> OpenedBatch:
     """The batch for this file: the existing one if the same bytes were ingested before."""
     project = get_project(session, project_slug)
     checksum = file_checksum(check_source(path))
+    body = project_spec(session, project.id).project
     values = {
         "project_id": project.id,
         "source": str(path),
@@ -52,7 +55,7 @@ def open_batch(session: Session, project_slug: str, path: Path, fmt: str = "json
         "spec_version": project.spec_version,
         "source_format": fmt,
         # The client's turnaround runs from when the batch arrives; ops hear when it is at risk.
-        "deadline_at": utcnow() + dt.timedelta(hours=project_spec(session, project.id).project.turnaround_hours),
+        "deadline_at": utcnow() + dt.timedelta(hours=body.turnaround_hours),
     }
     created = insert_ignoring_conflicts(session, Batch, [values], ["project_id", "source_checksum"]) > 0
     batch = session.scalars(
@@ -60,7 +63,7 @@ def open_batch(session: Session, project_slug: str, path: Path, fmt: str = "json
     ).one()
     if created:
         record_transition(session, "batch", batch.id, None, "ingested", "ingest", {"source": str(path)})
-    return OpenedBatch(batch.id, created, batch.ingest_completed_at is not None)
+    return OpenedBatch(batch.id, created, batch.ingest_completed_at is not None, body.generation is not None)
 
 
 def mark_ingest_complete(session: Session, batch_id: int) -> None:

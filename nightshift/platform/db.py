@@ -18,12 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
     """ping_after_idle: seconds a pooled PostgreSQL connection may sit idle and still be used
-    without a ping first (PING_AFTER_IDLE)."""
+    without a ping first (PING_AFTER_IDLE).
+
+    hide_parameters: a statement's error names the statement, never its values: they are client
+    content (an item's text, a model's answer), and an error goes to logs and to the Prefect UI."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=read_json)
+        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=read_json, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(
@@ -31,6 +34,7 @@ def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
         pool_size=20,
         max_overflow=10,
         json_deserializer=read_json,
+        hide_parameters=True,
         # Added to any options the URL sets (a search_path, say), which connect_args would replace.
         connect_args={"options": " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))},
     )

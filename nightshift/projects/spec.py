@@ -21,20 +21,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WebhookSecretRef(Strict):
-    """Where the client's whsec_ secret is kept; the spec never holds the secret itself."""
+class SecretRef(Strict):
+    """Where a secret is kept (a client's whsec_ secret, a model endpoint's API key); the spec never
+    holds the secret itself."""
 
     env: str | None = Field(default=None, description="Name of an environment variable.")
     prefect_secret: str | None = Field(default=None, description="Name of a Prefect Secret block.")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> WebhookSecretRef:
+    def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.prefect_secret is None):
             raise ValueError("give exactly one of env or prefect_secret")
         return self
 
     def as_ref(self) -> str:
         return f"env:{self.env}" if self.env else f"prefect:{self.prefect_secret}"
+
+
+WebhookSecretRef = SecretRef
 
 
 class ClientSpec(Strict):
@@ -205,6 +209,51 @@ class Payouts(Strict):
     bonuses: list[Bonus] = Field(default_factory=list)
 
 
+class ModelParameters(Strict):
+    """Sampling parameters sent with every request; part of what a response is keyed by."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=128_000)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    stop: list[str] | None = Field(default=None, max_length=4)
+
+
+class ModelEndpoint(Strict):
+    """A model that speaks the OpenAI Chat Completions API: a hosted API, vLLM, Ollama, or the
+    local model server (`nightshift model-server`)."""
+
+    name: str = Field(pattern=SLUG, description="This project's name for it; responses are stored under it.")
+    base_url: str = Field(pattern=r"^https?://", max_length=2000, description="Up to /v1.")
+    model: str = Field(min_length=1, max_length=200)
+    api_key: SecretRef | None = Field(default=None, description="Unset: the server needs no key (local).")
+    parameters: ModelParameters = ModelParameters()
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+    timeout_seconds: float = Field(default=60, gt=0, le=600)
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a timeout, 429 or 5xx, honouring Retry-After."
+    )
+    max_concurrent: int = Field(default=16, ge=1, le=512, description="Requests in flight at once, all workers.")
+    per_minute: int | None = Field(default=None, ge=1, le=1_000_000, description="Requests started per minute.")
+
+
+class Generation(Strict):
+    """Where a project's prompts come from when its models answer them before experts see them."""
+
+    prompt_field: str = Field(pattern=r"^[a-z_][a-z0-9_]*$", description="The input field sent as the prompt.")
+    context_field: str | None = Field(
+        default=None, description="A text input field sent before the prompt (the scenario's context)."
+    )
+    endpoints: list[ModelEndpoint] = Field(min_length=1, max_length=8)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Generation:
+        names = [e.name for e in self.endpoints]
+        if len(set(names)) != len(names):
+            raise ValueError("endpoints: names must be unique")
+        return self
+
+
 class Budget(Strict):
     project: Decimal | None = Field(default=None, ge=0, description="Spend cap for the whole project.")
     per_batch: Decimal | None = Field(default=None, ge=0, description="Spend cap for each batch.")
@@ -241,6 +290,9 @@ class ProjectBody(Strict):
     gates: Gates = Gates()
     payouts: Payouts = Payouts()
     budget: Budget = Budget()
+    generation: Generation | None = Field(
+        default=None, description="The project's models, asked for a response to each item before dispatch."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> ProjectBody:
@@ -255,6 +307,12 @@ class ProjectBody(Strict):
             raise ValueError("input_fields: external_id is implicit, do not declare it")
         if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
             raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
+        if self.generation:
+            texts = {f.name for f in self.input_fields if f.type == "text"}
+            for kind in ("prompt_field", "context_field"):
+                name = getattr(self.generation, kind)
+                if name is not None and name not in texts:
+                    raise ValueError(f"generation.{kind}: {name!r} is not a text input field")
         return self
 
     def label(self, name: str) -> Label:
@@ -264,12 +322,19 @@ class ProjectBody(Strict):
         raise KeyError(name)
 
 
+ADDED_SINCE_FIRST_VERSION = ("generation",)
+
+
 class ProjectSpec(Strict):
     client: ClientSpec
     project: ProjectBody
 
     def project_hash(self) -> str:
-        canonical = json.dumps(self.project.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # Fields added since are left out while unset: a spec applied again unchanged keeps its hash,
+        # and so its version.
+        unset_since = {name for name in ADDED_SINCE_FIRST_VERSION if getattr(self.project, name) is None}
+        body = self.project.model_dump(mode="json", exclude=unset_since)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

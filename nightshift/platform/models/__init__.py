@@ -42,6 +42,7 @@ from nightshift.platform.models.work import Assignment, AssignmentDraft, GateRun
 from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, DeliveryMessage
 from nightshift.platform.models.payouts import PAYOUT_KINDS, PayoutEntry
 from nightshift.platform.models.ops import API_KEY_KINDS, ApiKey, AuditLog, OpsMessage
+from nightshift.platform.models.generation import RESPONSE_STATUSES, ModelResponse
 # isort: on
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "OPEN_EXPERT",
     "OPS_MESSAGE_STATUSES",
     "PAYOUT_KINDS",
+    "RESPONSE_STATUSES",
     "ROLES",
     "TIERS",
     "ApiKey",
@@ -81,6 +83,7 @@ __all__ = [
     "Item",
     "ItemResult",
     "JSONType",
+    "ModelResponse",
     "OpsMessage",
     "PayoutEntry",
     "Project",

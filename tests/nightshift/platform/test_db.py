@@ -140,3 +140,21 @@ def test_an_item_names_a_batch_of_its_own_project_and_a_named_batch_stays(sessio
         session.execute(update(Batch).where(Batch.id == batch_id).values(status="dispatched"))
     with sessions() as session:
         assert sorted(session.scalars(select(Item.external_id))) == ["x-1", "x-4"]
+
+
+def test_a_failed_statement_names_the_statement_never_its_values(sessions, project, tmp_path) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(good_row("v-1")) + "\n")
+    batch_id, _ = ingest_file(sessions, path)
+    with pytest.raises(IntegrityError) as failed, transaction(sessions) as session:
+        session.execute(
+            update(Item).where(Item.batch_id == batch_id).values(status="not-a-status", status_reason="client-secret-x")
+        )
+    said = str(failed.value)
+    assert "UPDATE items" in said and "[SQL parameters hidden" in said
+    # PostgreSQL's own DETAIL ("Failing row contains …") still quotes the row: the callers that
+    # report such errors name only the error's class (sql.data_error_name).
+    said_by_us = said if sessions.kw["bind"].dialect.name == "sqlite" else said.split("[SQL:")[1]
+    assert "client-secret-x" not in said_by_us

@@ -1,0 +1,137 @@
+"""Asking a model: the ChatModel port and its client for any OpenAI-compatible Chat Completions API.
+
+The real client is the `openai` SDK: it retries timeouts, 429 and 5xx with backoff and honours
+Retry-After. The local stand-in is not a fake client but a real server (`nightshift model-server`),
+so the same client is exercised in the demo, the tests and production.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import openai
+
+# Longer answers are refused, not stored: every stored field is bounded.
+MAX_CONTENT_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A model's answer, or why there is none (error: the failure's kind, never a body or a URL)."""
+
+    content: str | None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int = 0
+    attempts: int = 1
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class ChatModel(Protocol):
+    async def answer(self, messages: list[dict[str, str]]) -> Answer: ...
+
+    async def close(self) -> None: ...
+
+
+class OpenAIChatModel:
+    """One endpoint's model: a pooled async client, its own retries, the request's parameters."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        parameters: dict[str, Any],
+        timeout_seconds: float,
+        max_retries: int,
+        max_connections: int = 64,
+    ) -> None:
+        import httpx
+
+        self._model = model
+        self._parameters = parameters
+        self._max_retries = max_retries
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url,
+            # A local server needs none; the SDK insists on a value, which then goes nowhere secret.
+            api_key=api_key or "not-needed",
+            timeout=timeout_seconds,
+            max_retries=max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_seconds),
+        )
+
+    async def answer(self, messages: list[dict[str, str]]) -> Answer:
+        # A malformed 200 (garbage instead of JSON, no choices) is not retried by the SDK; it is
+        # asked again here, as often as the SDK would retry an error.
+        started = time.perf_counter()
+        attempts = 0
+        for _ in range(self._max_retries + 1):
+            try:
+                raw = await self._client.chat.completions.with_raw_response.create(
+                    model=self._model,
+                    messages=messages,  # type: ignore[arg-type]
+                    **self._parameters,
+                )
+            except openai.APIStatusError as exc:
+                tries = 1 + (self._max_retries if _retried(exc.status_code) else 0)
+                return self._failed(f"HTTP {exc.status_code}", started, attempts + tries)
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                return self._failed(type(exc).__name__, started, attempts + 1 + self._max_retries)
+            attempts += 1 + raw.retries_taken
+            try:
+                answer = _read(raw.parse())
+            except Exception as exc:
+                error = f"malformed response: {type(exc).__name__}"
+                continue
+            if answer.content is not None and len(answer.content) > MAX_CONTENT_CHARS:
+                return self._failed(f"answer over {MAX_CONTENT_CHARS:,} characters", started, attempts)
+            return Answer(
+                content=answer.content,
+                finish_reason=answer.finish_reason,
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
+                latency_ms=_ms_since(started),
+                attempts=attempts,
+            )
+        return self._failed(error, started, attempts)
+
+    def _failed(self, error: str, started: float, attempts: int) -> Answer:
+        return Answer(content=None, latency_ms=_ms_since(started), attempts=attempts, error=error[:200])
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _read(completion: Any) -> Answer:
+    choice = completion.choices[0]
+    content = choice.message.content
+    if not isinstance(content, str):
+        raise TypeError("no text content")
+    usage = completion.usage
+    return Answer(
+        content=content,
+        finish_reason=str(choice.finish_reason) if choice.finish_reason is not None else None,
+        prompt_tokens=_count(getattr(usage, "prompt_tokens", None)),
+        completion_tokens=_count(getattr(usage, "completion_tokens", None)),
+    )
+
+
+def _retried(status: int) -> bool:
+    """What the SDK retries by itself (openai._base_client._should_retry)."""
+    return status in (408, 409, 429) or status >= 500
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and 0 <= value < 2**31 else None
+
+
+def _ms_since(started: float) -> int:
+    return min(int((time.perf_counter() - started) * 1000), 2**31 - 1)

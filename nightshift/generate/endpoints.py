@@ -1,0 +1,47 @@
+"""What a model is asked for an item: its messages, and the key its response is stored under."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from nightshift.projects.spec import Generation, ModelEndpoint
+
+
+@dataclass(frozen=True)
+class Request:
+    item_id: int
+    take: int
+    messages: list[dict[str, str]]
+
+
+def model_key(generation: Generation, endpoint: ModelEndpoint) -> str:
+    """Everything that shapes the answer, hashed: the same item under the same key is one response.
+    The URL and the key's whereabouts are left out: the same model moved to another host answers
+    the same."""
+    shaping = {
+        "endpoint": endpoint.name,
+        "model": endpoint.model,
+        "parameters": endpoint.parameters.model_dump(mode="json", exclude_none=True),
+        "system_prompt": endpoint.system_prompt,
+        "prompt_field": generation.prompt_field,
+        "context_field": generation.context_field,
+    }
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def messages_for(payload: dict[str, Any], generation: Generation, endpoint: ModelEndpoint) -> list[dict[str, str]]:
+    """The chat messages for one item: the endpoint's system prompt, then the item's context and
+    prompt as the user's turn."""
+    messages = [{"role": "system", "content": endpoint.system_prompt}] if endpoint.system_prompt else []
+    prompt = str(payload.get(generation.prompt_field) or "")
+    context = str(payload.get(generation.context_field) or "") if generation.context_field else ""
+    messages.append({"role": "user", "content": f"{context}\n\n{prompt}" if context else prompt})
+    return messages
+
+
+def request_parameters(endpoint: ModelEndpoint) -> dict[str, Any]:
+    return endpoint.parameters.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,112 @@
+"""A batch's model responses in the database: which items still need one, and storing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, literal_column, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from nightshift.platform.models import Item, ModelResponse
+from nightshift.platform.sql import is_postgres
+
+
+@dataclass(frozen=True)
+class Pending:
+    item_id: int
+    take: int
+    payload: dict[str, Any]
+
+
+def item_ranges(session: Session, batch_id: int, size: int) -> list[tuple[int, int]]:
+    """The batch's item ids cut into ranges of `size` items: a chunk is a range, so a re-run's
+    chunks are the same ones and each reads only its own rows."""
+    numbered = select(
+        Item.id.label("id"), ((func.row_number().over(order_by=Item.id) - 1) // size).label("part")
+    ).where(Item.batch_id == batch_id)
+    parts = numbered.subquery()
+    query = select(func.min(parts.c.id), func.max(parts.c.id)).group_by(parts.c.part).order_by(func.min(parts.c.id))
+    return [(int(lo), int(hi)) for lo, hi in session.execute(query).tuples()]
+
+
+def pending(session: Session, batch_id: int, lo: int, hi: int, key: str, force: bool) -> list[Pending]:
+    """Items of the range that need asking under this key, with the take to store: the next one
+    when forced; otherwise items never asked (take 1) and those whose latest take failed."""
+    latest = (
+        select(ModelResponse.item_id, func.max(ModelResponse.take).label("take"))
+        .where(ModelResponse.model_key == key, ModelResponse.item_id.between(lo, hi))
+        .group_by(ModelResponse.item_id)
+        .subquery()
+    )
+    last = select(ModelResponse.item_id, ModelResponse.take, ModelResponse.status).where(ModelResponse.model_key == key)
+    last_sub = last.subquery()
+    query = (
+        select(Item.id, Item.payload, latest.c.take, last_sub.c.status)
+        .outerjoin(latest, latest.c.item_id == Item.id)
+        .outerjoin(last_sub, and_(last_sub.c.item_id == Item.id, last_sub.c.take == latest.c.take))
+        .where(Item.batch_id == batch_id, Item.id.between(lo, hi))
+        .order_by(Item.id)
+    )
+    found = []
+    for item_id, payload, take, status in session.execute(query).tuples():
+        if force:
+            found.append(Pending(item_id, (take or 0) + 1, payload))
+        elif take is None:
+            found.append(Pending(item_id, 1, payload))
+        elif status == "failed":
+            found.append(Pending(item_id, take, payload))
+    return found
+
+
+def store(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Each row a response or a failure. A take already answered stays as it is; a failed one is
+    replaced, its attempts added up."""
+    if not rows:
+        return
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    stmt = insert(ModelResponse)
+    excluded = stmt.excluded
+    replaced = {
+        name: getattr(excluded, name)
+        for name in (
+            "status",
+            "content",
+            "finish_reason",
+            "prompt_tokens",
+            "completion_tokens",
+            "latency_ms",
+            "error",
+            "endpoint",
+            "model",
+            "parameters",
+        )
+    }
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["item_id", "model_key", "take"],
+        set_={
+            **replaced,
+            "attempts": ModelResponse.__table__.c.attempts + excluded.attempts,
+            # A literal: SQLite's rendering of now() takes parameters an executemany cannot carry.
+            "updated_at": literal_column("CURRENT_TIMESTAMP"),
+        },
+        where=ModelResponse.__table__.c.status == literal_column("'failed'"),
+    )
+    session.execute(stmt, list(rows))
+
+
+def counts(session: Session, batch_id: int) -> dict[tuple[str, str], int]:
+    """(endpoint, status) → responses of the batch, latest take of each item and key."""
+    query = text(
+        """
+        SELECT r.endpoint, r.status, count(*)
+        FROM model_responses r JOIN items i ON i.id = r.item_id
+        WHERE i.batch_id = :batch AND r.take = (
+            SELECT max(l.take) FROM model_responses l WHERE l.item_id = r.item_id AND l.model_key = r.model_key
+        )
+        GROUP BY r.endpoint, r.status
+        """
+    )
+    return {(e, s): int(n) for e, s, n in session.execute(query, {"batch": batch_id}).tuples()}

@@ -1,0 +1,73 @@
+"""Generation through Prefect: ingest hands the batch over, a failing model is data, a re-run asks
+again only what failed, and each endpoint has its concurrency limit on the Prefect API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import get_client
+from sqlalchemy import func, select
+
+from flows.generate import GenerateParams, generate_flow
+from flows.ingest import IngestParams, ingest_flow
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.models import ModelResponse
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import ProjectSpec
+from tasks.generate import endpoint_tag
+from tests.nightshift.ingest.test_ingest import good_row
+
+
+def _spec(project: ProjectSpec, url: str) -> ProjectSpec:
+    data = project.model_dump(mode="json")
+    data["project"]["generation"] = {
+        "prompt_field": "prompt",
+        "endpoints": [
+            {"name": "local", "base_url": url, "model": "nightshift-sim", "parameters": {"seed": 3}},
+            {"name": "down", "base_url": url, "model": "sim-broken-500", "max_retries": 0},
+        ],
+    }
+    return ProjectSpec.model_validate(data)
+
+
+def test_ingest_hands_the_batch_to_generation_and_a_rerun_asks_only_what_failed(
+    app_env, prefect_api, project, model_server, tmp_path: Path
+) -> None:
+    sessions = make_sessionmaker(make_engine(app_env))
+    with transaction(sessions) as session:
+        apply_spec(session, _spec(project, model_server.url))
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "".join(json.dumps(good_row(f"m-{i}", prompt=f"Scenario {i}: what next?")) + "\n" for i in range(30))
+    )
+
+    ingested = ingest_flow(IngestParams(project="acme-scenarios", source=str(items)))
+    batch_id = ingested.batch_id
+
+    def by_endpoint() -> dict[tuple[str, str], int]:
+        with sessions() as session:
+            rows = session.execute(
+                select(ModelResponse.endpoint, ModelResponse.status, func.count()).group_by(
+                    ModelResponse.endpoint, ModelResponse.status
+                )
+            ).tuples()
+            return {(e, s): n for e, s, n in rows}
+
+    assert by_endpoint() == {("local", "ok"): 30, ("down", "failed"): 30}
+    asked = model_server.app.requests
+    again = generate_flow(GenerateParams(batch_id=batch_id, chunk_size=10))
+    results = {e.endpoint: e for e in again.endpoints}
+    assert (results["local"].asked, results["down"].asked) == (0, 30)
+    assert results["down"].errors == {"HTTP 500": 30} and results["down"].items_failed == 30
+    assert results["local"].items_answered == 30
+    assert model_server.app.requests == asked + 30
+
+    forced = generate_flow(GenerateParams(batch_id=batch_id, endpoints=["local"], force=True, chunk_size=10))
+    assert [(e.endpoint, e.answered) for e in forced.endpoints] == [("local", 30)]
+    with sessions() as session:
+        assert session.scalar(select(func.max(ModelResponse.take)).where(ModelResponse.endpoint == "local")) == 2
+
+    with get_client(sync_client=True) as client:
+        limit = client.read_concurrency_limit_by_tag(endpoint_tag("acme-scenarios", "local"))
+    assert limit.concurrency_limit == 1
