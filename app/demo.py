@@ -31,6 +31,7 @@ def run_demo(items: Path | None = None) -> None:
     secret = new_webhook_secret()
     os.environ["ACME_WEBHOOK_SECRET"] = secret
 
+    from app.model_server import ModelServerThread
     from app.web import ServiceThread, create_app
     from flows.deliver import DeliverParams, deliver_flow
     from flows.dispatch import DispatchParams, dispatch_flow
@@ -39,6 +40,7 @@ def run_demo(items: Path | None = None) -> None:
     from flows.review import ReviewParams, review_flow
     from flows.simulate import SimulateParams, simulate_flow
     from nightshift.experts.registry import import_experts, parse_experts
+    from nightshift.generate.responses import counts
     from nightshift.payouts.periods import Period
     from nightshift.platform.db import transaction
     from nightshift.platform.migrate import upgrade
@@ -51,9 +53,15 @@ def run_demo(items: Path | None = None) -> None:
     reset_resources()
     upgrade(os.environ["NIGHTSHIFT_DATABASE_URL"])
     say = typer.echo
-    with WebhookReceiver(secret) as receiver:
+    with WebhookReceiver(secret) as receiver, ModelServerThread() as model:
         spec_data = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
         spec_data["client"]["webhook_url"] = receiver.url
+        # The model the experts test: the local model server (deterministic, with planted faults).
+        spec_data["project"]["generation"] = {
+            "prompt_field": "prompt",
+            "context_field": "context",
+            "endpoints": [{"name": "candidate", "base_url": model.url, "model": "nightshift-sim"}],
+        }
         # Simulated experts work 600 times faster than real ones (a 20-minute task takes 2 s), so
         # the time-on-task gate is scaled the same way: 1 s here stands for 10 minutes.
         spec_data["project"]["gates"]["min_time_on_task_seconds"] = 1
@@ -64,7 +72,10 @@ def run_demo(items: Path | None = None) -> None:
         with transaction(resources().sessions) as session:
             apply_spec(session, spec)
             import_experts(session, rows)
-        say(f"project {spec.project.slug} applied; {len(rows)} experts imported; receiver at {receiver.url}")
+        say(
+            f"project {spec.project.slug} applied; {len(rows)} experts imported; receiver at {receiver.url}; "
+            f"model server at {model.url}"
+        )
 
         source = str((items or SAMPLES / "items.jsonl").resolve())
         ingested = ingest_flow(IngestParams(project=spec.project.slug, source=source))
@@ -72,6 +83,13 @@ def run_demo(items: Path | None = None) -> None:
         say(
             f"ingest: batch {batch}, {ingested.total('accepted')} items accepted, "
             f"{ingested.total('quarantined')} quarantined"
+        )
+        with resources().sessions() as session:
+            answered = counts(session, batch)
+        say(
+            "generate: "
+            + ", ".join(f"{endpoint} {status} {n}" for (endpoint, status), n in sorted(answered.items()))
+            + " (model responses, shown to the experts beside each item)"
         )
 
         assignments = submissions = rejected = 0

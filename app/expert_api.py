@@ -50,6 +50,11 @@ class Task(BaseModel):
         default=None, description="Adjudication tasks: the accepted annotations, each with its annotator's pseudonym."
     )
     adjudication_reason: str | None = Field(default=None, description="Adjudication tasks: why the item came here.")
+    responses: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="The project's models' answers to the item: label (A, B, …), response_id, content; "
+        "which model gave which is not shown.",
+    )
 
 
 class AnswerIn(BaseModel):

@@ -34,6 +34,7 @@ class DispatchResult(BaseModel):
     items: int
     assignments: int
     unassignable: int
+    awaiting_models: int = Field(default=0, description="Items waiting for the project's models to answer them.")
     expected_hours: float
     expected_cost_usd: float
     projected_finish: str | None
@@ -57,6 +58,8 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
     written = sum(future.result() for future in writes)
     finish_batch_dispatch(params.batch_id, quote(plan.staffed), plan.report.unassignable, plan.report.projected_finish)
     report = plan.report
+    if report.awaiting_models:
+        print(f"batch {params.batch_id}: {report.awaiting_models} items wait for their model answers (generate)")
     if report.unassignable:
         notify_ops(wording.dispatch_unassignable(params.batch_id, report.unassignable))
     warn_of_batches_at_risk([params.batch_id])
@@ -67,6 +70,7 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
         items=report.items,
         assignments=written,
         unassignable=len(report.unassignable),
+        awaiting_models=report.awaiting_models,
         expected_hours=round(report.expected_hours, 1),
         expected_cost_usd=round(report.expected_cost, 2),
         projected_finish=report.projected_finish.isoformat() if report.projected_finish else None,
@@ -82,7 +86,8 @@ def publish_artifacts(batch_id: int, report: DispatchReport, written: int) -> No
     lines = [
         f"# Dispatch of batch {batch_id}",
         "",
-        f"{report.items:,} items to staff, {written:,} new assignments, {len(report.unassignable):,} unassignable.",
+        f"{report.items:,} items to staff, {written:,} new assignments, {len(report.unassignable):,} unassignable, "
+        f"{report.awaiting_models:,} waiting for model answers.",
         "",
         f"Projected: {report.expected_hours:,.1f} expert hours, ${report.expected_cost:,.2f}, done by {finish}.",
         "",

@@ -26,7 +26,7 @@ class GenerateParams(BaseModel):
         default=None, description="Only these endpoints (by the spec's name); none: every endpoint."
     )
     force: bool = Field(default=False, description="Ask again for items already answered (a new take each).")
-    chunk_size: int = Field(default=2_000, ge=10, le=50_000, description="Items per task.")
+    chunk_size: int = Field(default=10_000, ge=10, le=50_000, description="Items per task.")
 
 
 class EndpointResult(BaseModel):

@@ -19,7 +19,8 @@ def dispatch(batch: BatchOption, as_json: JsonFlag = False) -> None:
         [
             f"batch {batch}: {result.assignments} assignments for {result.items} items; "
             f"{result.unassignable} unassignable; {result.expired} expired; "
-            f"expected {result.expected_hours:,.1f} h, ${result.expected_cost_usd:,.2f}; "
+            + (f"{result.awaiting_models} waiting for model answers; " if result.awaiting_models else "")
+            + f"expected {result.expected_hours:,.1f} h, ${result.expected_cost_usd:,.2f}; "
             f"projected finish {result.projected_finish or '-'}",
         ],
     )

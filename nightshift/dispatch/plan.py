@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from nightshift.dispatch.pool import Pool, Route
 from nightshift.experts.routing import ANY_SKILL
+from nightshift.generate.responses import answered_by_every_endpoint
 from nightshift.platform.heap import collection_paused
 from nightshift.platform.models import Assignment, Batch, Expert, ExpertRoute, ExpertSkill, Item
 from nightshift.projects.registry import project_spec
@@ -47,6 +48,9 @@ class DispatchReport:
     expected_cost: float = 0.0
     projected_finish: dt.datetime | None = None
     gold_assignments: int = 0
+    # Items of a project whose models have not all answered them yet: they wait for the next
+    # generate run, as the expert would have nothing to judge.
+    awaiting_models: int = 0
 
 
 @dataclass
@@ -112,16 +116,16 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     project = project_spec(session, batch.project_id).project
     due = now + dt.timedelta(hours=project.assignment_deadline_hours)
     skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
-    items = (
-        session.execute(
-            select(Item.id, Item.language, skill_of, Item.overlap_target, Item.is_gold)
-            .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE))
-            .order_by(Item.id)
-        )
-        .tuples()
-        .all()
+    staffable = select(Item.id, Item.language, skill_of, Item.overlap_target, Item.is_gold).where(
+        Item.batch_id == batch_id, Item.status.in_(STAFFABLE)
     )
-    report = DispatchReport(items=len(items))
+    awaiting = 0
+    if project.generation:
+        answered = answered_by_every_endpoint(Item.id, [e.name for e in project.generation.endpoints])
+        awaiting = session.scalar(select(func.count()).select_from(staffable.where(~answered).subquery())) or 0
+        staffable = staffable.where(answered)
+    items = session.execute(staffable.order_by(Item.id)).tuples().all()
+    report = DispatchReport(items=len(items), awaiting_models=awaiting)
     if not items:
         # Nothing to staff: no gold either, not even for an expert in doubt. A gold item handed
         # out now would hold a batch that is otherwise done.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nightshift.generate import responses
 from nightshift.generate.client import Answer, OpenAIChatModel
 from nightshift.generate.endpoints import Request, messages_for, model_key, request_parameters
-from nightshift.generate.run import ChunkReport, ask_all
+from nightshift.generate.run import ChunkReport, ask_all, run_to_end
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Batch, Project
@@ -109,7 +108,7 @@ def generate_chunk(
         finally:
             await model.close()
 
-    return asyncio.run(run())
+    return run_to_end(run())
 
 
 def _endpoint(generation: Generation | None, name: str) -> ModelEndpoint:

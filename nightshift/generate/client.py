@@ -8,6 +8,7 @@ so the same client is exercised in the demo, the tests and production.
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +33,18 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+# Requests sent for the answer being asked for: each answer() runs in its own asyncio task, whose
+# context holds its counter, and the HTTP client counts every request it sends, the SDK's own
+# retries included (the SDK does not say how many it made of a request that failed).
+_SENT: ContextVar[list[int]] = ContextVar("nightshift_requests_sent")
+
+
+async def _count_sent(_request: Any) -> None:
+    counter = _SENT.get(None)
+    if counter is not None:
+        counter[0] += 1
 
 
 class ChatModel(Protocol):
@@ -65,43 +78,51 @@ class OpenAIChatModel:
             api_key=api_key or "not-needed",
             timeout=timeout_seconds,
             max_retries=max_retries,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_seconds),
+            # aiohttp underneath: httpx's pool checks every idle connection on each request, which
+            # made the client, not the model, the limit (docs/performance.md, generation).
+            http_client=openai.DefaultAioHttpClient(
+                limits=limits,
+                timeout=timeout_seconds,
+                follow_redirects=False,
+                event_hooks={"request": [_count_sent]},
+            ),
         )
+        self._create = self._client.chat.completions.create
 
     async def answer(self, messages: list[dict[str, str]]) -> Answer:
         # A malformed 200 (garbage instead of JSON, no choices) is not retried by the SDK; it is
         # asked again here, as often as the SDK would retry an error.
         started = time.perf_counter()
-        attempts = 0
+        sent = [0]
+        _SENT.set(sent)
+        error = "no answer"
         for _ in range(self._max_retries + 1):
             try:
-                raw = await self._client.chat.completions.with_raw_response.create(
+                completion = await self._create(
                     model=self._model,
                     messages=messages,  # type: ignore[arg-type]
                     **self._parameters,
                 )
+                answer = _read(completion)
             except openai.APIStatusError as exc:
-                tries = 1 + (self._max_retries if _retried(exc.status_code) else 0)
-                return self._failed(f"HTTP {exc.status_code}", started, attempts + tries)
+                return self._failed(f"HTTP {exc.status_code}", started, sent[0])
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                return self._failed(type(exc).__name__, started, attempts + 1 + self._max_retries)
-            attempts += 1 + raw.retries_taken
-            try:
-                answer = _read(raw.parse())
+                return self._failed(type(exc).__name__, started, sent[0])
             except Exception as exc:
+                # The body is the endpoint's: any way it is wrong (not JSON, no choices) is data.
                 error = f"malformed response: {type(exc).__name__}"
                 continue
             if answer.content is not None and len(answer.content) > MAX_CONTENT_CHARS:
-                return self._failed(f"answer over {MAX_CONTENT_CHARS:,} characters", started, attempts)
+                return self._failed(f"answer over {MAX_CONTENT_CHARS:,} characters", started, sent[0])
             return Answer(
                 content=answer.content,
                 finish_reason=answer.finish_reason,
                 prompt_tokens=answer.prompt_tokens,
                 completion_tokens=answer.completion_tokens,
                 latency_ms=_ms_since(started),
-                attempts=attempts,
+                attempts=sent[0],
             )
-        return self._failed(error, started, attempts)
+        return self._failed(error, started, sent[0])
 
     def _failed(self, error: str, started: float, attempts: int) -> Answer:
         return Answer(content=None, latency_ms=_ms_since(started), attempts=attempts, error=error[:200])
@@ -122,11 +143,6 @@ def _read(completion: Any) -> Answer:
         prompt_tokens=_count(getattr(usage, "prompt_tokens", None)),
         completion_tokens=_count(getattr(usage, "completion_tokens", None)),
     )
-
-
-def _retried(status: int) -> bool:
-    """What the SDK retries by itself (openai._base_client._should_retry)."""
-    return status in (408, 409, 429) or status >= 500
 
 
 def _count(value: Any) -> int | None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Table, and_, func, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,8 +41,11 @@ def pending(session: Session, batch_id: int, lo: int, hi: int, key: str, force: 
         .group_by(ModelResponse.item_id)
         .subquery()
     )
-    last = select(ModelResponse.item_id, ModelResponse.take, ModelResponse.status).where(ModelResponse.model_key == key)
-    last_sub = last.subquery()
+    last_sub = (
+        select(ModelResponse.item_id, ModelResponse.take, ModelResponse.status)
+        .where(ModelResponse.model_key == key, ModelResponse.item_id.between(lo, hi))
+        .subquery()
+    )
     query = (
         select(Item.id, Item.payload, latest.c.take, last_sub.c.status)
         .outerjoin(latest, latest.c.item_id == Item.id)
@@ -67,7 +70,11 @@ def store(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    stmt = insert(ModelResponse)
+    table = ModelResponse.__table__
+    assert isinstance(table, Table)
+    # The table, not the ORM entity, on the session's connection: the ORM's bulk path costs more
+    # per row than the statement, and answers arrive by the hundred a second.
+    stmt = insert(table)
     excluded = stmt.excluded
     replaced = {
         name: getattr(excluded, name)
@@ -88,13 +95,13 @@ def store(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         index_elements=["item_id", "model_key", "take"],
         set_={
             **replaced,
-            "attempts": ModelResponse.__table__.c.attempts + excluded.attempts,
+            "attempts": table.c.attempts + excluded.attempts,
             # A literal: SQLite's rendering of now() takes parameters an executemany cannot carry.
             "updated_at": literal_column("CURRENT_TIMESTAMP"),
         },
-        where=ModelResponse.__table__.c.status == literal_column("'failed'"),
+        where=table.c.status == literal_column("'failed'"),
     )
-    session.execute(stmt, list(rows))
+    session.connection().execute(stmt, list(rows))
 
 
 def counts(session: Session, batch_id: int) -> dict[tuple[str, str], int]:
@@ -110,3 +117,35 @@ def counts(session: Session, batch_id: int) -> dict[tuple[str, str], int]:
         """
     )
     return {(e, s): int(n) for e, s, n in session.execute(query, {"batch": batch_id}).tuples()}
+
+
+def answered_by_every_endpoint(item_id: Any, endpoints: list[str]) -> ColumnElement[bool]:
+    """A condition on an item id: every one of these endpoints has answered it (a latest take of
+    any model key will do: a spec change asks again, and until then the old answer stands)."""
+    return and_(
+        *(
+            select(ModelResponse.id)
+            .where(ModelResponse.item_id == item_id, ModelResponse.endpoint == name, ModelResponse.status == "ok")
+            .exists()
+            for name in endpoints
+        )
+    )
+
+
+def answers_of(session: Session, item_id: int) -> list[tuple[int, str]]:
+    """The item's model answers an expert works with: the latest answered take of each endpoint and
+    model key, as (response id, text), in the endpoints' name order (stable, so "Response A"
+    stays the same answer for everyone)."""
+    latest = (
+        select(ModelResponse.model_key, func.max(ModelResponse.take).label("take"))
+        .where(ModelResponse.item_id == item_id, ModelResponse.status == "ok")
+        .group_by(ModelResponse.model_key)
+        .subquery()
+    )
+    query = (
+        select(ModelResponse.id, ModelResponse.content)
+        .join(latest, and_(latest.c.model_key == ModelResponse.model_key, latest.c.take == ModelResponse.take))
+        .where(ModelResponse.item_id == item_id)
+        .order_by(ModelResponse.endpoint, ModelResponse.model_key)
+    )
+    return [(rid, content or "") for rid, content in session.execute(query).tuples()]

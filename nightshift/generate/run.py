@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from nightshift.generate.client import Answer, ChatModel
 from nightshift.generate.endpoints import Request
+
+T = TypeVar("T")
 
 # Answers written to the database at once: few enough to stay small, enough to keep statements few.
 FLUSH_EVERY = 200
@@ -98,3 +101,14 @@ async def ask_all(
     for written in writes:
         await written
     return report
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from plain code. A caller already inside an event loop (a notebook, an async
+    test, a browser driver) cannot start another in its thread, so the coroutine gets one in its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1, thread_name_prefix="nightshift-generate") as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightshift.generate.responses import answers_of
 from nightshift.platform.models import Assignment, AssignmentDraft, Item, Project, Submission, as_utc, utcnow
 from nightshift.work.access import annotator_pseudonym, owned, project_of
 from nightshift.work.submissions import start_assignments
@@ -37,6 +38,9 @@ class TaskView:
     # Adjudication tasks only: the accepted annotations (by pseudonym) and why the item came here.
     annotations: list[dict[str, Any]] | None = None
     adjudication_reason: str | None = None
+    # The project's models' answers to the item, labelled A, B, … without the model's name, so the
+    # expert judges the answer, not its maker.
+    responses: list[dict[str, Any]] | None = None
 
 
 def open_tasks(session: Session, expert_id: int, role: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -87,6 +91,11 @@ def view_task(session: Session, expert_id: int, assignment_id: int, now: dt.date
         started_at=as_utc(assignment.started_at) if assignment.started_at else None,
         draft=dict(draft.answer) if draft else None,
     )
+    answers = answers_of(session, item.id)
+    if answers:
+        view.responses = [
+            {"label": chr(ord("A") + i), "response_id": rid, "content": text} for i, (rid, text) in enumerate(answers)
+        ]
     if assignment.role == "review" and assignment.subject_submission_id is not None:
         subject = session.get_one(Submission, assignment.subject_submission_id)
         author = session.scalar(select(Assignment.expert_id).where(Assignment.id == subject.assignment_id))

@@ -41,8 +41,14 @@ def _sign_in(browser, url: str, token: str, shot: str):
     page.goto(f"{url}/signin")
     page.screenshot(path=SCREENS / f"{shot}-signin.png", full_page=True)
     page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
+    _follow(page, "button[type=submit]")
     return page
+
+
+def _follow(page, selector: str) -> None:
+    # A click returns once its navigation starts; the page asserted on next must be the one it lands on.
+    with page.expect_navigation():
+        page.click(selector)
 
 
 def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, world, request) -> None:
@@ -55,7 +61,7 @@ def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, wor
     page = _sign_in(browser, world.url, world.experts[annotator], f"{params}-1-annotator")
     assert page.url.endswith("/work")
     page.screenshot(path=SCREENS / f"{params}-2-tasks.png", full_page=True)
-    page.click("table a >> nth=0")
+    _follow(page, "table a >> nth=0")
     task_id = int(page.url.rsplit("/", 1)[1])
     assert "Rate the answer" in page.inner_text("main")
 
@@ -64,15 +70,15 @@ def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, wor
     page.check("input[name=error_tags][value=context_misread]")
     page.fill("textarea[name=rationale]", "too short")
     page.fill("textarea[name=improved_prompt]", PROMPT)
-    page.click("button[value=submit]")
+    _follow(page, "button[value=submit]")
     assert "must be 40 to 20000 characters" in page.inner_text("main")
     assert page.is_checked("input[name=rating][value='2']")
     page.screenshot(path=SCREENS / f"{params}-3-task-invalid.png", full_page=True)
 
     page.fill("textarea[name=rationale]", RATIONALE)
-    page.click("button[value=draft]")
+    _follow(page, "button[value=draft]")
     assert "Draft saved" in page.inner_text("[role=status]")
-    page.click("button[value=submit]")
+    _follow(page, "button[value=submit]")
     assert "Submitted" in page.inner_text("[role=status]")
     page.screenshot(path=SCREENS / f"{params}-4-submitted.png", full_page=True)
     with world.sessions() as session:
@@ -86,11 +92,11 @@ def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, wor
     assert reviewer.inner_text(".annotator").startswith("ann_")
     reviewer.screenshot(path=SCREENS / f"{params}-6-review.png", full_page=True)
     reviewer.check("input[name=decision][value=reject]")
-    reviewer.click("button[type=submit]")
+    _follow(reviewer, "button[type=submit]")
     assert "required" in reviewer.inner_text("main")  # a rejection needs its reason
     reviewer.check("input[name=decision][value=reject]")
     reviewer.fill("textarea[name=reason]", "misses that the covenants forbid the sale")
-    reviewer.click("button[type=submit]")
+    _follow(reviewer, "button[type=submit]")
     assert "Decision recorded" in reviewer.inner_text("main")
     reviewer.screenshot(path=SCREENS / f"{params}-7-review-done.png", full_page=True)
 
@@ -118,3 +124,50 @@ def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, wor
     page.goto(f"{world.url}/earnings")
     assert "Hourly rate" in page.inner_text("main")
     page.screenshot(path=SCREENS / f"{params}-10-earnings.png", full_page=True)
+
+
+def test_an_expert_sees_the_models_answers_beside_the_item_never_which_model(
+    browser, world, project, model_server, request
+) -> None:
+    from nightshift.generate import chunks
+    from nightshift.platform.models import ModelResponse
+    from nightshift.platform.outside import EnvSecretResolver
+    from nightshift.projects.registry import apply_spec
+    from tests.conftest import with_generation
+
+    spec = with_generation(project, model_server.url).model_dump(mode="json")
+    spec["project"]["generation"]["endpoints"].append(
+        {"name": "challenger", "base_url": model_server.url, "model": "other-sim-model"}
+    )
+    with transaction(world.sessions) as session:
+        apply_spec(session, type(project).model_validate(spec))
+        plan = chunks.plan(session, world.batches["acme"], 100)
+    for endpoint in plan.endpoints:
+        for lo, hi in plan.ranges:
+            chunks.generate_chunk(world.sessions, EnvSecretResolver(), world.batches["acme"], endpoint.name, lo, hi)
+    annotator = world.annotators[0]
+    task_id = world.open_tasks(annotator)[0]
+    with world.http(world.experts[annotator]) as http:
+        task = http.get(f"/api/expert/assignments/{task_id}").json()
+    with world.sessions() as session:
+        item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == task_id))
+        stored = dict(
+            session.execute(
+                select(ModelResponse.endpoint, ModelResponse.content).where(ModelResponse.item_id == item_id)
+            )
+            .tuples()
+            .all()
+        )
+    # Endpoints in name order: challenger is A, local is B, for every expert.
+    assert [(r["label"], r["content"]) for r in task["responses"]] == [
+        ("A", stored["challenger"]),
+        ("B", stored["local"]),
+    ]
+    assert "other-sim-model" not in str(task) and "challenger" not in str(task)
+
+    page = _sign_in(browser, world.url, world.experts[annotator], f"{request.node.callspec.id}-responses")
+    page.goto(f"{world.url}/work/{task_id}")
+    shown = page.locator("pre.model-response").all_inner_texts()
+    assert shown == [stored["challenger"], stored["local"]]
+    assert "Model response A" in page.inner_text("main") and "challenger" not in page.inner_text("main")
+    page.screenshot(path=SCREENS / f"{request.node.callspec.id}-responses.png", full_page=True)

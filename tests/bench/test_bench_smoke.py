@@ -114,3 +114,13 @@ def test_the_pipeline_bench_runs_every_stage_through_the_flows(tmp_path: Path) -
     # Gold items (one in twenty) are ours: never delivered; the receiver verified every record.
     assert figures["delivery"]["count"] == result["receiver"]["records"] == 95
     assert figures["review"]["baseline_seconds"] > 0 and figures["delivery"]["baseline_seconds"] > 0
+
+
+@pytest.mark.slow(30)
+def test_the_generate_bench_stores_every_answer_and_reports_the_ratio(tmp_path: Path) -> None:
+    result = run_bench(
+        "bench/generate.py", "--prompts", "400", "--chunk-size", "150", *("--repeat", "1"), "--workdir", str(tmp_path)
+    )
+    for figure in ("bare async client", "generate flow", "ratio to bare client", "RSS by tenth of run"):
+        assert figure in result.stdout, result.stdout
+    assert "(stored 400)" in result.stdout

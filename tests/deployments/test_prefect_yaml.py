@@ -9,6 +9,7 @@ def test_every_entrypoint_imports_and_builds_a_form_schema() -> None:
     entries = declared_deployments()
     assert {e["name"] for e in entries} == {
         "ingest",
+        "generate",
         "dispatch",
         "simulate",
         "review",

@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import get_client
 from sqlalchemy import func, select
 
+from flows.dispatch import DispatchParams, dispatch_flow
 from flows.generate import GenerateParams, generate_flow
 from flows.ingest import IngestParams, ingest_flow
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
@@ -71,3 +72,14 @@ def test_ingest_hands_the_batch_to_generation_and_a_rerun_asks_only_what_failed(
     with get_client(sync_client=True) as client:
         limit = client.read_concurrency_limit_by_tag(endpoint_tag("acme-scenarios", "local"))
     assert limit.concurrency_limit == 1
+
+    # Experts get no item a model has not answered: with "down" failing, all 30 wait.
+    held = dispatch_flow(DispatchParams(batch_id=batch_id))
+    assert (held.assignments, held.awaiting_models) == (0, 30)
+    # Ops take the broken endpoint out of the spec: the items are staffed.
+    spec = _spec(project, model_server.url).model_dump(mode="json")
+    spec["project"]["generation"]["endpoints"] = spec["project"]["generation"]["endpoints"][:1]
+    with transaction(sessions) as session:
+        apply_spec(session, ProjectSpec.model_validate(spec))
+    staffed = dispatch_flow(DispatchParams(batch_id=batch_id))
+    assert staffed.awaiting_models == 0 and staffed.assignments >= 30
