@@ -54,20 +54,18 @@ def run_demo(items: Path | None = None) -> None:
     upgrade(os.environ["NIGHTSHIFT_DATABASE_URL"])
     say = typer.echo
     with WebhookReceiver(secret) as receiver, ModelServerThread() as model:
-        spec_data = yaml.safe_load((SAMPLES / "spec.yaml").read_text())
+        # Experts test live models: the local model server's three models answer every scenario
+        # (deterministic, with planted faults), and experts rank and grade the answers.
+        spec_data = yaml.safe_load((SAMPLES / "compare.yaml").read_text())
         spec_data["client"]["webhook_url"] = receiver.url
-        # The model the experts test: the local model server (deterministic, with planted faults).
-        spec_data["project"]["generation"] = {
-            "prompt_field": "prompt",
-            "context_field": "context",
-            "endpoints": [{"name": "candidate", "base_url": model.url, "model": "nightshift-sim"}],
-        }
+        for endpoint in spec_data["project"]["generation"]["endpoints"]:
+            endpoint["base_url"] = model.url
         # Simulated experts work 600 times faster than real ones (a 20-minute task takes 2 s), so
         # the time-on-task gate is scaled the same way: 1 s here stands for 10 minutes.
         spec_data["project"]["gates"]["min_time_on_task_seconds"] = 1
         # Reading speed is not compressed with them: that check is off here.
         spec_data["project"]["gates"]["reading_chars_per_second"] = None
-        spec = parse_spec(spec_data, "samples/spec.yaml")
+        spec = parse_spec(spec_data, "samples/compare.yaml")
         rows, _ = parse_experts(SAMPLES / "experts.jsonl")
         with transaction(resources().sessions) as session:
             apply_spec(session, spec)
@@ -142,6 +140,12 @@ def run_demo(items: Path | None = None) -> None:
         f"{len(records)} unique records"
     )
     say(f"  delivered file        {files[0] if files else '(none)'}")
+    if files:
+        folder = Path(files[0]).parent
+        for kind in ("sft", "preference", "reward"):
+            if (folder / "training" / f"{kind}.parquet").exists():
+                say(f"  training data ({kind:<10}) {folder / 'training' / f'{kind}.parquet'}")
+        say(f"  dataset card          {folder / 'README.md'} (datasets.load_dataset(folder, 'preference'))")
     say(f"  cost so far           ${status.cost_so_far_usd} of a ${status.budget_usd} batch budget")
     say(f"  expert pay {paid.period}    ${paid.period_total} to {paid.payees} experts ({paid.csv_path})")
     say(f"  wall time             {time.perf_counter() - started:.1f} s")

@@ -24,10 +24,13 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightshift.delivery.dataset_card import CardFacts, write_dataset_card
 from nightshift.delivery.records import Record, iter_records, outcome_hash, parquet_schema
+from nightshift.delivery.training import write_training_files
 from nightshift.ingest.batches import file_checksum
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import AuditLog, Batch, Client, Delivery, Project
+from nightshift.projects.registry import project_body
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -158,7 +161,31 @@ def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) ->
         built.changes = {"previous_version": version - 1, **counts, "removed": len(earlier)}
     else:
         changes_path.unlink()
+    try:
+        _add_training_files(session, built, batch, project)
+    except BaseException:
+        built.discard()
+        raise
     return built
+
+
+def _add_training_files(session: Session, built: BuiltDelivery, batch: Batch, project: Project) -> None:
+    """The training-ready files (for a project whose items carry model answers) and the dataset card
+    that lays every file out for `datasets.load_dataset`."""
+    body = project_body(session, project.id)
+    training = write_training_files(session, built.batch_id, body, built.staging)
+    built.files += list(training.values())
+    facts = CardFacts(
+        project_slug=project.slug,
+        project_name=project.name,
+        batch_id=built.batch_id,
+        version=built.version,
+        spec_version=batch.spec_version,
+        records=len(built.item_ids),
+        files={"records": {"name": "records.parquet"}, **training},
+    )
+    card = write_dataset_card(session, facts, body, built.staging)
+    built.files.append({**card, "sha256": file_checksum(built.staging / card["name"])})
 
 
 def _read_ahead(chunks: Iterator[list[Record]]) -> Iterator[list[Record]]:

@@ -133,13 +133,28 @@ class FieldType(ABC, Generic[L]):
     def simulated_value(self, label: L, rng: random.Random, truth: Any, correct: bool) -> Any:
         """What a simulated expert answers: the truth when correct, else a guess from rng."""
 
+    # --- training data (nightshift.delivery.training), from the final value over model responses ---
+
+    def preferences(self, label: L, value: Any, method: Mapping[str, Any]) -> list[tuple[str, str, float | None]]:
+        """The (chosen, rejected, margin) pairs of response labels (A, B, …) the final value orders,
+        the best pair first; none by default."""
+        return []
+
+    def response_scores(self, label: L, value: Any, method: Mapping[str, Any]) -> dict[str, float]:
+        """A score per response label the final value gives (for reward models); none by default."""
+        return {}
+
+    def scaled(self, label: L, value: Any) -> float | None:
+        """The final value as a score of one response from 0 (worst) to 1 (best); None: not a score."""
+        return None
+
     # --- the submissions gate (Great Expectations, as data) ---
 
     def gate_column(self, name: str) -> str:
         """The gate frame's column for the field."""
         return name
 
-    def gate_values(self, values: Sequence[Any]) -> list[Any]:
+    def gate_values(self, label: L, values: Sequence[Any]) -> list[Any]:
         """The field's answers as the gate frame's column holds them: a list joined by ';'."""
         return [";".join(v) if isinstance(v, list) else v for v in values]
 

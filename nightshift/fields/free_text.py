@@ -59,7 +59,7 @@ class FreeTextField(FieldType[FreeText]):
     def gate_column(self, name: str) -> str:
         return length_column(name)
 
-    def gate_values(self, values: Sequence[Any]) -> list[Any]:
+    def gate_values(self, label: FreeText, values: Sequence[Any]) -> list[Any]:
         # A value that is not text at all gets a length no minimum accepts.
         return [len(v.strip()) if isinstance(v, str) else (None if v is None else -1) for v in values]
 

@@ -38,7 +38,7 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
     ) -> FieldResult:
         nums = sorted(int(v) for v in present)
         count, total = len(nums), sum(nums)
-        median = _weighted_median(
+        median = weighted_median(
             [(int(v.answer[label.name]), v.reliability) for v in ranked if v.answer.get(label.name) is not None]
         )
         method = {
@@ -77,6 +77,11 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
     def simulated_value(self, label: OrdinalScale, rng: random.Random, truth: Any, correct: bool) -> Any:
         return truth if correct else rng.randint(label.min, label.max)
 
+    def scaled(self, label: OrdinalScale, value: Any) -> float | None:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        return round((float(value) - label.min) / (label.max - label.min), 6)
+
     def gate_checks(self, label: OrdinalScale) -> list[ColumnCheck]:
         return [
             ColumnCheck(
@@ -88,7 +93,7 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
         ]
 
 
-def _weighted_median(votes: list[tuple[int, float]]) -> float | None:
+def weighted_median(votes: list[tuple[int, float]]) -> float | None:
     """The value where the votes' weight (each expert's quality) reaches half; where it reaches
     exactly half, the mean of that value and the next, as the plain median of an even count does."""
     if not votes:

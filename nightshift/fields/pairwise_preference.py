@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nightshift.fields.base import Ballot, FieldResult
@@ -24,6 +24,12 @@ class PairwisePreferenceField(OneOptionField[PairwisePreference]):
         value, share = preference(counts, label.options)
         method = {"method": "majority_with_ties", "votes": dict(counts), "n": len(present)}
         return FieldResult(value, method, share if present else None)
+
+    def preferences(
+        self, label: PairwisePreference, value: Any, method: Mapping[str, Any]
+    ) -> list[tuple[str, str, float | None]]:
+        # A and B are the first two responses; a tie orders nothing.
+        return [(value, "B" if value == "A" else "A", None)] if value in ("A", "B") else []
 
 
 def preference(counts: Counter[str], options: Sequence[str]) -> tuple[str | None, float]:

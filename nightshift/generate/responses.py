@@ -132,20 +132,52 @@ def answered_by_every_endpoint(item_id: Any, endpoints: list[str]) -> ColumnElem
     )
 
 
-def answers_of(session: Session, item_id: int) -> list[tuple[int, str]]:
-    """The item's model answers an expert works with: the latest answered take of each endpoint and
-    model key, as (response id, text), in the endpoints' name order (stable, so "Response A"
-    stays the same answer for everyone)."""
+def response_label(place: int) -> str:
+    """How experts see the answer of the endpoint at this place in name order: A, B, …"""
+    return chr(ord("A") + place)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A model answer as experts see it: labelled by its endpoint's place among the project's
+    endpoints in name order, so "Response A" is the same model for every item and expert."""
+
+    label: str
+    response_id: int
+    endpoint: str
+    model: str
+    content: str
+
+
+def answers_of(session: Session, item_id: int, endpoints: Sequence[str]) -> list[Shown]:
+    """The item's model answers an expert works with: each endpoint's latest answer."""
+    return answers_in(session, item_id, item_id, endpoints).get(item_id, [])
+
+
+def answers_in(session: Session, lo: int, hi: int, endpoints: Sequence[str]) -> dict[int, list[Shown]]:
+    """answers_of for every item of [lo, hi] at once. An endpoint that has not answered an item
+    leaves its label out, never shifts the next one's."""
+    labels = {name: response_label(k) for k, name in enumerate(sorted(endpoints))}
+    if not labels:
+        return {}
     latest = (
-        select(ModelResponse.model_key, func.max(ModelResponse.take).label("take"))
-        .where(ModelResponse.item_id == item_id, ModelResponse.status == "ok")
-        .group_by(ModelResponse.model_key)
+        select(func.max(ModelResponse.id).label("id"))
+        .where(
+            ModelResponse.item_id.between(lo, hi),
+            ModelResponse.status == "ok",
+            ModelResponse.endpoint.in_(list(labels)),
+        )
+        .group_by(ModelResponse.item_id, ModelResponse.endpoint)
         .subquery()
     )
     query = (
-        select(ModelResponse.id, ModelResponse.content)
-        .join(latest, and_(latest.c.model_key == ModelResponse.model_key, latest.c.take == ModelResponse.take))
-        .where(ModelResponse.item_id == item_id)
-        .order_by(ModelResponse.endpoint, ModelResponse.model_key)
+        select(
+            ModelResponse.item_id, ModelResponse.id, ModelResponse.endpoint, ModelResponse.model, ModelResponse.content
+        )
+        .join(latest, latest.c.id == ModelResponse.id)
+        .order_by(ModelResponse.item_id, ModelResponse.endpoint)
     )
-    return [(rid, content or "") for rid, content in session.execute(query).tuples()]
+    shown: dict[int, list[Shown]] = {}
+    for item_id, rid, endpoint, model, content in session.execute(query).tuples():
+        shown.setdefault(item_id, []).append(Shown(labels[endpoint], rid, endpoint, model, content or ""))
+    return shown

@@ -111,8 +111,55 @@ class FreeText(_Label):
     max_length: int = Field(default=20_000, gt=0)
 
 
+class Ranking(_Label):
+    """Options ordered best first; with generation, the options are the responses' labels (A, B, …)."""
+
+    type: Literal["ranking"]
+    options: list[str] = Field(
+        default_factory=lambda: ["A", "B"],
+        min_length=2,
+        max_length=6,
+        description="What is ranked: the model responses' labels A, B, … (endpoints in name order).",
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Ranking:
+        if len(set(self.options)) != len(self.options) or any("=" in o or ";" in o for o in self.options):
+            raise ValueError("options must be distinct and hold no '=' or ';'")
+        return self
+
+
+class Criterion(Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    description: str = Field(default="", max_length=2_000)
+    weight: float = Field(default=1.0, gt=0, le=100, description="Its share of the weighted total.")
+    min: int = Field(default=0, ge=-100, le=100)
+    max: int = Field(default=4, ge=-100, le=100)
+
+    @model_validator(mode="after")
+    def _range(self) -> Criterion:
+        if self.max <= self.min:
+            raise ValueError(f"criterion {self.name}: max must be greater than min")
+        return self
+
+
+class Rubric(_Label):
+    """Every criterion scored; the weighted total (0 to 1) is computed, never entered."""
+
+    type: Literal["rubric"]
+    criteria: list[Criterion] = Field(min_length=1, max_length=30)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Rubric:
+        names = [c.name for c in self.criteria]
+        if len(set(names)) != len(names):
+            raise ValueError("criteria names must be distinct")
+        return self
+
+
 Label = Annotated[
-    SingleChoice | MultiChoice | OrdinalScale | PairwisePreference | FreeText, Field(discriminator="type")
+    SingleChoice | MultiChoice | OrdinalScale | PairwisePreference | FreeText | Ranking | Rubric,
+    Field(discriminator="type"),
 ]
 
 
@@ -313,6 +360,16 @@ class ProjectBody(Strict):
                 name = getattr(self.generation, kind)
                 if name is not None and name not in texts:
                     raise ValueError(f"generation.{kind}: {name!r} is not a text input field")
+            # Experts see the endpoints' answers as Response A, B, … (endpoints in name order): a
+            # ranking of lettered options ranks exactly those.
+            letters = [chr(ord("A") + k) for k in range(len(self.generation.endpoints))]
+            for ranking in (label for label in self.labels if isinstance(label, Ranking)):
+                lettered = all(len(o) == 1 and o.isupper() for o in ranking.options)
+                if lettered and ranking.options != letters:
+                    raise ValueError(
+                        f"labels: ranking {ranking.name!r} ranks {ranking.options}, but the "
+                        f"{len(letters)} endpoints' answers are {letters}"
+                    )
         return self
 
     def label(self, name: str) -> Label:

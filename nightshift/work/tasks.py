@@ -91,11 +91,10 @@ def view_task(session: Session, expert_id: int, assignment_id: int, now: dt.date
         started_at=as_utc(assignment.started_at) if assignment.started_at else None,
         draft=dict(draft.answer) if draft else None,
     )
-    answers = answers_of(session, item.id)
+    endpoints = [e.name for e in project.generation.endpoints] if project.generation else []
+    answers = answers_of(session, item.id, endpoints)
     if answers:
-        view.responses = [
-            {"label": chr(ord("A") + i), "response_id": rid, "content": text} for i, (rid, text) in enumerate(answers)
-        ]
+        view.responses = [{"label": a.label, "response_id": a.response_id, "content": a.content} for a in answers]
     if assignment.role == "review" and assignment.subject_submission_id is not None:
         subject = session.get_one(Submission, assignment.subject_submission_id)
         author = session.scalar(select(Assignment.expert_id).where(Assignment.id == subject.assignment_id))

@@ -20,6 +20,9 @@ from nightshift.platform.models import Assignment, Client, Expert, Item, utcnow
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec, parse_spec
 from nightshift.resources import Resources
+
+# Real Chromium, for every page test of the workbench.
+from tests.app.browser import browser as browser
 from tests.nightshift.ingest.test_ingest import good_row, ingest_file
 
 

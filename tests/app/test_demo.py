@@ -24,5 +24,8 @@ def test_the_demo_delivers_verified_webhooks_and_can_run_twice(prefect_api, monk
         assert "items ingested        240 (re-ingest of the same file added 0)" in summary
         assert "items delivered       228" in summary
         assert "rejected 0; 228 unique records" in summary
-    delivered = tmp_path / "deliveries" / "acme" / "acme-scenarios" / "batch-1" / "v1" / "records.jsonl"
-    assert len(delivered.read_text().splitlines()) == 228
+        # The client's training files, where the demo says they are.
+        assert "training data (preference)" in summary and "dataset card" in summary
+    folder = tmp_path / "deliveries" / "acme" / "acme-model-comparison" / "batch-1" / "v1"
+    assert len((folder / "records.jsonl").read_text().splitlines()) == 228
+    assert {p.name for p in (folder / "training").iterdir()} == {"sft.parquet", "preference.parquet", "reward.parquet"}

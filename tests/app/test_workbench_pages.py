@@ -5,63 +5,29 @@ A screenshot of every page is kept in tests/artifacts/screens/ as the test's art
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 
 from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import Assignment, Expert, Submission, utcnow
+from tests.app.browser import SCREENS, follow, sign_in
 
-SCREENS = Path(__file__).resolve().parents[1] / "artifacts" / "screens"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 RATIONALE = "The answer misreads the covenant limits in the context, so its plan would breach them."
 PROMPT = "Given the covenant limits in the context, say whether to proceed and show the numbers behind the decision."
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed: scripts/bootstrap.sh installs it")
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-def _sign_in(browser, url: str, token: str, shot: str):
-    page = browser.new_context().new_page()
-    page.goto(f"{url}/signin")
-    page.screenshot(path=SCREENS / f"{shot}-signin.png", full_page=True)
-    page.fill("input[name=token]", token)
-    _follow(page, "button[type=submit]")
-    return page
-
-
-def _follow(page, selector: str) -> None:
-    # A click returns once its navigation starts; the page asserted on next must be the one it lands on.
-    with page.expect_navigation():
-        page.click(selector)
 
 
 def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, world, request) -> None:
     params = request.node.callspec.id
     annotator = world.annotators[0]
 
-    wrong = _sign_in(browser, world.url, "nse_wrong", f"{params}-0-wrong")
+    wrong = sign_in(browser, world.url, "nse_wrong", f"{params}-0-wrong")
     assert "not valid" in wrong.inner_text("[role=alert]")
 
-    page = _sign_in(browser, world.url, world.experts[annotator], f"{params}-1-annotator")
+    page = sign_in(browser, world.url, world.experts[annotator], f"{params}-1-annotator")
     assert page.url.endswith("/work")
     page.screenshot(path=SCREENS / f"{params}-2-tasks.png", full_page=True)
-    _follow(page, "table a >> nth=0")
+    follow(page, "table a >> nth=0")
     task_id = int(page.url.rsplit("/", 1)[1])
     assert "Rate the answer" in page.inner_text("main")
 
@@ -70,33 +36,33 @@ def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, wor
     page.check("input[name=error_tags][value=context_misread]")
     page.fill("textarea[name=rationale]", "too short")
     page.fill("textarea[name=improved_prompt]", PROMPT)
-    _follow(page, "button[value=submit]")
+    follow(page, "button[value=submit]")
     assert "must be 40 to 20000 characters" in page.inner_text("main")
     assert page.is_checked("input[name=rating][value='2']")
     page.screenshot(path=SCREENS / f"{params}-3-task-invalid.png", full_page=True)
 
     page.fill("textarea[name=rationale]", RATIONALE)
-    _follow(page, "button[value=draft]")
+    follow(page, "button[value=draft]")
     assert "Draft saved" in page.inner_text("[role=status]")
-    _follow(page, "button[value=submit]")
+    follow(page, "button[value=submit]")
     assert "Submitted" in page.inner_text("[role=status]")
     page.screenshot(path=SCREENS / f"{params}-4-submitted.png", full_page=True)
     with world.sessions() as session:
         answer = session.scalars(select(Submission.answer)).one()
     assert answer == {"rating": 2, "error_tags": ["context_misread"], "rationale": RATIONALE, "improved_prompt": PROMPT}
 
-    reviewer = _sign_in(browser, world.url, world.experts[world.reviewer], f"{params}-5-reviewer")
+    reviewer = sign_in(browser, world.url, world.experts[world.reviewer], f"{params}-5-reviewer")
     reviewer.goto(f"{world.url}/review")
     text = reviewer.inner_text("main")
     assert RATIONALE in text and annotator not in text
     assert reviewer.inner_text(".annotator").startswith("ann_")
     reviewer.screenshot(path=SCREENS / f"{params}-6-review.png", full_page=True)
     reviewer.check("input[name=decision][value=reject]")
-    _follow(reviewer, "button[type=submit]")
+    follow(reviewer, "button[type=submit]")
     assert "required" in reviewer.inner_text("main")  # a rejection needs its reason
     reviewer.check("input[name=decision][value=reject]")
     reviewer.fill("textarea[name=reason]", "misses that the covenants forbid the sale")
-    _follow(reviewer, "button[type=submit]")
+    follow(reviewer, "button[type=submit]")
     assert "Decision recorded" in reviewer.inner_text("main")
     reviewer.screenshot(path=SCREENS / f"{params}-7-review-done.png", full_page=True)
 
@@ -112,7 +78,7 @@ def test_sign_in_answer_review_reject_and_rework_for_another_expert(browser, wor
         ).one()
         token = issue_key(session, "expert", rework.expert).key
     assert rework.handle != annotator
-    other = _sign_in(browser, world.url, token, f"{params}-8-other-expert")
+    other = sign_in(browser, world.url, token, f"{params}-8-other-expert")
     assert other.locator(f"a[href='/work/{rework.task}']").count() == 1
     other.goto(f"{world.url}/work/{rework.task}")
     other.screenshot(path=SCREENS / f"{params}-9-rework.png", full_page=True)
@@ -165,7 +131,7 @@ def test_an_expert_sees_the_models_answers_beside_the_item_never_which_model(
     ]
     assert "other-sim-model" not in str(task) and "challenger" not in str(task)
 
-    page = _sign_in(browser, world.url, world.experts[annotator], f"{request.node.callspec.id}-responses")
+    page = sign_in(browser, world.url, world.experts[annotator], f"{request.node.callspec.id}-responses")
     page.goto(f"{world.url}/work/{task_id}")
     shown = page.locator("pre.model-response").all_inner_texts()
     assert shown == [stored["challenger"], stored["local"]]

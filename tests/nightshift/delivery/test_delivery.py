@@ -95,7 +95,8 @@ def test_a_delivery_is_jsonl_and_parquet_with_a_manifest_of_counts_gates_and_che
         )
         pages = session.scalars(select(DeliveryMessage).order_by(DeliveryMessage.page)).all()
     folder = tmp_path / "acme" / "acme-scenarios" / f"batch-{passed_batch}" / "v1"
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "records.jsonl", "records.parquet"]
+    # No model answers in this project: no training files, but the card that lays out the records.
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "manifest.json", "records.jsonl", "records.parquet"]
     assert json.loads((folder / "manifest.json").read_text()) == manifest
     assert manifest["counts"] == {"records": delivered, "pages": len(pages)}
     assert (manifest["client"], manifest["project"], manifest["version"]) == ("acme", "acme-scenarios", 1)
@@ -103,7 +104,7 @@ def test_a_delivery_is_jsonl_and_parquet_with_a_manifest_of_counts_gates_and_che
     [gate] = manifest["gates"]
     assert gate["gate"] == "delivery_readiness" and gate["success"]
     files = {f["name"]: f for f in manifest["files"]}
-    for name in ("records.jsonl", "records.parquet"):
+    for name in ("records.jsonl", "records.parquet", "README.md"):
         assert files[name]["sha256"] == _sha256(folder / name)
         assert files[name]["uri"] == f"https://files.nightshift.example/d/acme/acme-scenarios/batch-1/v1/{name}"
     lines = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]

@@ -15,7 +15,17 @@ from pydantic import BaseModel
 from nightshift.fields import FIELD_TYPES, ColumnCheck, UnknownFieldType, field_type, field_type_named
 from nightshift.fields.alpha import alpha
 from nightshift.platform.errors import NightshiftError
-from nightshift.projects.spec import FreeText, Label, MultiChoice, OrdinalScale, PairwisePreference, SingleChoice
+from nightshift.projects.spec import (
+    Criterion,
+    FreeText,
+    Label,
+    MultiChoice,
+    OrdinalScale,
+    PairwisePreference,
+    Ranking,
+    Rubric,
+    SingleChoice,
+)
 from nightshift.review.aggregate import Vote
 from nightshift.simulation.synthetic import simulated_answer, true_answer
 
@@ -27,6 +37,15 @@ MODELLED = SingleChoice(name="verdict", type="single_choice", options=["yes", "n
 TAGS = MultiChoice(name="tags", type="multi_choice", options=["a", "b", "c"])
 TEXT = FreeText(name="notes", type="free_text", min_length=3, max_length=10)
 PREFERENCE = PairwisePreference(name="preferred", type="pairwise_preference")
+RANKING = Ranking(name="ranking", type="ranking", options=["A", "B", "C"])
+RUBRIC = Rubric(
+    name="grade",
+    type="rubric",
+    criteria=[
+        Criterion(name="accuracy", weight=3, min=0, max=4),
+        Criterion(name="clarity", weight=1, min=1, max=5),
+    ],
+)
 
 
 class Slider(BaseModel):
@@ -60,7 +79,7 @@ def _aggregate(label: Any, values: list[Any], approved: tuple[int, ...] = ()) ->
 
 def test_every_label_class_of_the_spec_has_a_registered_field_type() -> None:
     classes = _label_classes()
-    assert classes == {OrdinalScale, SingleChoice, MultiChoice, FreeText, PairwisePreference}
+    assert classes == {OrdinalScale, SingleChoice, MultiChoice, FreeText, PairwisePreference, Ranking, Rubric}
     for cls in classes:
         kind = field_type(cls.model_construct(name="x"))
         assert kind.label_class is cls
@@ -98,6 +117,19 @@ def test_the_registry_refuses_a_label_of_an_unknown_type() -> None:
         (PREFERENCE, ["A", "B", "tie"], ["C", "a"]),
         (TAGS, [[], ["a"], ["c", "a"]], ["a", ["d"], ["a", "a"]]),
         (TEXT, ["abc", "  abcdefghij  "], [3, "ab", "abcdefghijk"]),
+        (RANKING, [["A", "B", "C"], ["C", "A", "B"]], [["A", "B"], ["A", "A", "B"], ["A", "B", "D"], "ABC", [1, 2, 3]]),
+        (
+            RUBRIC,
+            [{"accuracy": 0, "clarity": 5}, {"accuracy": 4, "clarity": 1}],
+            [
+                {"accuracy": 0},
+                {"accuracy": 5, "clarity": 1},
+                {"accuracy": 1, "clarity": 0},
+                {"accuracy": 1, "clarity": 2, "tone": 3},
+                {"accuracy": True, "clarity": 2},
+                [1, 2],
+            ],
+        ),
     ],
 )
 def test_answer_errors(label: Any, good: list[Any], bad: list[Any]) -> None:
@@ -110,6 +142,11 @@ def test_answer_error_messages() -> None:
     assert field_type(SCALE).answer_error(SCALE, 9) == "must be a whole number from 1 to 5"
     assert field_type(TAGS).answer_error(TAGS, ["a", "a"]) == "lists an option twice"
     assert field_type(TEXT).answer_error(TEXT, "x") == "must be 3 to 10 characters"
+    assert field_type(RANKING).answer_error(RANKING, ["A", "A", "B"]) == "must order A, B, C, each once, best first"
+    assert field_type(RUBRIC).answer_error(RUBRIC, {"accuracy": 1}) == "criterion clarity is not scored"
+    assert field_type(RUBRIC).answer_error(RUBRIC, {"accuracy": 1, "clarity": 9}) == (
+        "criterion clarity must be a whole number from 1 to 5"
+    )
 
 
 def test_form_values_become_typed_answers() -> None:
@@ -127,6 +164,17 @@ def test_form_values_become_typed_answers() -> None:
     assert text.from_form([" hi "]) == " hi "
     # A parsed form value is a valid answer.
     assert scale.answer_error(SCALE, scale.from_form(["4"])) is None
+    ranking, rubric = field_type(RANKING), field_type(RUBRIC)
+    assert ranking.from_form(["A=2", "B=3", "C=1"]) == ["C", "A", "B"]
+    assert ranking.answer_error(RANKING, ranking.from_form(["A=2", "B=3", "C=1"])) is None
+    # Two on one place, or one left out, is no order: refused with the reason, not guessed.
+    assert ranking.answer_error(RANKING, ranking.from_form(["A=1", "B=1", "C=2"]))
+    assert ranking.answer_error(RANKING, ranking.from_form(["A=1", "", "C=2"]))
+    assert ranking.from_form(["", "", ""]) is None
+    assert rubric.from_form(["accuracy=3", "clarity=5"]) == {"accuracy": 3, "clarity": 5}
+    assert rubric.from_form(["accuracy=3", ""]) == {"accuracy": 3}
+    assert rubric.from_form(["accuracy=x"]) == {"accuracy": "x"}
+    assert rubric.from_form(["", ""]) is None
 
 
 # --- aggregation ---
@@ -214,7 +262,7 @@ def test_matches() -> None:
 
 
 def test_simulated_answers_are_valid_and_reproducible() -> None:
-    labels: list[Any] = [SCALE, CHOICE, TAGS, TEXT, PREFERENCE]
+    labels: list[Any] = [SCALE, CHOICE, TAGS, TEXT, PREFERENCE, RANKING, RUBRIC]
     truth = true_answer("hash", labels)
     assert truth == true_answer("hash", labels)
     for label in labels:
@@ -226,7 +274,7 @@ def test_simulated_answers_are_valid_and_reproducible() -> None:
 
 
 def test_a_correct_expert_gives_the_truth() -> None:
-    for label in (SCALE, CHOICE, TAGS, PREFERENCE):
+    for label in (SCALE, CHOICE, TAGS, PREFERENCE, RANKING, RUBRIC):
         kind = field_type(label)
         truth = kind.true_value(label, random.Random(1))
         assert kind.simulated_value(label, random.Random(2), truth, correct=True) == truth
@@ -242,9 +290,9 @@ def test_gate_checks_and_columns() -> None:
     text = field_type(TEXT)
     assert text.gate_column("notes") == "notes__length"
     assert text.gate_checks(TEXT)[0].column == "notes__length"
-    assert text.gate_values([" abc ", None, 3]) == [3, None, -1]
+    assert text.gate_values(TEXT, [" abc ", None, 3]) == [3, None, -1]
     tags = field_type(TAGS)
-    assert tags.gate_values([["a", "b"], [], None]) == ["a;b", "", None]
+    assert tags.gate_values(TAGS, [["a", "b"], [], None]) == ["a;b", "", None]
     (regex,) = tags.gate_checks(TAGS)
     assert regex.options["regex"] == "^(?:(?:a|b|c)(?:;(?:a|b|c))*)?$"
     assert field_type(PREFERENCE).gate_checks(PREFERENCE)[0].options == {"value_set": ["A", "B", "tie"]}
@@ -269,3 +317,73 @@ def test_scales_and_tags_weigh_each_vote_by_its_experts_quality() -> None:
     # Two poor experts are outweighed by two good ones.
     assert final(scale, votes("rating", [2, 2, 6, 6], [0.2, 0.2, 0.9, 0.9])) == 6
     assert final(tags, votes("tags", [["a"], ["a"], ["b"]], [0.2, 0.2, 0.9])) == ["b"]
+
+
+def test_a_ranking_is_a_permutation_and_a_rubric_complete_at_the_gate() -> None:
+    ranking = field_type(RANKING)
+    (permutation,) = ranking.gate_checks(RANKING)
+    assert permutation.options == {"value_set": ["A;B;C"]}
+    assert ranking.gate_values(RANKING, [["C", "A", "B"], ["A", "A", "B"], ["A", "B"], "A;B;C", None]) == [
+        "A;B;C",
+        "A;A;B",
+        "A;B",
+        "",
+        None,
+    ]
+    rubric = field_type(RUBRIC)
+    (complete,) = rubric.gate_checks(RUBRIC)
+    assert complete.options == {"min_value": 2, "max_value": 2}
+    values = [{"accuracy": 1, "clarity": 2}, {"accuracy": 1}, {"accuracy": 9, "clarity": 2}, None]
+    assert rubric.gate_values(RUBRIC, values) == [2, 1, 1, None]
+
+
+def test_rankings_aggregate_by_bradley_terry_weighing_each_expert() -> None:
+    # Two careful experts put C first; one less reliable puts A first: C wins, with its interval.
+    votes = [
+        Vote(1, 101, 0.9, {"ranking": ["C", "A", "B"]}),
+        Vote(2, 102, 0.8, {"ranking": ["C", "B", "A"]}),
+        Vote(3, 103, 0.3, {"ranking": ["A", "B", "C"]}),
+    ]
+    result = field_type(RANKING).aggregate(RANKING, [v.answer["ranking"] for v in votes], votes, 7, None)
+    assert result.value == ["C", "A", "B"]
+    assert result.method["method"] == "bradley_terry" and result.method["n"] == 3
+    scores, ci = result.method["scores"], result.method["ci95"]
+    assert scores["C"] > scores["A"] > scores["B"]
+    assert all(ci[o][0] < scores[o] < ci[o][1] for o in "ABC")
+    assert 0 < result.method["kendalls_w"] < 1
+    assert result.share == pytest.approx(2 / 3)
+    # The same votes with the weights turned round: A wins.
+    flipped = [Vote(v.submission_id, v.expert_id, 1.2 - v.reliability, v.answer) for v in votes]
+    flipped[2] = Vote(3, 103, 5.0, votes[2].answer)
+    assert field_type(RANKING).aggregate(RANKING, [], flipped, 7, None).value[0] == "A"
+
+
+def test_rubrics_take_each_criterions_median_and_a_weighted_total() -> None:
+    result = _aggregate(
+        RUBRIC, [{"accuracy": 4, "clarity": 1}, {"accuracy": 3, "clarity": 1}, {"accuracy": 4, "clarity": 5}]
+    )
+    assert result.value == {"accuracy": 4, "clarity": 1}
+    # accuracy 4 of 0..4 weighs 3, clarity 1 of 1..5 weighs 1: (3 * 1 + 1 * 0) / 4.
+    assert result.method["total"] == 0.75
+    assert result.share == pytest.approx(2 / 3)
+
+
+def test_rankings_and_rubrics_compare_with_gold_by_distance() -> None:
+    ranking, rubric = field_type(RANKING), field_type(RUBRIC)
+    assert ranking.matches(["A", "C", "B"], ["A", "B", "C"]) and not ranking.matches(["B", "A", "C"], ["A", "B", "C"])
+    assert ranking.gold_credit(RANKING, ["A", "B", "C"], ["A", "B", "C"]) == 1.0
+    assert ranking.gold_credit(RANKING, ["C", "B", "A"], ["A", "B", "C"]) == 0.0
+    assert ranking.gold_credit(RANKING, ["B", "A", "C"], ["A", "B", "C"]) == pytest.approx(2 / 3)
+    assert rubric.gold_credit(RUBRIC, {"accuracy": 2, "clarity": 5}, {"accuracy": 4, "clarity": 5}) == 0.75
+    assert rubric.matches({"accuracy": 3, "clarity": 4}, {"accuracy": 4, "clarity": 5})
+    assert not rubric.matches({"accuracy": 2, "clarity": 5}, {"accuracy": 4, "clarity": 5})
+
+
+def test_ranking_and_rubric_alphas() -> None:
+    same = {1: [{"ranking": ["A", "B", "C"]}, {"ranking": ["A", "B", "C"]}], 2: [{"ranking": ["C", "B", "A"]}] * 2}
+    assert field_type(RANKING).alpha(RANKING, same) == pytest.approx(1.0)
+    graded = {
+        1: [{"grade": {"accuracy": 4, "clarity": 5}}, {"grade": {"accuracy": 4, "clarity": 5}}],
+        2: [{"grade": {"accuracy": 0, "clarity": 1}}, {"grade": {"accuracy": 0, "clarity": 1}}],
+    }
+    assert field_type(RUBRIC).alpha(RUBRIC, graded) == pytest.approx(1.0)

@@ -1,0 +1,155 @@
+"""Experts test live models, end to end: ingest → generate (the local model server) → dispatch →
+ranking and rubric in the workbench (real Chromium) → review → aggregate → deliver, and the client's
+training files read by Hugging Face `datasets`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.web import ServiceThread, create_app
+from nightshift.experts.registry import import_experts, parse_experts
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
+from nightshift.platform.keys import issue_key
+from nightshift.platform.models import Assignment, Batch, Item, ItemResult, ModelResponse, Submission
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import parse_spec
+from tests.app.browser import SCREENS, follow, sign_in
+from tests.conftest import SAMPLES
+
+RATIONALE = "B reads the covenant limits from the context; A and C ignore them and reach the wrong plan."
+PROMPT = (
+    "Using only the figures in the context, decide whether the sale-and-leaseback keeps the covenant "
+    "ratios, and show the calculation behind the decision."
+)
+
+
+def _cli(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.slow(100)
+def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
+    browser, app_env, prefect_api, model_server, receiver, monkeypatch, tmp_path: Path, request
+) -> None:
+    data = yaml.safe_load((SAMPLES / "compare.yaml").read_text())
+    data["client"]["webhook_url"] = receiver.url
+    for endpoint in data["project"]["generation"]["endpoints"]:
+        endpoint["base_url"] = model_server.url
+    # Simulated experts work faster than real ones; the time gate scales with them, reading is off.
+    data["project"]["gates"].update(min_time_on_task_seconds=1, reading_chars_per_second=None)
+    spec = parse_spec(data)
+    sessions = make_sessionmaker(make_engine(app_env))
+    experts, _ = parse_experts(SAMPLES / "experts.jsonl")
+    with transaction(sessions) as session:
+        apply_spec(session, spec)
+        import_experts(session, experts)
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join((SAMPLES / "items.jsonl").read_text().splitlines(keepends=True)[:24]))
+
+    # Ingest hands the new batch to generation: every item gets each endpoint's answer.
+    [ingested] = json.loads(_cli("ingest", str(small), "-p", spec.project.slug, "--json"))["files"]
+    batch = ingested["batch_id"]
+    with sessions() as session:
+        answered = session.scalar(select(func.count()).where(ModelResponse.status == "ok"))
+    assert answered == 3 * ingested["accepted"]
+    _cli("dispatch", "--batch", str(batch))
+
+    with sessions() as session:
+        task_id, expert_id = session.execute(
+            select(Assignment.id, Assignment.expert_id)
+            .where(Assignment.role == "annotate", Assignment.status == "assigned")
+            .order_by(Assignment.id)
+            .limit(1)
+        ).one()
+    with transaction(sessions) as session:
+        token = issue_key(session, "expert", expert_id).key
+    from tasks.runtime import resources
+
+    shot = f"{request.node.callspec.id}-compare"
+    with ServiceThread(create_app(resources())) as web:
+        page = sign_in(browser, web.url, token, shot)
+        page.goto(f"{web.url}/work/{task_id}")
+        assert len(page.locator("pre.model-response").all()) == 3
+        assert "nightshift-sim" not in page.inner_text("main")  # which model answered stays hidden
+        # Two responses on one place: refused with the reason, the other fields kept.
+        page.select_option("select[aria-label='place of A']", "A=1")
+        page.select_option("select[aria-label='place of B']", "B=1")
+        page.select_option("select[aria-label='place of C']", "C=3")
+        for criterion, score in (("reads_the_context", "4"), ("sound_reasoning", "3")):
+            page.select_option(f"select[aria-label='{criterion}']", f"{criterion}={score}")
+        page.check("input[name=error_tags][value=reasoning_flaw]")
+        page.fill("textarea[name=rationale]", RATIONALE)
+        page.fill("textarea[name=improved_prompt]", PROMPT)
+        follow(page, "button[value=submit]")
+        text = page.inner_text("main")
+        assert "must order A, B, C, each once, best first" in text
+        assert "criterion follows_instructions is not scored" in text
+        assert page.input_value("textarea[name=rationale]") == RATIONALE
+        assert page.input_value("select[aria-label='place of C']") == "C=3"
+        assert page.input_value("select[aria-label='sound_reasoning']") == "sound_reasoning=3"
+        page.screenshot(path=SCREENS / f"{shot}-invalid.png", full_page=True)
+
+        page.select_option("select[aria-label='place of A']", "A=2")
+        page.select_option("select[aria-label='place of B']", "B=1")
+        for criterion, score in (("follows_instructions", "2"), ("safe", "4")):
+            page.select_option(f"select[aria-label='{criterion}']", f"{criterion}={score}")
+        follow(page, "button[value=submit]")
+        assert "Submitted" in page.inner_text("[role=status]")
+        page.screenshot(path=SCREENS / f"{shot}-submitted.png", full_page=True)
+    with sessions() as session:
+        answer = session.scalar(select(Submission.answer).where(Submission.assignment_id == task_id))
+    assert answer["ranking"] == ["B", "A", "C"]
+    assert answer["best_answer_grade"] == {
+        "reads_the_context": 4,
+        "sound_reasoning": 3,
+        "follows_instructions": 2,
+        "safe": 4,
+    }
+
+    # The rest of the batch: simulated experts, the review and gates, then delivery.
+    _cli("simulate", "--batch", str(batch), "--until-done")
+    delivered = json.loads(_cli("deliver", "--batch", str(batch), "--json"))
+    assert delivered["settled"][0]["status"] == "delivered"
+    with sessions() as session:
+        assert session.get_one(Batch, batch).status == "delivered"
+        methods = session.scalars(select(ItemResult.method)).all()
+        delivered_items = session.scalar(select(func.count()).where(Item.batch_id == batch, Item.status == "delivered"))
+    assert all(m["ranking"]["method"] == "bradley_terry" for m in methods)
+    assert all(m["best_answer_grade"]["method"] == "median_per_criterion" for m in methods)
+
+    folder = next((tmp_path / "deliveries").glob(f"acme/{spec.project.slug}/batch-{batch}/v1"))
+    manifest_files = {f["name"] for f in orjson.loads((folder / "manifest.json").read_bytes())["files"]}
+    assert {"training/sft.parquet", "training/preference.parquet", "training/reward.parquet", "README.md"} <= (
+        manifest_files
+    )
+    # What a client's training code does: load each config of the delivery's dataset card.
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = str(tmp_path / "hf-cache")
+    records = datasets.load_dataset(str(folder), "records", split="train", cache_dir=cache)
+    sft = datasets.load_dataset(str(folder), "sft", split="train", cache_dir=cache)
+    preference = datasets.load_dataset(str(folder), "preference", split="train", cache_dir=cache)
+    reward = datasets.load_dataset(str(folder), "reward", split="train", cache_dir=cache)
+    items = len(records)
+    assert items == delivered_items and len(sft) == items
+    assert len(preference) == 3 * items  # each full ranking of three orders three pairs
+    assert len(reward) == 3 * items
+    first = sft[0]["messages"]
+    assert [m["role"] for m in first] == ["user", "assistant"]
+    assert {"prompt", "chosen", "rejected", "margin"} <= set(preference.column_names)
+    assert preference[0]["chosen"][0]["role"] == "assistant" and preference[0]["margin"] >= 0
+    assert preference[0]["prompt"] == sft[0]["messages"][:1]
+    assert {"nightshift-sim-baseline", "nightshift-sim-candidate", "nightshift-sim-challenger"} == set(reward["model"])
+    card = (folder / "README.md").read_text()
+    assert "Krippendorff's alpha" in card and "| ranking | ranking |" in card
+    assert "nightshift-sim-candidate" in card
