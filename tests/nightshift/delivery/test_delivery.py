@@ -96,7 +96,12 @@ def test_a_delivery_is_jsonl_and_parquet_with_a_manifest_of_counts_gates_and_che
         pages = session.scalars(select(DeliveryMessage).order_by(DeliveryMessage.page)).all()
     folder = tmp_path / "acme" / "acme-scenarios" / f"batch-{passed_batch}" / "v1"
     # No model answers in this project: no training files, but the card that lays out the records.
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "manifest.json", "records.jsonl", "records.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "manifest.json",
+        "records.jsonl",
+        "records.parquet",
+    ]
     assert json.loads((folder / "manifest.json").read_text()) == manifest
     assert manifest["counts"] == {"records": delivered, "pages": len(pages)}
     assert (manifest["client"], manifest["project"], manifest["version"]) == ("acme", "acme-scenarios", 1)
