@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app import client_api, expert_api, pages
 from app.deps import Service, is_upload_path, resources
@@ -80,6 +82,8 @@ def create_app(resources: Resources) -> FastAPI:
     app.include_router(expert_api.router)
     app.include_router(client_api.router)
     app.include_router(pages.router)
+    # The workbench's one script (marking spans of a model's answer); nothing else is served from disk.
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

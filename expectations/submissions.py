@@ -82,7 +82,12 @@ def check_submissions(
     answers = [r["answer"] for r in rows]
     for label in project.labels:
         kind = field_type(label)
-        columns[kind.gate_column(label.name)] = kind.gate_values(label, [a.get(label.name) for a in answers])
+        values = [a.get(label.name) for a in answers]
+        columns[kind.gate_column(label.name)] = (
+            kind.gate_values_in(label, values, [r.get("response_lengths") for r in rows])
+            if kind.needs_responses
+            else kind.gate_values(label, values)
+        )
     frame = pd.DataFrame(columns)
     # Object dtype: an all-None column must stay a column of nulls, not become floats.
     frame["pasted_field"] = pd.Series([pasted.get(i) for i in ids], dtype=object)

@@ -52,6 +52,7 @@ def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | 
     with resources().sessions() as session:
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
         rows = gates.submissions_to_gate(session, batch_id, items)
+        gates.add_response_lengths(session, rows, project)
     outcome = check_submissions(rows, project, docs, copies)
     if outcome.evaluated_ids:
         with transaction(resources().sessions) as session:

@@ -70,7 +70,7 @@ def write_dataset_card(session: Session, facts: CardFacts, body: ProjectBody, fo
     lines += ["## Schema", "", "| label | type | details |", "|---|---|---|"]
     for label in body.labels:
         data = label.model_dump(mode="json", exclude={"name", "type", "description"})
-        details = ", ".join(f"{k}: {v}" for k, v in data.items() if v not in (None, [], ""))
+        details = ", ".join(f"{k}: {_brief(v)}" for k, v in data.items() if v not in (None, [], ""))
         lines.append(f"| {label.name} | {label.type} | {_cell(details)} |")
     lines += ["", "## Agreement", ""]
     alphas, mean_agreement = _agreement(session, facts.batch_id)
@@ -143,6 +143,13 @@ def _lineage(session: Session, batch_id: int, body: ProjectBody) -> list[str]:
                 f"{ok} answers, {failed} failed"
             )
     return lines
+
+
+def _brief(value: Any) -> str:
+    """A list of named things (a rubric's criteria) by name and weight; anything else as it is."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        return ", ".join(f"{v['name']} (weight {v.get('weight', 1)})" for v in value)
+    return str(value)
 
 
 def _num(value: float | None) -> str:

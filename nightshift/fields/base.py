@@ -69,6 +69,8 @@ class FieldType(ABC, Generic[L]):
     measures_alpha: ClassVar[bool] = True
     # Compared for text pasted by several experts.
     checked_for_copies: ClassVar[bool] = False
+    # Its answers point into the item's model responses: checked against their lengths too.
+    needs_responses: ClassVar[bool] = False
     # Place among the fields a matcher compares with gold or a final answer, cheapest first;
     # None: never compared (it cannot be judged right or wrong).
     comparison_order: ClassVar[int | None] = 1
@@ -78,6 +80,11 @@ class FieldType(ABC, Generic[L]):
     @abstractmethod
     def answer_error(self, label: L, value: Any) -> str | None:
         """Why this (non-null) value is not a valid answer to the label; None when it is."""
+
+    def response_error(self, label: L, value: Any, lengths: Mapping[str, int]) -> str | None:
+        """With needs_responses: why this valid value does not fit the item's responses (their
+        lengths by label, A, B, …); None when it does."""
+        return None
 
     def from_form(self, values: Sequence[object]) -> Any:
         """The answer in an HTML form's values for the field (every value sent under its name);
@@ -148,6 +155,12 @@ class FieldType(ABC, Generic[L]):
         """The final value as a score of one response from 0 (worst) to 1 (best); None: not a score."""
         return None
 
+    def true_value_from_faults(self, label: L, faults: Mapping[str, Sequence[tuple[str, int, int]]], drawn: Any) -> Any:
+        """The simulator's truth for an item whose model responses (by label) hold these planted
+        faults, each (kind, start, end); drawn: the truth true_value drew, for what the faults leave
+        open. None: the field's truth does not depend on them."""
+        return None
+
     # --- the submissions gate (Great Expectations, as data) ---
 
     def gate_column(self, name: str) -> str:
@@ -157,6 +170,11 @@ class FieldType(ABC, Generic[L]):
     def gate_values(self, label: L, values: Sequence[Any]) -> list[Any]:
         """The field's answers as the gate frame's column holds them: a list joined by ';'."""
         return [";".join(v) if isinstance(v, list) else v for v in values]
+
+    def gate_values_in(self, label: L, values: Sequence[Any], lengths: Sequence[Mapping[str, int] | None]) -> list[Any]:
+        """gate_values, given each row's response lengths (by label; None for a row without them).
+        Only a field type that needs_responses reads them."""
+        return self.gate_values(label, values)
 
     @abstractmethod
     def gate_checks(self, label: L) -> list[ColumnCheck]:

@@ -121,6 +121,15 @@ class RankingField(FieldType[Ranking]):
     def response_scores(self, label: Ranking, value: Any, method: Mapping[str, Any]) -> dict[str, float]:
         return {o: float(s) for o, s in (method.get("scores") or {}).items()} if isinstance(value, list) else {}
 
+    def true_value_from_faults(
+        self, label: Ranking, faults: Mapping[str, Sequence[tuple[str, int, int]]], drawn: Any
+    ) -> Any:
+        # The answer with fewer planted faults is the better one; between equals, the drawn order
+        # decides (never the letter: that would favour the first endpoint in every batch).
+        if not set(label.options) <= set(faults):
+            return None
+        return sorted(label.options, key=lambda o: (len(faults[o]), drawn.index(o)))
+
     def gate_values(self, label: Ranking, values: Sequence[Any]) -> list[Any]:
         # The options a ranking holds, sorted: a permutation of the options gives exactly theirs.
         return [";".join(sorted(map(str, v))) if isinstance(v, list) else (None if v is None else "") for v in values]

@@ -12,6 +12,7 @@ from nightshift.fields.pairwise_preference import PairwisePreferenceField
 from nightshift.fields.ranking import RankingField
 from nightshift.fields.rubric import RubricField
 from nightshift.fields.single_choice import SingleChoiceField
+from nightshift.fields.spans import SpansField
 
 FIELD_TYPES: tuple[FieldType[Any], ...] = (
     OrdinalScaleField(),
@@ -21,6 +22,7 @@ FIELD_TYPES: tuple[FieldType[Any], ...] = (
     PairwisePreferenceField(),
     RankingField(),
     RubricField(),
+    SpansField(),
 )
 
 _BY_CLASS: dict[type, FieldType[Any]] = {kind.label_class: kind for kind in FIELD_TYPES}

@@ -154,22 +154,27 @@ def answers_of(session: Session, item_id: int, endpoints: Sequence[str]) -> list
     return answers_in(session, item_id, item_id, endpoints).get(item_id, [])
 
 
+def _latest(lo: int, hi: int, endpoints: Sequence[str]) -> Any:
+    """The id of each endpoint's latest answer to each item of [lo, hi]."""
+    return (
+        select(func.max(ModelResponse.id).label("id"))
+        .where(
+            ModelResponse.item_id.between(lo, hi),
+            ModelResponse.status == "ok",
+            ModelResponse.endpoint.in_(list(endpoints)),
+        )
+        .group_by(ModelResponse.item_id, ModelResponse.endpoint)
+        .subquery()
+    )
+
+
 def answers_in(session: Session, lo: int, hi: int, endpoints: Sequence[str]) -> dict[int, list[Shown]]:
     """answers_of for every item of [lo, hi] at once. An endpoint that has not answered an item
     leaves its label out, never shifts the next one's."""
     labels = {name: response_label(k) for k, name in enumerate(sorted(endpoints))}
     if not labels:
         return {}
-    latest = (
-        select(func.max(ModelResponse.id).label("id"))
-        .where(
-            ModelResponse.item_id.between(lo, hi),
-            ModelResponse.status == "ok",
-            ModelResponse.endpoint.in_(list(labels)),
-        )
-        .group_by(ModelResponse.item_id, ModelResponse.endpoint)
-        .subquery()
-    )
+    latest = _latest(lo, hi, list(labels))
     query = (
         select(
             ModelResponse.item_id, ModelResponse.id, ModelResponse.endpoint, ModelResponse.model, ModelResponse.content
@@ -181,3 +186,18 @@ def answers_in(session: Session, lo: int, hi: int, endpoints: Sequence[str]) -> 
     for item_id, rid, endpoint, model, content in session.execute(query).tuples():
         shown.setdefault(item_id, []).append(Shown(labels[endpoint], rid, endpoint, model, content or ""))
     return shown
+
+
+def lengths_in(session: Session, lo: int, hi: int, endpoints: Sequence[str]) -> dict[int, dict[str, int]]:
+    """The length of each answer answers_in would show, by item and label, without the texts."""
+    labels = {name: response_label(k) for k, name in enumerate(sorted(endpoints))}
+    if not labels:
+        return {}
+    latest = _latest(lo, hi, list(labels))
+    query = select(ModelResponse.item_id, ModelResponse.endpoint, func.length(ModelResponse.content)).join(
+        latest, latest.c.id == ModelResponse.id
+    )
+    lengths: dict[int, dict[str, int]] = {}
+    for item_id, endpoint, length in session.execute(query).tuples():
+        lengths.setdefault(item_id, {})[labels[endpoint]] = int(length or 0)
+    return lengths

@@ -157,8 +157,28 @@ class Rubric(_Label):
         return self
 
 
+ERROR_TYPES = ["context_misread", "reasoning_flaw", "factual_error", "instruction_violation", "unsafe"]
+
+
+class Spans(_Label):
+    """Spans of the models' answers, each tagged with an error type and an optional note. No span
+    is an answer too (nothing wrong found), so the label is optional by default."""
+
+    type: Literal["spans"]
+    required: bool = False
+    error_types: list[str] = Field(default_factory=lambda: list(ERROR_TYPES), min_length=1, max_length=20)
+    max_spans: int = Field(default=20, ge=1, le=100)
+    max_note_chars: int = Field(default=500, ge=0, le=5_000)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Spans:
+        if len(set(self.error_types)) != len(self.error_types):
+            raise ValueError("error_types must be distinct")
+        return self
+
+
 Label = Annotated[
-    SingleChoice | MultiChoice | OrdinalScale | PairwisePreference | FreeText | Ranking | Rubric,
+    SingleChoice | MultiChoice | OrdinalScale | PairwisePreference | FreeText | Ranking | Rubric | Spans,
     Field(discriminator="type"),
 ]
 

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Text, cast, func, select, true
 from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
+from nightshift.generate.responses import lengths_in
 from nightshift.platform.heap import without_collection
 from nightshift.platform.models import Assignment, GateRun, Item, Submission
 from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics, update_ids
@@ -202,6 +203,17 @@ def submissions_to_gate(session: Session, batch_id: int, items: ItemRange = WHOL
         }
         for sid, aid, iid, eid, secs, ans, length in rows
     ]
+
+
+def add_response_lengths(session: Session, rows: Sequence[dict[str, Any]], project: ProjectBody) -> None:
+    """Each row gets its item's model responses' lengths by label (A, B, …) when a field of the
+    project points into them (spans): the gate checks its answers lie inside the texts."""
+    if not rows or project.generation is None or not any(field_type(lab).needs_responses for lab in project.labels):
+        return
+    ids = [row["item_id"] for row in rows]
+    lengths = lengths_in(session, min(ids), max(ids), [e.name for e in project.generation.endpoints])
+    for row in rows:
+        row["response_lengths"] = lengths.get(row["item_id"], {})
 
 
 def known_answers(rows: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:

@@ -68,3 +68,13 @@ def model_answer(model: str, prompt: str, seed: int | None = None) -> SimulatedA
 def _topic(prompt: str) -> str:
     words = re.findall(r"[A-Za-z][A-Za-z-]{3,}", prompt)
     return " ".join(words[:4]).lower() or "this question"
+
+
+_FOUND = re.compile(
+    "|".join(f"(?P<{kind}>{re.escape(text).replace(re.escape('{n}'), '[0-9]+')})" for kind, text in _FAULTS.items())
+)
+
+
+def find_faults(text: str) -> list[Fault]:
+    """The planted faults in an answer's text, where they are: what a careful expert finds."""
+    return [Fault(str(m.lastgroup), m.start(), m.end()) for m in _FOUND.finditer(text)]

@@ -24,12 +24,13 @@ from pydantic import TypeAdapter
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from nightshift.generate.responses import answers_in
 from nightshift.ingest.rows import content_hash
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import ApiKey, Assignment, Batch, Expert, Item, utcnow
 from nightshift.platform.sql import matches_any
 from nightshift.projects.registry import project_spec
-from nightshift.projects.spec import Label
+from nightshift.projects.spec import Label, ProjectBody
 from nightshift.review import decisions
 from nightshift.simulation.synthetic import simulated_answer
 from nightshift.work import answers
@@ -98,7 +99,8 @@ def _answer_task(
         return
     item = {k: v for k, v in task["item"].items() if k != "external_id"}
     labels = LABELS.validate_python(task["labels"])
-    answer, seconds = simulated_answer(content_hash(item), handle, labels, task["expected_minutes"])
+    responses = {r["label"]: r["content"] for r in task.get("responses") or []}
+    answer, seconds = simulated_answer(content_hash(item), handle, labels, task["expected_minutes"], responses)
     time.sleep(seconds * time_scale)
     sent = http.post(f"/api/expert/assignments/{task['assignment_id']}/submission", json={"answer": answer})
     if sent.status_code == 201:
@@ -174,11 +176,20 @@ def open_assignments(session: Session, batch_id: int) -> list[int]:
     )
 
 
+def _responses(session: Session, project: ProjectBody, item_ids: list[int]) -> dict[int, dict[str, str]]:
+    """The items' model answers by label, as their experts see them."""
+    if not item_ids or project.generation is None:
+        return {}
+    endpoints = [e.name for e in project.generation.endpoints]
+    shown = answers_in(session, min(item_ids), max(item_ids), endpoints)
+    return {item_id: {s.label: s.content for s in found} for item_id, found in shown.items()}
+
+
 def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) -> int:
     """Each assigned expert answers as their profile says; returns how many submissions were stored."""
     project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
     rows = session.execute(
-        select(Assignment.id, Item.content_hash, Expert.handle)
+        select(Assignment.id, Item.content_hash, Expert.handle, Item.id)
         .join(Item, Item.id == Assignment.item_id)
         .join(Expert, Expert.id == Assignment.expert_id)
         # One array parameter on PostgreSQL: a round of a big batch has more ids than the 65,535
@@ -188,8 +199,11 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) ->
     now = utcnow()
     submissions = []
     opened: dict[int, dt.datetime] = {}
-    for assignment_id, item_hash, handle in rows:
-        answer, seconds = simulated_answer(item_hash, handle, project.labels, project.expected_minutes_per_item)
+    shown = _responses(session, project, [row[3] for row in rows])
+    for assignment_id, item_hash, handle, item_id in rows:
+        answer, seconds = simulated_answer(
+            item_hash, handle, project.labels, project.expected_minutes_per_item, shown.get(item_id)
+        )
         if not answer_errors(answer, project):
             submissions.append(NewSubmission(assignment_id, answer))
             # The simulated expert opened the task as long ago as they took to answer it; the
@@ -218,13 +232,18 @@ def simulate_adjudications(session: Session, batch_id: int, now: dt.datetime | N
         if answered >= (waiting or 0):
             break
         while (assignment_id := decisions.claim_adjudication(session, expert_id, moment)) is not None:
-            item_hash = session.scalar(
-                select(Item.content_hash)
+            item_hash, item_id = session.execute(
+                select(Item.content_hash, Item.id)
                 .join(Assignment, Assignment.item_id == Item.id)
                 .where(Assignment.id == assignment_id)
+            ).one()
+            answer, seconds = simulated_answer(
+                item_hash,
+                handle,
+                project.labels,
+                project.expected_minutes_per_item,
+                _responses(session, project, [item_id]).get(item_id),
             )
-            assert item_hash is not None
-            answer, seconds = simulated_answer(item_hash, handle, project.labels, project.expected_minutes_per_item)
             start_assignments(session, {assignment_id: moment - dt.timedelta(seconds=seconds)})
             answers.submit_answer(session, expert_id, assignment_id, answer, moment)
             answered += 1

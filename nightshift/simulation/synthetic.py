@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from nightshift.fields import field_type
 from nightshift.projects.spec import Label
+from nightshift.simulation.model_answers import find_faults
 
 DOMAINS = ("finance", "law", "medicine", "software", "tax", "insurance", "logistics", "energy")
 LANGUAGES = ("en", "de", "fr", "es", "ja")
@@ -84,12 +85,19 @@ def generate_experts(n: int, seed: int = 11, prefix: str = "expert") -> Iterator
         }
 
 
-def true_answer(content_hash: str, labels: Sequence[Label]) -> dict[str, Any]:
-    """The answer a perfect expert gives for this item."""
+def true_answer(
+    content_hash: str, labels: Sequence[Label], responses: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The answer a perfect expert gives for this item. responses: the item's model answers by
+    label (A, B, …); where a field's truth follows from their planted faults, it does."""
     rng = random.Random(_seed("truth", content_hash))
+    faults = {r: [(f.kind, f.start, f.end) for f in find_faults(text)] for r, text in (responses or {}).items()}
     answer: dict[str, Any] = {}
     for label in labels:
-        answer[label.name] = field_type(label).true_value(label, rng)
+        kind = field_type(label)
+        drawn = kind.true_value(label, rng)
+        known = kind.true_value_from_faults(label, faults, drawn) if faults else None
+        answer[label.name] = drawn if known is None else known
     return answer
 
 
@@ -102,12 +110,17 @@ def expert_profile(handle: str) -> tuple[float, float]:
 
 
 def simulated_answer(
-    content_hash: str, handle: str, labels: Sequence[Label], expected_minutes: float
+    content_hash: str,
+    handle: str,
+    labels: Sequence[Label],
+    expected_minutes: float,
+    responses: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """What this expert answers for this item, and how many seconds it took them."""
+    """What this expert answers for this item (with its model answers by label, if any), and how
+    many seconds it took them."""
     accuracy, speed = expert_profile(handle)
     rng = random.Random(_seed("answer", content_hash, handle))
-    truth = true_answer(content_hash, labels)
+    truth = true_answer(content_hash, labels, responses)
     careless = accuracy < 0.6
     answer: dict[str, Any] = {}
     for label in labels:

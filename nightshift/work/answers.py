@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, select, update
@@ -14,6 +15,7 @@ from nightshift.platform.keys import LIVE_KEY, presented_hash
 from nightshift.platform.models import ApiKey, Assignment, AssignmentDraft, Expert, Item, Project, Submission, utcnow
 from nightshift.platform.sql import insert_returning_new, is_postgres
 from nightshift.projects.registry import project_body
+from nightshift.projects.spec import ProjectBody
 from nightshift.work.access import (
     AnswerInvalid,
     ConflictError,
@@ -24,7 +26,7 @@ from nightshift.work.access import (
     project_of,
     send_back,
 )
-from nightshift.work.submissions import answer_errors, seconds_on_task
+from nightshift.work.submissions import answer_errors, item_response_lengths, seconds_on_task
 
 # Roles whose task is answering the item itself (an adjudicator answers it finally).
 ANSWERING_ROLES = ("annotate", "adjudicate")
@@ -102,7 +104,10 @@ def _store_answer(
     status, started_at, project_id, spec_hash = task
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
-    errors = answer_errors(answer_object(answer), project_body(session, project_id, spec_hash))
+    project = project_body(session, project_id, spec_hash)
+    errors = answer_errors(
+        answer_object(answer), project, _assignment_response_lengths(session, assignment_id, project)
+    )
     if errors:
         raise AnswerInvalid(errors)
     moment = now or utcnow()
@@ -117,6 +122,18 @@ def _store_answer(
         # Closed by a concurrent request between the read and the write (the UPDATE's WHERE).
         raise ConflictError(f"assignment {assignment_id} was answered already")
     return int(submission_id)
+
+
+def _assignment_response_lengths(
+    session: Session, assignment_id: int, project: ProjectBody
+) -> Callable[[], Mapping[str, int]]:
+    """The assignment's item's response lengths, read only if a field asks (spans)."""
+
+    def lengths() -> Mapping[str, int]:
+        item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == assignment_id))
+        return item_response_lengths(session, int(item_id or 0), project)()
+
+    return lengths
 
 
 def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,13 +12,20 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
+from nightshift.generate.responses import lengths_in
 from nightshift.platform.models import Assignment, Submission, as_utc, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
 from nightshift.projects.spec import ProjectBody
 
 
-def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str]:
-    """Field name → reason, for every label the answer gets wrong. Empty means valid."""
+def answer_errors(
+    answer: dict[str, Any],
+    project: ProjectBody,
+    response_lengths: Callable[[], Mapping[str, int]] | None = None,
+) -> dict[str, str]:
+    """Field name → reason, for every label the answer gets wrong. Empty means valid.
+    response_lengths: the item's model responses' lengths by label, asked for only when a field
+    points into them (spans), so most answers are checked without a query."""
     errors: dict[str, str] = {}
     known = {label.name for label in project.labels}
     for name in answer:
@@ -30,10 +37,26 @@ def answer_errors(answer: dict[str, Any], project: ProjectBody) -> dict[str, str
             if label.required:
                 errors[label.name] = "required"
             continue
-        error = field_type(label).answer_error(label, value)
+        kind = field_type(label)
+        error = kind.answer_error(label, value)
+        if error is None and kind.needs_responses and response_lengths is not None:
+            error = kind.response_error(label, value, response_lengths())
         if error is not None:
             errors[label.name] = error
     return errors
+
+
+def item_response_lengths(session: Session, item_id: int, project: ProjectBody) -> Callable[[], Mapping[str, int]]:
+    """answer_errors' response_lengths for an item: its responses' lengths, read when first asked for."""
+    found: list[Mapping[str, int]] = []
+
+    def lengths() -> Mapping[str, int]:
+        if not found:
+            endpoints = [e.name for e in project.generation.endpoints] if project.generation else []
+            found.append(lengths_in(session, item_id, item_id, endpoints).get(item_id, {}))
+        return found[0]
+
+    return lengths
 
 
 def seconds_on_task(started_at: dt.datetime | None, now: dt.datetime) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from nightshift.platform.keys import issue_key
 from nightshift.platform.models import Assignment, Batch, Item, ItemResult, ModelResponse, Submission
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import parse_spec
+from nightshift.simulation.model_answers import Fault, find_faults
 from tests.app.browser import SCREENS, follow, sign_in
 from tests.conftest import SAMPLES
 
@@ -71,12 +73,34 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
             .order_by(Assignment.id)
             .limit(1)
         ).one()
+        item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == task_id))
+        texts = dict(
+            session.execute(
+                select(ModelResponse.endpoint, ModelResponse.content).where(ModelResponse.item_id == item_id)
+            )
+            .tuples()
+            .all()
+        )
+    # Responses are lettered by endpoint name: baseline A, candidate B, challenger C.
+    by_label = {"A": texts["baseline"], "B": texts["candidate"], "C": texts["challenger"]}
+    fault_label, fault = next(
+        ((label, found[0]) for label, text in by_label.items() if (found := find_faults(text))),
+        ("A", Fault("context_misread", 0, 20)),
+    )
     with transaction(sessions) as session:
         token = issue_key(session, "expert", expert_id).key
     from tasks.runtime import resources
 
     shot = f"{request.node.callspec.id}-compare"
     with ServiceThread(create_app(resources())) as web:
+        # Through the API, a span past the end of its response is refused, and the task stays open.
+        with httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {token}"}) as api:
+            past = {"response": "A", "start": 0, "end": len(by_label["A"]) + 1, "type": "unsafe"}
+            refused = api.post(
+                f"/api/expert/assignments/{task_id}/submission", json={"answer": {"error_spans": [past]}}
+            )
+        assert refused.status_code == 422
+        assert "a span runs past the end of response A" in refused.text
         page = sign_in(browser, web.url, token, shot)
         page.goto(f"{web.url}/work/{task_id}")
         assert len(page.locator("pre.model-response").all()) == 3
@@ -87,7 +111,22 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         page.select_option("select[aria-label='place of C']", "C=3")
         for criterion, score in (("reads_the_context", "4"), ("sound_reasoning", "3")):
             page.select_option(f"select[aria-label='{criterion}']", f"{criterion}={score}")
-        page.check("input[name=error_tags][value=reasoning_flaw]")
+        # A span: the expert selects a planted fault in a response and tags it.
+        page.evaluate(
+            """([label, start, end]) => {
+                const text = document.querySelector(`pre.model-response[data-label="${label}"]`).firstChild;
+                const range = document.createRange();
+                range.setStart(text, start);
+                range.setEnd(text, end);
+                window.getSelection().removeAllRanges();
+                window.getSelection().addRange(range);
+            }""",
+            [fault_label, fault.start, fault.end],
+        )
+        page.select_option("select[aria-label='error_spans type']", fault.kind)
+        page.fill("input[aria-label='error_spans note']", "Not what the context says.")
+        page.click("div.spans button.mark")
+        assert fault.kind in page.inner_text("ol.marked")
         page.fill("textarea[name=rationale]", RATIONALE)
         page.fill("textarea[name=improved_prompt]", PROMPT)
         follow(page, "button[value=submit]")
@@ -109,6 +148,15 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     with sessions() as session:
         answer = session.scalar(select(Submission.answer).where(Submission.assignment_id == task_id))
     assert answer["ranking"] == ["B", "A", "C"]
+    assert answer["error_spans"] == [
+        {
+            "response": fault_label,
+            "start": fault.start,
+            "end": fault.end,
+            "type": fault.kind,
+            "note": "Not what the context says.",
+        }
+    ]
     assert answer["best_answer_grade"] == {
         "reads_the_context": 4,
         "sound_reasoning": 3,
@@ -126,6 +174,7 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         delivered_items = session.scalar(select(func.count()).where(Item.batch_id == batch, Item.status == "delivered"))
     assert all(m["ranking"]["method"] == "bradley_terry" for m in methods)
     assert all(m["best_answer_grade"]["method"] == "median_per_criterion" for m in methods)
+    assert all(m["error_spans"]["method"] == "overlap_match" for m in methods)
 
     folder = next((tmp_path / "deliveries").glob(f"acme/{spec.project.slug}/batch-{batch}/v1"))
     manifest_files = {f["name"] for f in orjson.loads((folder / "manifest.json").read_bytes())["files"]}

@@ -70,6 +70,49 @@ def test_a_clean_batch_passes_the_submissions_gate(sample_spec) -> None:
     assert outcome.success and outcome.failures == {}
 
 
+def test_the_gate_checks_rankings_rubrics_and_spans_over_the_models_answers() -> None:
+    from nightshift.projects.spec import load_spec
+    from tests.conftest import SAMPLES
+
+    project = load_spec(SAMPLES / "compare.yaml").project
+    grade = {"reads_the_context": 4, "sound_reasoning": 3, "follows_instructions": 2, "safe": 4}
+    span = {"response": "B", "start": 5, "end": 30, "type": "unsafe"}
+
+    def row(sid: int, **changes: object) -> dict:
+        answer = {
+            "ranking": ["B", "A", "C"],
+            "best_answer_grade": grade,
+            "error_spans": [span],
+            "rationale": "B keeps to the covenant figures; A and C misread them in the second step.",
+            "improved_prompt": "Using only the figures in the context, decide whether the sale keeps the "
+            "covenant ratios, and show the calculation.",
+            **changes,
+        }
+        lengths = {"A": 300, "B": 300, "C": 300}
+        return {
+            "submission_id": sid,
+            "item_id": sid,
+            "expert_id": 1,
+            "time_on_task_seconds": 900,
+            "answer": answer,
+            "response_lengths": lengths,
+        }
+
+    rows = [
+        row(1),
+        row(2, ranking=["B", "B", "C"]),
+        row(3, best_answer_grade={"reads_the_context": 4}),
+        row(4, error_spans=[{**span, "end": 301}]),
+        row(5, error_spans=[]),
+    ]
+    outcome = check_submissions(rows, project)
+    assert outcome.failures == {
+        2: "ranking is not an order of A, B, C",
+        3: "best_answer_grade does not score every criterion on its scale",
+        4: "error_spans: a span outside its response's text",
+    }
+
+
 def test_each_gate_run_renders_its_data_docs_page_from_templates_compiled_once(sample_spec, tmp_path) -> None:
     from expectations.docs_views import COMPILED_TEMPLATES
 

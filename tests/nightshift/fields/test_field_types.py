@@ -25,6 +25,7 @@ from nightshift.projects.spec import (
     Ranking,
     Rubric,
     SingleChoice,
+    Spans,
 )
 from nightshift.review.aggregate import Vote
 from nightshift.simulation.synthetic import simulated_answer, true_answer
@@ -38,6 +39,7 @@ TAGS = MultiChoice(name="tags", type="multi_choice", options=["a", "b", "c"])
 TEXT = FreeText(name="notes", type="free_text", min_length=3, max_length=10)
 PREFERENCE = PairwisePreference(name="preferred", type="pairwise_preference")
 RANKING = Ranking(name="ranking", type="ranking", options=["A", "B", "C"])
+SPANS = Spans(name="errors", type="spans", error_types=["factual_error", "unsafe"], max_spans=3, max_note_chars=20)
 RUBRIC = Rubric(
     name="grade",
     type="rubric",
@@ -79,7 +81,7 @@ def _aggregate(label: Any, values: list[Any], approved: tuple[int, ...] = ()) ->
 
 def test_every_label_class_of_the_spec_has_a_registered_field_type() -> None:
     classes = _label_classes()
-    assert classes == {OrdinalScale, SingleChoice, MultiChoice, FreeText, PairwisePreference, Ranking, Rubric}
+    assert classes == {OrdinalScale, SingleChoice, MultiChoice, FreeText, PairwisePreference, Ranking, Rubric, Spans}
     for cls in classes:
         kind = field_type(cls.model_construct(name="x"))
         assert kind.label_class is cls
@@ -262,7 +264,7 @@ def test_matches() -> None:
 
 
 def test_simulated_answers_are_valid_and_reproducible() -> None:
-    labels: list[Any] = [SCALE, CHOICE, TAGS, TEXT, PREFERENCE, RANKING, RUBRIC]
+    labels: list[Any] = [SCALE, CHOICE, TAGS, TEXT, PREFERENCE, RANKING, RUBRIC, SPANS]
     truth = true_answer("hash", labels)
     assert truth == true_answer("hash", labels)
     for label in labels:
@@ -387,3 +389,91 @@ def test_ranking_and_rubric_alphas() -> None:
         2: [{"grade": {"accuracy": 0, "clarity": 1}}, {"grade": {"accuracy": 0, "clarity": 1}}],
     }
     assert field_type(RUBRIC).alpha(RUBRIC, graded) == pytest.approx(1.0)
+
+
+def _span(response: str, start: int, end: int, kind: str = "factual_error", **extra: Any) -> dict[str, Any]:
+    return {"response": response, "start": start, "end": end, "type": kind, **extra}
+
+
+def test_spans_are_checked_in_shape_and_against_the_responses_text() -> None:
+    spans = field_type(SPANS)
+    assert spans.answer_error(SPANS, []) is None
+    assert spans.answer_error(SPANS, [_span("A", 0, 5), _span("B", 3, 9, "unsafe", note="why")]) is None
+    for bad, why in [
+        ("A", "must be a list of spans"),
+        ([_span("A", 0, 5)] * 4, "at most 3 spans"),
+        ([{"response": "A", "start": 0}], "each span needs response, start, end and type (and may have a note)"),
+        ([_span("A", 0, 5, extra=1)], "each span needs response, start, end and type (and may have a note)"),
+        ([_span("a", 0, 5)], "a span's response is a letter: A, B, …"),
+        ([_span("A", 5, 5)], "a span runs from start to a greater end, in characters"),
+        ([_span("A", -1, 5)], "a span runs from start to a greater end, in characters"),
+        ([_span("A", 0, True)], "a span runs from start to a greater end, in characters"),
+        ([_span("A", 0, 5, "typo")], "a span's type is one of ['factual_error', 'unsafe']"),
+        ([_span("A", 0, 5, note="x" * 21)], "a span's note is text of at most 20 characters"),
+    ]:
+        assert spans.answer_error(SPANS, bad) == why, bad
+    assert spans.response_error(SPANS, [_span("A", 0, 10)], {"A": 10}) is None
+    assert spans.response_error(SPANS, [_span("A", 0, 11)], {"A": 10}) == "a span runs past the end of response A"
+    assert spans.response_error(SPANS, [_span("C", 0, 1)], {"A": 10}) == "there is no response C"
+    assert spans.from_form(['{"response": "A", "start": 1, "end": 4, "type": "unsafe"}', ""]) == [
+        _span("A", 1, 4, "unsafe")
+    ]
+    assert spans.answer_error(SPANS, spans.from_form(["{not json"]))
+    assert spans.from_form([]) == []
+
+
+def test_spans_of_several_experts_are_matched_by_overlap() -> None:
+    votes = [
+        Vote(1, 101, 0.9, {"errors": [_span("A", 10, 40), _span("B", 0, 8, "unsafe")]}),
+        Vote(2, 102, 0.8, {"errors": [_span("A", 12, 41)]}),
+        Vote(3, 103, 0.7, {"errors": [_span("A", 9, 38, "unsafe"), _span("A", 60, 70)]}),
+    ]
+    result = field_type(SPANS).aggregate(SPANS, [v.answer["errors"] for v in votes], votes, 7, None)
+    # All three marked A 10..40 (one typed it otherwise): kept, typed by weight, median bounds.
+    # B 0..8 and A 60..70 were one expert's each: dropped.
+    assert result.value == [_span("A", 10, 40)]
+    assert result.method["groups"] == 3 and result.method["kept"] == 1 and result.method["n"] == 3
+    assert result.share == pytest.approx(2 / 3)  # expert 3's set (wrong type, an extra) disagrees
+    nobody = [Vote(1, 101, 0.9, {"errors": []}), Vote(2, 102, 0.8, {"errors": []})]
+    assert field_type(SPANS).aggregate(SPANS, [[], []], nobody, 7, None).value == []
+
+
+def test_span_agreement_and_comparison_with_gold() -> None:
+    spans = field_type(SPANS)
+    gold = [_span("A", 10, 40), _span("B", 0, 8, "unsafe")]
+    assert spans.gold_credit(SPANS, gold, gold) == 1.0
+    assert spans.gold_credit(SPANS, [_span("A", 15, 40)], gold) == pytest.approx(2 / 3)
+    assert spans.gold_credit(SPANS, [_span("A", 30, 60)], gold) == 0.0  # overlaps too little
+    assert spans.matches([], []) and not spans.matches([], gold)
+    same = {
+        1: [{"errors": gold}, {"errors": gold}],
+        2: [{"errors": [_span("A", 0, 5)]}, {"errors": [_span("A", 1, 5)]}],
+    }
+    apart = {1: [{"errors": gold}, {"errors": []}], 2: [{"errors": []}, {"errors": [_span("A", 0, 5)]}]}
+    assert spans.alpha(SPANS, same) == pytest.approx(1.0)
+    assert spans.alpha(SPANS, apart) < 0.2  # type: ignore[operator]
+
+
+def test_the_gate_counts_spans_outside_their_response() -> None:
+    spans = field_type(SPANS)
+    values = [[_span("A", 0, 10)], [_span("A", 0, 11), _span("B", 0, 1)], None, "x"]
+    lengths = [{"A": 10}, {"A": 10}, None, {"A": 10}]
+    assert spans.gate_values_in(SPANS, values, lengths) == [0, 2, None, -1]
+    assert spans.gate_checks(SPANS)[0].options == {"min_value": 0, "max_value": 0}
+
+
+def test_simulated_truth_follows_the_planted_faults() -> None:
+    from nightshift.simulation.model_answers import find_faults, model_answer
+
+    texts = {label: model_answer(f"model-{label}", "Should we sell the plant?", seed=3).text for label in "ABC"}
+    planted = {label: model_answer(f"model-{label}", "Should we sell the plant?", seed=3).faults for label in "ABC"}
+    for label, text in texts.items():
+        assert [(f.kind, f.start, f.end) for f in find_faults(text)] == [
+            (f.kind, f.start, f.end) for f in planted[label]
+        ]
+    truth = true_answer("hash", [RANKING, SPANS], texts)
+    counts = [len(planted[o]) for o in truth["ranking"]]
+    assert counts == sorted(counts)  # fewest faults first; equals in the drawn order
+    assert truth["errors"] == [
+        _span(label, f.start, f.end, f.kind) for label in "ABC" for f in planted[label] if f.kind in SPANS.error_types
+    ]
