@@ -16,6 +16,7 @@ from nightshift.delivery.records import DELIVERABLE
 from nightshift.generate.responses import counts as generation_counts
 from nightshift.platform.models import Assignment, Batch, GateRun, Item, ItemResult, Project
 from nightshift.projects.spec import ProjectBody
+from nightshift.review.standings import model_standings
 
 CARD = "README.md"
 
@@ -79,6 +80,21 @@ def write_dataset_card(session: Session, facts: CardFacts, body: ProjectBody, fo
     if alphas:
         lines += ["| label | Krippendorff's alpha |", "|---|---|"]
         lines += [f"| {name} | {_num(value)} |" for name, value in alphas.items()]
+    for name, standings in model_standings(session, facts.batch_id, body).items():
+        lines += [
+            "",
+            f"## Models by `{name}`",
+            "",
+            "Bradley-Terry over every pair the experts' accepted rankings order, across the batch.",
+            "",
+            "| response | endpoint | model | score | 95% interval | ranked first |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s.label} | {s.endpoint} | {_cell(s.model)} | {s.score:+.3f} | "
+            f"{s.low:+.3f} .. {s.high:+.3f} | {s.first} |"
+            for s in standings
+        ]
     lines += ["", "## Lineage", ""]
     lines += _lineage(session, facts.batch_id, body)
     (folder / CARD).write_text("\n".join(lines) + "\n", encoding="utf-8")

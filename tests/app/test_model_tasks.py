@@ -202,3 +202,10 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     card = (folder / "README.md").read_text()
     assert "Krippendorff's alpha" in card and "| ranking | ranking |" in card
     assert "nightshift-sim-candidate" in card
+    # The models against each other over the batch, strongest first, each with its interval.
+    standings = card.split("## Models by `ranking`", 1)[1].split("## Lineage", 1)[0]
+    rows = [line.split(" | ") for line in standings.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    models = ["nightshift-sim-baseline", "nightshift-sim-candidate", "nightshift-sim-challenger"]
+    assert sorted(row[2] for row in rows) == models
+    scores = [float(row[3]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
