@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.deps import Credentials, Id, ServiceDep, principal, unauthorized
 from nightshift.payouts import earnings as payouts_earnings
 from nightshift.review import decisions
-from nightshift.work import access, answers
+from nightshift.work import access, answers, model_runs
 from nightshift.work import tasks as work_tasks
 
 router = APIRouter(prefix="/api/expert", tags=["expert"])
@@ -55,6 +55,25 @@ class Task(BaseModel):
         description="The project's models' answers to the item: label (A, B, …), response_id, content; "
         "which model gave which is not shown.",
     )
+    runs: dict[int, dict[str, Any]] | None = Field(
+        default=None, description="Your runs of rewritten prompts on this task, by run_id (prompt_rewrite labels)."
+    )
+    rewrite_from: str | None = Field(default=None, description="The item's prompt, where a rewrite starts from.")
+
+
+class RunIn(BaseModel):
+    label: str = Field(min_length=1, max_length=64, description="The prompt_rewrite label the run is for.")
+    prompt: str = Field(min_length=1, max_length=100_000, description="The rewritten prompt.")
+
+
+class Run(BaseModel):
+    run_id: int
+    label: str
+    prompt: str
+    status: str = Field(description="ok, or failed (error says why: a timeout, an HTTP status…).")
+    content: str | None
+    latency_ms: int | None
+    error: str | None
 
 
 class AnswerIn(BaseModel):
@@ -149,6 +168,33 @@ def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Cred
     # The body as bytes, past FastAPI's validation and serialisation of a returned model, a real
     # share of the route's time for one integer. response_model still documents it.
     return Response(orjson.dumps({"submission_id": submission_id}), 201, media_type="application/json")
+
+
+@router.post(
+    "/assignments/{assignment_id}/runs",
+    status_code=201,
+    response_model=Run,
+    responses={
+        **NOT_FOUND,
+        **CONFLICT,
+        422: {"description": "Not a rewrite label, or a prompt out of bounds."},
+        429: {"description": "Over the project's runs per expert per hour."},
+    },
+)
+def run_rewrite(assignment_id: Id, body: RunIn, svc: ServiceDep, credentials: Credentials) -> Response:
+    """Run a rewritten prompt against the project's model. A run the model did not answer is
+    stored too (status failed); cite an answered run's run_id in the prompt_rewrite answer."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "expert")
+        try:
+            pending = model_runs.start_run(session, me.id, assignment_id, body.label, body.prompt)
+        except model_runs.RunLimited as exc:
+            return Response(orjson.dumps({"detail": str(exc)}), 429, media_type="application/json")
+        except model_runs.RunRefused as exc:
+            return Response(orjson.dumps({"detail": {body.label[:64]: str(exc)}}), 422, media_type="application/json")
+    ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, pending)
+    body_out = {k: v for k, v in ran.as_dict().items() if k != "endpoint"}
+    return Response(orjson.dumps(body_out), 201, media_type="application/json")
 
 
 @router.post("/assignments/{assignment_id}/skip", status_code=204, responses={**NOT_FOUND, **CONFLICT})

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from app.deps import SESSION_COOKIE, Id, Service, service
@@ -20,7 +21,7 @@ from nightshift.payouts import earnings
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import Principal, authenticate
 from nightshift.review import decisions
-from nightshift.work import access, answers
+from nightshift.work import access, answers, model_runs
 from nightshift.work import tasks as work_tasks
 
 router = APIRouter(include_in_schema=False)
@@ -157,6 +158,9 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
     try:
         task = _my_task(svc, me, assignment_id, "annotate")
         answer = answer_from_form(form, task.labels)
+        if isinstance(action, str) and action.startswith("run:"):
+            # In a worker thread: the model may take seconds, and this route runs on the event loop.
+            return await run_in_threadpool(_run_rewrite, request, svc, me.id, task, answer, action.removeprefix("run:"))
         with svc.transaction() as session:
             if action == "draft":
                 answers.save_draft(session, me.id, assignment_id, answer)
@@ -175,6 +179,27 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
         following = work_tasks.next_task(session, me.id)
     target = f"/work/{following}" if following else "/work"
     return RedirectResponse(f"{target}?flash=Submitted.+Thank+you", status_code=303)
+
+
+def _run_rewrite(
+    request: Request, svc: Service, expert_id: int, task: work_tasks.TaskView, answer: dict[str, Any], label: str
+) -> Response:
+    """Run the rewritten prompt against the model, keep the form as a draft citing the run, and
+    show the task again with the model's new answer beside its first."""
+    value = answer.get(label)
+    prompt = value.get("prompt", "") if isinstance(value, dict) else ""
+    try:
+        with svc.transaction() as session:
+            pending = model_runs.start_run(session, expert_id, task.assignment_id, label, prompt)
+    except (model_runs.RunRefused, model_runs.RunLimited) as exc:
+        status = 429 if isinstance(exc, model_runs.RunLimited) else 422
+        return _page(request, "task.html", status, title="Task", task=task, values=answer, errors={label: str(exc)})
+    ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, pending)
+    answer[label] = {"prompt": ran.prompt, "run": ran.run_id} if ran.status == "ok" else {"prompt": ran.prompt}
+    with svc.transaction() as session:
+        answers.save_draft(session, expert_id, task.assignment_id, answer)
+    flash = "The+model+answered+your+rewrite" if ran.status == "ok" else "The+model+did+not+answer%3A+try+again"
+    return RedirectResponse(f"/work/{task.assignment_id}?flash={flash}", status_code=303)
 
 
 @router.get("/review")

@@ -55,11 +55,18 @@ def ensure_endpoint_limits(tags: list[str], slots: int = 1) -> None:
     """One chunk per endpoint at a time across the pool unless ops set it otherwise: the chunk's
     own requests at once are the endpoint's max_concurrent, so two chunks would double them."""
     from prefect import get_client
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 
     with get_client(sync_client=True) as client:
         for tag in tags:
             try:
                 client.read_concurrency_limit_by_tag(tag)
             except ObjectNotFound:
-                client.create_concurrency_limit(tag=tag, concurrency_limit=slots)
+                try:
+                    client.create_concurrency_limit(tag=tag, concurrency_limit=slots)
+                except ObjectAlreadyExists:
+                    pass  # another run of the same project made it first: it stands
+                except PrefectHTTPStatusError as exc:
+                    # The server's answer when two runs create the same tag's limit at once.
+                    if exc.response.status_code != 409:
+                        raise

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from functools import partial
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift.platform.db import transaction
 from nightshift.simulation import outcome, simulate
+from nightshift.work import model_runs
 from tasks.runtime import DB_TASK, resources
 
 # Open annotations answered per transaction.
@@ -32,6 +35,11 @@ def play_experts(
     return simulate.play(url, tokens, time_scale, concurrency, tasks_at_once)
 
 
+def _runner() -> simulate.RunRewrite:
+    """Simulated experts' rewrites run against the project's model through the workbench's own core."""
+    return partial(model_runs.run_and_wait, resources().sessions, resources().secrets)
+
+
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def simulate_open_work(batch_id: int) -> int:
     """The batch's open annotations answered by their simulated experts, written in bulk, a slice
@@ -42,7 +50,7 @@ def simulate_open_work(batch_id: int) -> int:
     answered = 0
     for start in range(0, len(open_ids), WORK_SLICE):
         with transaction(resources().sessions) as session:
-            answered += simulate.simulate_work(session, batch_id, open_ids[start : start + WORK_SLICE])
+            answered += simulate.simulate_work(session, batch_id, open_ids[start : start + WORK_SLICE], _runner())
     return answered
 
 
@@ -50,7 +58,7 @@ def simulate_open_work(batch_id: int) -> int:
 def adjudicate_waiting(batch_id: int) -> int:
     """The pool's adjudicators decide what waits for them, through the workbench's own claim."""
     with transaction(resources().sessions) as session:
-        return simulate.simulate_adjudications(session, batch_id)
+        return simulate.simulate_adjudications(session, batch_id, run=_runner())
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

@@ -16,11 +16,12 @@ tests/nightshift/fields/ fails until every label class of the union has a regist
 This package imports only nightshift.platform, nightshift.projects.spec and libraries.
 """
 
-from nightshift.fields.base import Ballot, ColumnCheck, FieldResult, FieldType, UnknownFieldType
+from nightshift.fields.base import AnswerContext, Ballot, ColumnCheck, FieldResult, FieldType, UnknownFieldType
 from nightshift.fields.registry import FIELD_TYPES, field_type, field_type_named
 
 __all__ = [
     "FIELD_TYPES",
+    "AnswerContext",
     "Ballot",
     "ColumnCheck",
     "FieldResult",

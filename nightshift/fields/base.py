@@ -19,6 +19,18 @@ class UnknownFieldType(NightshiftError):
     """A label whose class no field type is registered for."""
 
 
+class AnswerContext(Protocol):
+    """What an answer may point into, read only when a field asks (fields with needs_responses)."""
+
+    def response_lengths(self) -> Mapping[str, int]:
+        """The item's model responses' lengths by label (A, B, …)."""
+        ...
+
+    def runs(self) -> Mapping[int, str]:
+        """The task's answered model runs by id, with the prompt each ran."""
+        ...
+
+
 class Ballot(Protocol):
     """One accepted annotation of an item, as aggregation sees it (nightshift.review.aggregate.Vote)."""
 
@@ -69,8 +81,10 @@ class FieldType(ABC, Generic[L]):
     measures_alpha: ClassVar[bool] = True
     # Compared for text pasted by several experts.
     checked_for_copies: ClassVar[bool] = False
-    # Its answers point into the item's model responses: checked against their lengths too.
+    # Its answers point into the item's model responses or the task's runs: checked against them too.
     needs_responses: ClassVar[bool] = False
+    # Its answers cite the task's model runs (the workbench shows them and can ask for more).
+    needs_runs: ClassVar[bool] = False
     # Place among the fields a matcher compares with gold or a final answer, cheapest first;
     # None: never compared (it cannot be judged right or wrong).
     comparison_order: ClassVar[int | None] = 1
@@ -81,9 +95,9 @@ class FieldType(ABC, Generic[L]):
     def answer_error(self, label: L, value: Any) -> str | None:
         """Why this (non-null) value is not a valid answer to the label; None when it is."""
 
-    def response_error(self, label: L, value: Any, lengths: Mapping[str, int]) -> str | None:
-        """With needs_responses: why this valid value does not fit the item's responses (their
-        lengths by label, A, B, …); None when it does."""
+    def response_error(self, label: L, value: Any, context: AnswerContext) -> str | None:
+        """With needs_responses: why this valid value does not fit what it points into (the item's
+        responses, the task's model runs); None when it does."""
         return None
 
     def from_form(self, values: Sequence[object]) -> Any:

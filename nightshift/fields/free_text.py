@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nightshift.fields.base import Ballot, ColumnCheck, FieldResult, FieldType
-from nightshift.projects.spec import FreeText
+from nightshift.projects.spec import FreeText, PromptRewrite
 
 
 def length_column(name: str) -> str:
@@ -37,14 +37,7 @@ class FreeTextField(FieldType[FreeText]):
     def aggregate(
         self, label: FreeText, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
     ) -> FieldResult:
-        approved = [v.answer[label.name] for v in ranked if v.approved and v.answer.get(label.name) is not None]
-        value = approved[0] if approved else (present[0] if present else None)
-        method = {
-            "method": "reviewer_approved_best" if approved else "most_reliable_annotator",
-            "approved": len(approved),
-            "n": len(present),
-        }
-        return FieldResult(value, method)
+        return best_approved(label.name, present, ranked)
 
     def matches(self, got: Any, reference: Any) -> bool:
         raise NotImplementedError("free text is never compared")
@@ -74,7 +67,20 @@ class FreeTextField(FieldType[FreeText]):
         ]
 
 
-def simulated_text(rng: random.Random, label: FreeText, lead: str) -> str:
+def best_approved(name: str, present: list[Any], ranked: Sequence[Ballot]) -> FieldResult:
+    """Words are not voted on: the reviewer-approved answer of the most reliable annotator, else
+    the most reliable annotator's."""
+    approved = [v.answer[name] for v in ranked if v.approved and v.answer.get(name) is not None]
+    value = approved[0] if approved else (present[0] if present else None)
+    method = {
+        "method": "reviewer_approved_best" if approved else "most_reliable_annotator",
+        "approved": len(approved),
+        "n": len(present),
+    }
+    return FieldResult(value, method)
+
+
+def simulated_text(rng: random.Random, label: FreeText | PromptRewrite, lead: str) -> str:
     """Simulated text of about 60 characters (or min_length + 20), words drawn from rng."""
     # Enough words that two experts' texts collide no more often than real ones: the pasted-text
     # check must not flag honest simulated work.

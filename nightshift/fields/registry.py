@@ -9,6 +9,7 @@ from nightshift.fields.free_text import FreeTextField
 from nightshift.fields.multi_choice import MultiChoiceField
 from nightshift.fields.ordinal_scale import OrdinalScaleField
 from nightshift.fields.pairwise_preference import PairwisePreferenceField
+from nightshift.fields.prompt_rewrite import PromptRewriteField
 from nightshift.fields.ranking import RankingField
 from nightshift.fields.rubric import RubricField
 from nightshift.fields.single_choice import SingleChoiceField
@@ -23,6 +24,7 @@ FIELD_TYPES: tuple[FieldType[Any], ...] = (
     RankingField(),
     RubricField(),
     SpansField(),
+    PromptRewriteField(),
 )
 
 _BY_CLASS: dict[type, FieldType[Any]] = {kind.label_class: kind for kind in FIELD_TYPES}

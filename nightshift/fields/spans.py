@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from nightshift.fields.alpha import alpha
-from nightshift.fields.base import Answers, Ballot, ColumnCheck, FieldResult, FieldType
+from nightshift.fields.base import AnswerContext, Answers, Ballot, ColumnCheck, FieldResult, FieldType
 from nightshift.projects.spec import Spans
 
 KEYS = {"response", "start", "end", "type", "note"}
@@ -117,7 +117,8 @@ class SpansField(FieldType[Spans]):
                 return error
         return None
 
-    def response_error(self, label: Spans, value: Any, lengths: Mapping[str, int]) -> str | None:
+    def response_error(self, label: Spans, value: Any, context: AnswerContext) -> str | None:
+        lengths = context.response_lengths()
         for span in value or []:
             if span["response"] not in lengths:
                 return f"there is no response {span['response']}"

@@ -177,8 +177,26 @@ class Spans(_Label):
         return self
 
 
+class PromptRewrite(_Label):
+    """The item's prompt rewritten by the expert and run against one of the project's models from
+    the workbench: the answer keeps the rewrite and the run, whose answer is shown beside the old."""
+
+    type: Literal["prompt_rewrite"]
+    endpoint: str | None = Field(default=None, description="The endpoint runs go to; unset: the first by name.")
+    min_length: int = Field(default=20, ge=1)
+    max_length: int = Field(default=20_000, gt=0, le=100_000)
+
+
 Label = Annotated[
-    SingleChoice | MultiChoice | OrdinalScale | PairwisePreference | FreeText | Ranking | Rubric | Spans,
+    SingleChoice
+    | MultiChoice
+    | OrdinalScale
+    | PairwisePreference
+    | FreeText
+    | Ranking
+    | Rubric
+    | Spans
+    | PromptRewrite,
     Field(discriminator="type"),
 ]
 
@@ -312,6 +330,9 @@ class Generation(Strict):
         default=None, description="A text input field sent before the prompt (the scenario's context)."
     )
     endpoints: list[ModelEndpoint] = Field(min_length=1, max_length=8)
+    runs_per_expert_per_hour: int = Field(
+        default=30, ge=1, le=1_000, description="Runs of a rewritten prompt one expert may ask for in an hour."
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Generation:
@@ -374,6 +395,8 @@ class ProjectBody(Strict):
             raise ValueError("input_fields: external_id is implicit, do not declare it")
         if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
             raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
+        if not self.generation and any(isinstance(label, PromptRewrite) for label in self.labels):
+            raise ValueError("labels: a prompt_rewrite label needs generation (the models its runs go to)")
         if self.generation:
             texts = {f.name for f in self.input_fields if f.type == "text"}
             for kind in ("prompt_field", "context_field"):
@@ -382,6 +405,12 @@ class ProjectBody(Strict):
                     raise ValueError(f"generation.{kind}: {name!r} is not a text input field")
             # Experts see the endpoints' answers as Response A, B, … (endpoints in name order): a
             # ranking of lettered options ranks exactly those.
+            endpoint_names = {e.name for e in self.generation.endpoints}
+            for rewrite in (label for label in self.labels if isinstance(label, PromptRewrite)):
+                if rewrite.endpoint is not None and rewrite.endpoint not in endpoint_names:
+                    raise ValueError(
+                        f"labels: {rewrite.name!r} runs on {rewrite.endpoint!r}, not an endpoint of generation"
+                    )
             letters = [chr(ord("A") + k) for k in range(len(self.generation.endpoints))]
             for ranking in (label for label in self.labels if isinstance(label, Ranking)):
                 lettered = all(len(o) == 1 and o.isupper() for o in ranking.options)

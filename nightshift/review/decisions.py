@@ -35,7 +35,7 @@ from nightshift.work.access import (
     project_of,
     send_back,
 )
-from nightshift.work.submissions import answer_errors, item_response_lengths, seconds_on_task
+from nightshift.work.submissions import TaskContext, answer_errors, seconds_on_task
 from nightshift.work.tasks import next_task
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
@@ -205,7 +205,10 @@ def decide_review(
     elif decision == "correct":
         checked = answer_object(corrected_answer)
         _, project = project_of(session, review.item_id)
-        errors = answer_errors(checked, project, item_response_lengths(session, review.item_id, project))
+        annotated = session.scalar(
+            select(Submission.assignment_id).where(Submission.id == review.subject_submission_id)
+        )
+        errors = answer_errors(checked, project, TaskContext(session, project, review.item_id, annotated))
         if errors:
             raise AnswerInvalid(errors)
     if decision != "reject" and reason:

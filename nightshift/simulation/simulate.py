@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from nightshift.fields import field_type
 from nightshift.generate.responses import answers_in
 from nightshift.ingest.rows import content_hash
 from nightshift.platform.keys import issue_key
@@ -101,6 +103,15 @@ def _answer_task(
     labels = LABELS.validate_python(task["labels"])
     responses = {r["label"]: r["content"] for r in task.get("responses") or []}
     answer, seconds = simulated_answer(content_hash(item), handle, labels, task["expected_minutes"], responses)
+    # A rewrite is run against the model before it is submitted, as the workbench has experts do.
+    for label in labels:
+        if field_type(label).needs_runs and isinstance(answer.get(label.name), dict):
+            ran = http.post(
+                f"/api/expert/assignments/{task['assignment_id']}/runs",
+                json={"label": label.name, "prompt": answer[label.name]["prompt"]},
+            )
+            if ran.status_code == 201 and ran.json()["status"] == "ok":
+                answer[label.name] = {"prompt": ran.json()["prompt"], "run": ran.json()["run_id"]}
     time.sleep(seconds * time_scale)
     sent = http.post(f"/api/expert/assignments/{task['assignment_id']}/submission", json={"answer": answer})
     if sent.status_code == 201:
@@ -185,11 +196,31 @@ def _responses(session: Session, project: ProjectBody, item_ids: list[int]) -> d
     return {item_id: {s.label: s.content for s in found} for item_id, found in shown.items()}
 
 
-def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) -> int:
-    """Each assigned expert answers as their profile says; returns how many submissions were stored."""
+# Runs a rewritten prompt for (expert, assignment, label, prompt); the answered run's id, or None.
+RunRewrite = Callable[[int, int, str, str], int | None]
+
+
+def _cite_runs(answer: dict[str, Any], labels: Sequence[Label], run: RunRewrite | None, expert: int, task: int) -> None:
+    """A simulated rewrite is run against the model before it is submitted, as experts do."""
+    if run is None:
+        return
+    for label in labels:
+        value = answer.get(label.name)
+        run_id = (
+            run(expert, task, label.name, value["prompt"])
+            if field_type(label).needs_runs and isinstance(value, dict)
+            else None
+        )
+        if run_id is not None and isinstance(value, dict):
+            answer[label.name] = {"prompt": value["prompt"].strip(), "run": run_id}
+
+
+def simulate_work(session: Session, batch_id: int, assignment_ids: list[int], run: RunRewrite | None = None) -> int:
+    """Each assigned expert answers as their profile says; returns how many submissions were stored.
+    run: how a simulated rewrite is run against the model (without it, rewrites go unanswered)."""
     project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
     rows = session.execute(
-        select(Assignment.id, Item.content_hash, Expert.handle, Item.id)
+        select(Assignment.id, Item.content_hash, Expert.handle, Item.id, Expert.id)
         .join(Item, Item.id == Assignment.item_id)
         .join(Expert, Expert.id == Assignment.expert_id)
         # One array parameter on PostgreSQL: a round of a big batch has more ids than the 65,535
@@ -200,10 +231,11 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) ->
     submissions = []
     opened: dict[int, dt.datetime] = {}
     shown = _responses(session, project, [row[3] for row in rows])
-    for assignment_id, item_hash, handle, item_id in rows:
+    for assignment_id, item_hash, handle, item_id, expert_id in rows:
         answer, seconds = simulated_answer(
             item_hash, handle, project.labels, project.expected_minutes_per_item, shown.get(item_id)
         )
+        _cite_runs(answer, project.labels, run, expert_id, assignment_id)
         if not answer_errors(answer, project):
             submissions.append(NewSubmission(assignment_id, answer))
             # The simulated expert opened the task as long ago as they took to answer it; the
@@ -213,7 +245,9 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int]) ->
     return record_submissions(session, submissions, now)
 
 
-def simulate_adjudications(session: Session, batch_id: int, now: dt.datetime | None = None) -> int:
+def simulate_adjudications(
+    session: Session, batch_id: int, now: dt.datetime | None = None, run: RunRewrite | None = None
+) -> int:
     """The pool's adjudicators decide the batch's items waiting for one, through the workbench's
     own claim and submit; returns how many they answered."""
     moment = now or utcnow()
@@ -244,6 +278,7 @@ def simulate_adjudications(session: Session, batch_id: int, now: dt.datetime | N
                 project.expected_minutes_per_item,
                 _responses(session, project, [item_id]).get(item_id),
             )
+            _cite_runs(answer, project.labels, run, expert_id, assignment_id)
             start_assignments(session, {assignment_id: moment - dt.timedelta(seconds=seconds)})
             answers.submit_answer(session, expert_id, assignment_id, answer, moment)
             answered += 1

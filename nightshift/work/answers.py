@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, select, update
@@ -26,7 +25,7 @@ from nightshift.work.access import (
     project_of,
     send_back,
 )
-from nightshift.work.submissions import answer_errors, item_response_lengths, seconds_on_task
+from nightshift.work.submissions import TaskContext, answer_errors, seconds_on_task
 
 # Roles whose task is answering the item itself (an adjudicator answers it finally).
 ANSWERING_ROLES = ("annotate", "adjudicate")
@@ -105,9 +104,7 @@ def _store_answer(
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
     project = project_body(session, project_id, spec_hash)
-    errors = answer_errors(
-        answer_object(answer), project, _assignment_response_lengths(session, assignment_id, project)
-    )
+    errors = answer_errors(answer_object(answer), project, _task_context(session, assignment_id, project))
     if errors:
         raise AnswerInvalid(errors)
     moment = now or utcnow()
@@ -124,16 +121,10 @@ def _store_answer(
     return int(submission_id)
 
 
-def _assignment_response_lengths(
-    session: Session, assignment_id: int, project: ProjectBody
-) -> Callable[[], Mapping[str, int]]:
-    """The assignment's item's response lengths, read only if a field asks (spans)."""
-
-    def lengths() -> Mapping[str, int]:
-        item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == assignment_id))
-        return item_response_lengths(session, int(item_id or 0), project)()
-
-    return lengths
+def _task_context(session: Session, assignment_id: int, project: ProjectBody) -> TaskContext:
+    """What the answer may point into; the item is looked up only if a field asks."""
+    item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == assignment_id))
+    return TaskContext(session, project, int(item_id or 0), assignment_id)
 
 
 def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:

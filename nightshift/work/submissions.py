@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from nightshift.fields import field_type
+from nightshift.fields import AnswerContext, field_type
 from nightshift.generate.responses import lengths_in
-from nightshift.platform.models import Assignment, Submission, as_utc, utcnow
+from nightshift.platform.models import Assignment, ModelRun, Submission, as_utc, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
 from nightshift.projects.spec import ProjectBody
 
@@ -21,11 +21,11 @@ from nightshift.projects.spec import ProjectBody
 def answer_errors(
     answer: dict[str, Any],
     project: ProjectBody,
-    response_lengths: Callable[[], Mapping[str, int]] | None = None,
+    context: AnswerContext | None = None,
 ) -> dict[str, str]:
     """Field name → reason, for every label the answer gets wrong. Empty means valid.
-    response_lengths: the item's model responses' lengths by label, asked for only when a field
-    points into them (spans), so most answers are checked without a query."""
+    context: what an answer may point into (the item's responses, the task's runs), read only
+    when a field does (spans, rewrites), so most answers are checked without a query."""
     errors: dict[str, str] = {}
     known = {label.name for label in project.labels}
     for name in answer:
@@ -39,24 +39,39 @@ def answer_errors(
             continue
         kind = field_type(label)
         error = kind.answer_error(label, value)
-        if error is None and kind.needs_responses and response_lengths is not None:
-            error = kind.response_error(label, value, response_lengths())
+        if error is None and kind.needs_responses and context is not None:
+            error = kind.response_error(label, value, context)
         if error is not None:
             errors[label.name] = error
     return errors
 
 
-def item_response_lengths(session: Session, item_id: int, project: ProjectBody) -> Callable[[], Mapping[str, int]]:
-    """answer_errors' response_lengths for an item: its responses' lengths, read when first asked for."""
-    found: list[Mapping[str, int]] = []
+class TaskContext:
+    """answer_errors' context for a task: its item's responses' lengths and its runs, each read
+    when first asked for. assignment_id: the task whose runs an answer may cite (for a reviewer's
+    correction, the annotation's)."""
 
-    def lengths() -> Mapping[str, int]:
-        if not found:
-            endpoints = [e.name for e in project.generation.endpoints] if project.generation else []
-            found.append(lengths_in(session, item_id, item_id, endpoints).get(item_id, {}))
-        return found[0]
+    def __init__(self, session: Session, project: ProjectBody, item_id: int, assignment_id: int | None) -> None:
+        self._session, self._project, self._item_id, self._assignment_id = session, project, item_id, assignment_id
+        self._lengths: Mapping[str, int] | None = None
+        self._runs: Mapping[int, str] | None = None
 
-    return lengths
+    def response_lengths(self) -> Mapping[str, int]:
+        if self._lengths is None:
+            generation = self._project.generation
+            endpoints = [e.name for e in generation.endpoints] if generation else []
+            self._lengths = lengths_in(self._session, self._item_id, self._item_id, endpoints).get(self._item_id, {})
+        return self._lengths
+
+    def runs(self) -> Mapping[int, str]:
+        if self._runs is None:
+            found = self._session.execute(
+                select(ModelRun.id, ModelRun.prompt).where(
+                    ModelRun.assignment_id == (self._assignment_id or 0), ModelRun.status == "ok"
+                )
+            ).tuples()
+            self._runs = dict(found.all())
+        return self._runs
 
 
 def seconds_on_task(started_at: dt.datetime | None, now: dt.datetime) -> int:

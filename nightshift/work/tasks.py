@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightshift.fields import field_type
 from nightshift.generate.responses import answers_of
 from nightshift.platform.models import Assignment, AssignmentDraft, Item, Project, Submission, as_utc, utcnow
 from nightshift.work.access import annotator_pseudonym, owned, project_of
+from nightshift.work.model_runs import runs_of
 from nightshift.work.submissions import start_assignments
 
 
@@ -41,6 +43,10 @@ class TaskView:
     # The project's models' answers to the item, labelled A, B, … without the model's name, so the
     # expert judges the answer, not its maker.
     responses: list[dict[str, Any]] | None = None
+    # The expert's runs of rewritten prompts on this task, by id (model-in-the-loop rewrites).
+    runs: dict[int, dict[str, Any]] | None = None
+    # The item's prompt, where a rewrite starts from.
+    rewrite_from: str | None = None
 
 
 def open_tasks(session: Session, expert_id: int, role: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -95,6 +101,14 @@ def view_task(session: Session, expert_id: int, assignment_id: int, now: dt.date
     answers = answers_of(session, item.id, endpoints)
     if answers:
         view.responses = [{"label": a.label, "response_id": a.response_id, "content": a.content} for a in answers]
+    if project.generation and any(field_type(label).needs_runs for label in project.labels):
+        before = {a.endpoint: a.content for a in answers}
+        # Blind as the responses are: a run's endpoint is not shown, only the answers.
+        view.runs = {
+            r.run_id: {k: v for k, v in r.as_dict().items() if k != "endpoint"} | {"before": before.get(r.endpoint)}
+            for r in runs_of(session, assignment.id)
+        }
+        view.rewrite_from = str(item.payload.get(project.generation.prompt_field) or "")
     if assignment.role == "review" and assignment.subject_submission_id is not None:
         subject = session.get_one(Submission, assignment.subject_submission_id)
         author = session.scalar(select(Assignment.expert_id).where(Assignment.id == subject.assignment_id))

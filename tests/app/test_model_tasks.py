@@ -19,7 +19,7 @@ from app.web import ServiceThread, create_app
 from nightshift.experts.registry import import_experts, parse_experts
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.keys import issue_key
-from nightshift.platform.models import Assignment, Batch, Item, ItemResult, ModelResponse, Submission
+from nightshift.platform.models import Assignment, Batch, Item, ItemResult, ModelResponse, ModelRun, Submission
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import parse_spec
 from nightshift.simulation.model_answers import Fault, find_faults
@@ -74,6 +74,7 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
             .limit(1)
         ).one()
         item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == task_id))
+        original_prompt = session.get_one(Item, item_id).payload["prompt"]
         texts = dict(
             session.execute(
                 select(ModelResponse.endpoint, ModelResponse.content).where(ModelResponse.item_id == item_id)
@@ -128,18 +129,32 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         page.click("div.spans button.mark")
         assert fault.kind in page.inner_text("ol.marked")
         page.fill("textarea[name=rationale]", RATIONALE)
+        # The rewrite starts from the item's prompt; edited but not yet run, it cannot be submitted.
+        assert page.input_value("textarea[name=improved_prompt]") == original_prompt
         page.fill("textarea[name=improved_prompt]", PROMPT)
         follow(page, "button[value=submit]")
         text = page.inner_text("main")
         assert "must order A, B, C, each once, best first" in text
         assert "criterion follows_instructions is not scored" in text
+        assert "run the rewritten prompt against the model before submitting it" in text
         assert page.input_value("textarea[name=rationale]") == RATIONALE
         assert page.input_value("select[aria-label='place of C']") == "C=3"
         assert page.input_value("select[aria-label='sound_reasoning']") == "sound_reasoning=3"
         page.screenshot(path=SCREENS / f"{shot}-invalid.png", full_page=True)
 
+        # Run the rewrite: the candidate model's new answer appears beside its first one, and the
+        # form (kept as a draft) cites the run.
+        follow(page, "button[value='run:improved_prompt']")
+        assert "The model answered your rewrite" in page.inner_text("[role=status]")
+        before, after = page.inner_text("pre.before-answer"), page.inner_text("pre.rewrite-answer")
+        assert before == by_label["B"] and after and after != before
+        assert page.input_value("textarea[name=improved_prompt]") == PROMPT
+        assert page.input_value("textarea[name=rationale]") == RATIONALE
+        page.screenshot(path=SCREENS / f"{shot}-rewrite-run.png", full_page=True)
+
         page.select_option("select[aria-label='place of A']", "A=2")
         page.select_option("select[aria-label='place of B']", "B=1")
+        page.select_option("select[aria-label='place of C']", "C=3")
         for criterion, score in (("follows_instructions", "2"), ("safe", "4")):
             page.select_option(f"select[aria-label='{criterion}']", f"{criterion}={score}")
         follow(page, "button[value=submit]")
@@ -148,6 +163,10 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     with sessions() as session:
         answer = session.scalar(select(Submission.answer).where(Submission.assignment_id == task_id))
     assert answer["ranking"] == ["B", "A", "C"]
+    with sessions() as session:
+        [run] = session.scalars(select(ModelRun).where(ModelRun.assignment_id == task_id)).all()
+    assert answer["improved_prompt"] == {"prompt": PROMPT, "run": run.id}
+    assert (run.endpoint, run.status, run.prompt) == ("candidate", "ok", PROMPT) and run.completion_tokens
     assert answer["error_spans"] == [
         {
             "response": fault_label,

@@ -84,8 +84,11 @@ def test_the_gate_checks_rankings_rubrics_and_spans_over_the_models_answers() ->
             "best_answer_grade": grade,
             "error_spans": [span],
             "rationale": "B keeps to the covenant figures; A and C misread them in the second step.",
-            "improved_prompt": "Using only the figures in the context, decide whether the sale keeps the "
-            "covenant ratios, and show the calculation.",
+            "improved_prompt": {
+                "prompt": "Using only the figures in the context, decide whether the sale keeps the "
+                "covenant ratios, and show the calculation.",
+                "run": 1,
+            },
             **changes,
         }
         lengths = {"A": 300, "B": 300, "C": 300}

@@ -83,3 +83,21 @@ def test_ingest_hands_the_batch_to_generation_and_a_rerun_asks_only_what_failed(
         apply_spec(session, ProjectSpec.model_validate(spec))
     staffed = dispatch_flow(DispatchParams(batch_id=batch_id))
     assert staffed.awaiting_models == 0 and staffed.assignments >= 30
+
+
+def test_runs_creating_an_endpoint_limit_at_once_all_go_on(prefect_api) -> None:
+    # Two batches of one project generating at once both find no limit and both create it: the
+    # second must take the first's, not fail its run (the demo and a test did, on one server).
+    from concurrent.futures import ThreadPoolExecutor
+    from uuid import uuid4
+
+    from prefect import get_client
+
+    from tasks.generate import ensure_endpoint_limits
+
+    tags = [f"model:race-{uuid4().hex[:8]}:local-{k}" for k in range(3)]
+    with ThreadPoolExecutor(8) as pool:
+        for done in [pool.submit(ensure_endpoint_limits, tags) for _ in range(8)]:
+            done.result()
+    with get_client(sync_client=True) as client:
+        assert [client.read_concurrency_limit_by_tag(tag).concurrency_limit for tag in tags] == [1, 1, 1]

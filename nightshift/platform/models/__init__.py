@@ -42,7 +42,7 @@ from nightshift.platform.models.work import Assignment, AssignmentDraft, GateRun
 from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, DeliveryMessage
 from nightshift.platform.models.payouts import PAYOUT_KINDS, PayoutEntry
 from nightshift.platform.models.ops import API_KEY_KINDS, ApiKey, AuditLog, OpsMessage
-from nightshift.platform.models.generation import RESPONSE_STATUSES, ModelResponse
+from nightshift.platform.models.generation import RESPONSE_STATUSES, RUN_STATUSES, ModelResponse, ModelRun
 # isort: on
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "PAYOUT_KINDS",
     "RESPONSE_STATUSES",
     "ROLES",
+    "RUN_STATUSES",
     "TIERS",
     "ApiKey",
     "Assignment",
@@ -84,6 +85,7 @@ __all__ = [
     "ItemResult",
     "JSONType",
     "ModelResponse",
+    "ModelRun",
     "OpsMessage",
     "PayoutEntry",
     "Project",

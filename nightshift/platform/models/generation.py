@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nightshift.platform.models.base import Base, BigId, Timestamped, sql_in
@@ -47,3 +47,31 @@ class ModelResponse(Timestamped, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+RUN_STATUSES = ("running", "ok", "failed")
+
+
+class ModelRun(Timestamped, Base):
+    """An expert's run of a rewritten prompt against one of the project's models, from the
+    workbench: asked while they work (a row first, 'running', so the per-expert limit counts it
+    before the model is called), and kept whether or not their answer cites it."""
+
+    __tablename__ = "model_runs"
+    __table_args__ = (
+        CheckConstraint(sql_in("status", RUN_STATUSES), name="status"),
+        Index("ix_model_runs_expert_created", "expert_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"))
+    label: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="running", server_default="running")
+    content: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))

@@ -22,6 +22,7 @@ from nightshift.projects.spec import (
     MultiChoice,
     OrdinalScale,
     PairwisePreference,
+    PromptRewrite,
     Ranking,
     Rubric,
     SingleChoice,
@@ -81,7 +82,17 @@ def _aggregate(label: Any, values: list[Any], approved: tuple[int, ...] = ()) ->
 
 def test_every_label_class_of_the_spec_has_a_registered_field_type() -> None:
     classes = _label_classes()
-    assert classes == {OrdinalScale, SingleChoice, MultiChoice, FreeText, PairwisePreference, Ranking, Rubric, Spans}
+    assert classes == {
+        OrdinalScale,
+        SingleChoice,
+        MultiChoice,
+        FreeText,
+        PairwisePreference,
+        Ranking,
+        Rubric,
+        Spans,
+        PromptRewrite,
+    }
     for cls in classes:
         kind = field_type(cls.model_construct(name="x"))
         assert kind.label_class is cls
@@ -395,6 +406,16 @@ def _span(response: str, start: int, end: int, kind: str = "factual_error", **ex
     return {"response": response, "start": start, "end": end, "type": kind, **extra}
 
 
+class _Lengths:
+    """An answer's context: one response, A, of ten characters."""
+
+    def response_lengths(self) -> dict[str, int]:
+        return {"A": 10}
+
+    def runs(self) -> dict[int, str]:
+        return {}
+
+
 def test_spans_are_checked_in_shape_and_against_the_responses_text() -> None:
     spans = field_type(SPANS)
     assert spans.answer_error(SPANS, []) is None
@@ -412,9 +433,10 @@ def test_spans_are_checked_in_shape_and_against_the_responses_text() -> None:
         ([_span("A", 0, 5, note="x" * 21)], "a span's note is text of at most 20 characters"),
     ]:
         assert spans.answer_error(SPANS, bad) == why, bad
-    assert spans.response_error(SPANS, [_span("A", 0, 10)], {"A": 10}) is None
-    assert spans.response_error(SPANS, [_span("A", 0, 11)], {"A": 10}) == "a span runs past the end of response A"
-    assert spans.response_error(SPANS, [_span("C", 0, 1)], {"A": 10}) == "there is no response C"
+    context = _Lengths()
+    assert spans.response_error(SPANS, [_span("A", 0, 10)], context) is None
+    assert spans.response_error(SPANS, [_span("A", 0, 11)], context) == "a span runs past the end of response A"
+    assert spans.response_error(SPANS, [_span("C", 0, 1)], context) == "there is no response C"
     assert spans.from_form(['{"response": "A", "start": 1, "end": 4, "type": "unsafe"}', ""]) == [
         _span("A", 1, 4, "unsafe")
     ]
@@ -477,3 +499,37 @@ def test_simulated_truth_follows_the_planted_faults() -> None:
     assert truth["errors"] == [
         _span(label, f.start, f.end, f.kind) for label in "ABC" for f in planted[label] if f.kind in SPANS.error_types
     ]
+
+
+class _Runs:
+    """An answer's context holding one answered run (id 7) of a prompt."""
+
+    def response_lengths(self) -> dict[str, int]:
+        return {}
+
+    def runs(self) -> dict[int, str]:
+        return {7: "Say whether the refinancing keeps the covenants."}
+
+
+def test_a_prompt_rewrite_cites_its_run_of_the_very_prompt() -> None:
+    label = PromptRewrite(name="rewrite", type="prompt_rewrite", min_length=10, max_length=100)
+    kind = field_type(label)
+    good = {"prompt": "Say whether the refinancing keeps the covenants.", "run": 7}
+    assert kind.answer_error(label, good) is None and kind.response_error(label, good, _Runs()) is None
+    assert (
+        kind.answer_error(label, {"prompt": good["prompt"]})
+        == "run the rewritten prompt against the model before submitting it"
+    )
+    assert (
+        kind.answer_error(label, {"prompt": "short", "run": 7}) == "the rewritten prompt must be 10 to 100 characters"
+    )
+    assert kind.answer_error(label, "text") == "must be the rewritten prompt and the run that answered it"
+    assert kind.response_error(label, {**good, "run": 8}, _Runs()) == "that run is not one of this task's answered runs"
+    assert kind.response_error(label, {**good, "prompt": "Edited after the run."}, _Runs()).startswith(
+        "the prompt changed"
+    )
+    assert kind.from_form(["A new prompt", "run:7"]) == {"prompt": "A new prompt", "run": 7}
+    assert kind.from_form(["A new prompt"]) == {"prompt": "A new prompt"}
+    assert kind.from_form(["A new prompt", "run:x"]) == {"prompt": "A new prompt"}
+    assert kind.from_form(["  "]) is None
+    assert kind.gate_values(label, [good, None, "x"]) == [len(good["prompt"]), None, -1]

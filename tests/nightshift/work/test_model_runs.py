@@ -1,0 +1,110 @@
+"""Runs of a rewritten prompt from the workbench's core: against the local model server, limited
+per expert and hour, failures kept as data, and an answer may cite only its own task's run of the
+very prompt it submits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from nightshift.dispatch.assignments import dispatch_batch
+from nightshift.platform.db import transaction
+from nightshift.platform.errors import NotFoundError
+from nightshift.platform.models import Assignment, ModelRun, utcnow
+from nightshift.platform.outside import EnvSecretResolver
+from nightshift.projects.registry import apply_spec
+from nightshift.projects.spec import ProjectSpec
+from nightshift.work import answers, model_runs
+from nightshift.work.access import AnswerInvalid
+from tests.conftest import with_generation
+from tests.nightshift.generate.test_generate import _generate, write_jsonl
+from tests.nightshift.ingest.test_ingest import good_row, ingest_file
+
+REWRITE = "Using only the context's figures, say whether the refinancing keeps the covenant ratios."
+
+
+def _rewrite_spec(project: ProjectSpec, url: str, model: str = "nightshift-sim") -> ProjectSpec:
+    data = with_generation(project, url, model=model).model_dump(mode="json")
+    data["project"]["generation"]["runs_per_expert_per_hour"] = 2
+    data["project"]["labels"] = [
+        {"name": "rating", "type": "ordinal_scale", "min": 1, "max": 7},
+        {"name": "rewrite", "type": "prompt_rewrite", "min_length": 20},
+    ]
+    return ProjectSpec.model_validate(data)
+
+
+def _task(sessions, project, server, tmp_path: Path, model: str = "nightshift-sim") -> tuple[int, int, int]:
+    """(assignment, its expert, another expert's assignment) of a fresh generated, dispatched batch."""
+    with transaction(sessions) as session:
+        apply_spec(session, _rewrite_spec(project, server.url, model))
+    rows = [good_row(f"r-{i}", prompt=f"Should Acme refinance loan number {i} this year?") for i in range(4)]
+    batch_id, _ = ingest_file(sessions, write_jsonl(tmp_path / "items.jsonl", rows))
+    _generate(sessions, batch_id)
+    with transaction(sessions) as session:
+        dispatch_batch(session, batch_id, utcnow())
+        tasks = session.execute(
+            select(Assignment.id, Assignment.expert_id).where(Assignment.status == "assigned").order_by(Assignment.id)
+        ).all()
+    mine = tasks[0]
+    other = next(t for t in tasks if t.expert_id != mine.expert_id)
+    return mine.id, mine.expert_id, other.id
+
+
+def _run(sessions, expert: int, task: int, prompt: str = REWRITE, label: str = "rewrite") -> model_runs.RunView:
+    with transaction(sessions) as session:
+        pending = model_runs.start_run(session, expert, task, label, prompt)
+    return model_runs.finish_run(sessions, EnvSecretResolver(), pending)
+
+
+def test_a_run_is_answered_kept_and_limited_per_expert_and_hour(sessions, project, model_server, tmp_path) -> None:
+    task, expert, others = _task(sessions, project, model_server, tmp_path)
+    first = _run(sessions, expert, task)
+    assert first.status == "ok" and first.content and first.prompt == REWRITE and first.endpoint == "local"
+    second = _run(sessions, expert, task, REWRITE + " Show the numbers.")
+    assert second.content != first.content  # another prompt, another answer
+    with pytest.raises(model_runs.RunLimited, match="at most 2 model runs an hour"):
+        _run(sessions, expert, task)
+    with sessions() as session:
+        stored = session.scalars(select(ModelRun).order_by(ModelRun.id)).all()
+        assert [(r.status, r.expert_id, r.assignment_id) for r in stored] == [("ok", expert, task)] * 2
+        assert all(r.completion_tokens and r.latency_ms is not None for r in stored)
+        assert [r.run_id for r in model_runs.runs_of(session, task)] == [first.run_id, second.run_id]
+    with pytest.raises(model_runs.RunRefused, match="'rating' is not a prompt rewrite"):
+        _run(sessions, expert, task, label="rating")
+    with pytest.raises(NotFoundError):
+        _run(sessions, expert, others)  # not theirs
+
+
+def test_an_answer_cites_its_own_run_of_the_very_prompt(sessions, project, model_server, tmp_path) -> None:
+    task, expert, _ = _task(sessions, project, model_server, tmp_path)
+    with pytest.raises(model_runs.RunRefused, match="must be 20 to"):
+        _run(sessions, expert, task, "too short")
+    ran = _run(sessions, expert, task)
+    for rewrite, why in [
+        ({"prompt": REWRITE}, "run the rewritten prompt against the model before submitting it"),
+        ({"prompt": REWRITE + " (edited)", "run": ran.run_id}, "the prompt changed after its run"),
+        ({"prompt": REWRITE, "run": ran.run_id + 1000}, "that run is not one of this task's answered runs"),
+    ]:
+        with transaction(sessions) as session, pytest.raises(AnswerInvalid) as refused:
+            answers.submit_answer(session, expert, task, {"rating": 4, "rewrite": rewrite})
+        assert why in refused.value.errors["rewrite"]
+    with transaction(sessions) as session:
+        answers.submit_answer(session, expert, task, {"rating": 4, "rewrite": {"prompt": REWRITE, "run": ran.run_id}})
+
+
+def test_a_model_that_fails_leaves_a_failed_run_and_no_citable_one(sessions, project, tmp_path) -> None:
+    from app.model_server import ModelServerThread
+
+    with ModelServerThread(hang_seconds=3) as server:
+        task, expert, _ = _task(sessions, project, server, tmp_path)
+        # The generation answered; now the endpoint breaks (its model name picks the fault).
+        with transaction(sessions) as session:
+            apply_spec(session, _rewrite_spec(project, server.url, model="nightshift-broken-500"))
+        failed = _run(sessions, expert, task)
+    assert (failed.status, failed.content, failed.error) == ("failed", None, "HTTP 500")
+    with transaction(sessions) as session, pytest.raises(AnswerInvalid):
+        answers.submit_answer(
+            session, expert, task, {"rating": 4, "rewrite": {"prompt": REWRITE, "run": failed.run_id}}
+        )
