@@ -14,7 +14,7 @@ from nightshift.delivery.endpoints import new_webhook_secret
 from nightshift.resources import load_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-MAX_ROUNDS = 8
+MAX_ROUNDS = 12
 TIME_SCALE = 1 / 600
 # Each simulated expert keeps a few tasks open at once, so the demo's first round takes seconds.
 TASKS_AT_ONCE = 4
@@ -60,6 +60,9 @@ def run_demo(items: Path | None = None) -> None:
         spec_data["client"]["webhook_url"] = receiver.url
         for endpoint in spec_data["project"]["generation"]["endpoints"]:
             endpoint["base_url"] = model.url
+        # The simulated experts' hours pass 600 times faster too: their runs of rewritten prompts
+        # per hour are not held to a human's pace.
+        spec_data["project"]["generation"]["runs_per_expert_per_hour"] = 1000
         # Simulated experts work 600 times faster than real ones (a 20-minute task takes 2 s), so
         # the time-on-task gate is scaled the same way: 1 s here stands for 10 minutes.
         spec_data["project"]["gates"]["min_time_on_task_seconds"] = 1

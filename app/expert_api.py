@@ -192,7 +192,7 @@ def run_rewrite(assignment_id: Id, body: RunIn, svc: ServiceDep, credentials: Cr
             return Response(orjson.dumps({"detail": str(exc)}), 429, media_type="application/json")
         except model_runs.RunRefused as exc:
             return Response(orjson.dumps({"detail": {body.label[:64]: str(exc)}}), 422, media_type="application/json")
-    ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, pending)
+    ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, svc.resources.models, pending)
     body_out = {k: v for k, v in ran.as_dict().items() if k != "endpoint"}
     return Response(orjson.dumps(body_out), 201, media_type="application/json")
 

@@ -194,7 +194,7 @@ def _run_rewrite(
     except (model_runs.RunRefused, model_runs.RunLimited) as exc:
         status = 429 if isinstance(exc, model_runs.RunLimited) else 422
         return _page(request, "task.html", status, title="Task", task=task, values=answer, errors={label: str(exc)})
-    ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, pending)
+    ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, svc.resources.models, pending)
     answer[label] = {"prompt": ran.prompt, "run": ran.run_id} if ran.status == "ok" else {"prompt": ran.prompt}
     with svc.transaction() as session:
         answers.save_draft(session, expert_id, task.assignment_id, answer)

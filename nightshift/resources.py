@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.delivery.build import DeliveryOptions
+from nightshift.generate.shared import SharedModels
 from nightshift.notify.messages import LogNotifier, Notifier, SlackNotifier
 from nightshift.platform import pseudonyms
 from nightshift.platform.addresses import Resolver, system_resolver
@@ -41,6 +42,8 @@ class Resources:
     secrets: SecretResolver
     # How names of outside hosts become addresses (batch URLs, webhooks): DNS, or a stand-in.
     resolver: Resolver = system_resolver
+    # Model clients for experts' runs from the workbench, kept open between runs.
+    models: SharedModels = field(default_factory=SharedModels)
 
     @classmethod
     def build(cls, settings: Settings, secrets: SecretResolver | None = None) -> Resources:
@@ -70,6 +73,7 @@ class Resources:
         )
 
     def close(self) -> None:
+        self.models.close()
         self.engine.dispose()
 
 

@@ -37,7 +37,7 @@ def play_experts(
 
 def _runner() -> simulate.RunRewrite:
     """Simulated experts' rewrites run against the project's model through the workbench's own core."""
-    return partial(model_runs.run_and_wait, resources().sessions, resources().secrets)
+    return partial(model_runs.run_and_wait, resources().sessions, resources().secrets, resources().models)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

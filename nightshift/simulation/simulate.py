@@ -36,7 +36,7 @@ from nightshift.projects.spec import Label, ProjectBody
 from nightshift.review import decisions
 from nightshift.simulation.synthetic import simulated_answer
 from nightshift.work import answers
-from nightshift.work.answers import ANSWERING_ROLES
+from nightshift.work.answers import ANSWERING_ROLES, skip_task
 from nightshift.work.submissions import NewSubmission, answer_errors, record_submissions, start_assignments
 
 LABELS = TypeAdapter(list[Label])
@@ -103,13 +103,22 @@ def _answer_task(
     labels = LABELS.validate_python(task["labels"])
     responses = {r["label"]: r["content"] for r in task.get("responses") or []}
     answer, seconds = simulated_answer(content_hash(item), handle, labels, task["expected_minutes"], responses)
-    # A rewrite is run against the model before it is submitted, as the workbench has experts do.
+    # A rewrite is run against the model before it is submitted, as the workbench has experts do;
+    # an expert out of runs for the hour passes the task on rather than leave it open.
     for label in labels:
         if field_type(label).needs_runs and isinstance(answer.get(label.name), dict):
             ran = http.post(
                 f"/api/expert/assignments/{task['assignment_id']}/runs",
                 json={"label": label.name, "prompt": answer[label.name]["prompt"]},
             )
+            if ran.status_code == 429:
+                skipped = http.post(
+                    f"/api/expert/assignments/{task['assignment_id']}/skip", json={"reason": OUT_OF_RUNS}
+                )
+                if skipped.status_code not in (204, 409):
+                    skipped.raise_for_status()
+                report.add(closed=1)
+                return
             if ran.status_code == 201 and ran.json()["status"] == "ok":
                 answer[label.name] = {"prompt": ran.json()["prompt"], "run": ran.json()["run_id"]}
     time.sleep(seconds * time_scale)
@@ -196,6 +205,7 @@ def _responses(session: Session, project: ProjectBody, item_ids: list[int]) -> d
     return {item_id: {s.label: s.content for s in found} for item_id, found in shown.items()}
 
 
+OUT_OF_RUNS = "out of model runs for the hour"
 # Runs a rewritten prompt for (expert, assignment, label, prompt); the answered run's id, or None.
 RunRewrite = Callable[[int, int, str, str], int | None]
 
@@ -213,6 +223,14 @@ def _cite_runs(answer: dict[str, Any], labels: Sequence[Label], run: RunRewrite 
         )
         if run_id is not None and isinstance(value, dict):
             answer[label.name] = {"prompt": value["prompt"].strip(), "run": run_id}
+
+
+def _uncited(answer: dict[str, Any], labels: Sequence[Label]) -> bool:
+    """A rewrite the simulated expert could not run."""
+    return any(
+        field_type(label).needs_runs and isinstance(answer.get(label.name), dict) and "run" not in answer[label.name]
+        for label in labels
+    )
 
 
 def simulate_work(session: Session, batch_id: int, assignment_ids: list[int], run: RunRewrite | None = None) -> int:
@@ -236,7 +254,12 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int], ru
             item_hash, handle, project.labels, project.expected_minutes_per_item, shown.get(item_id)
         )
         _cite_runs(answer, project.labels, run, expert_id, assignment_id)
-        if not answer_errors(answer, project):
+        errors = answer_errors(answer, project)
+        if errors and run is not None and _uncited(answer, project.labels):
+            # Out of runs (or the model did not answer): the expert passes the task on.
+            skip_task(session, expert_id, assignment_id, OUT_OF_RUNS)
+            continue
+        if not errors:
             submissions.append(NewSubmission(assignment_id, answer))
             # The simulated expert opened the task as long ago as they took to answer it; the
             # server clock measures the rest, as for a real expert.

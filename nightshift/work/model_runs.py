@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from nightshift.generate.client import OpenAIChatModel
-from nightshift.generate.endpoints import messages_for, request_parameters
-from nightshift.generate.run import run_to_end
+from nightshift.generate.endpoints import messages_for
+from nightshift.generate.shared import SharedModels
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Expert, Item, ModelRun, utcnow
@@ -113,27 +112,13 @@ def start_run(
     return PendingRun(run.id, endpoint, messages_for({**payload, generation.prompt_field: text}, generation, endpoint))
 
 
-def finish_run(sessions: sessionmaker[Session], secrets: SecretResolver, pending: PendingRun) -> RunView:
+def finish_run(
+    sessions: sessionmaker[Session], secrets: SecretResolver, models: SharedModels, pending: PendingRun
+) -> RunView:
     """Ask the model and store its answer or why there is none (a failure is data, not an error)."""
     endpoint = pending.endpoint
     api_key = secrets.resolve(endpoint.api_key.as_ref())[0] if endpoint.api_key else None
-    model = OpenAIChatModel(
-        endpoint.base_url,
-        endpoint.model,
-        api_key,
-        request_parameters(endpoint),
-        endpoint.timeout_seconds,
-        endpoint.max_retries,
-        max_connections=1,
-    )
-
-    async def ask() -> Any:
-        try:
-            return await model.answer(pending.messages)
-        finally:
-            await model.close()
-
-    answer = run_to_end(ask())
+    answer = models.answer(endpoint, api_key, pending.messages)
     values = {
         "status": "ok" if answer.ok else "failed",
         "content": answer.content,
@@ -153,6 +138,7 @@ def finish_run(sessions: sessionmaker[Session], secrets: SecretResolver, pending
 def run_and_wait(
     sessions: sessionmaker[Session],
     secrets: SecretResolver,
+    models: SharedModels,
     expert_id: int,
     assignment_id: int,
     label: str,
@@ -164,7 +150,7 @@ def run_and_wait(
             pending = start_run(session, expert_id, assignment_id, label, prompt)
     except (RunRefused, RunLimited):
         return None
-    ran = finish_run(sessions, secrets, pending)
+    ran = finish_run(sessions, secrets, models, pending)
     return ran.run_id if ran.status == "ok" else None
 
 

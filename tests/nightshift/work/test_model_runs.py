@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from nightshift.dispatch.assignments import dispatch_batch
+from nightshift.generate.shared import SharedModels
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import Assignment, ModelRun, utcnow
@@ -52,10 +53,13 @@ def _task(sessions, project, server, tmp_path: Path, model: str = "nightshift-si
     return mine.id, mine.expert_id, other.id
 
 
+MODELS = SharedModels()
+
+
 def _run(sessions, expert: int, task: int, prompt: str = REWRITE, label: str = "rewrite") -> model_runs.RunView:
     with transaction(sessions) as session:
         pending = model_runs.start_run(session, expert, task, label, prompt)
-    return model_runs.finish_run(sessions, EnvSecretResolver(), pending)
+    return model_runs.finish_run(sessions, EnvSecretResolver(), MODELS, pending)
 
 
 def test_a_run_is_answered_kept_and_limited_per_expert_and_hour(sessions, project, model_server, tmp_path) -> None:
@@ -108,3 +112,19 @@ def test_a_model_that_fails_leaves_a_failed_run_and_no_citable_one(sessions, pro
         answers.submit_answer(
             session, expert, task, {"rating": 4, "rewrite": {"prompt": REWRITE, "run": failed.run_id}}
         )
+
+
+def test_a_simulated_expert_out_of_runs_passes_the_task_on(sessions, project, model_server, tmp_path) -> None:
+    from nightshift.platform.models import Item
+    from nightshift.simulation.simulate import OUT_OF_RUNS, simulate_work
+
+    task, _, _ = _task(sessions, project, model_server, tmp_path)
+    with transaction(sessions) as session:
+        batch = session.scalar(
+            select(Item.batch_id).join(Assignment, Assignment.item_id == Item.id).where(Assignment.id == task)
+        )
+        assert simulate_work(session, int(batch or 0), [task], run=lambda *_: None) == 0
+    with sessions() as session:
+        closed = session.get_one(Assignment, task)
+        # Skipped with its reason, so dispatch gives the item to someone else; never left open.
+        assert (closed.status, closed.status_reason) == ("skipped", OUT_OF_RUNS)
