@@ -94,15 +94,7 @@ def generate_chunk(
             responses.store(session, rows)
 
     async def run() -> ChunkReport:
-        model = OpenAIChatModel(
-            endpoint.base_url,
-            endpoint.model,
-            api_key,
-            parameters,
-            endpoint.timeout_seconds,
-            endpoint.max_retries,
-            max_connections=endpoint.max_concurrent,
-        )
+        model = OpenAIChatModel.for_endpoint(endpoint, api_key, endpoint.max_concurrent)
         try:
             return await ask_all(model, requests, row_of, write, endpoint.max_concurrent, endpoint.per_minute)
         finally:

@@ -14,6 +14,9 @@ from typing import Any, Protocol
 
 import openai
 
+from nightshift.generate.endpoints import request_parameters
+from nightshift.projects.spec import ModelEndpoint
+
 # Longer answers are refused, not stored: every stored field is bounded.
 MAX_CONTENT_CHARS = 100_000
 
@@ -55,6 +58,18 @@ class ChatModel(Protocol):
 
 class OpenAIChatModel:
     """One endpoint's model: a pooled async client, its own retries, the request's parameters."""
+
+    @classmethod
+    def for_endpoint(cls, endpoint: ModelEndpoint, api_key: str | None, max_connections: int) -> OpenAIChatModel:
+        return cls(
+            endpoint.base_url,
+            endpoint.model,
+            api_key,
+            request_parameters(endpoint),
+            endpoint.timeout_seconds,
+            endpoint.max_retries,
+            max_connections=max_connections,
+        )
 
     def __init__(
         self,

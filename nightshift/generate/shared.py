@@ -52,15 +52,7 @@ class SharedModels:
             client = self._clients.get(key)
             if client is None:
                 # Made on the loop it will run on (aiohttp's session belongs to its loop).
-                client = OpenAIChatModel(
-                    endpoint.base_url,
-                    endpoint.model,
-                    api_key,
-                    parameters,
-                    endpoint.timeout_seconds,
-                    endpoint.max_retries,
-                    max_connections=CONNECTIONS,
-                )
+                client = OpenAIChatModel.for_endpoint(endpoint, api_key, CONNECTIONS)
                 self._clients[key] = client
             return await client.answer(list(messages))
 
