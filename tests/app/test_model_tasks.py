@@ -56,7 +56,7 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         apply_spec(session, spec)
         import_experts(session, experts)
     small = tmp_path / "small.jsonl"
-    small.write_text("".join((SAMPLES / "items.jsonl").read_text().splitlines(keepends=True)[:24]))
+    small.write_text("".join((SAMPLES / "items.jsonl").read_text().splitlines(keepends=True)[:12]))
 
     # Ingest hands the new batch to generation: every item gets each endpoint's answer.
     [ingested] = json.loads(_cli("ingest", str(small), "-p", spec.project.slug, "--json"))["files"]
