@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from nightshift.fields import AnswerContext, field_type
 from nightshift.generate.responses import lengths_in
-from nightshift.platform.models import Assignment, ModelRun, Submission, as_utc, utcnow
+from nightshift.platform.models import Assignment, Submission, as_utc, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
 from nightshift.projects.spec import ProjectBody
+from nightshift.work.model_runs import run_prompts
 
 
 def answer_errors(
@@ -65,12 +66,7 @@ class TaskContext:
 
     def runs(self) -> Mapping[int, str]:
         if self._runs is None:
-            found = self._session.execute(
-                select(ModelRun.id, ModelRun.prompt).where(
-                    ModelRun.assignment_id == (self._assignment_id or 0), ModelRun.status == "ok"
-                )
-            ).tuples()
-            self._runs = dict(found.all())
+            self._runs = run_prompts(self._session, self._assignment_id) if self._assignment_id else {}
         return self._runs
 
 
