@@ -30,6 +30,11 @@ def run_demo(items: Path | None = None) -> None:
     os.environ["NIGHTSHIFT_DATABASE_URL"] = f"sqlite:///{demo_db}"
     secret = new_webhook_secret()
     os.environ["ACME_WEBHOOK_SECRET"] = secret
+    # The state folder's local Prefect API (started in the background if none is configured),
+    # as every other command uses: it starts while the demo loads, and its runs stay in sight.
+    from app.local_prefect import start
+
+    prefect_ready = start(settings)
 
     from app.model_server import ModelServerThread
     from app.web import ServiceThread, create_app
@@ -53,7 +58,7 @@ def run_demo(items: Path | None = None) -> None:
     reset_resources()
     upgrade(os.environ["NIGHTSHIFT_DATABASE_URL"])
     say = typer.echo
-    with WebhookReceiver(secret) as receiver, ModelServerThread() as model:
+    with prefect_ready(), WebhookReceiver(secret) as receiver, ModelServerThread() as model:
         # Experts test live models: the local model server's three models answer every scenario
         # (deterministic, with planted faults), and experts rank and grade the answers.
         spec_data = yaml.safe_load((SAMPLES / "compare.yaml").read_text())

@@ -152,6 +152,7 @@ def serve() -> None:
     import uvicorn
     from prefect.server.api.server import create_app
 
+    _one_sqlite_connection()
     prefect_app = create_app(ephemeral=True, final=True)
     activity = _Activity()
 
@@ -172,6 +173,26 @@ def serve() -> None:
 
     threading.Thread(target=stop_when_idle, daemon=True).start()
     server.run()
+
+
+def _one_sqlite_connection() -> None:
+    """Prefect's server on a SQLite file opens a pool of connections whose deferred transactions
+    read and then write: when another connection wrote in between, SQLite refuses the write at once
+    (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out), the API answers 503 and the client
+    tries again two seconds later. Every tagged task's slot request met this while flows wrote
+    their runs' states. One connection serializes the server's statements instead, as Prefect
+    itself does for an in-memory database; a request waits its turn for the connection, not 2 s."""
+    from prefect.server.database import configurations
+    from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+    create = configurations.create_async_engine
+
+    def create_async_engine(url: Any, **kwargs: Any) -> Any:
+        if str(url).startswith("sqlite"):
+            kwargs = {"poolclass": AsyncAdaptedQueuePool, "pool_size": 1, "max_overflow": 0} | kwargs
+        return create(url, **kwargs)
+
+    configurations.create_async_engine = create_async_engine  # type: ignore[assignment]
 
 
 class _Activity:
