@@ -62,8 +62,10 @@ class Task(BaseModel):
 
 
 class RunIn(BaseModel):
-    label: str = Field(min_length=1, max_length=64, description="The prompt_rewrite label the run is for.")
-    prompt: str = Field(min_length=1, max_length=100_000, description="The rewritten prompt.")
+    label: str = Field(min_length=1, max_length=64, description="The prompt_rewrite or chat label the run is for.")
+    prompt: str = Field(
+        min_length=1, max_length=100_000, description="The rewritten prompt, or the chat's next message."
+    )
 
 
 class Run(BaseModel):
@@ -177,13 +179,15 @@ def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Cred
     responses={
         **NOT_FOUND,
         **CONFLICT,
-        422: {"description": "Not a rewrite label, or a prompt out of bounds."},
+        422: {"description": "Not a rewrite or chat label, a prompt out of bounds, or a chat at its last turn."},
         429: {"description": "Over the project's runs per expert per hour."},
     },
 )
 def run_rewrite(assignment_id: Id, body: RunIn, svc: ServiceDep, credentials: Credentials) -> Response:
-    """Run a rewritten prompt against the project's model. A run the model did not answer is
-    stored too (status failed); cite an answered run's run_id in the prompt_rewrite answer."""
+    """Run a rewritten prompt against the project's model, or send a chat's next message (the
+    conversation so far goes with it). A run the model did not answer is stored too (status
+    failed); cite an answered run's run_id in the prompt_rewrite answer, every answered turn's in
+    the chat answer."""
     with svc.transaction() as session:
         me = principal(session, credentials, "expert")
         try:

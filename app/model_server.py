@@ -43,6 +43,8 @@ class ModelServer:
         self.hang_seconds = hang_seconds
         self.delay_seconds = delay_seconds
         self.requests = 0
+        # The last request's messages (roles and contents): what a chat's next turn carried.
+        self.last_messages: list[tuple[str, str]] = []
         self.in_flight = self.most_in_flight = 0
         self.authorizations: set[str] = set()
         self._seen: OrderedDict[str, int] = OrderedDict()
@@ -78,6 +80,7 @@ class ModelServer:
             await _error(send, 400, "invalid_request_error", "expected JSON with model and messages")
             return
         self.requests += 1
+        self.last_messages = [(str(m.get("role", "")), str(m.get("content", ""))) for m in messages]
         self.authorizations.add(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)

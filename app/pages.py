@@ -66,6 +66,31 @@ def field_control(label: dict[str, Any]) -> str:
 templates.env.globals["field_control"] = field_control
 
 
+def chat_turns(task: work_tasks.TaskView | None, label: str, value: Any) -> list[dict[str, Any]]:
+    """A chat's turns to show, oldest first, each {run_id, message, reply, rating, marks, note}:
+    the task's own answered turns (the annotator's page), else the stored answer's (a review)."""
+    given = (
+        {t.get("run"): t for t in value.get("turns") or [] if isinstance(t, dict)} if isinstance(value, dict) else {}
+    )
+    runs = (task.runs or {}) if task is not None else {}
+    held = sorted((r for r in runs.values() if r["label"] == label and r["status"] == "ok"), key=lambda r: r["run_id"])
+    if held:
+        turns = [{"run_id": r["run_id"], "message": r["prompt"], "reply": r["content"] or ""} for r in held]
+    else:
+        turns = [
+            {"run_id": run, "message": str(t.get("message") or ""), "reply": str(t.get("reply") or "")}
+            for run, t in given.items()
+            if isinstance(run, int)
+        ]
+    for turn in turns:
+        rated = given.get(turn["run_id"]) or {}
+        turn |= {"rating": rated.get("rating"), "marks": rated.get("marks") or [], "note": rated.get("note") or ""}
+    return turns
+
+
+templates.env.globals["chat_turns"] = chat_turns
+
+
 def _my_task(svc: Service, me: Principal, assignment_id: int, role: str | None) -> work_tasks.TaskView:
     """The caller's task (of this role, if given); its first view starts the clock. NotFoundError otherwise."""
     with svc.transaction() as session:
@@ -160,7 +185,7 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
         answer = answer_from_form(form, task.labels)
         if isinstance(action, str) and action.startswith("run:"):
             # In a worker thread: the model may take seconds, and this route runs on the event loop.
-            return await run_in_threadpool(_run_rewrite, request, svc, me.id, task, answer, action.removeprefix("run:"))
+            return await run_in_threadpool(_run_model, request, svc, me.id, task, answer, action.removeprefix("run:"))
         with svc.transaction() as session:
             if action == "draft":
                 answers.save_draft(session, me.id, assignment_id, answer)
@@ -181,13 +206,15 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
     return RedirectResponse(f"{target}?flash=Submitted.+Thank+you", status_code=303)
 
 
-def _run_rewrite(
+def _run_model(
     request: Request, svc: Service, expert_id: int, task: work_tasks.TaskView, answer: dict[str, Any], label: str
 ) -> Response:
-    """Run the rewritten prompt against the model, keep the form as a draft citing the run, and
-    show the task again with the model's new answer beside its first."""
+    """Run the rewritten prompt (or send the chat's next message) to the model, keep the form as a
+    draft citing the run, and show the task again with the model's answer."""
     value = answer.get(label)
-    prompt = value.get("prompt", "") if isinstance(value, dict) else ""
+    chat = any(lab["name"] == label and lab["type"] == "chat" for lab in task.labels)
+    key = "message" if chat else "prompt"
+    prompt = value.get(key, "") if isinstance(value, dict) else ""
     try:
         with svc.transaction() as session:
             pending = model_runs.start_run(session, expert_id, task.assignment_id, label, prompt)
@@ -195,10 +222,18 @@ def _run_rewrite(
         status = 429 if isinstance(exc, model_runs.RunLimited) else 422
         return _page(request, "task.html", status, title="Task", task=task, values=answer, errors={label: str(exc)})
     ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, svc.resources.models, pending)
-    answer[label] = {"prompt": ran.prompt, "run": ran.run_id} if ran.status == "ok" else {"prompt": ran.prompt}
+    if chat:
+        turns = list(value.get("turns") or []) if isinstance(value, dict) else []
+        # A message the model did not answer stays in the box, to send again.
+        answer[label] = (
+            {"turns": [*turns, {"run": ran.run_id}]} if ran.status == "ok" else {"turns": turns, key: prompt}
+        )
+    else:
+        answer[label] = {"prompt": ran.prompt, "run": ran.run_id} if ran.status == "ok" else {"prompt": ran.prompt}
     with svc.transaction() as session:
         answers.save_draft(session, expert_id, task.assignment_id, answer)
-    flash = "The+model+answered+your+rewrite" if ran.status == "ok" else "The+model+did+not+answer%3A+try+again"
+    done = ("The+model+answered" + ("" if chat else "+your+rewrite")) if ran.status == "ok" else ""
+    flash = done or "The+model+did+not+answer%3A+try+again"
     return RedirectResponse(f"/work/{task.assignment_id}?flash={flash}", status_code=303)
 
 

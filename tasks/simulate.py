@@ -57,8 +57,7 @@ def simulate_open_work(batch_id: int) -> int:
 @task(cache_policy=NO_CACHE, **DB_TASK)
 def adjudicate_waiting(batch_id: int) -> int:
     """The pool's adjudicators decide what waits for them, through the workbench's own claim."""
-    with transaction(resources().sessions) as session:
-        return simulate.simulate_adjudications(session, batch_id, run=_runner())
+    return simulate.simulate_adjudications(resources().sessions, batch_id, run=_runner())
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

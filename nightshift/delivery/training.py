@@ -9,7 +9,10 @@ What each file holds, from an item's final answer (its aggregated labels):
   (a tie gives no pair);
 - sft: the prompt and the best-ranked (or preferred) response;
 - reward: each ranked response with its Bradley-Terry score; with a single response, its rating
-  or rubric total scaled to 0..1.
+  or rubric total scaled to 0..1;
+- from a chat (the expert's own conversation with a model): a reward row per reply, its rating
+  scaled to 0..1 with the conversation before it as the prompt; and the whole conversation as an
+  SFT row when every reply is unmarked and rated in the top quarter of the scale (chat.GOOD_REPLY).
 Models are named (the client's own endpoints); experts never are.
 """
 
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.delivery.records import DELIVERABLE
 from nightshift.fields import field_type
+from nightshift.fields.chat import GOOD_REPLY
 from nightshift.generate.responses import Shown, answers_in
 from nightshift.ingest.batches import file_checksum
 from nightshift.platform.models import Item, ItemResult
@@ -61,9 +65,24 @@ def item_rows(
     rows: TrainingRows,
 ) -> None:
     """Add one item's training rows; each label's field type says what its final value orders or scores."""
-    if body.generation is None or not shown:
+    if body.generation is None:
         return
-    prompt = prompt_messages(payload, body.generation)
+    if shown:
+        _response_rows(body, body.generation, external_id, payload, answer, method, shown, rows)
+    _chat_rows(body, external_id, payload, answer, rows)
+
+
+def _response_rows(
+    body: ProjectBody,
+    generation: Generation,
+    external_id: str,
+    payload: dict[str, Any],
+    answer: dict[str, Any],
+    method: dict[str, Any],
+    shown: list[Shown],
+    rows: TrainingRows,
+) -> None:
+    prompt = prompt_messages(payload, generation)
     by_label = {s.label: s for s in shown}
 
     def reply(s: Shown) -> list[dict[str, str]]:
@@ -104,6 +123,39 @@ def item_rows(
             )
     if best is not None:
         rows.sft.append({"external_id": external_id, "messages": [*prompt, *reply(best)], "model": best.model})
+
+
+def _chat_rows(
+    body: ProjectBody, external_id: str, payload: dict[str, Any], answer: dict[str, Any], rows: TrainingRows
+) -> None:
+    generation = body.generation
+    assert generation is not None
+    endpoints = sorted(generation.endpoints, key=lambda e: e.name)
+    for label in body.labels:
+        turns = field_type(label).dialogue(label, answer.get(label.name))
+        if not turns:
+            continue
+        chosen = getattr(label, "endpoint", None)
+        model = next((e.model for e in endpoints if e.name == chosen), endpoints[0].model)
+        # The first message took the item prompt's place, after the item's context.
+        messages = prompt_messages({**payload, generation.prompt_field: turns[0][0]}, generation)
+        for k, (message, reply, score, _) in enumerate(turns):
+            if k:
+                messages = [*messages, {"role": "user", "content": message}]
+            completion = [{"role": "assistant", "content": reply}]
+            rows.reward.append(
+                {
+                    "external_id": external_id,
+                    "prompt": messages,
+                    "completion": completion,
+                    "score": score,
+                    "model": model,
+                    "source": label.name,
+                }
+            )
+            messages = [*messages, *completion]
+        if all(unmarked and score >= GOOD_REPLY for _, _, score, unmarked in turns):
+            rows.sft.append({"external_id": external_id, "messages": messages, "model": model})
 
 
 def _chunks(session: Session, batch_id: int, size: int) -> Iterator[list[tuple[int, str, Any, Any, Any]]]:

@@ -26,8 +26,8 @@ class AnswerContext(Protocol):
         """The item's model responses' lengths by label (A, B, …)."""
         ...
 
-    def runs(self) -> Mapping[int, str]:
-        """The task's answered model runs by id, with the prompt each ran."""
+    def turns(self, label: str) -> Sequence[tuple[int, str, str]]:
+        """The task's answered runs of one label, oldest first: (run id, prompt or message, reply)."""
         ...
 
 
@@ -100,6 +100,12 @@ class FieldType(ABC, Generic[L]):
         responses, the task's model runs); None when it does."""
         return None
 
+    def completed(self, label: L, value: Any, context: AnswerContext) -> Any:
+        """A valid value as it is stored: with needs_runs, the texts of the runs it cites are
+        written in from the runs themselves (what the expert sent is never trusted for them), so
+        the delivered record holds the conversation or the rewrite's answer. By default: as given."""
+        return value
+
     def from_form(self, values: Sequence[object]) -> Any:
         """The answer in an HTML form's values for the field (every value sent under its name);
         None when the form leaves it unanswered. By default the last value, as text, if not blank."""
@@ -154,6 +160,16 @@ class FieldType(ABC, Generic[L]):
     def simulated_value(self, label: L, rng: random.Random, truth: Any, correct: bool) -> Any:
         """What a simulated expert answers: the truth when correct, else a guess from rng."""
 
+    def runs_to_ask(self, label: L, value: Any) -> list[str]:
+        """With needs_runs: the prompts (or messages) a simulated value runs against the model, in
+        order, before it can be submitted; none once it cites its runs."""
+        return []
+
+    def cite(self, label: L, value: Any, runs: Sequence[tuple[int, str, str]]) -> Any:
+        """The simulated value citing the answered runs of runs_to_ask's prompts, in their order,
+        each (run id, prompt, answer): as completed would store it."""
+        return value
+
     # --- training data (nightshift.delivery.training), from the final value over model responses ---
 
     def preferences(self, label: L, value: Any, method: Mapping[str, Any]) -> list[tuple[str, str, float | None]]:
@@ -164,6 +180,10 @@ class FieldType(ABC, Generic[L]):
     def response_scores(self, label: L, value: Any, method: Mapping[str, Any]) -> dict[str, float]:
         """A score per response label the final value gives (for reward models); none by default."""
         return {}
+
+    def dialogue(self, label: L, value: Any) -> list[tuple[str, str, float, bool]]:
+        """A conversation the final value holds: (message, reply, rating 0..1, unmarked) per turn."""
+        return []
 
     def scaled(self, label: L, value: Any) -> float | None:
         """The final value as a score of one response from 0 (worst) to 1 (best); None: not a score."""

@@ -3,7 +3,8 @@ against the project's model from the workbench, and submits the rewrite citing t
 answer is kept beside the model's first one.
 
 An answer is {"prompt": "…", "run": 17}: the run must be one of the task's answered runs, of this
-very prompt (a rewrite edited after its run is run again before it is submitted).
+very prompt (a rewrite edited after its run is run again before it is submitted). Stored, it also
+holds the run's "answer", written in from the run.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ class PromptRewriteField(FieldType[PromptRewrite]):
     needs_runs = True
 
     def answer_error(self, label: PromptRewrite, value: Any) -> str | None:
-        if not isinstance(value, dict) or set(value) - {"prompt", "run"} or not isinstance(value.get("prompt"), str):
+        if (
+            not isinstance(value, dict)
+            or set(value) - {"prompt", "run", "answer"}
+            or not isinstance(value.get("prompt"), str)
+        ):
             return "must be the rewritten prompt and the run that answered it"
         if not label.min_length <= len(value["prompt"].strip()) <= label.max_length:
             return f"the rewritten prompt must be {label.min_length} to {label.max_length} characters"
@@ -41,12 +46,23 @@ class PromptRewriteField(FieldType[PromptRewrite]):
         return None
 
     def response_error(self, label: PromptRewrite, value: Any, context: AnswerContext) -> str | None:
-        ran = context.runs().get(value["run"])
+        ran = next((prompt for run_id, prompt, _ in context.turns(label.name) if run_id == value["run"]), None)
         if ran is None:
             return "that run is not one of this task's answered runs"
         if ran != value["prompt"].strip():
             return "the prompt changed after its run: run it again before submitting"
         return None
+
+    def completed(self, label: PromptRewrite, value: Any, context: AnswerContext) -> Any:
+        answers = {run_id: reply for run_id, _, reply in context.turns(label.name)}
+        return {"prompt": value["prompt"].strip(), "run": value["run"], "answer": answers.get(value["run"], "")}
+
+    def runs_to_ask(self, label: PromptRewrite, value: Any) -> list[str]:
+        return [value["prompt"]] if isinstance(value, dict) and "run" not in value else []
+
+    def cite(self, label: PromptRewrite, value: Any, runs: Sequence[tuple[int, str, str]]) -> Any:
+        run_id, prompt, answer = runs[0]
+        return {"prompt": prompt, "run": run_id, "answer": answer}
 
     def from_form(self, values: Sequence[object]) -> Any:
         # The prompt's text box, then the hidden id of the run the page shows for it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nightshift.fields.base import FieldType, UnknownFieldType
+from nightshift.fields.chat import ChatField
 from nightshift.fields.free_text import FreeTextField
 from nightshift.fields.multi_choice import MultiChoiceField
 from nightshift.fields.ordinal_scale import OrdinalScaleField
@@ -25,6 +26,7 @@ FIELD_TYPES: tuple[FieldType[Any], ...] = (
     RubricField(),
     SpansField(),
     PromptRewriteField(),
+    ChatField(),
 )
 
 _BY_CLASS: dict[type, FieldType[Any]] = {kind.label_class: kind for kind in FIELD_TYPES}

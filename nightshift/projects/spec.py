@@ -187,6 +187,36 @@ class PromptRewrite(_Label):
     max_length: int = Field(default=20_000, gt=0, le=100_000)
 
 
+class Chat(_Label):
+    """A conversation the expert holds with one of the project's models about the item: each turn
+    (the expert's message, the model's reply) is stored as it happens; the expert then rates every
+    reply on the scale and marks the ones with errors. The answer cites the turns, in order."""
+
+    type: Literal["chat"]
+    endpoint: str | None = Field(default=None, description="The endpoint the chat is with; unset: the first by name.")
+    min_turns: int = Field(default=1, ge=1, le=50)
+    max_turns: int = Field(default=10, ge=1, le=50)
+    max_message_length: int = Field(default=8_000, ge=1, le=100_000)
+    rating_min: int = Field(default=1, ge=-100, le=100)
+    rating_max: int = Field(default=5, ge=-100, le=100)
+    error_types: list[str] = Field(default_factory=lambda: list(ERROR_TYPES), min_length=1, max_length=20)
+    max_note_chars: int = Field(default=500, ge=0, le=5_000)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Chat:
+        if self.max_turns < self.min_turns:
+            raise ValueError("max_turns must be at least min_turns")
+        if self.rating_max <= self.rating_min:
+            raise ValueError("rating_max must be greater than rating_min")
+        if len(set(self.error_types)) != len(self.error_types):
+            raise ValueError("error_types must be distinct")
+        return self
+
+
+# Labels whose answers cite the task's own runs of a model (nightshift.work.model_runs).
+ModelInTheLoop = PromptRewrite | Chat
+
+
 Label = Annotated[
     SingleChoice
     | MultiChoice
@@ -196,7 +226,8 @@ Label = Annotated[
     | Ranking
     | Rubric
     | Spans
-    | PromptRewrite,
+    | PromptRewrite
+    | Chat,
     Field(discriminator="type"),
 ]
 
@@ -395,8 +426,9 @@ class ProjectBody(Strict):
             raise ValueError("input_fields: external_id is implicit, do not declare it")
         if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
             raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
-        if not self.generation and any(isinstance(label, PromptRewrite) for label in self.labels):
-            raise ValueError("labels: a prompt_rewrite label needs generation (the models its runs go to)")
+        for label in self.labels:
+            if not self.generation and isinstance(label, PromptRewrite | Chat):
+                raise ValueError(f"labels: a {label.type} label needs generation (the models its runs go to)")
         if self.generation:
             texts = {f.name for f in self.input_fields if f.type == "text"}
             for kind in ("prompt_field", "context_field"):
@@ -406,7 +438,7 @@ class ProjectBody(Strict):
             # Experts see the endpoints' answers as Response A, B, … (endpoints in name order): a
             # ranking of lettered options ranks exactly those.
             endpoint_names = {e.name for e in self.generation.endpoints}
-            for rewrite in (label for label in self.labels if isinstance(label, PromptRewrite)):
+            for rewrite in (label for label in self.labels if isinstance(label, PromptRewrite | Chat)):
                 if rewrite.endpoint is not None and rewrite.endpoint not in endpoint_names:
                     raise ValueError(
                         f"labels: {rewrite.name!r} runs on {rewrite.endpoint!r}, not an endpoint of generation"

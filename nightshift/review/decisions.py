@@ -35,7 +35,7 @@ from nightshift.work.access import (
     project_of,
     send_back,
 )
-from nightshift.work.submissions import TaskContext, answer_errors, seconds_on_task
+from nightshift.work.submissions import TaskContext, answer_errors, cites_runs, completed_answer, seconds_on_task
 from nightshift.work.tasks import next_task
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
@@ -208,9 +208,12 @@ def decide_review(
         annotated = session.scalar(
             select(Submission.assignment_id).where(Submission.id == review.subject_submission_id)
         )
-        errors = answer_errors(checked, project, TaskContext(session, project, review.item_id, annotated))
+        context = TaskContext(session, project, review.item_id, annotated)
+        errors = answer_errors(checked, project, context)
         if errors:
             raise AnswerInvalid(errors)
+        if cites_runs(project):
+            corrected_answer = completed_answer(checked, project, context)
     if decision != "reject" and reason:
         why = clean_reason(reason)
     moment = now or utcnow()

@@ -23,11 +23,12 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.fields import field_type
 from nightshift.generate.responses import answers_in
 from nightshift.ingest.rows import content_hash
+from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
 from nightshift.platform.models import ApiKey, Assignment, Batch, Expert, Item, utcnow
 from nightshift.platform.sql import matches_any
@@ -103,13 +104,14 @@ def _answer_task(
     labels = LABELS.validate_python(task["labels"])
     responses = {r["label"]: r["content"] for r in task.get("responses") or []}
     answer, seconds = simulated_answer(content_hash(item), handle, labels, task["expected_minutes"], responses)
-    # A rewrite is run against the model before it is submitted, as the workbench has experts do;
-    # an expert out of runs for the hour passes the task on rather than leave it open.
+    # A rewrite is run (a chat held) against the model before it is submitted, as the workbench
+    # has experts do; an expert out of runs for the hour passes the task on rather than leave it open.
     for label in labels:
-        if field_type(label).needs_runs and isinstance(answer.get(label.name), dict):
+        kind = field_type(label)
+        answered: list[tuple[int, str, str]] = []
+        for prompt in kind.runs_to_ask(label, answer.get(label.name)):
             ran = http.post(
-                f"/api/expert/assignments/{task['assignment_id']}/runs",
-                json={"label": label.name, "prompt": answer[label.name]["prompt"]},
+                f"/api/expert/assignments/{task['assignment_id']}/runs", json={"label": label.name, "prompt": prompt}
             )
             if ran.status_code == 429:
                 skipped = http.post(
@@ -119,8 +121,12 @@ def _answer_task(
                     skipped.raise_for_status()
                 report.add(closed=1)
                 return
-            if ran.status_code == 201 and ran.json()["status"] == "ok":
-                answer[label.name] = {"prompt": ran.json()["prompt"], "run": ran.json()["run_id"]}
+            if ran.status_code != 201 or ran.json()["status"] != "ok":
+                break
+            got = ran.json()
+            answered.append((got["run_id"], got["prompt"], got["content"] or ""))
+        if answered and len(answered) == len(kind.runs_to_ask(label, answer.get(label.name))):
+            answer[label.name] = kind.cite(label, answer[label.name], answered)
     time.sleep(seconds * time_scale)
     sent = http.post(f"/api/expert/assignments/{task['assignment_id']}/submission", json={"answer": answer})
     if sent.status_code == 201:
@@ -206,8 +212,9 @@ def _responses(session: Session, project: ProjectBody, item_ids: list[int]) -> d
 
 
 OUT_OF_RUNS = "out of model runs for the hour"
-# Runs a rewritten prompt for (expert, assignment, label, prompt); the answered run's id, or None.
-RunRewrite = Callable[[int, int, str, str], int | None]
+# Runs a rewritten prompt (a chat's message) for (expert, assignment, label, prompt): the answered
+# run's (id, prompt, answer), or None.
+RunRewrite = Callable[[int, int, str, str], tuple[int, str, str] | None]
 
 
 def _cite_runs(answer: dict[str, Any], labels: Sequence[Label], run: RunRewrite | None, expert: int, task: int) -> None:
@@ -215,22 +222,20 @@ def _cite_runs(answer: dict[str, Any], labels: Sequence[Label], run: RunRewrite 
     if run is None:
         return
     for label in labels:
-        value = answer.get(label.name)
-        run_id = (
-            run(expert, task, label.name, value["prompt"])
-            if field_type(label).needs_runs and isinstance(value, dict)
-            else None
-        )
-        if run_id is not None and isinstance(value, dict):
-            answer[label.name] = {"prompt": value["prompt"].strip(), "run": run_id}
+        kind = field_type(label)
+        ran: list[tuple[int, str, str]] = []
+        for prompt in (asked := kind.runs_to_ask(label, answer.get(label.name))):
+            answered = run(expert, task, label.name, prompt)
+            if answered is None:
+                break
+            ran.append(answered)
+        if asked and len(ran) == len(asked):
+            answer[label.name] = kind.cite(label, answer[label.name], ran)
 
 
 def _uncited(answer: dict[str, Any], labels: Sequence[Label]) -> bool:
-    """A rewrite the simulated expert could not run."""
-    return any(
-        field_type(label).needs_runs and isinstance(answer.get(label.name), dict) and "run" not in answer[label.name]
-        for label in labels
-    )
+    """A rewrite (a chat) the simulated expert could not run."""
+    return any(field_type(label).runs_to_ask(label, answer.get(label.name)) for label in labels)
 
 
 def simulate_work(session: Session, batch_id: int, assignment_ids: list[int], run: RunRewrite | None = None) -> int:
@@ -269,40 +274,47 @@ def simulate_work(session: Session, batch_id: int, assignment_ids: list[int], ru
 
 
 def simulate_adjudications(
-    session: Session, batch_id: int, now: dt.datetime | None = None, run: RunRewrite | None = None
+    sessions: sessionmaker[Session], batch_id: int, now: dt.datetime | None = None, run: RunRewrite | None = None
 ) -> int:
     """The pool's adjudicators decide the batch's items waiting for one, through the workbench's
-    own claim and submit; returns how many they answered."""
+    own claim and submit, each claim and each answer a transaction of its own (a task's model runs,
+    asked between them in transactions of their own, see it claimed); returns how many they answered."""
     moment = now or utcnow()
-    project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    adjudicators = session.execute(
-        select(Expert.id, Expert.handle)
-        .where(Expert.tier == "adjudicator", Expert.status == "active")
-        .order_by(Expert.id)
-    ).tuples()
-    # Each claim looks through every item waiting anywhere: ask only while this batch has some.
-    waiting = session.scalar(
-        select(func.count()).select_from(Item).where(Item.batch_id == batch_id, Item.status == "adjudication")
-    )
+    with sessions() as session:
+        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+        adjudicators = session.execute(
+            select(Expert.id, Expert.handle)
+            .where(Expert.tier == "adjudicator", Expert.status == "active")
+            .order_by(Expert.id)
+        ).all()
+        # Each claim looks through every item waiting anywhere: ask only while this batch has some.
+        waiting = session.scalar(
+            select(func.count()).select_from(Item).where(Item.batch_id == batch_id, Item.status == "adjudication")
+        )
     answered = 0
     for expert_id, handle in adjudicators:
         if answered >= (waiting or 0):
             break
-        while (assignment_id := decisions.claim_adjudication(session, expert_id, moment)) is not None:
-            item_hash, item_id = session.execute(
-                select(Item.content_hash, Item.id)
-                .join(Assignment, Assignment.item_id == Item.id)
-                .where(Assignment.id == assignment_id)
-            ).one()
-            answer, seconds = simulated_answer(
-                item_hash,
-                handle,
-                project.labels,
-                project.expected_minutes_per_item,
-                _responses(session, project, [item_id]).get(item_id),
-            )
+        while True:
+            with transaction(sessions) as session:
+                assignment_id = decisions.claim_adjudication(session, expert_id, moment)
+                if assignment_id is None:
+                    break
+                item_hash, item_id = session.execute(
+                    select(Item.content_hash, Item.id)
+                    .join(Assignment, Assignment.item_id == Item.id)
+                    .where(Assignment.id == assignment_id)
+                ).one()
+                answer, seconds = simulated_answer(
+                    item_hash,
+                    handle,
+                    project.labels,
+                    project.expected_minutes_per_item,
+                    _responses(session, project, [item_id]).get(item_id),
+                )
             _cite_runs(answer, project.labels, run, expert_id, assignment_id)
-            start_assignments(session, {assignment_id: moment - dt.timedelta(seconds=seconds)})
-            answers.submit_answer(session, expert_id, assignment_id, answer, moment)
+            with transaction(sessions) as session:
+                start_assignments(session, {assignment_id: moment - dt.timedelta(seconds=seconds)})
+                answers.submit_answer(session, expert_id, assignment_id, answer, moment)
             answered += 1
     return answered

@@ -25,7 +25,7 @@ from nightshift.work.access import (
     project_of,
     send_back,
 )
-from nightshift.work.submissions import TaskContext, answer_errors, seconds_on_task
+from nightshift.work.submissions import TaskContext, answer_errors, cites_runs, completed_answer, seconds_on_task
 
 # Roles whose task is answering the item itself (an adjudicator answers it finally).
 ANSWERING_ROLES = ("annotate", "adjudicate")
@@ -104,9 +104,12 @@ def _store_answer(
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
     project = project_body(session, project_id, spec_hash)
-    errors = answer_errors(answer_object(answer), project, _task_context(session, assignment_id, project))
+    context = _task_context(session, assignment_id, project)
+    errors = answer_errors(answer_object(answer), project, context)
     if errors:
         raise AnswerInvalid(errors)
+    if cites_runs(project):
+        answer = completed_answer(answer, project, context)
     moment = now or utcnow()
     # Time on task is the server's (0 if never opened: the gate refuses it).
     worked = seconds_on_task(started_at, moment)

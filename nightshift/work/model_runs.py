@@ -1,6 +1,7 @@
-"""Runs of a rewritten prompt against one of the project's models, asked from the workbench while
-an expert works on a task: at most the project's runs per expert per hour, each kept as a row
-(model, prompt, answer or failure, tokens, latency) whether or not the expert's answer cites it.
+"""Runs against one of the project's models, asked from the workbench while an expert works on a
+task: a rewritten prompt's run, or a chat's next turn (the expert's message with the conversation
+so far). At most the project's runs per expert per hour, each kept as a row (model, prompt, answer
+or failure, tokens, latency) whether or not the expert's answer cites it.
 
 A run is two steps around the model's answer, so no transaction stays open while the model
 thinks: start_run checks the task, the label and the limit and writes the run ('running'),
@@ -22,12 +23,18 @@ from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Expert, Item, ModelRun, utcnow
 from nightshift.platform.outside import SecretResolver
-from nightshift.projects.spec import ModelEndpoint, PromptRewrite
+from nightshift.projects.spec import Chat, ModelEndpoint, ModelInTheLoop, PromptRewrite
 from nightshift.work.access import locked_open_task, project_of
 
 
 class RunRefused(NightshiftError):
-    """A run that cannot be asked for: not a rewrite label of the task, or a prompt out of bounds."""
+    """A run that cannot be asked for: not a rewrite or chat label of the task, a prompt out of
+    bounds, a chat at its last turn or still waiting for the model's reply."""
+
+
+# A chat turn still 'running' after this long is taken as lost (its process died mid-call): it
+# no longer holds the conversation's next turn back.
+STALE_TURN = dt.timedelta(minutes=10)
 
 
 class RunLimited(NightshiftError):
@@ -65,11 +72,47 @@ class RunView:
         }
 
 
-def rewrite_label(labels: list[Any], name: str) -> PromptRewrite:
+def run_label(labels: list[Any], name: str) -> ModelInTheLoop:
     for label in labels:
-        if label.name == name and isinstance(label, PromptRewrite):
+        if label.name == name and isinstance(label, PromptRewrite | Chat):
             return label
-    raise RunRefused(f"{name[:64]!r} is not a prompt rewrite of this task")
+    raise RunRefused(f"{name[:64]!r} is not a prompt rewrite or chat of this task")
+
+
+def conversation(session: Session, assignment_id: int, label: str) -> list[tuple[int, str, str]]:
+    """A chat's answered turns so far, oldest first: (run id, the expert's message, the reply)."""
+    rows = session.execute(
+        select(ModelRun.id, ModelRun.prompt, ModelRun.content)
+        .where(ModelRun.assignment_id == assignment_id, ModelRun.label == label, ModelRun.status == "ok")
+        .order_by(ModelRun.id)
+    ).tuples()
+    return [(run_id, prompt, content or "") for run_id, prompt, content in rows.all()]
+
+
+def _chat_messages(
+    session: Session, assignment_id: int, label: Chat, text: str, moment: dt.datetime
+) -> list[tuple[int, str, str]]:
+    """The conversation the next turn continues; refused at its last turn, or while the model is
+    still answering the turn before (two turns asked at once would both continue the same one:
+    the caller holds the expert's row lock, so this check and the new row are one step)."""
+    if not text or len(text) > label.max_message_length:
+        raise RunRefused(f"a message must be 1 to {label.max_message_length} characters")
+    turns = conversation(session, assignment_id, label.name)
+    if len(turns) >= label.max_turns:
+        raise RunRefused(f"this chat has had its {label.max_turns} turns")
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(ModelRun)
+        .where(
+            ModelRun.assignment_id == assignment_id,
+            ModelRun.label == label.name,
+            ModelRun.status == "running",
+            ModelRun.created_at > moment - STALE_TURN,
+        )
+    )
+    if waiting:
+        raise RunRefused("the model is still answering your last message")
+    return turns
 
 
 def start_run(
@@ -79,9 +122,9 @@ def start_run(
     moment = now or utcnow()
     item_id = locked_open_task(session, expert_id, assignment_id, "annotate", "adjudicate")
     _, project = project_of(session, item_id)
-    label = rewrite_label(list(project.labels), label_name)
+    label = run_label(list(project.labels), label_name)
     text = prompt.strip()
-    if not label.min_length <= len(text) <= label.max_length:
+    if isinstance(label, PromptRewrite) and not label.min_length <= len(text) <= label.max_length:
         raise RunRefused(f"the rewritten prompt must be {label.min_length} to {label.max_length} characters")
     generation = project.generation
     assert generation is not None  # the spec refuses a rewrite label without generation
@@ -96,6 +139,7 @@ def start_run(
     )
     if (used or 0) >= generation.runs_per_expert_per_hour:
         raise RunLimited(f"at most {generation.runs_per_expert_per_hour} model runs an hour; try again later")
+    turns = _chat_messages(session, assignment_id, label, text, moment) if isinstance(label, Chat) else []
     payload = session.scalar(select(Item.payload).where(Item.id == item_id)) or {}
     run = ModelRun(
         assignment_id=assignment_id,
@@ -109,7 +153,14 @@ def start_run(
     )
     session.add(run)
     session.flush()
-    return PendingRun(run.id, endpoint, messages_for({**payload, generation.prompt_field: text}, generation, endpoint))
+    # A chat's first message takes the item prompt's place; the turns after it follow its reply.
+    first = turns[0][1] if turns else text
+    messages = messages_for({**payload, generation.prompt_field: first}, generation, endpoint)
+    for k, (_, message, reply) in enumerate(turns):
+        messages += [*([{"role": "user", "content": message}] if k else []), {"role": "assistant", "content": reply}]
+    if turns:
+        messages.append({"role": "user", "content": text})
+    return PendingRun(run.id, endpoint, messages)
 
 
 def finish_run(
@@ -143,15 +194,16 @@ def run_and_wait(
     assignment_id: int,
     label: str,
     prompt: str,
-) -> int | None:
-    """A run from start to answer (the simulator's experts); the answered run's id, else None."""
+) -> tuple[int, str, str] | None:
+    """A run (or chat turn) from start to answer (the simulator's experts): the answered run's
+    (id, prompt, answer), else None."""
     try:
         with transaction(sessions) as session:
             pending = start_run(session, expert_id, assignment_id, label, prompt)
     except (RunRefused, RunLimited):
         return None
     ran = finish_run(sessions, secrets, models, pending)
-    return ran.run_id if ran.status == "ok" else None
+    return (ran.run_id, ran.prompt, ran.content or "") if ran.status == "ok" else None
 
 
 def view_of(run: ModelRun) -> RunView:
@@ -162,11 +214,3 @@ def runs_of(session: Session, assignment_id: int) -> list[RunView]:
     """The task's runs, oldest first."""
     runs = session.scalars(select(ModelRun).where(ModelRun.assignment_id == assignment_id).order_by(ModelRun.id))
     return [view_of(run) for run in runs]
-
-
-def run_prompts(session: Session, assignment_id: int) -> dict[int, str]:
-    """The task's answered runs by id, with the prompt each ran: what a rewrite answer may cite."""
-    rows = session.execute(
-        select(ModelRun.id, ModelRun.prompt).where(ModelRun.assignment_id == assignment_id, ModelRun.status == "ok")
-    ).tuples()
-    return dict(rows.all())

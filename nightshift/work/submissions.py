@@ -16,7 +16,7 @@ from nightshift.generate.responses import lengths_in
 from nightshift.platform.models import Assignment, Submission, as_utc, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
 from nightshift.projects.spec import ProjectBody
-from nightshift.work.model_runs import run_prompts
+from nightshift.work.model_runs import conversation
 
 
 def answer_errors(
@@ -47,6 +47,20 @@ def answer_errors(
     return errors
 
 
+def completed_answer(answer: dict[str, Any], project: ProjectBody, context: AnswerContext) -> dict[str, Any]:
+    """A valid answer as it is stored: the fields citing model runs get the runs' texts."""
+    done = dict(answer)
+    for label in project.labels:
+        kind = field_type(label)
+        if kind.needs_runs and done.get(label.name) is not None:
+            done[label.name] = kind.completed(label, done[label.name], context)
+    return done
+
+
+def cites_runs(project: ProjectBody) -> bool:
+    return any(field_type(label).needs_runs for label in project.labels)
+
+
 class TaskContext:
     """answer_errors' context for a task: its item's responses' lengths and its runs, each read
     when first asked for. assignment_id: the task whose runs an answer may cite (for a reviewer's
@@ -55,7 +69,7 @@ class TaskContext:
     def __init__(self, session: Session, project: ProjectBody, item_id: int, assignment_id: int | None) -> None:
         self._session, self._project, self._item_id, self._assignment_id = session, project, item_id, assignment_id
         self._lengths: Mapping[str, int] | None = None
-        self._runs: Mapping[int, str] | None = None
+        self._turns: dict[str, list[tuple[int, str, str]]] = {}
 
     def response_lengths(self) -> Mapping[str, int]:
         if self._lengths is None:
@@ -64,10 +78,10 @@ class TaskContext:
             self._lengths = lengths_in(self._session, self._item_id, self._item_id, endpoints).get(self._item_id, {})
         return self._lengths
 
-    def runs(self) -> Mapping[int, str]:
-        if self._runs is None:
-            self._runs = run_prompts(self._session, self._assignment_id) if self._assignment_id else {}
-        return self._runs
+    def turns(self, label: str) -> list[tuple[int, str, str]]:
+        if label not in self._turns:
+            self._turns[label] = conversation(self._session, self._assignment_id, label) if self._assignment_id else []
+        return self._turns[label]
 
 
 def seconds_on_task(started_at: dt.datetime | None, now: dt.datetime) -> int:

@@ -1,6 +1,6 @@
 """Experts test live models, end to end: ingest → generate (the local model server) → dispatch →
-ranking and rubric in the workbench (real Chromium) → review → aggregate → deliver, and the client's
-training files read by Hugging Face `datasets`."""
+ranking, rubric, spans, a prompt rewrite and a chat in the workbench (real Chromium) → review →
+aggregate → deliver, and the client's training files read by Hugging Face `datasets`."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         endpoint["base_url"] = model_server.url
     # Simulated experts work faster than real ones; the time gate scales with them, reading is off.
     data["project"]["gates"].update(min_time_on_task_seconds=1, reading_chars_per_second=None)
+    # And a chat with the candidate model: two turns at least, each reply rated.
+    data["project"]["labels"].append({"name": "follow_up", "type": "chat", "endpoint": "candidate", "min_turns": 2})
     spec = parse_spec(data)
     sessions = make_sessionmaker(make_engine(app_env))
     experts, _ = parse_experts(SAMPLES / "experts.jsonl")
@@ -152,11 +154,31 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         assert page.input_value("textarea[name=rationale]") == RATIONALE
         page.screenshot(path=SCREENS / f"{shot}-rewrite-run.png", full_page=True)
 
+        # The chat: its first message starts as the item's prompt; each reply appears as it comes,
+        # and the conversation so far goes with the next message.
+        assert page.input_value("textarea[aria-label='follow_up message']") == original_prompt
+        follow(page, "button[value='run:follow_up']")
+        assert len(page.locator("li.chat-turn").all()) == 1
+        page.fill("textarea[aria-label='follow_up message']", "Which figure in the context decides it?")
+        follow(page, "button[value='run:follow_up']")
+        replies = [r.inner_text() for r in page.locator("pre.chat-reply").all()]
+        assert len(replies) == 2 and all(replies) and replies[0] != replies[1]
+        assert page.input_value("textarea[name=improved_prompt]") == PROMPT  # the rest of the form kept
+        page.select_option("select[aria-label='follow_up turn 1 rating']", "rating:2")
+        page.check("input[aria-label='follow_up turn 1 reasoning_flaw']")
+        page.fill("input[aria-label='follow_up turn 1 note']", "Skips the leverage step.")
+        page.screenshot(path=SCREENS / f"{shot}-chat.png", full_page=True)
+
         page.select_option("select[aria-label='place of A']", "A=2")
         page.select_option("select[aria-label='place of B']", "B=1")
         page.select_option("select[aria-label='place of C']", "C=3")
         for criterion, score in (("follows_instructions", "2"), ("safe", "4")):
             page.select_option(f"select[aria-label='{criterion}']", f"{criterion}={score}")
+        follow(page, "button[value=submit]")
+        # A reply left unrated is refused with its reason, the rest of the form kept.
+        assert "turn 2: rate the reply from 1 to 5" in page.inner_text("main")
+        assert page.input_value("select[aria-label='follow_up turn 1 rating']") == "rating:2"
+        page.select_option("select[aria-label='follow_up turn 2 rating']", "rating:5")
         follow(page, "button[value=submit]")
         assert "Submitted" in page.inner_text("[role=status]")
         page.screenshot(path=SCREENS / f"{shot}-submitted.png", full_page=True)
@@ -164,8 +186,37 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         answer = session.scalar(select(Submission.answer).where(Submission.assignment_id == task_id))
     assert answer["ranking"] == ["B", "A", "C"]
     with sessions() as session:
-        [run] = session.scalars(select(ModelRun).where(ModelRun.assignment_id == task_id)).all()
-    assert answer["improved_prompt"] == {"prompt": PROMPT, "run": run.id}
+        [run] = session.scalars(
+            select(ModelRun).where(ModelRun.assignment_id == task_id, ModelRun.label == "improved_prompt")
+        ).all()
+        turns = session.scalars(
+            select(ModelRun)
+            .where(ModelRun.assignment_id == task_id, ModelRun.label == "follow_up")
+            .order_by(ModelRun.id)
+        ).all()
+    # Kept with the run's answer, and the chat with its texts: the record is the conversation.
+    assert answer["improved_prompt"] == {"prompt": PROMPT, "run": run.id, "answer": run.content}
+    assert answer["follow_up"] == {
+        "turns": [
+            {
+                "run": turns[0].id,
+                "message": original_prompt,
+                "reply": replies[0],
+                "rating": 2,
+                "marks": ["reasoning_flaw"],
+                "note": "Skips the leverage step.",
+            },
+            {
+                "run": turns[1].id,
+                "message": "Which figure in the context decides it?",
+                "reply": replies[1],
+                "rating": 5,
+                "marks": [],
+                "note": "",
+            },
+        ]
+    }
+    assert all(t.endpoint == "candidate" and t.status == "ok" for t in turns)
     assert (run.endpoint, run.status, run.prompt) == ("candidate", "ok", PROMPT) and run.completion_tokens
     assert answer["error_spans"] == [
         {
@@ -209,9 +260,12 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     preference = datasets.load_dataset(str(folder), "preference", split="train", cache_dir=cache)
     reward = datasets.load_dataset(str(folder), "reward", split="train", cache_dir=cache)
     items = len(records)
-    assert items == delivered_items and len(sft) == items
+    assert items == delivered_items
+    # The best response per item, and each chat whose every reply is unmarked and rated high.
+    assert items <= len(sft) <= 2 * items
     assert len(preference) == 3 * items  # each full ranking of three orders three pairs
-    assert len(reward) == 3 * items
+    # Each ranked response's score, and each chat reply's rating (two turns an item).
+    assert reward["source"].count("ranking") == 3 * items and reward["source"].count("follow_up") == 2 * items
     first = sft[0]["messages"]
     assert [m["role"] for m in first] == ["user", "assistant"]
     assert {"prompt", "chosen", "rejected", "margin"} <= set(preference.column_names)

@@ -70,11 +70,14 @@ def test_a_clean_batch_passes_the_submissions_gate(sample_spec) -> None:
     assert outcome.success and outcome.failures == {}
 
 
-def test_the_gate_checks_rankings_rubrics_and_spans_over_the_models_answers() -> None:
-    from nightshift.projects.spec import load_spec
+def test_the_gate_checks_rankings_rubrics_spans_and_chats_over_the_models_answers() -> None:
+    from nightshift.projects.spec import ProjectBody, load_spec
     from tests.conftest import SAMPLES
 
-    project = load_spec(SAMPLES / "compare.yaml").project
+    data = load_spec(SAMPLES / "compare.yaml").project.model_dump(mode="json")
+    data["labels"].append({"name": "follow_up", "type": "chat", "min_turns": 2, "max_turns": 3})
+    project = ProjectBody.model_validate(data)
+    turn = {"run": 1, "message": "Why?", "reply": "Because.", "rating": 4, "marks": [], "note": ""}
     grade = {"reads_the_context": 4, "sound_reasoning": 3, "follows_instructions": 2, "safe": 4}
     span = {"response": "B", "start": 5, "end": 30, "type": "unsafe"}
 
@@ -89,6 +92,7 @@ def test_the_gate_checks_rankings_rubrics_and_spans_over_the_models_answers() ->
                 "covenant ratios, and show the calculation.",
                 "run": 1,
             },
+            "follow_up": {"turns": [turn, {**turn, "run": 2}]},
             **changes,
         }
         lengths = {"A": 300, "B": 300, "C": 300}
@@ -107,12 +111,16 @@ def test_the_gate_checks_rankings_rubrics_and_spans_over_the_models_answers() ->
         row(3, best_answer_grade={"reads_the_context": 4}),
         row(4, error_spans=[{**span, "end": 301}]),
         row(5, error_spans=[]),
+        row(6, follow_up={"turns": [turn]}),
+        row(7, follow_up={"turns": [turn, {**turn, "rating": 9}]}),
     ]
     outcome = check_submissions(rows, project)
     assert outcome.failures == {
         2: "ranking is not an order of A, B, C",
         3: "best_answer_grade does not score every criterion on its scale",
         4: "error_spans: a span outside its response's text",
+        6: "follow_up: a chat of 2 to 3 turns, each reply rated on its scale",
+        7: "follow_up: a chat of 2 to 3 turns, each reply rated on its scale",
     }
 
 

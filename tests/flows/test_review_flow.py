@@ -236,8 +236,7 @@ def test_a_batch_whose_experts_disagree_fails_its_agreement_gate_and_goes_to_adj
     # what their votes decided is staffed again, and answered consistently this time.
     decided, status = 0, first.batch_status
     for _ in range(6):
-        with transaction(sessions) as session:
-            decided += simulate_adjudications(session, batch, NOW)
+        decided += simulate_adjudications(sessions, batch, NOW)
         _answer_open_work(sessions, batch, lambda e, i, gold: gold["rating"] if gold else 4)
         status = review_flow(ReviewParams(batch_id=batch)).batch_status
         if status == "passed":

@@ -46,7 +46,7 @@ def run_to_passed(sessions, path: Path = SAMPLES / "items.jsonl", project: str =
             open_ids = simulate.open_assignments(session, batch_id)
         with transaction(sessions) as session:
             simulate.simulate_work(session, batch_id, open_ids)
-            simulate.simulate_adjudications(session, batch_id)
+        simulate.simulate_adjudications(sessions, batch_id)
         with sessions() as session:
             rows = gates.submissions_to_gate(session, batch_id)
             spec = project_spec(session, session.get_one(Batch, batch_id).project_id).project

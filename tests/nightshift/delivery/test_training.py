@@ -77,3 +77,30 @@ def test_a_pairwise_preference_is_one_pair_and_no_responses_no_rows() -> None:
     empty = TrainingRows()
     item_rows(body, "x-4", PAYLOAD, {"preferred": "B"}, {}, [], empty)
     assert empty == TrainingRows()
+
+
+def test_a_chat_gives_a_reward_row_per_reply_and_an_sft_conversation_when_every_reply_is_good() -> None:
+    data = _body().model_dump(mode="json")
+    data["labels"] = [{"name": "talk", "type": "chat", "endpoint": "candidate"}]
+    body = ProjectBody.model_validate(data)
+    turns = [
+        {"run": 1, "message": "What should we do?", "reply": "Keep the plant.", "rating": 5, "marks": []},
+        {"run": 2, "message": "Why?", "reply": "Net debt would pass 3x.", "rating": 4, "marks": []},
+    ]
+    rows = TrainingRows()
+    item_rows(body, "x-5", PAYLOAD, {"talk": {"turns": turns}}, {}, [], rows)
+    first = {"role": "user", "content": "Covenant: net debt under 3x EBITDA.\n\nWhat should we do?"}
+    assert [(r["prompt"], r["completion"][0]["content"], r["score"], r["model"]) for r in rows.reward] == [
+        ([first], "Keep the plant.", 1.0, "nightshift-sim-candidate"),
+        (
+            [first, {"role": "assistant", "content": "Keep the plant."}, {"role": "user", "content": "Why?"}],
+            "Net debt would pass 3x.",
+            0.75,
+            "nightshift-sim-candidate",
+        ),
+    ]
+    assert [m["role"] for m in rows.sft[0]["messages"]] == ["user", "assistant", "user", "assistant"]
+    marked = TrainingRows()
+    turns[1]["marks"] = ["reasoning_flaw"]
+    item_rows(body, "x-6", PAYLOAD, {"talk": {"turns": turns}}, {}, [], marked)
+    assert len(marked.reward) == 2 and marked.sft == []

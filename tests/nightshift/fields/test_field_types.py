@@ -16,6 +16,7 @@ from nightshift.fields import FIELD_TYPES, ColumnCheck, UnknownFieldType, field_
 from nightshift.fields.alpha import alpha
 from nightshift.platform.errors import NightshiftError
 from nightshift.projects.spec import (
+    Chat,
     Criterion,
     FreeText,
     Label,
@@ -40,6 +41,7 @@ TAGS = MultiChoice(name="tags", type="multi_choice", options=["a", "b", "c"])
 TEXT = FreeText(name="notes", type="free_text", min_length=3, max_length=10)
 PREFERENCE = PairwisePreference(name="preferred", type="pairwise_preference")
 RANKING = Ranking(name="ranking", type="ranking", options=["A", "B", "C"])
+CHAT = Chat(name="talk", type="chat", min_turns=1, max_turns=2, rating_min=1, rating_max=5, error_types=["unsafe"])
 SPANS = Spans(name="errors", type="spans", error_types=["factual_error", "unsafe"], max_spans=3, max_note_chars=20)
 RUBRIC = Rubric(
     name="grade",
@@ -92,6 +94,7 @@ def test_every_label_class_of_the_spec_has_a_registered_field_type() -> None:
         Rubric,
         Spans,
         PromptRewrite,
+        Chat,
     }
     for cls in classes:
         kind = field_type(cls.model_construct(name="x"))
@@ -507,8 +510,8 @@ class _Runs:
     def response_lengths(self) -> dict[str, int]:
         return {}
 
-    def runs(self) -> dict[int, str]:
-        return {7: "Say whether the refinancing keeps the covenants."}
+    def turns(self, label: str) -> list[tuple[int, str, str]]:
+        return [(7, "Say whether the refinancing keeps the covenants.", "They do.")] if label == "rewrite" else []
 
 
 def test_a_prompt_rewrite_cites_its_run_of_the_very_prompt() -> None:
@@ -533,3 +536,47 @@ def test_a_prompt_rewrite_cites_its_run_of_the_very_prompt() -> None:
     assert kind.from_form(["A new prompt", "run:x"]) == {"prompt": "A new prompt"}
     assert kind.from_form(["  "]) is None
     assert kind.gate_values(label, [good, None, "x"]) == [len(good["prompt"]), None, -1]
+    # Stored with the run's answer, whatever was sent for it.
+    assert kind.completed(label, {**good, "answer": "forged"}, _Runs()) == {**good, "answer": "They do."}
+
+
+# --- chat ---
+
+
+def test_a_chats_form_is_read_by_place_and_its_gate_counts_rated_turns() -> None:
+    kind = field_type(CHAT)
+    # The message box, then per turn: its run, its rating, its note (read by place), its marks.
+    form = ["Next question", "turn:7", "rating:4", "turn:3 is a note", "mark:unsafe", "turn:9", "rating:", ""]
+    assert kind.from_form(form) == {
+        "message": "Next question",
+        "turns": [
+            {"run": 7, "rating": 4, "note": "turn:3 is a note", "marks": ["unsafe"]},
+            {"run": 9, "marks": []},
+        ],
+    }
+    assert kind.from_form([""]) is None
+    assert (
+        kind.answer_error(CHAT, kind.from_form(["", "turn:x"]))
+        == "must be the chat's turns, each with its run and rating"
+    )
+    rated = {"turns": [{"run": 7, "rating": 4}, {"run": 9, "rating": 5}]}
+    off_scale = {"turns": [{"run": 7, "rating": 8}]}
+    assert kind.gate_values(CHAT, [rated, off_scale, None]) == [2, -1, None]
+    assert kind.gate_checks(CHAT)[0].options == {"min_value": 1, "max_value": 2}
+    assert kind.answer_error(CHAT, rated) is None
+    assert "rate the reply from 1 to 5" in (kind.answer_error(CHAT, off_scale) or "")
+
+
+def test_a_chat_takes_the_approved_conversation_and_scales_its_ratings() -> None:
+    kind = field_type(CHAT)
+    mine = {"turns": [{"run": 1, "message": "Q", "reply": "A", "rating": 5, "marks": []}]}
+    theirs = {"turns": [{"run": 2, "message": "Q", "reply": "B", "rating": 2, "marks": ["unsafe"]}]}
+    assert _aggregate(CHAT, [mine, theirs], approved=(1,)).value == theirs
+    assert _aggregate(CHAT, [mine, theirs]).value == mine
+    assert kind.dialogue(CHAT, theirs) == [("Q", "B", 0.25, False)]
+    truth = kind.true_value(CHAT, random.Random(3))
+    asked = kind.runs_to_ask(CHAT, truth)
+    assert len(asked) == 2 and all(asked)
+    cited = kind.cite(CHAT, truth, [(11, asked[0], "R1"), (12, asked[1], "R2")])
+    assert [(t["run"], t["reply"]) for t in cited["turns"]] == [(11, "R1"), (12, "R2")]
+    assert kind.runs_to_ask(CHAT, cited) == [] and kind.answer_error(CHAT, cited) is None

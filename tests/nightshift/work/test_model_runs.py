@@ -36,11 +36,14 @@ def _rewrite_spec(project: ProjectSpec, url: str, model: str = "nightshift-sim")
     return ProjectSpec.model_validate(data)
 
 
-def _task(sessions, project, server, tmp_path: Path, model: str = "nightshift-sim") -> tuple[int, int, int]:
+def _task(sessions, project, server, tmp_path: Path, model: str = "nightshift-sim", spec=None) -> tuple[int, int, int]:
     """(assignment, its expert, another expert's assignment) of a fresh generated, dispatched batch."""
     with transaction(sessions) as session:
-        apply_spec(session, _rewrite_spec(project, server.url, model))
-    rows = [good_row(f"r-{i}", prompt=f"Should Acme refinance loan number {i} this year?") for i in range(4)]
+        apply_spec(session, (spec or _rewrite_spec)(project, server.url, model))
+    rows = [
+        good_row(f"r-{i}", prompt=f"Should Acme refinance loan number {i} this year?", context="EUR revenue 40%.")
+        for i in range(4)
+    ]
     batch_id, _ = ingest_file(sessions, write_jsonl(tmp_path / "items.jsonl", rows))
     _generate(sessions, batch_id)
     with transaction(sessions) as session:
@@ -128,3 +131,86 @@ def test_a_simulated_expert_out_of_runs_passes_the_task_on(sessions, project, mo
         closed = session.get_one(Assignment, task)
         # Skipped with its reason, so dispatch gives the item to someone else; never left open.
         assert (closed.status, closed.status_reason) == ("skipped", OUT_OF_RUNS)
+
+
+def _chat_spec(project: ProjectSpec, url: str, model: str = "nightshift-sim") -> ProjectSpec:
+    data = with_generation(project, url, model=model).model_dump(mode="json")
+    data["project"]["labels"] = [
+        {"name": "rating", "type": "ordinal_scale", "min": 1, "max": 7},
+        {"name": "talk", "type": "chat", "min_turns": 2, "max_turns": 3},
+    ]
+    return ProjectSpec.model_validate(data)
+
+
+def _chat_task(sessions, project, server, tmp_path: Path) -> tuple[int, int]:
+    task, expert, _ = _task(sessions, project, server, tmp_path, spec=_chat_spec)
+    return task, expert
+
+
+def test_a_chat_carries_its_conversation_to_each_next_turn_and_stops_at_its_last(
+    sessions, project, model_server, tmp_path
+) -> None:
+    task, expert = _chat_task(sessions, project, model_server, tmp_path)
+    one = _run(sessions, expert, task, "What is the main risk here?", label="talk")
+    # The first message takes the prompt's place, after the item's context.
+    assert [role for role, _ in model_server.app.last_messages] == ["user"]
+    assert model_server.app.last_messages[0][1] == "EUR revenue 40%.\n\nWhat is the main risk here?"
+    two = _run(sessions, expert, task, "Which figure supports that?", label="talk")
+    assert [role for role, _ in model_server.app.last_messages] == ["user", "assistant", "user"]
+    assert model_server.app.last_messages[1:] == [("assistant", one.content), ("user", "Which figure supports that?")]
+    assert two.status == "ok" and two.content != one.content
+    # A turn asked while the one before is still with the model would fork the conversation.
+    with transaction(sessions) as session:
+        model_runs.start_run(session, expert, task, "talk", "And the second risk?")
+    with pytest.raises(model_runs.RunRefused, match="still answering your last message"):
+        _run(sessions, expert, task, "Hello?", label="talk")
+    with transaction(sessions) as session:
+        turns = model_runs.conversation(session, task, "talk")
+        assert [t[0] for t in turns] == [one.run_id, two.run_id]  # the unanswered turn is not part of it
+        session.execute(
+            ModelRun.__table__.update().where(ModelRun.status == "running").values(status="ok", content="Hedge it.")
+        )
+    with pytest.raises(model_runs.RunRefused, match="has had its 3 turns"):
+        _run(sessions, expert, task, "One more?", label="talk")
+    with pytest.raises(model_runs.RunRefused, match="a message must be 1 to 8000"):
+        _run(sessions, expert, task, "x" * 8001, label="talk")
+
+
+def test_a_chat_answer_rates_every_turn_in_order_and_is_stored_with_the_texts(
+    sessions, project, model_server, tmp_path
+) -> None:
+    from nightshift.platform.models import Submission
+
+    task, expert = _chat_task(sessions, project, model_server, tmp_path)
+    one = _run(sessions, expert, task, "What is the main risk here?", label="talk")
+    two = _run(sessions, expert, task, "Which figure supports that?", label="talk")
+
+    def turn(run: int, rating: int = 4, **more: object) -> dict:
+        return {"run": run, "rating": rating, **more}
+
+    for talk, why in [
+        ({"turns": [turn(one.run_id)]}, "a chat of 2 to 3 turns"),
+        ({"turns": [turn(two.run_id), turn(one.run_id)]}, "rate every turn of this task's chat, in order"),
+        ({"turns": [turn(one.run_id), turn(two.run_id + 99)]}, "not one of this task's chat"),
+        ({"turns": [turn(one.run_id), turn(two.run_id, 9)]}, "turn 2: rate the reply from 1 to 5"),
+        ({"turns": [turn(one.run_id), turn(two.run_id, marks=["typo"])]}, "turn 2: marks must be distinct error"),
+        ({"turns": [turn(one.run_id), {"rating": 3}]}, "turn 2: send the message to the model first"),
+    ]:
+        with transaction(sessions) as session, pytest.raises(AnswerInvalid) as refused:
+            answers.submit_answer(session, expert, task, {"rating": 4, "talk": talk})
+        assert why in refused.value.errors["talk"], (talk, refused.value.errors)
+    # What a client sends for the texts is not what is stored: the runs' texts are.
+    sent = {
+        "turns": [
+            turn(one.run_id, 2, marks=["factual_error"], note="wrong rate", reply="forged"),
+            turn(two.run_id, 5),
+        ]
+    }
+    with transaction(sessions) as session:
+        stored_id = answers.submit_answer(session, expert, task, {"rating": 4, "talk": sent})
+    with sessions() as session:
+        stored = session.get_one(Submission, stored_id).answer["talk"]["turns"]
+    assert [(t["run"], t["message"], t["reply"], t["rating"], t["marks"], t["note"]) for t in stored] == [
+        (one.run_id, "What is the main risk here?", one.content, 2, ["factual_error"], "wrong rate"),
+        (two.run_id, "Which figure supports that?", two.content, 5, [], ""),
+    ]
