@@ -154,7 +154,10 @@ def run_demo(items: Path | None = None) -> None:
             if (folder / "training" / f"{kind}.parquet").exists():
                 say(f"  training data ({kind:<10}) {folder / 'training' / f'{kind}.parquet'}")
         say(f"  dataset card          {folder / 'README.md'} (datasets.load_dataset(folder, 'preference'))")
-    say(f"  cost so far           ${status.cost_so_far_usd} of a ${status.budget_usd} batch budget")
+    say(
+        f"  cost so far           ${status.cost_so_far_usd} (models' tokens ${status.model_cost_usd}) "
+        f"of a ${status.budget_usd} batch budget"
+    )
     say(f"  expert pay {paid.period}    ${paid.period_total} to {paid.payees} experts ({paid.csv_path})")
     say(f"  wall time             {time.perf_counter() - started:.1f} s")
     reset_resources()

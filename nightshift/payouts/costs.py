@@ -1,4 +1,5 @@
-"""What batches and projects have cost so far, priced as the ledger pays."""
+"""What batches and projects have cost so far: the experts' work priced as the ledger pays it, and
+the project's models' tokens at each endpoint's prices (the generated answers and the experts' runs)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from nightshift.payouts.ledger import Specs, money, time_pay
-from nightshift.platform.models import Assignment, Batch, Expert, Item, PayoutEntry
+from nightshift.platform.models import Assignment, Batch, Expert, Item, ModelResponse, ModelRun, PayoutEntry
+
+MILLION = Decimal(1_000_000)
 
 
 def batch_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal]:
@@ -48,13 +51,56 @@ def batch_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal
     return out
 
 
+def model_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal]:
+    """Each batch's model tokens so far, to the cent, at the prices its project's spec gives each
+    endpoint: the answers generated for its items and the runs its experts asked for."""
+    if not batch_ids:
+        return {}
+    specs = Specs(session)
+    project_of = dict(session.execute(select(Batch.id, Batch.project_id).where(Batch.id.in_(list(batch_ids)))).all())
+    tokens: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    ids = list(batch_ids)
+    generated = (
+        select(
+            Item.batch_id,
+            ModelResponse.endpoint,
+            func.sum(ModelResponse.prompt_tokens),
+            func.sum(ModelResponse.completion_tokens),
+        )
+        .join(Item, Item.id == ModelResponse.item_id)
+        .where(Item.batch_id.in_(ids))
+        .group_by(Item.batch_id, ModelResponse.endpoint)
+    )
+    ran = (
+        select(Item.batch_id, ModelRun.endpoint, func.sum(ModelRun.prompt_tokens), func.sum(ModelRun.completion_tokens))
+        .join(Assignment, Assignment.id == ModelRun.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.batch_id.in_(ids))
+        .group_by(Item.batch_id, ModelRun.endpoint)
+    )
+    for query in (generated, ran):
+        for batch_id, endpoint, prompt, completion in session.execute(query):
+            tokens[(batch_id, endpoint)][0] += int(prompt or 0)
+            tokens[(batch_id, endpoint)][1] += int(completion or 0)
+    out: dict[int, Decimal] = dict.fromkeys(batch_ids, Decimal("0.00"))
+    for (batch_id, endpoint), (prompt, completion) in tokens.items():
+        generation = specs(project_of[batch_id]).generation
+        priced = next((e for e in generation.endpoints if e.name == endpoint), None) if generation else None
+        if priced is not None:
+            cost = prompt * priced.usd_per_million_prompt_tokens + completion * priced.usd_per_million_completion_tokens
+            out[batch_id] += money(cost / MILLION)
+    return out
+
+
 def project_costs(session: Session, project_ids: Sequence[int]) -> dict[int, Decimal]:
-    """Each project's cost so far: its batches' work plus the bonuses and corrections paid on it."""
+    """Each project's cost so far: its batches' work and model tokens, plus the bonuses and
+    corrections paid on it."""
     batches = session.execute(select(Batch.project_id, Batch.id).where(Batch.project_id.in_(list(project_ids)))).all()
     costs = batch_costs(session, [b for _, b in batches])
+    models = model_costs(session, [b for _, b in batches])
     out: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
     for project_id, batch_id in batches:
-        out[project_id] += costs.get(batch_id, Decimal("0.00"))
+        out[project_id] += costs.get(batch_id, Decimal("0.00")) + models.get(batch_id, Decimal("0.00"))
     for project_id, extra in session.execute(
         select(PayoutEntry.project_id, func.sum(PayoutEntry.amount))
         .where(PayoutEntry.project_id.in_(list(project_ids)), PayoutEntry.kind.in_(("bonus", "correction")))

@@ -351,6 +351,9 @@ class ModelEndpoint(Strict):
     )
     max_concurrent: int = Field(default=16, ge=1, le=512, description="Requests in flight at once, all workers.")
     per_minute: int | None = Field(default=None, ge=1, le=1_000_000, description="Requests started per minute.")
+    # What the endpoint's tokens cost, for the project's cost (a local model costs nothing).
+    usd_per_million_prompt_tokens: Decimal = Field(default=Decimal("0"), ge=0, le=100_000, decimal_places=6)
+    usd_per_million_completion_tokens: Decimal = Field(default=Decimal("0"), ge=0, le=100_000, decimal_places=6)
 
 
 class Generation(Strict):

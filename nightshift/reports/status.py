@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from nightshift.payouts.costs import batch_costs, project_costs
+from nightshift.payouts.costs import batch_costs, model_costs, project_costs
 from nightshift.platform.models import (
     Assignment,
     Batch,
@@ -37,7 +37,9 @@ class BatchStatus:
     assignments: dict[str, int] = field(default_factory=dict)
     gates: dict[str, str] = field(default_factory=dict)
     mean_agreement: float | None = None
+    # The experts' pay and the models' tokens so far; model_cost_usd is the models' share of it.
     cost_so_far_usd: str = "0.00"
+    model_cost_usd: str = "0.00"
     budget_usd: str | None = None
     project_cost_usd: str = "0.00"
     project_budget_usd: str | None = None
@@ -225,15 +227,19 @@ def open_batch_ids(session: Session) -> list[int]:
 
 
 def _costs(session: Session, out: dict[int, BatchStatus]) -> None:
-    """Cost so far as the payout ledger will pay it, beside the batch's and project's budgets."""
+    """Cost so far (the experts' pay as the payout ledger will pay it, and the models' tokens),
+    beside the batch's and project's budgets."""
     project_of = dict(session.execute(select(Batch.id, Batch.project_id).where(Batch.id.in_(list(out)))).tuples().all())
     batch_cost = batch_costs(session, list(out))
+    model_cost = model_costs(session, list(out))
     project_cost = project_costs(session, sorted(set(project_of.values())))
     budgets = {pid: project_spec(session, pid).project.budget for pid in set(project_of.values())}
     for batch_id, status in out.items():
         project_id = project_of[batch_id]
         budget = budgets[project_id]
-        status.cost_so_far_usd = str(batch_cost.get(batch_id, Decimal("0.00")))
+        models = model_cost.get(batch_id, Decimal("0.00"))
+        status.cost_so_far_usd = str(batch_cost.get(batch_id, Decimal("0.00")) + models)
+        status.model_cost_usd = str(models)
         status.budget_usd = str(budget.per_batch) if budget.per_batch is not None else None
         status.project_cost_usd = str(project_cost.get(project_id, Decimal("0.00")))
         status.project_budget_usd = str(budget.project) if budget.project is not None else None

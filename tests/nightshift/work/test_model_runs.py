@@ -214,3 +214,47 @@ def test_a_chat_answer_rates_every_turn_in_order_and_is_stored_with_the_texts(
         (one.run_id, "What is the main risk here?", one.content, 2, ["factual_error"], "wrong rate"),
         (two.run_id, "Which figure supports that?", two.content, 5, [], ""),
     ]
+
+
+def _priced_spec(project: ProjectSpec, url: str, model: str = "nightshift-sim") -> ProjectSpec:
+    data = _rewrite_spec(project, url, model).model_dump(mode="json")
+    data["project"]["generation"]["endpoints"][0] |= {
+        "usd_per_million_prompt_tokens": "1000",
+        "usd_per_million_completion_tokens": "5000",
+    }
+    return ProjectSpec.model_validate(data)
+
+
+def test_the_models_tokens_are_priced_into_the_batch_and_project_cost(
+    sessions, project, model_server, tmp_path
+) -> None:
+    from decimal import Decimal
+
+    from sqlalchemy import func
+
+    from nightshift.payouts.costs import model_costs, project_costs
+    from nightshift.platform.models import Item, ModelResponse
+    from nightshift.reports.status import batch_statuses
+
+    task, expert, _ = _task(sessions, project, model_server, tmp_path, spec=_priced_spec)
+    _run(sessions, expert, task)
+    with sessions() as session:
+        batch, project_id = session.execute(
+            select(Item.batch_id, Item.project_id)
+            .join(Assignment, Assignment.item_id == Item.id)
+            .where(Assignment.id == task)
+        ).one()
+        # The answers generated for the batch's items, and the expert's run: every token priced.
+        prompt = session.scalar(select(func.sum(ModelResponse.prompt_tokens))) + session.scalar(
+            select(func.sum(ModelRun.prompt_tokens))
+        )
+        completion = session.scalar(select(func.sum(ModelResponse.completion_tokens))) + session.scalar(
+            select(func.sum(ModelRun.completion_tokens))
+        )
+        expected = (Decimal(prompt) * 1000 + Decimal(completion) * 5000) / 1_000_000
+        assert prompt and completion and expected > Decimal("0.10")
+        cost = model_costs(session, [batch])[batch]
+        assert abs(cost - expected) <= Decimal("0.01")
+        assert project_costs(session, [project_id])[project_id] == cost  # no expert has been paid yet
+        [status] = batch_statuses(session, [batch])
+        assert (status.cost_so_far_usd, status.model_cost_usd) == (str(cost), str(cost))
