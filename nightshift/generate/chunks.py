@@ -94,7 +94,9 @@ def generate_chunk(
             responses.store(session, rows)
 
     async def run() -> ChunkReport:
-        model = OpenAIChatModel.for_endpoint(endpoint, api_key, endpoint.max_concurrent)
+        # Connections to spare beyond the requests in flight: a request that starts as the one
+        # before it ends need not wait for that one's connection to be handed back.
+        model = OpenAIChatModel.for_endpoint(endpoint, api_key, 2 * endpoint.max_concurrent)
         try:
             return await ask_all(model, requests, row_of, write, endpoint.max_concurrent, endpoint.per_minute)
         finally:
