@@ -69,8 +69,13 @@ templates.env.globals["field_control"] = field_control
 def chat_turns(task: work_tasks.TaskView | None, label: str, value: Any) -> list[dict[str, Any]]:
     """A chat's turns to show, oldest first, each {run_id, message, reply, rating, marks, note}:
     the task's own answered turns (the annotator's page), else the stored answer's (a review)."""
+    stored = value.get("turns") if isinstance(value, dict) else None
+    # A draft holds whatever its expert saved (the API takes any JSON): only turns citing a run by
+    # its id count, and what they say is shown as text.
     given = (
-        {t.get("run"): t for t in value.get("turns") or [] if isinstance(t, dict)} if isinstance(value, dict) else {}
+        {t["run"]: t for t in stored if isinstance(t, dict) and type(t.get("run")) is int}
+        if isinstance(stored, list)
+        else {}
     )
     runs = (task.runs or {}) if task is not None else {}
     held = sorted((r for r in runs.values() if r["label"] == label and r["status"] == "ok"), key=lambda r: r["run_id"])
@@ -80,11 +85,15 @@ def chat_turns(task: work_tasks.TaskView | None, label: str, value: Any) -> list
         turns = [
             {"run_id": run, "message": str(t.get("message") or ""), "reply": str(t.get("reply") or "")}
             for run, t in given.items()
-            if isinstance(run, int)
         ]
     for turn in turns:
         rated = given.get(turn["run_id"]) or {}
-        turn |= {"rating": rated.get("rating"), "marks": rated.get("marks") or [], "note": rated.get("note") or ""}
+        marks = rated.get("marks")
+        turn |= {
+            "rating": rated.get("rating"),
+            "marks": [str(m) for m in marks] if isinstance(marks, list) else [],
+            "note": str(rated.get("note") or ""),
+        }
     return turns
 
 

@@ -180,3 +180,12 @@ def test_generated_drafts_and_form_posts_never_get_a_server_error(world) -> None
 
         check()
     assert not failures, failures[:5]
+
+
+def test_a_hostile_chat_draft_renders_as_text_not_a_500() -> None:
+    from app.pages import chat_turns
+
+    for saved in (5, "turns", {"turns": 5}, {"turns": "x"}, {"turns": [{"run": [1]}, {"run": {"a": 1}}, 7]}):
+        assert chat_turns(None, "talk", saved) == []
+    [turn] = chat_turns(None, "talk", {"turns": [{"run": 3, "message": {"x": 1}, "marks": "unsafe", "note": 9}]})
+    assert turn == {"run_id": 3, "message": "{'x': 1}", "reply": "", "rating": None, "marks": [], "note": "9"}
