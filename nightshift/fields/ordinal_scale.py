@@ -5,22 +5,22 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from nightshift.fields.alpha import alpha
 from nightshift.fields.base import Answers, Ballot, ColumnCheck, FieldResult, FieldType
-from nightshift.projects.spec import OrdinalScale
+from nightshift.projects.spec import GradedPreference, OrdinalScale
+
+# A label whose answer is a whole number from its min to its max.
+S = TypeVar("S", bound=OrdinalScale | GradedPreference)
 
 
-class OrdinalScaleField(FieldType[OrdinalScale]):
+class ScaleField(FieldType[S]):
     """Aggregated by the median (mean and spread kept); ordinal alpha; agrees within one step."""
 
-    label_class = OrdinalScale
-    type_name = "ordinal_scale"
-    control = "ordinal_scale"
     comparison_order = 0
 
-    def answer_error(self, label: OrdinalScale, value: Any) -> str | None:
+    def answer_error(self, label: S, value: Any) -> str | None:
         if not isinstance(value, int) or isinstance(value, bool) or not label.min <= value <= label.max:
             return f"must be a whole number from {label.min} to {label.max}"
         return None
@@ -34,7 +34,7 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
         return int(raw) if digits.isascii() and digits.isdigit() and len(digits) <= 18 else raw
 
     def aggregate(
-        self, label: OrdinalScale, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
+        self, label: S, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
     ) -> FieldResult:
         nums = sorted(int(v) for v in present)
         count, total = len(nums), sum(nums)
@@ -57,7 +57,7 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
         share = len([n for n in nums if abs(n - median) <= 1]) / count
         return FieldResult(math.floor(median + 0.5), method, share)
 
-    def alpha(self, label: OrdinalScale, answers: Answers) -> float | None:
+    def alpha(self, label: S, answers: Answers) -> float | None:
         domain: list[Any] = list(range(label.min, label.max + 1))
         units = [[a.get(label.name) for a in item] for item in answers.values()]
         return alpha(units, domain, "ordinal")
@@ -65,24 +65,24 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
     def matches(self, got: Any, reference: Any) -> bool:
         return isinstance(got, int | float) and abs(got - reference) <= 1
 
-    def gold_credit(self, label: OrdinalScale, got: Any, reference: Any) -> float:
+    def gold_credit(self, label: S, got: Any, reference: Any) -> float:
         # By distance: one step off on a 1-7 scale keeps most of the credit, the far end none.
         if not isinstance(got, int | float) or isinstance(got, bool):
             return 0.0
         return max(0.0, 1.0 - abs(float(got) - float(reference)) / (label.max - label.min))
 
-    def true_value(self, label: OrdinalScale, rng: random.Random) -> Any:
+    def true_value(self, label: S, rng: random.Random) -> Any:
         return rng.randint(label.min, label.max)
 
-    def simulated_value(self, label: OrdinalScale, rng: random.Random, truth: Any, correct: bool) -> Any:
+    def simulated_value(self, label: S, rng: random.Random, truth: Any, correct: bool) -> Any:
         return truth if correct else rng.randint(label.min, label.max)
 
-    def scaled(self, label: OrdinalScale, value: Any) -> float | None:
+    def scaled(self, label: S, value: Any) -> float | None:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return None
         return round((float(value) - label.min) / (label.max - label.min), 6)
 
-    def gate_checks(self, label: OrdinalScale) -> list[ColumnCheck]:
+    def gate_checks(self, label: S) -> list[ColumnCheck]:
         return [
             ColumnCheck(
                 "ExpectColumnValuesToBeBetween",
@@ -91,6 +91,12 @@ class OrdinalScaleField(FieldType[OrdinalScale]):
                 {"min_value": label.min, "max_value": label.max},
             )
         ]
+
+
+class OrdinalScaleField(ScaleField[OrdinalScale]):
+    label_class = OrdinalScale
+    type_name = "ordinal_scale"
+    control = "ordinal_scale"
 
 
 def weighted_median(votes: list[tuple[int, float]]) -> float | None:

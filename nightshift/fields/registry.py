@@ -7,6 +7,7 @@ from typing import Any
 from nightshift.fields.base import FieldType, UnknownFieldType
 from nightshift.fields.chat import ChatField
 from nightshift.fields.free_text import FreeTextField
+from nightshift.fields.graded_preference import GradedPreferenceField
 from nightshift.fields.multi_choice import MultiChoiceField
 from nightshift.fields.ordinal_scale import OrdinalScaleField
 from nightshift.fields.pairwise_preference import PairwisePreferenceField
@@ -22,6 +23,7 @@ FIELD_TYPES: tuple[FieldType[Any], ...] = (
     MultiChoiceField(),
     FreeTextField(),
     PairwisePreferenceField(),
+    GradedPreferenceField(),
     RankingField(),
     RubricField(),
     SpansField(),

@@ -105,6 +105,29 @@ class PairwisePreference(_Label):
     options: list[str] = Field(default_factory=lambda: ["A", "B", "tie"])
 
 
+class GradedPreference(_Label):
+    """Which of two responses is better, and by how much: a whole number from -strength (the first
+    much better) through 0 (a tie) to +strength (the second much better)."""
+
+    type: Literal["graded_preference"]
+    options: list[str] = Field(default_factory=lambda: ["A", "B"], min_length=2, max_length=2)
+    strength: int = Field(default=3, ge=1, le=5, description="Levels of preference on each side of a tie.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> GradedPreference:
+        if self.options[0] == self.options[1]:
+            raise ValueError("options must be two different responses")
+        return self
+
+    @property
+    def min(self) -> int:
+        return -self.strength
+
+    @property
+    def max(self) -> int:
+        return self.strength
+
+
 class FreeText(_Label):
     type: Literal["free_text"]
     min_length: int = Field(default=0, ge=0)
@@ -222,6 +245,7 @@ Label = Annotated[
     | MultiChoice
     | OrdinalScale
     | PairwisePreference
+    | GradedPreference
     | FreeText
     | Ranking
     | Rubric

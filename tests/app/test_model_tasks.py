@@ -51,6 +51,8 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     data["project"]["gates"].update(min_time_on_task_seconds=1, reading_chars_per_second=None)
     # And a chat with the candidate model: two turns at least, each reply rated.
     data["project"]["labels"].append({"name": "follow_up", "type": "chat", "endpoint": "candidate", "min_turns": 2})
+    # And a graded preference between the first two answers.
+    data["project"]["labels"].append({"name": "a_vs_b", "type": "graded_preference", "strength": 3})
     spec = parse_spec(data)
     sessions = make_sessionmaker(make_engine(app_env))
     experts, _ = parse_experts(SAMPLES / "experts.jsonl")
@@ -164,6 +166,7 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         replies = [r.inner_text() for r in page.locator("pre.chat-reply").all()]
         assert len(replies) == 2 and all(replies) and replies[0] != replies[1]
         assert page.input_value("textarea[name=improved_prompt]") == PROMPT  # the rest of the form kept
+        page.check("input[aria-label='a_vs_b 2']")  # B better than A
         page.select_option("select[aria-label='follow_up turn 1 rating']", "rating:2")
         page.check("input[aria-label='follow_up turn 1 reasoning_flaw']")
         page.fill("input[aria-label='follow_up turn 1 note']", "Skips the leverage step.")
@@ -184,7 +187,7 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         page.screenshot(path=SCREENS / f"{shot}-submitted.png", full_page=True)
     with sessions() as session:
         answer = session.scalar(select(Submission.answer).where(Submission.assignment_id == task_id))
-    assert answer["ranking"] == ["B", "A", "C"]
+    assert answer["ranking"] == ["B", "A", "C"] and answer["a_vs_b"] == 2
     with sessions() as session:
         [run] = session.scalars(
             select(ModelRun).where(ModelRun.assignment_id == task_id, ModelRun.label == "improved_prompt")
@@ -245,6 +248,7 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     assert all(m["ranking"]["method"] == "bradley_terry" for m in methods)
     assert all(m["best_answer_grade"]["method"] == "median_per_criterion" for m in methods)
     assert all(m["error_spans"]["method"] == "overlap_match" for m in methods)
+    assert all(m["a_vs_b"]["method"] == "median_with_bradley_terry" and m["a_vs_b"]["ci95"] for m in methods)
 
     folder = next((tmp_path / "deliveries").glob(f"acme/{spec.project.slug}/batch-{batch}/v1"))
     manifest_files = {f["name"] for f in orjson.loads((folder / "manifest.json").read_bytes())["files"]}
@@ -263,7 +267,9 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     assert items == delivered_items
     # The best response per item, and each chat whose every reply is unmarked and rated high.
     assert items <= len(sft) <= 2 * items
-    assert len(preference) == 3 * items  # each full ranking of three orders three pairs
+    # Each full ranking of three orders three pairs; a graded preference one, unless a tie.
+    assert preference["source"].count("ranking") == 3 * items
+    assert 0 < preference["source"].count("a_vs_b") <= items
     # Each ranked response's score, and each chat reply's rating (two turns an item).
     assert reward["source"].count("ranking") == 3 * items and reward["source"].count("follow_up") == 2 * items
     first = sft[0]["messages"]

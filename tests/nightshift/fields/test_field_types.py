@@ -19,6 +19,7 @@ from nightshift.projects.spec import (
     Chat,
     Criterion,
     FreeText,
+    GradedPreference,
     Label,
     MultiChoice,
     OrdinalScale,
@@ -95,6 +96,7 @@ def test_every_label_class_of_the_spec_has_a_registered_field_type() -> None:
         Spans,
         PromptRewrite,
         Chat,
+        GradedPreference,
     }
     for cls in classes:
         kind = field_type(cls.model_construct(name="x"))
@@ -580,3 +582,29 @@ def test_a_chat_takes_the_approved_conversation_and_scales_its_ratings() -> None
     cited = kind.cite(CHAT, truth, [(11, asked[0], "R1"), (12, asked[1], "R2")])
     assert [(t["run"], t["reply"]) for t in cited["turns"]] == [(11, "R1"), (12, "R2")]
     assert kind.runs_to_ask(CHAT, cited) == [] and kind.answer_error(CHAT, cited) is None
+
+
+# --- graded preference ---
+
+GRADED = GradedPreference(name="better", type="graded_preference", strength=3)
+
+
+def test_a_graded_preference_is_a_scale_around_a_tie_with_bradley_terry_strengths() -> None:
+    kind = field_type(GRADED)
+    assert kind.answer_error(GRADED, -3) is None and kind.answer_error(GRADED, 0) is None
+    assert kind.answer_error(GRADED, 4) == "must be a whole number from -3 to 3"
+    assert kind.from_form(["-2"]) == -2
+    # Three experts: the first much prefers A, the second slightly, the third slightly prefers B.
+    result = _aggregate(GRADED, [-3, -1, 1])
+    assert result.value == -1 and result.method["method"] == "median_with_bradley_terry"
+    scores, ci = result.method["scores"], result.method["ci95"]
+    assert scores["A"] > 0 > scores["B"] and ci["A"][0] < scores["A"] < ci["A"][1]
+    # More and stronger votes for A: a wider margin between the two.
+    stronger = _aggregate(GRADED, [-3, -3, -3]).method["scores"]
+    assert stronger["A"] - stronger["B"] > scores["A"] - scores["B"]
+    assert kind.preferences(GRADED, -1, result.method) == [("A", "B", round(scores["A"] - scores["B"], 4))]
+    assert kind.preferences(GRADED, 0, result.method) == []
+    assert kind.response_scores(GRADED, -1, result.method) == scores
+    assert kind.gate_checks(GRADED)[0].options == {"min_value": -3, "max_value": 3}
+    answers = {1: [{"better": -3}, {"better": -3}], 2: [{"better": 2}, {"better": 2}]}
+    assert kind.alpha(GRADED, answers) == 1.0
