@@ -137,3 +137,31 @@ def test_an_expert_sees_the_models_answers_beside_the_item_never_which_model(
     assert shown == [stored["challenger"], stored["local"]]
     assert "Model response A" in page.inner_text("main") and "challenger" not in page.inner_text("main")
     page.screenshot(path=SCREENS / f"{request.node.callspec.id}-responses.png", full_page=True)
+
+
+def test_a_review_page_shows_the_annotators_chat_and_no_model_buttons() -> None:
+    from types import SimpleNamespace
+
+    from app.pages import templates
+
+    macros = templates.env.from_string(
+        '{% import "field_controls.html" as c with context %}'
+        '{{ c.chat(chat, "talk", value) }}{{ c.prompt_rewrite(rewrite, "rw", none) }}'
+    )
+    chat = {
+        "name": "talk",
+        "max_message_length": 100,
+        "max_turns": 3,
+        "min_turns": 1,
+        "rating_min": 1,
+        "rating_max": 5,
+        "error_types": ["unsafe"],
+        "max_note_chars": 50,
+    }
+    value = {"turns": [{"run": 3, "message": "Why?", "reply": "Because the covenant says so.", "rating": 4}]}
+    for role, buttons in (("review", False), ("annotate", True)):
+        task = SimpleNamespace(role=role, runs={}, rewrite_from="The prompt")
+        page = macros.render(task=task, chat=chat, rewrite={"name": "rw", "max_length": 200}, value=value)
+        assert "Because the covenant says so." in page
+        # On a review page a model button would submit the review's form: it is not there.
+        assert ("Send to the model" in page, "Run against the model" in page) == (buttons, buttons)
