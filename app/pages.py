@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -20,6 +21,7 @@ from nightshift.fields import field_type_named
 from nightshift.payouts import earnings
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import Principal, authenticate
+from nightshift.projects.spec import Label
 from nightshift.review import decisions
 from nightshift.work import access, answers, model_runs
 from nightshift.work import tasks as work_tasks
@@ -215,34 +217,33 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
     return RedirectResponse(f"{target}?flash=Submitted.+Thank+you", status_code=303)
 
 
+# The task's labels come as JSON: the field types take them typed.
+_LABEL: TypeAdapter[Label] = TypeAdapter(Label)
+
+
 def _run_model(
     request: Request, svc: Service, expert_id: int, task: work_tasks.TaskView, answer: dict[str, Any], label: str
 ) -> Response:
-    """Run the rewritten prompt (or send the chat's next message) to the model, keep the form as a
-    draft citing the run, and show the task again with the model's answer."""
-    value = answer.get(label)
-    chat = any(lab["name"] == label and lab["type"] == "chat" for lab in task.labels)
-    key = "message" if chat else "prompt"
-    prompt = value.get(key, "") if isinstance(value, dict) else ""
+    """Ask the model what the label's field holds (a rewritten prompt, a chat's next message), keep
+    the form as a draft citing the run, and show the task again with the model's answer."""
+    spec_label = next((lab for lab in task.labels if lab["name"] == label), None)
+    kind = field_type_named(spec_label["type"]) if spec_label else None
+    typed = _LABEL.validate_python(spec_label) if spec_label else None
+    # A label that asks the model nothing is refused by start_run, with its reason.
+    asked = kind.run_input(typed, answer.get(label)) if kind is not None and kind.needs_runs else ""
     try:
         with svc.transaction() as session:
-            pending = model_runs.start_run(session, expert_id, task.assignment_id, label, prompt)
+            pending = model_runs.start_run(session, expert_id, task.assignment_id, label, asked)
     except (model_runs.RunRefused, model_runs.RunLimited) as exc:
         status = 429 if isinstance(exc, model_runs.RunLimited) else 422
         return _page(request, "task.html", status, title="Task", task=task, values=answer, errors={label: str(exc)})
     ran = model_runs.finish_run(svc.resources.sessions, svc.resources.secrets, svc.resources.models, pending)
-    if chat:
-        turns = list(value.get("turns") or []) if isinstance(value, dict) else []
-        # A message the model did not answer stays in the box, to send again.
-        answer[label] = (
-            {"turns": [*turns, {"run": ran.run_id}]} if ran.status == "ok" else {"turns": turns, key: prompt}
-        )
-    else:
-        answer[label] = {"prompt": ran.prompt, "run": ran.run_id} if ran.status == "ok" else {"prompt": ran.prompt}
+    answered = ran.status == "ok"
+    assert kind is not None  # start_run took it: the label asks the model
+    answer[label] = kind.with_run(typed, answer.get(label), ran.run_id if answered else None, ran.prompt)
     with svc.transaction() as session:
         answers.save_draft(session, expert_id, task.assignment_id, answer)
-    done = ("The+model+answered" + ("" if chat else "+your+rewrite")) if ran.status == "ok" else ""
-    flash = done or "The+model+did+not+answer%3A+try+again"
+    flash = f"The+model+answered+your+{kind.run_noun}" if answered else "The+model+did+not+answer%3A+try+again"
     return RedirectResponse(f"/work/{task.assignment_id}?flash={flash}", status_code=303)
 
 

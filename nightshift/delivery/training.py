@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from nightshift.delivery.records import DELIVERABLE
 from nightshift.fields import field_type
 from nightshift.fields.chat import GOOD_REPLY
+from nightshift.generate.endpoints import endpoint_named, user_turn
 from nightshift.generate.responses import Shown, answers_in
 from nightshift.ingest.batches import file_checksum
 from nightshift.platform.models import Item, ItemResult
@@ -50,9 +51,7 @@ class TrainingRows:
 
 def prompt_messages(payload: dict[str, Any], generation: Generation) -> list[dict[str, str]]:
     """The user's turn as the models were asked it, without an endpoint's own system prompt."""
-    prompt = str(payload.get(generation.prompt_field) or "")
-    context = str(payload.get(generation.context_field) or "") if generation.context_field else ""
-    return [{"role": "user", "content": f"{context}\n\n{prompt}" if context else prompt}]
+    return [user_turn(payload, generation)]
 
 
 def item_rows(
@@ -130,13 +129,11 @@ def _chat_rows(
 ) -> None:
     generation = body.generation
     assert generation is not None
-    endpoints = sorted(generation.endpoints, key=lambda e: e.name)
     for label in body.labels:
         turns = field_type(label).dialogue(label, answer.get(label.name))
         if not turns:
             continue
-        chosen = getattr(label, "endpoint", None)
-        model = next((e.model for e in endpoints if e.name == chosen), endpoints[0].model)
+        model = endpoint_named(generation, getattr(label, "endpoint", None)).model
         # The first message took the item prompt's place, after the item's context.
         messages = prompt_messages({**payload, generation.prompt_field: turns[0][0]}, generation)
         for k, (message, reply, score, _) in enumerate(turns):

@@ -160,6 +160,18 @@ class FieldType(ABC, Generic[L]):
     def simulated_value(self, label: L, rng: random.Random, truth: Any, correct: bool) -> Any:
         """What a simulated expert answers: the truth when correct, else a guess from rng."""
 
+    # What the workbench's run button sends to the model, as its message says ("your rewrite").
+    run_noun: ClassVar[str] = "prompt"
+
+    def run_input(self, label: L, value: Any) -> str:
+        """With needs_runs: what a form's value asks the model (the page's run button)."""
+        raise NotImplementedError(f"{self.type_name} asks the model nothing")
+
+    def with_run(self, label: L, value: Any, run_id: int | None, asked: str) -> Any:
+        """The form's value once the model answered what it asked as run_id (None: no answer, so
+        what was asked stays to be asked again)."""
+        raise NotImplementedError(f"{self.type_name} asks the model nothing")
+
     def runs_to_ask(self, label: L, value: Any) -> list[str]:
         """With needs_runs: the prompts (or messages) a simulated value runs against the model, in
         order, before it can be submitted; none once it cites its runs."""

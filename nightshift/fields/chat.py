@@ -13,8 +13,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from nightshift.fields.base import AnswerContext, Ballot, ColumnCheck, FieldResult, FieldType
-from nightshift.fields.free_text import best_approved
+from nightshift.fields.base import AnswerContext, ColumnCheck
+from nightshift.fields.free_text import OwnWordsField
 from nightshift.projects.spec import Chat
 
 # What a turn of an answer may hold; the texts are the runs', whatever a client sent for them.
@@ -33,7 +33,7 @@ def turns_in_answer(value: Any) -> list[dict[str, Any]]:
     return [t for t in value.get("turns") or [] if isinstance(t, dict)] if isinstance(value, dict) else []
 
 
-class ChatField(FieldType[Chat]):
+class ChatField(OwnWordsField[Chat]):
     """Aggregated as free text is: the reviewer-approved conversation of the most reliable
     annotator (else the most reliable annotator's), with its ratings; each expert holds their own
     conversation, so there is no alpha and nothing is compared with gold."""
@@ -41,8 +41,6 @@ class ChatField(FieldType[Chat]):
     label_class = Chat
     type_name = "chat"
     control = "chat"
-    measures_alpha = False
-    comparison_order = None
     in_item_agreement = False
     needs_responses = True
     needs_runs = True
@@ -134,14 +132,6 @@ class ChatField(FieldType[Chat]):
             return None
         return value
 
-    def aggregate(
-        self, label: Chat, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
-    ) -> FieldResult:
-        return best_approved(label.name, present, ranked)
-
-    def matches(self, got: Any, reference: Any) -> bool:
-        raise NotImplementedError("a chat is never compared")
-
     def dialogue(self, label: Chat, value: Any) -> list[tuple[str, str, float, bool]]:
         """The stored conversation's turns: (message, reply, rating scaled to 0..1, unmarked)."""
         span = label.rating_max - label.rating_min
@@ -176,6 +166,16 @@ class ChatField(FieldType[Chat]):
                 turn["rating"] = rng.randint(label.rating_min, label.rating_max)
                 turn["marks"] = [rng.choice(label.error_types)] if rng.random() < 0.5 else []
         return {"turns": turns}
+
+    run_noun = "message"
+
+    def run_input(self, label: Chat, value: Any) -> str:
+        return str(value.get("message") or "") if isinstance(value, dict) else ""
+
+    def with_run(self, label: Chat, value: Any, run_id: int | None, asked: str) -> Any:
+        turns = turns_in_answer(value)
+        # A message the model did not answer stays in the box, to send again.
+        return {"turns": [*turns, {"run": run_id}]} if run_id is not None else {"turns": turns, "message": asked}
 
     def runs_to_ask(self, label: Chat, value: Any) -> list[str]:
         turns = turns_in_answer(value)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from nightshift.fields.base import Ballot, ColumnCheck, FieldResult, FieldType
-from nightshift.projects.spec import FreeText, PromptRewrite
+from nightshift.projects.spec import FreeText, PromptRewrite, _Label
 
 
 def length_column(name: str) -> str:
@@ -16,16 +16,33 @@ def length_column(name: str) -> str:
     return f"{name}__length"
 
 
-class FreeTextField(FieldType[FreeText]):
-    """Aggregated by taking the reviewer-approved text of the most reliable annotator (else the
-    most reliable annotator's); no alpha, never compared with gold; checked for pasted copies."""
+W = TypeVar("W", bound=_Label)
+
+
+class OwnWordsField(FieldType[W]):
+    """An expert's own words (a text, a rewrite, a conversation): not voted on but taken whole, the
+    reviewer-approved answer of the most reliable annotator (else the most reliable annotator's);
+    no alpha, never compared with gold."""
+
+    measures_alpha = False
+    comparison_order = None
+
+    def aggregate(
+        self, label: W, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
+    ) -> FieldResult:
+        return best_approved(label.name, present, ranked)
+
+    def matches(self, got: Any, reference: Any) -> bool:
+        raise NotImplementedError(f"{self.type_name} is never compared")
+
+
+class FreeTextField(OwnWordsField[FreeText]):
+    """Free text, checked for pasted copies."""
 
     label_class = FreeText
     type_name = "free_text"
     control = "free_text"
-    measures_alpha = False
     checked_for_copies = True
-    comparison_order = None
 
     def answer_error(self, label: FreeText, value: Any) -> str | None:
         if not isinstance(value, str):
@@ -33,14 +50,6 @@ class FreeTextField(FieldType[FreeText]):
         if not label.min_length <= len(value.strip()) <= label.max_length:
             return f"must be {label.min_length} to {label.max_length} characters"
         return None
-
-    def aggregate(
-        self, label: FreeText, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
-    ) -> FieldResult:
-        return best_approved(label.name, present, ranked)
-
-    def matches(self, got: Any, reference: Any) -> bool:
-        raise NotImplementedError("free text is never compared")
 
     def true_value(self, label: FreeText, rng: random.Random) -> Any:
         return simulated_text(rng, label, "A careful answer")

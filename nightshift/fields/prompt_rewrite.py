@@ -13,20 +13,18 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from nightshift.fields.base import AnswerContext, Ballot, ColumnCheck, FieldResult, FieldType
-from nightshift.fields.free_text import best_approved, length_column, simulated_text
+from nightshift.fields.base import AnswerContext, ColumnCheck
+from nightshift.fields.free_text import OwnWordsField, length_column, simulated_text
 from nightshift.projects.spec import PromptRewrite
 
 
-class PromptRewriteField(FieldType[PromptRewrite]):
+class PromptRewriteField(OwnWordsField[PromptRewrite]):
     """Aggregated as free text is: the reviewer-approved rewrite of the most reliable annotator
     (else the most reliable annotator's), with its run; no alpha, never compared with gold."""
 
     label_class = PromptRewrite
     type_name = "prompt_rewrite"
     control = "prompt_rewrite"
-    measures_alpha = False
-    comparison_order = None
     in_item_agreement = False
     needs_responses = True
     needs_runs = True
@@ -57,6 +55,14 @@ class PromptRewriteField(FieldType[PromptRewrite]):
         answers = {run_id: reply for run_id, _, reply in context.turns(label.name)}
         return {"prompt": value["prompt"].strip(), "run": value["run"], "answer": answers.get(value["run"], "")}
 
+    run_noun = "rewrite"
+
+    def run_input(self, label: PromptRewrite, value: Any) -> str:
+        return str(value.get("prompt") or "") if isinstance(value, dict) else ""
+
+    def with_run(self, label: PromptRewrite, value: Any, run_id: int | None, asked: str) -> Any:
+        return {"prompt": asked} if run_id is None else {"prompt": asked, "run": run_id}
+
     def runs_to_ask(self, label: PromptRewrite, value: Any) -> list[str]:
         return [value["prompt"]] if isinstance(value, dict) and "run" not in value else []
 
@@ -74,14 +80,6 @@ class PromptRewriteField(FieldType[PromptRewrite]):
         if run.isascii() and run.isdigit() and len(run) < 19:
             value["run"] = int(run)
         return value
-
-    def aggregate(
-        self, label: PromptRewrite, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
-    ) -> FieldResult:
-        return best_approved(label.name, present, ranked)
-
-    def matches(self, got: Any, reference: Any) -> bool:
-        raise NotImplementedError("a rewrite is never compared")
 
     def true_value(self, label: PromptRewrite, rng: random.Random) -> Any:
         return {"prompt": simulated_text(rng, label, "Rewrite")}

@@ -33,14 +33,23 @@ def model_key(generation: Generation, endpoint: ModelEndpoint) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def messages_for(payload: dict[str, Any], generation: Generation, endpoint: ModelEndpoint) -> list[dict[str, str]]:
-    """The chat messages for one item: the endpoint's system prompt, then the item's context and
-    prompt as the user's turn."""
-    messages = [{"role": "system", "content": endpoint.system_prompt}] if endpoint.system_prompt else []
+def user_turn(payload: dict[str, Any], generation: Generation) -> dict[str, str]:
+    """The item's context and prompt as the user's turn."""
     prompt = str(payload.get(generation.prompt_field) or "")
     context = str(payload.get(generation.context_field) or "") if generation.context_field else ""
-    messages.append({"role": "user", "content": f"{context}\n\n{prompt}" if context else prompt})
-    return messages
+    return {"role": "user", "content": f"{context}\n\n{prompt}" if context else prompt}
+
+
+def messages_for(payload: dict[str, Any], generation: Generation, endpoint: ModelEndpoint) -> list[dict[str, str]]:
+    """The chat messages for one item: the endpoint's system prompt, then the user's turn."""
+    system = [{"role": "system", "content": endpoint.system_prompt}] if endpoint.system_prompt else []
+    return [*system, user_turn(payload, generation)]
+
+
+def endpoint_named(generation: Generation, name: str | None) -> ModelEndpoint:
+    """The endpoint a label names (a rewrite's runs, a chat), else the first by name."""
+    endpoints = sorted(generation.endpoints, key=lambda e: e.name)
+    return next((e for e in endpoints if e.name == name), endpoints[0])
 
 
 def request_parameters(endpoint: ModelEndpoint) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from nightshift.generate.endpoints import messages_for
+from nightshift.generate.endpoints import endpoint_named, messages_for
 from nightshift.generate.shared import SharedModels
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
@@ -128,8 +128,7 @@ def start_run(
         raise RunRefused(f"the rewritten prompt must be {label.min_length} to {label.max_length} characters")
     generation = project.generation
     assert generation is not None  # the spec refuses a rewrite label without generation
-    endpoints = sorted(generation.endpoints, key=lambda e: e.name)
-    endpoint = next((e for e in endpoints if e.name == label.endpoint), endpoints[0])
+    endpoint = endpoint_named(generation, label.endpoint)
     # The limit holds under the expert's row lock: two runs asked at once cannot both pass it.
     session.execute(select(Expert.id).where(Expert.id == expert_id).with_for_update())
     used = session.scalar(
