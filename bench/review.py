@@ -174,6 +174,7 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     with sessions() as session:
         rows = gates.submissions_to_gate(session, 1)
         project = project_spec(session, 1).project
+        gates.add_echoes(session, rows, project)
     times["read"] = time.perf_counter() - started
     mark = time.perf_counter()
     outcome = check_submissions(rows, project, docs)

@@ -117,6 +117,7 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
             with sessions() as session:
                 rows_ = gates.submissions_to_gate(session, 1)
                 project = project_spec(session, 1).project
+                gates.add_echoes(session, rows_, project)
             outcome = check_submissions(rows_, project)
             report = settle.ReviewReport()
             with transaction(sessions) as session:

@@ -1,5 +1,6 @@
 """Gate: every submission matches the label schema, has its texts, took a plausible time for what
-there was to read, and is the expert's own words (no free text identical to another expert's)."""
+there was to read, and is the expert's own words (no free text identical to another expert's, none
+that repeats the item's input or a model's answer with trivial edits)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def build_checks(project: ProjectBody) -> list[Check]:
             "too fast for the length of the item",
         ),
         Check(gxe.ExpectColumnValuesToBeNull(column="pasted_field"), "free text identical to another expert's"),
+        Check(
+            gxe.ExpectColumnValuesToBeNull(column="echoed"),
+            "own words that repeat the item's input or a model's answer with trivial edits",
+        ),
     ]
     for label in project.labels:
         kind = field_type(label)
@@ -91,5 +96,7 @@ def check_submissions(
     frame = pd.DataFrame(columns)
     # Object dtype: an all-None column must stay a column of nulls, not become floats.
     frame["pasted_field"] = pd.Series([pasted.get(i) for i in ids], dtype=object)
+    # review.gates.add_echoes marks the rows whose words repeat what their item showed.
+    frame["echoed"] = pd.Series([r.get("echoed") for r in rows], dtype=object)
     checked = run_checks(GATE, frame, build_checks(project), "submission_id", docs_dir)
     return GateOutcome(GATE, ids, checked.failures, thresholds, checked.summaries, checked.docs_url)

@@ -32,6 +32,7 @@ class ReviewResult(BaseModel):
     rework_items: int
     more_overlap_items: int
     adjudication_items: int = 0
+    awaiting_review: int = 0
     batch_status: str
 
 
@@ -84,6 +85,10 @@ def review_flow(params: ReviewParams) -> ReviewResult:
     for tally in tallies:
         if tally.failed:
             notify_ops(wording.review_gate_failed(tally, batch_id))
+    if report.awaiting_review:
+        print(
+            f"batch {batch_id}: {report.awaiting_review} annotations wait for their review before the gate judges them"
+        )
     if report.batch_status == "passed":
         # The deliver deployment's trigger (prefect.yaml) starts this batch's delivery on this event.
         emit_event(
@@ -101,5 +106,6 @@ def review_flow(params: ReviewParams) -> ReviewResult:
         rework_items=items.rework_items,
         more_overlap_items=items.more_overlap_items,
         adjudication_items=items.adjudication_items,
+        awaiting_review=report.awaiting_review,
         batch_status=report.batch_status,
     )

@@ -53,6 +53,7 @@ def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | 
         project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
         rows = gates.submissions_to_gate(session, batch_id, items)
         gates.add_response_lengths(session, rows, project)
+        gates.add_echoes(session, rows, project)
     outcome = check_submissions(rows, project, docs, copies)
     if outcome.evaluated_ids:
         with transaction(resources().sessions) as session:
@@ -80,6 +81,7 @@ def settle_experts(batch_id: int) -> tuple[settle.ReviewReport, list[dict[str, A
     docs = resources().settings.resolved_data_docs_dir
     with transaction(resources().sessions) as session:
         report = rounds.settle_experts(session, batch_id, partial(check_gold, docs_dir=docs), "gate")
+        report.awaiting_review = gates.held_for_review(session, batch_id)
         rows = quality_table(session, batch_id, report.evidence, limit=QUALITY_ROWS)
     report.evidence = None
     return report, [row | {"interval_90": "{:.3f}-{:.3f}".format(*row["interval_90"])} for row in rows]

@@ -81,6 +81,8 @@ class FieldType(ABC, Generic[L]):
     measures_alpha: ClassVar[bool] = True
     # Compared for text pasted by several experts.
     checked_for_copies: ClassVar[bool] = False
+    # Its answers hold the expert's words, compared with what the item showed them (review.echoes).
+    checked_for_echoes: ClassVar[bool] = False
     # Its answers point into the item's model responses or the task's runs: checked against them too.
     needs_responses: ClassVar[bool] = False
     # Its answers cite the task's model runs (the workbench shows them and can ask for more).
@@ -162,6 +164,11 @@ class FieldType(ABC, Generic[L]):
 
     # What the workbench's run button sends to the model, as its message says ("your rewrite").
     run_noun: ClassVar[str] = "prompt"
+
+    def echo_text(self, label: L, value: Any) -> str | None:
+        """With checked_for_echoes: the expert's own words in this answer, which must not be the
+        item's input or a model's answer with trivial edits."""
+        return None
 
     def run_input(self, label: L, value: Any) -> str:
         """With needs_runs: what a form's value asks the model (the page's run button)."""

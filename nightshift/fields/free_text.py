@@ -43,6 +43,10 @@ class FreeTextField(OwnWordsField[FreeText]):
     type_name = "free_text"
     control = "free_text"
     checked_for_copies = True
+    checked_for_echoes = True
+
+    def echo_text(self, label: FreeText, value: Any) -> str | None:
+        return value if isinstance(value, str) else None
 
     def answer_error(self, label: FreeText, value: Any) -> str | None:
         if not isinstance(value, str):

@@ -57,6 +57,12 @@ class PromptRewriteField(OwnWordsField[PromptRewrite]):
 
     run_noun = "rewrite"
 
+    checked_for_echoes = True
+
+    def echo_text(self, label: PromptRewrite, value: Any) -> str | None:
+        # A rewrite that is the item's prompt with a word changed taught the model nothing.
+        return self.run_input(label, value) or None
+
     def run_input(self, label: PromptRewrite, value: Any) -> str:
         return str(value.get("prompt") or "") if isinstance(value, dict) else ""
 

@@ -310,6 +310,13 @@ class Gates(Strict):
     min_copied_text_length: int = Field(
         default=40, ge=1, description="Free text this long or longer, identical across experts, is flagged as pasted."
     )
+    max_echo_similarity: float = Field(
+        default=0.9,
+        ge=0.5,
+        le=1,
+        description="An expert's text (free text, a rewrite) at least this alike (0-1, case and punctuation "
+        "ignored) to the item's input or a model's answer is rejected as a trivial edit. 1: never checked.",
+    )
     max_failed_share: float = Field(default=0.2, ge=0, le=1, description="Share of failing submissions.")
 
 
@@ -425,6 +432,22 @@ class ProjectBody(Strict):
         description="With review on: the share of proven experts' annotations a reviewer sees (a fixed "
         "sample). New experts' and those under a new expert's quality are always reviewed: that is where a "
         "review can change an outcome. 1: every annotation.",
+    )
+    review_wait_hours: float = Field(
+        default=0,
+        ge=0,
+        le=720,
+        description="With review on: how long an annotation the review policy picks waits for a reviewer "
+        "before the submissions gate judges it without one (no reviewer able to take it: no wait). 0: the "
+        "gate waits only for reviews already claimed. The gate never judges an annotation while its review "
+        "is open.",
+    )
+    rework_rounds: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Times an item's annotations may be rejected (by the submissions gate or a reviewer) "
+        "before an adjudicator decides it instead of another rework round.",
     )
     gold_rate: float = Field(default=0.05, ge=0, le=0.5)
     assignment_deadline_hours: float = Field(default=24, gt=0)

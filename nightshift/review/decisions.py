@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from nightshift.experts.registry import RELIABILITY_PRIOR
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import (
     Assignment,
@@ -25,6 +24,8 @@ from nightshift.platform.models import (
 )
 from nightshift.platform.sql import is_postgres
 from nightshift.projects.registry import project_body
+from nightshift.review.policy import REVIEWER_TIERS, rework_spent, spent_rounds, worth_reviewing
+from nightshift.review.settle import adjudicator_available
 from nightshift.work.access import (
     AnswerInvalid,
     ConflictError,
@@ -37,10 +38,6 @@ from nightshift.work.access import (
 )
 from nightshift.work.submissions import TaskContext, answer_errors, cites_runs, completed_answer, seconds_on_task
 from nightshift.work.tasks import next_task
-
-REVIEWER_TIERS = ("reviewer", "adjudicator")
-# Knuth's multiplicative hash: consecutive submission ids land far apart, so a sample by id is even.
-SAMPLE_HASH = 2654435761
 
 
 def _lock_expert(session: Session, expert_id: int) -> None:
@@ -87,7 +84,7 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
         .join(Item, Item.id == Assignment.item_id)
         .join(author, author.id == Assignment.expert_id)
         .where(
-            or_(*(_worth_reviewing(pid, share, author) for pid, share in shares.items())),
+            or_(*(worth_reviewing(pid, share, author) for pid, share in shares.items())),
             Assignment.role == "annotate",
             Assignment.status == "submitted",
             Assignment.item_id.not_in(held),
@@ -110,17 +107,6 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
         if _insert_if_free(session, row):
             return next_task(session, expert_id, "review")
     return None
-
-
-def _worth_reviewing(project_id: int, share: float, author: Any) -> ColumnElement[bool]:
-    """The project's annotations a review is spent on: every one by a new expert or one whose
-    quality is under a new expert's (there a review can change the outcome), and a fixed sample of
-    `share` of the rest (the submission's id, hashed, picks it: the same one for every reviewer)."""
-    in_project = Item.project_id == project_id
-    if share >= 1:
-        return in_project
-    sampled = (Submission.id * SAMPLE_HASH) % 1000 < int(share * 1000)
-    return in_project & or_(author.reliability <= RELIABILITY_PRIOR, sampled)
 
 
 def claim_adjudication(
@@ -249,4 +235,14 @@ def decide_review(
             .values(status="rejected", status_reason=f"rejected in review: {why}")
             .execution_options(synchronize_session=False)
         )
-        send_back(session, still_open.item_id, "an annotation was rejected in review")
+        _, project = project_of(session, still_open.item_id)
+        if rework_spent(session, [still_open.item_id], project.rework_rounds) and adjudicator_available(
+            session, [still_open.item_id], project.required_skills
+        ):
+            session.execute(
+                update(Item)
+                .where(Item.id == still_open.item_id, Item.status == "assigned")
+                .values(status="adjudication", status_reason=f"to adjudication: {spent_rounds(project.rework_rounds)}")
+            )
+        else:
+            send_back(session, still_open.item_id, "an annotation was rejected in review")

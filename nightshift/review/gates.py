@@ -3,6 +3,7 @@ applied."""
 
 from __future__ import annotations
 
+import datetime as dt
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -16,10 +17,13 @@ from sqlalchemy.orm import Session
 from nightshift.fields import field_type
 from nightshift.generate.responses import lengths_in
 from nightshift.platform.heap import without_collection
-from nightshift.platform.models import Assignment, GateRun, Item, Submission
+from nightshift.platform.models import Assignment, Batch, GateRun, Item, Submission, utcnow
 from nightshift.platform.sql import matches_any, plain_rows, refresh_statistics, update_ids
+from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.agreement import copy_hash, pasted_texts
+from nightshift.review.echoes import echoed_texts, shown_texts
+from nightshift.review.policy import awaiting_review
 
 # A part of a batch by item id: (after, up to), either end open (None).
 ItemRange = tuple[int | None, int | None]
@@ -98,9 +102,28 @@ def in_items(column: Any, items: ItemRange) -> ColumnElement[bool]:
     return condition
 
 
-def _round(batch_id: int) -> tuple[ColumnElement[bool], ...]:
-    """A batch's annotations submitted and waiting for the submissions gate."""
-    return (Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate")
+def _round(session: Session, batch_id: int, now: dt.datetime | None = None) -> tuple[ColumnElement[bool], ...]:
+    """A batch's annotations submitted and waiting for the submissions gate, less those the gate
+    leaves for a reviewer (review.policy.awaiting_review)."""
+    project_id = session.scalars(select(Batch.project_id).where(Batch.id == batch_id)).one()
+    held = awaiting_review(session, project_id, project_body(session, project_id), now or utcnow())
+    return (Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate", ~held)
+
+
+def held_for_review(session: Session, batch_id: int, now: dt.datetime | None = None) -> int:
+    """The batch's submitted annotations the gate leaves for a reviewer for now."""
+    project_id = session.scalars(select(Batch.project_id).where(Batch.id == batch_id)).one()
+    held = awaiting_review(session, project_id, project_body(session, project_id), now or utcnow())
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Assignment)
+            .join(Submission, Submission.assignment_id == Assignment.id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate", held)
+        )
+        or 0
+    )
 
 
 def review_parts(session: Session, batch_id: int, submissions_per_part: int) -> list[ItemRange]:
@@ -110,7 +133,8 @@ def review_parts(session: Session, batch_id: int, submissions_per_part: int) -> 
     numbered = (
         select(Assignment.item_id, func.row_number().over(order_by=Assignment.item_id).label("n"))
         .join(Item, Item.id == Assignment.item_id)
-        .where(*_round(batch_id))
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .where(*_round(session, batch_id))
         .subquery()
     )
     bounds = sorted(set(session.scalars(select(numbered.c.item_id).where(numbered.c.n % submissions_per_part == 0))))
@@ -135,7 +159,7 @@ def round_copies(session: Session, batch_id: int, project: ProjectBody) -> dict[
         select(Submission.id, Assignment.expert_id, *(Submission.answer[name].as_string() for name in names))
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(*_round(batch_id))
+        .where(*_round(session, batch_id))
     )
     session.flush()
     streamed = session.connection().execution_options(stream_results=True, yield_per=20_000).execute(statement)
@@ -170,7 +194,9 @@ def round_copies(session: Session, batch_id: int, project: ProjectBody) -> dict[
 
 
 @without_collection
-def submissions_to_gate(session: Session, batch_id: int, items: ItemRange = WHOLE_BATCH) -> list[dict[str, Any]]:
+def submissions_to_gate(
+    session: Session, batch_id: int, items: ItemRange = WHOLE_BATCH, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """Submitted, not yet gated annotations of this batch (of these items), one dict each, with the
     length of the item's content (the time-on-task check scales with what there was to read). The
     gates and the verdicts work from these rows: the batch is read once."""
@@ -189,7 +215,7 @@ def submissions_to_gate(session: Session, batch_id: int, items: ItemRange = WHOL
         .join(Item, Item.id == Assignment.item_id)
         # In no particular order: nothing downstream depends on it, and sorting a batch's answers
         # spilled to disk.
-        .where(*_round(batch_id), in_items(Item.id, items)),
+        .where(*_round(session, batch_id, now), in_items(Item.id, items)),
     ).all()
     return [
         {
@@ -214,6 +240,18 @@ def add_response_lengths(session: Session, rows: Sequence[dict[str, Any]], proje
     lengths = lengths_in(session, min(ids), max(ids), [e.name for e in project.generation.endpoints])
     for row in rows:
         row["response_lengths"] = lengths.get(row["item_id"], {})
+
+
+def add_echoes(session: Session, rows: Sequence[dict[str, Any]], project: ProjectBody) -> None:
+    """Each row whose expert's words repeat what its item showed them (review.echoes) gets
+    "echoed": which field repeats what; the gate rejects it."""
+    shown = shown_texts(session, [row["item_id"] for row in rows], project)
+    if not shown:
+        return
+    flagged = echoed_texts(rows, shown, project)
+    for row in rows:
+        if (why := flagged.get(row["submission_id"])) is not None:
+            row["echoed"] = why
 
 
 def known_answers(rows: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:

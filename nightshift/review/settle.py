@@ -38,6 +38,7 @@ from nightshift.projects.registry import project_spec
 from nightshift.review.aggregate import Aggregate, Vote, aggregate_items
 from nightshift.review.agreement import field_alphas
 from nightshift.review.gates import WHOLE_BATCH, AgreementGate, GateOutcome, ItemRange, in_items, record_gate
+from nightshift.review.policy import rework_spent, spent_rounds
 from nightshift.work.submissions import KnownAnswers, answers_of
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class ReviewReport:
     quality: GateOutcome | None = None
     paused_experts: int = 0
     requeued_items: int = 0
+    # Annotations the submissions gate left for a reviewer (review.policy.awaiting_review).
+    awaiting_review: int = 0
     # The evidence the quality gate judged the batch's experts on (review.rounds.settle_experts).
     evidence: Mapping[int, Evidence] | None = None
 
@@ -142,6 +145,12 @@ def aggregate_ready_items(
     for item_id in sorted(stranded):
         note = f"{adjudicate.pop(item_id)}; no adjudicator available"
         results.append(_result_row(item_id, aggregates[item_id], complete[item_id], note))
+    # Rework is bounded: an item whose annotations were rejected rework_rounds times goes to an
+    # adjudicator (one who can take it; else it goes round again, as before the bound).
+    spent = rework_spent(session, rework, project.rework_rounds)
+    spent &= adjudicator_available(session, sorted(spent), project.required_skills)
+    rework = [item_id for item_id in rework if item_id not in spent]
+    adjudicate.update(dict.fromkeys(spent, spent_rounds(project.rework_rounds)))
     # An item in review has no result yet (sending one back drops it): nearly always all new.
     insert_new(session, ItemResult, results, ["item_id"])
     update_ids(session, Item, [r["item_id"] for r in results], {"status": "passed"})
