@@ -15,6 +15,7 @@ from flows.hooks import FAILURE_HOOKS
 from nightshift.dispatch.plan import DispatchReport, PlanShard
 from nightshift.notify import wording
 from tasks.dispatch import (
+    budget_standings,
     expire_overdue_assignments,
     finish_batch_dispatch,
     plan_batch_dispatch,
@@ -35,6 +36,8 @@ class DispatchResult(BaseModel):
     assignments: int
     unassignable: int
     awaiting_models: int = Field(default=0, description="Items waiting for the project's models to answer them.")
+    budget_held: int = Field(default=0, description="Items left unstaffed: the budget is used up.")
+    budget_stop: str | None = Field(default=None, description="The budgets that stopped dispatch, as they stand.")
     expected_hours: float
     expected_cost_usd: float
     projected_finish: str | None
@@ -62,6 +65,15 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
         print(f"batch {params.batch_id}: {report.awaiting_models} items wait for their model answers (generate)")
     if report.unassignable:
         notify_ops(wording.dispatch_unassignable(params.batch_id, report.unassignable))
+    budgets = budget_standings(params.batch_id)
+    stopped_by = next((b.describe() for b in budgets if b.key == report.budget_stop_key), None)
+    if stopped_by:
+        print(
+            f"batch {params.batch_id}: {report.budget_held} items wait for budget ({stopped_by}); "
+            "raise it with `nightshift budget raise` or the raise-budget deployment"
+        )
+    for message in wording.budget_alerts(budgets, report.budget_held, report.budget_stop_key):
+        notify_ops(message)
     warn_of_batches_at_risk([params.batch_id])
     publish_artifacts(params.batch_id, report, written)
     return DispatchResult(
@@ -71,6 +83,8 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
         assignments=written,
         unassignable=len(report.unassignable),
         awaiting_models=report.awaiting_models,
+        budget_held=report.budget_held,
+        budget_stop=stopped_by,
         expected_hours=round(report.expected_hours, 1),
         expected_cost_usd=round(report.expected_cost, 2),
         projected_finish=report.projected_finish.isoformat() if report.projected_finish else None,

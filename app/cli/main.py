@@ -18,7 +18,9 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
     the demo) sends its warnings where that run's errors go."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
+        # Replaced, not setStream(): that flushes the stream an earlier in-process run wrote to,
+        # which may be closed by now (a test runner's capture).
+        self.stream = sys.stderr
         super().emit(record)
 
 

@@ -36,6 +36,30 @@ DOUBT_GOLD_PER_BATCH = 6
 STAFFABLE = ("pending", "rework", "unassignable")
 
 
+@dataclass(frozen=True)
+class BudgetRoom:
+    """What one budget (a batch's, a project's) leaves for new work: dollars and expert hours,
+    None where it sets no limit. key: the budget's (payouts.budgets.Standing.key)."""
+
+    key: str
+    usd: float | None
+    hours: float | None
+
+
+@dataclass(frozen=True)
+class Room:
+    """What a batch's budgets leave for new work (payouts.budgets.room)."""
+
+    budgets: tuple[BudgetRoom, ...] = ()
+
+    def exceeded(self, usd: float, hours: float) -> BudgetRoom | None:
+        """The first budget that this much new work would pass."""
+        for budget in self.budgets:
+            if (budget.usd is not None and usd > budget.usd) or (budget.hours is not None and hours > budget.hours):
+                return budget
+        return None
+
+
 @dataclass
 class DispatchReport:
     items: int = 0
@@ -51,6 +75,9 @@ class DispatchReport:
     # Items of a project whose models have not all answered them yet: they wait for the next
     # generate run, as the expert would have nothing to judge.
     awaiting_models: int = 0
+    # Items left unstaffed because the next one's expected cost would pass a budget, and its key.
+    budget_held: int = 0
+    budget_stop_key: str | None = None
 
 
 @dataclass
@@ -99,19 +126,22 @@ def plan_dispatch(session: Session, batch_id: int, now: dt.datetime) -> Dispatch
 
 
 def plan_in_shards(
-    session: Session, batch_id: int, now: dt.datetime, shard_size: int
+    session: Session, batch_id: int, now: dt.datetime, shard_size: int, room: Room | None = None
 ) -> Iterator[PlanShard | DispatchPlan]:
     """plan_dispatch() a shard at a time: each shard of about `shard_size` rows (0: one shard) as
     soon as its items are planned, so writing it overlaps planning the rest; the gold mix-in (which
-    needs every expert's share) last; then the plan's summary, its rows not repeated. Reads only."""
+    needs every expert's share) last; then the plan's summary, its rows not repeated. Reads only.
+    room: what the budgets leave; items are staffed in order until the next would pass it."""
     # A plan builds hundreds of thousands of small acyclic objects; the cyclic collector's passes
     # over them cost a real share of the plan's time and can free nothing (bench/dispatch.py).
     # The process's one switch, so a pause around this one (a flow's) is not ended early by it.
     with collection_paused():
-        yield from _plan(session, batch_id, now, shard_size)
+        yield from _plan(session, batch_id, now, shard_size, room or Room())
 
 
-def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) -> Iterator[PlanShard | DispatchPlan]:
+def _plan(
+    session: Session, batch_id: int, now: dt.datetime, shard_size: int, room: Room
+) -> Iterator[PlanShard | DispatchPlan]:
     batch = session.get_one(Batch, batch_id)
     project = project_spec(session, batch.project_id).project
     due = now + dt.timedelta(hours=project.assignment_deadline_hours)
@@ -171,11 +201,29 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
         return PlanShard(next(shard_index), rows, due)
 
     hours_per_item = project.expected_minutes_per_item / 60
+    # Each item's cost counts the gold its experts will be given with it (the project's gold rate).
+    with_gold = hours_per_item / (1 - project.gold_rate)
+    budgeted = bool(room.budgets)
+    planned_usd = planned_hours = 0.0
+    held_for_budget: list[int] = []
     for item_id, route, need, is_gold in work:
         if shard_size and len(rows) >= shard_size:
             yield cut(rows)
             rows = []
+        if report.budget_stop_key is not None and need > 0:
+            held_for_budget.append(item_id)
+            continue
         chosen = pool.take(route, need, seen.get(item_id, _NOBODY), wanted[route]) if need > 0 else []
+        if budgeted and chosen:
+            usd = planned_usd + sum(with_gold * expert.rate for expert in chosen)
+            hours = planned_hours + with_gold * len(chosen)
+            if (passed := room.exceeded(usd, hours)) is not None:
+                # A hard limit: this item and every one after it wait until ops raise the budget.
+                pool.give_back(route, chosen)
+                report.budget_stop_key = passed.key
+                held_for_budget.append(item_id)
+                continue
+            planned_usd, planned_hours = usd, hours
         for expert in chosen:
             # Only the gold mix-in below looks again at who holds an item, and only at gold items:
             # a set per item of a big batch would be most of the plan's memory.
@@ -197,6 +245,8 @@ def _plan(session: Session, batch_id: int, now: dt.datetime, shard_size: int) ->
     rows += _gold_for_doubtful(session, batch_id, project, seen, report)
     if rows:
         yield cut(rows)
+    # A gold item held back may still have gone to an expert as a check (the gold mix-in).
+    report.budget_held = sum(1 for item_id in held_for_budget if item_id not in touched)
     report.expected_hours = report.assignments * hours_per_item
     report.projected_finish = _projected_finish(pool.experts.values(), hours_per_item, now)
     # Items the writes will mark assigned need nothing more; the rest (annotators already there,

@@ -123,6 +123,13 @@ class Pool:
                     heap.append(expert.key())
             heapq.heapify(heap)
 
+    def give_back(self, route: Route, chosen: list[_Expert]) -> None:
+        """Undo a take(): the plan left the item unstaffed after all."""
+        for expert in chosen:
+            expert.load -= 1
+            expert.new -= 1
+            heapq.heappush(self.heaps[route], expert.key())
+
     def take(self, route: Route, count: int, exclude: AbstractSet[int], wanted: int) -> list[_Expert]:
         if route not in self.heaps:
             self.fill({route: wanted})

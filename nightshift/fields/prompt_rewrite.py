@@ -28,6 +28,7 @@ class PromptRewriteField(OwnWordsField[PromptRewrite]):
     in_item_agreement = False
     needs_responses = True
     needs_runs = True
+    checked_for_echoes = True
 
     def answer_error(self, label: PromptRewrite, value: Any) -> str | None:
         if (
@@ -56,8 +57,6 @@ class PromptRewriteField(OwnWordsField[PromptRewrite]):
         return {"prompt": value["prompt"].strip(), "run": value["run"], "answer": answers.get(value["run"], "")}
 
     run_noun = "rewrite"
-
-    checked_for_echoes = True
 
     def echo_text(self, label: PromptRewrite, value: Any) -> str | None:
         # A rewrite that is the item's prompt with a word changed taught the model nothing.

@@ -105,6 +105,27 @@ def unassignable(batch_id: int, count: int, sample_reason: str) -> Message:
     )
 
 
+def budget_reached(scope: str, key: str, percent: int, standing: str, limits: str, held: int) -> Message:
+    """A budget has reached an alert threshold; once per budget, threshold and limit (a raise
+    arms the alerts again)."""
+    hard = percent >= 100
+    next_step = (
+        "*Next:* dispatch staffs nothing more here until the budget is raised: "
+        "`nightshift budget raise`, or the raise-budget deployment in the Prefect UI."
+        if hard
+        else "*Next:* nothing yet; at 100% dispatch stops until the budget is raised."
+    )
+    lines = [f"*Spent and committed:* {standing}", next_step]
+    if held:
+        lines.insert(1, f"*Items waiting for budget:* {held:,}")
+    return Message(
+        "budget",
+        f"The budget of {scope} is {'used up' if hard else f'at {percent}%'}",
+        tuple(lines),
+        key=f"budget:{key}:{percent}:{limits}",
+    )
+
+
 def flow_failed(flow: str, run_name: str, error: str, run_url: str) -> Message:
     return Message(
         "flow_failed",

@@ -9,6 +9,7 @@ from nightshift.notify import messages
 from nightshift.notify.messages import Message
 
 if TYPE_CHECKING:
+    from nightshift.payouts.budgets import Standing
     from nightshift.review.gates import GateOutcome, GateTally
 
 # What failing each review gate leads to, as ops read it.
@@ -69,3 +70,20 @@ def dispatch_unassignable(batch_id: int, unassignable: dict[int, str]) -> Messag
     """Items of a batch nobody can take: how many, and the first one's reason."""
     first = next(iter(unassignable.values()))
     return messages.unassignable(batch_id, len(unassignable), first)
+
+
+def budget_alerts(standings: list[Standing], held: int, stopped_by: str | None) -> list[Message]:
+    """A message for each threshold a budget has reached (the outbox says each once per limit);
+    the budget that stopped dispatch counts as used up."""
+    return [
+        messages.budget_reached(
+            s.scope,
+            s.key,
+            pct,
+            s.describe(),
+            f"{s.usd_limit}/{s.hours_limit}",
+            held if pct >= 100 and s.key == stopped_by else 0,
+        )
+        for s in standings
+        for pct in s.crossed(stopped=s.key == stopped_by)
+    ]

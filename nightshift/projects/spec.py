@@ -408,8 +408,13 @@ class Generation(Strict):
 
 
 class Budget(Strict):
-    project: Decimal | None = Field(default=None, ge=0, description="Spend cap for the whole project.")
-    per_batch: Decimal | None = Field(default=None, ge=0, description="Spend cap for each batch.")
+    """Hard limits: dispatch staffs no work past them (spent and committed together) until ops
+    raise them (`nightshift budget raise` or the raise-budget deployment); ops hear at 80% and 100%."""
+
+    project: Decimal | None = Field(default=None, ge=0, description="Spend cap in USD for the whole project.")
+    per_batch: Decimal | None = Field(default=None, ge=0, description="Spend cap in USD for each batch.")
+    project_hours: Decimal | None = Field(default=None, ge=0, description="Expert hours for the whole project.")
+    per_batch_hours: Decimal | None = Field(default=None, ge=0, description="Expert hours for each batch.")
 
 
 class ProjectBody(Strict):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from nightshift.payouts.budgets import limits
 from nightshift.payouts.costs import batch_costs, model_costs, project_costs
 from nightshift.platform.models import (
     Assignment,
@@ -24,7 +25,6 @@ from nightshift.platform.models import (
     as_utc,
     utcnow,
 )
-from nightshift.projects.registry import project_spec
 
 
 @dataclass
@@ -233,13 +233,14 @@ def _costs(session: Session, out: dict[int, BatchStatus]) -> None:
     batch_cost = batch_costs(session, list(out))
     model_cost = model_costs(session, list(out))
     project_cost = project_costs(session, sorted(set(project_of.values())))
-    budgets = {pid: project_spec(session, pid).project.budget for pid in set(project_of.values())}
+    # The limits as they stand: the spec's, or ops' latest raise (payouts.budgets).
+    project_limit = {pid: limits(session, pid, None)[0] for pid in set(project_of.values())}
     for batch_id, status in out.items():
         project_id = project_of[batch_id]
-        budget = budgets[project_id]
+        batch_limit = limits(session, project_id, batch_id)[0]
         models = model_cost.get(batch_id, Decimal("0.00"))
         status.cost_so_far_usd = str(batch_cost.get(batch_id, Decimal("0.00")) + models)
         status.model_cost_usd = str(models)
-        status.budget_usd = str(budget.per_batch) if budget.per_batch is not None else None
+        status.budget_usd = str(batch_limit) if batch_limit is not None else None
         status.project_cost_usd = str(project_cost.get(project_id, Decimal("0.00")))
-        status.project_budget_usd = str(budget.project) if budget.project is not None else None
+        status.project_budget_usd = str(project_limit[project_id]) if project_limit[project_id] is not None else None

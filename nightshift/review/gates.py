@@ -102,18 +102,22 @@ def in_items(column: Any, items: ItemRange) -> ColumnElement[bool]:
     return condition
 
 
+def _held(session: Session, batch_id: int, now: dt.datetime | None) -> ColumnElement[bool]:
+    """Of the batch's submitted annotations, those the gate leaves for a reviewer for now."""
+    project_id = session.scalars(select(Batch.project_id).where(Batch.id == batch_id)).one()
+    return awaiting_review(session, project_id, project_body(session, project_id), now or utcnow())
+
+
 def _round(session: Session, batch_id: int, now: dt.datetime | None = None) -> tuple[ColumnElement[bool], ...]:
     """A batch's annotations submitted and waiting for the submissions gate, less those the gate
     leaves for a reviewer (review.policy.awaiting_review)."""
-    project_id = session.scalars(select(Batch.project_id).where(Batch.id == batch_id)).one()
-    held = awaiting_review(session, project_id, project_body(session, project_id), now or utcnow())
+    held = _held(session, batch_id, now)
     return (Item.batch_id == batch_id, Assignment.status == "submitted", Assignment.role == "annotate", ~held)
 
 
 def held_for_review(session: Session, batch_id: int, now: dt.datetime | None = None) -> int:
     """The batch's submitted annotations the gate leaves for a reviewer for now."""
-    project_id = session.scalars(select(Batch.project_id).where(Batch.id == batch_id)).one()
-    held = awaiting_review(session, project_id, project_body(session, project_id), now or utcnow())
+    held = _held(session, batch_id, now)
     return (
         session.scalar(
             select(func.count())

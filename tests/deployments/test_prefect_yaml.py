@@ -17,6 +17,7 @@ def test_every_entrypoint_imports_and_builds_a_form_schema() -> None:
         "deliver",
         "nightly",
         "payouts",
+        "raise-budget",
     }
     for entry in entries:
         flow = load_flow(entry["entrypoint"])

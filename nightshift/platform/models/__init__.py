@@ -30,6 +30,7 @@ from nightshift.platform.models.base import (
 )
 from nightshift.platform.models.projects import (
     Batch,
+    BudgetLimit,
     Client,
     GoldAnswer,
     Item,
@@ -71,6 +72,7 @@ __all__ = [
     "Base",
     "Batch",
     "BigId",
+    "BudgetLimit",
     "Client",
     "Delivery",
     "DeliveryAttempt",

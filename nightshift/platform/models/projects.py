@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -149,3 +151,22 @@ class QuarantinedRow(Timestamped, Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
     __table_args__ = (UniqueConstraint("batch_id", "line_number"),)
+
+
+class BudgetLimit(Timestamped, Base):
+    """A budget ops set above the spec's (a raise), for a batch or (batch_id NULL) its whole
+    project: the latest row of a scope is its limit; earlier ones stay as the raises' history."""
+
+    __tablename__ = "budget_limits"
+    __table_args__ = (
+        CheckConstraint("usd IS NULL OR usd >= 0", name="usd"),
+        CheckConstraint("hours IS NULL OR hours >= 0", name="hours"),
+        Index("ix_budget_limits_scope", "project_id", "batch_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    hours: Mapped[Decimal | None] = mapped_column(Numeric(12, 1))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
