@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,11 +10,21 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, cast, select
+from sqlalchemy import ColumnElement, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from nightshift.platform import pseudonyms
-from nightshift.platform.models import Assignment, Batch, GateRun, Item, ItemResult, Project
+from nightshift.platform.models import (
+    Assignment,
+    Batch,
+    GateRun,
+    Item,
+    ItemResult,
+    ModelResponse,
+    Project,
+    Review,
+    as_utc,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -132,14 +143,38 @@ WITH chunk AS MATERIALIZED (
     WHERE s.item_id BETWEEN (SELECT min(id) FROM chunk) AND (SELECT max(id) FROM chunk)
       AND s.status IN ('accepted', 'rejected')
     GROUP BY s.item_id
+), reviewed AS (
+    SELECT ra.item_id,
+           string_agg('{"reviewer":"' || a.alias || '","decision":"' || v.decision || '","submission":'
+                      || v.submission_id || ',"at":"'
+                      || to_char(v.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '"}',
+                      ',' ORDER BY v.id) AS reviews
+    FROM reviews v
+    JOIN assignments ra ON ra.id = v.reviewer_assignment_id
+    JOIN alias a ON a.expert_id = ra.expert_id
+    WHERE ra.item_id BETWEEN (SELECT min(id) FROM chunk) AND (SELECT max(id) FROM chunk)
+    GROUP BY ra.item_id
+), answered AS (
+    SELECT m.item_id,
+           string_agg('{"endpoint":"' || m.endpoint || '","response":' || m.id || '}',
+                      ',' ORDER BY m.endpoint COLLATE "C") AS responses
+    FROM (
+        SELECT item_id, endpoint, max(id) AS id FROM model_responses
+        WHERE item_id BETWEEN (SELECT min(id) FROM chunk) AND (SELECT max(id) FROM chunk) AND status = 'ok'
+        GROUP BY item_id, endpoint
+    ) m
+    GROUP BY m.item_id
 )
 SELECT c.id, c.external_id, c.content_hash, r.answer::text, r.method::text, r.agreement,
        '{"input_hash":"' || c.content_hash || '","experts":[' || coalesce(l.experts, '') || '],"decisions":['
-       || coalesce(l.decisions, '') || '],"submissions":' || coalesce(r.submission_ids::text, '[]')
+       || coalesce(l.decisions, '') || '],"reviews":[' || coalesce(w.reviews, '') || '],"responses":['
+       || coalesce(m.responses, '') || '],"submissions":' || coalesce(r.submission_ids::text, '[]')
        || ',"gate_runs":' || %(gate_runs)s || ',"spec_version":' || %(spec_version)s::integer || '}'
 FROM chunk c
 JOIN item_results r ON r.item_id = c.id
 LEFT JOIN lineage l ON l.item_id = c.id
+LEFT JOIN reviewed w ON w.item_id = c.id
+LEFT JOIN answered m ON m.item_id = c.id
 ORDER BY c.id
 """
 
@@ -152,7 +187,10 @@ def iter_records_in_sql(session: Session, batch_id: int, chunk_rows: int = 5000)
             select(Assignment.expert_id)
             .distinct()
             .join(Item, Item.id == Assignment.item_id)
-            .where(Item.batch_id == batch_id, Assignment.status.in_(("accepted", "rejected")))
+            .where(
+                Item.batch_id == batch_id,
+                Assignment.status.in_(("accepted", "rejected")) | (Assignment.role == "review"),
+            )
         )
     )
     params: dict[str, Any] = {
@@ -239,6 +277,8 @@ def iter_records_in_python(session: Session, batch_id: int, chunk_rows: int = 50
             decisions.setdefault(item_id, []).append(decision)
             if role == "annotate" and status == "accepted":
                 annotators.setdefault(item_id, []).append(decision["expert"])
+        reviews = _reviews(connection, client_id, first, last)
+        responses = _responses(connection, first, last)
         yield [
             Record(
                 item_id,
@@ -252,6 +292,8 @@ def iter_records_in_python(session: Session, batch_id: int, chunk_rows: int = 50
                         "input_hash": content_hash,
                         "experts": annotators.get(item_id, []),
                         "decisions": decisions.get(item_id, []),
+                        "reviews": reviews.get(item_id, []),
+                        "responses": responses.get(item_id, []),
                         "submissions": orjson.Fragment(submissions or "[]"),
                         "gate_runs": gate_runs,
                         "spec_version": batch.spec_version,
@@ -260,6 +302,41 @@ def iter_records_in_python(session: Session, batch_id: int, chunk_rows: int = 50
             )
             for item_id, external_id, content_hash, answer, method, agreement, submissions in rows
         ]
+
+
+def _reviews(connection: Any, client_id: int, first: int, last: int) -> dict[int, list[dict[str, Any]]]:
+    """Reviewers' decisions on the items of [first, last]: who (by alias), what, on which
+    annotation, when (UTC, to the second)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for item_id, expert_id, decision, submission_id, at in connection.execute(
+        select(Assignment.item_id, Assignment.expert_id, Review.decision, Review.submission_id, Review.created_at)
+        .join(Assignment, Assignment.id == Review.reviewer_assignment_id)
+        .where(Assignment.item_id.between(first, last))
+        .order_by(Review.id)
+    ).all():
+        out.setdefault(item_id, []).append(
+            {
+                "reviewer": pseudonym(client_id, expert_id),
+                "decision": decision,
+                "submission": submission_id,
+                "at": as_utc(at).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+    return out
+
+
+def _responses(connection: Any, first: int, last: int) -> dict[int, list[dict[str, Any]]]:
+    """The model answers the items of [first, last] were judged with: each endpoint's latest."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for item_id, endpoint, response_id in connection.execute(
+        select(ModelResponse.item_id, ModelResponse.endpoint, func.max(ModelResponse.id))
+        .where(ModelResponse.item_id.between(first, last), ModelResponse.status == "ok")
+        .group_by(ModelResponse.item_id, ModelResponse.endpoint)
+    ).all():
+        out.setdefault(item_id, []).append({"endpoint": endpoint, "response": response_id})
+    for found in out.values():
+        found.sort(key=lambda r: r["endpoint"])
+    return out
 
 
 def outcome_hash(answer: Any, method: Any, agreement: float) -> str:

@@ -265,6 +265,12 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
     reward = datasets.load_dataset(str(folder), "reward", split="train", cache_dir=cache)
     items = len(records)
     assert items == delivered_items
+    # Each record names the model answers its experts judged: every endpoint's, by response id.
+    lineage = orjson.loads(records[0]["lineage"])
+    assert [r["endpoint"] for r in lineage["responses"]] == sorted(
+        e["name"] for e in data["project"]["generation"]["endpoints"]
+    )
+    assert all(isinstance(r["response"], int) for r in lineage["responses"])
     # The best response per item, and each chat whose every reply is unmarked and rated high.
     assert items <= len(sft) <= 2 * items
     # Each full ranking of three orders three pairs; a graded preference one, unless a tie.
