@@ -117,6 +117,8 @@ class Review(Timestamped, Base):
     __tablename__ = "reviews"
     __table_args__ = (
         UniqueConstraint("submission_id", "reviewer_assignment_id"),
+        # A delivery's lineage finds an item's reviews through its review assignments.
+        Index("ix_reviews_reviewer_assignment_id", "reviewer_assignment_id"),
         CheckConstraint(sql_in("decision", ("approve", "reject", "correct")), name="decision"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
