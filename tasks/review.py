@@ -11,8 +11,7 @@ from expectations.agreement import check_agreement
 from expectations.gold import check_gold
 from expectations.submissions import check_submissions
 from nightshift.platform.db import transaction
-from nightshift.platform.models import Batch
-from nightshift.projects.registry import project_spec
+from nightshift.projects.registry import batch_body
 from nightshift.reports.experts import quality_table
 from nightshift.review import gates, rounds, settle
 from tasks.runtime import DB_TASK, resources
@@ -32,7 +31,7 @@ def review_parts(batch_id: int) -> list[gates.ItemRange]:
 def round_copies(batch_id: int) -> dict[int, str]:
     """Copied free text across the whole round, for a round reviewed in parts."""
     with resources().sessions() as session:
-        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+        project = batch_body(session, batch_id)
         return gates.round_copies(session, batch_id, project)
 
 
@@ -50,7 +49,7 @@ def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | 
     takes up what is left). Returns counts and what ops are shown, not the part's rows."""
     docs = resources().settings.resolved_data_docs_dir
     with resources().sessions() as session:
-        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+        project = batch_body(session, batch_id)
         rows = gates.submissions_to_gate(session, batch_id, items)
         gates.add_response_lengths(session, rows, project)
         gates.add_echoes(session, rows, project)

@@ -23,8 +23,8 @@ from nightshift.dispatch.pool import Pool, Route
 from nightshift.experts.routing import ANY_SKILL
 from nightshift.generate.responses import answered_by_every_endpoint
 from nightshift.platform.heap import collection_paused
-from nightshift.platform.models import Assignment, Batch, Expert, ExpertRoute, ExpertSkill, Item
-from nightshift.projects.registry import project_spec
+from nightshift.platform.models import Assignment, Expert, ExpertRoute, ExpertSkill, Item
+from nightshift.projects.registry import batch_body
 from nightshift.projects.spec import ProjectBody
 
 LIVE_ANNOTATION = ("assigned", "submitted", "accepted")
@@ -142,8 +142,7 @@ def plan_in_shards(
 def _plan(
     session: Session, batch_id: int, now: dt.datetime, shard_size: int, room: Room
 ) -> Iterator[PlanShard | DispatchPlan]:
-    batch = session.get_one(Batch, batch_id)
-    project = project_spec(session, batch.project_id).project
+    project = batch_body(session, batch_id)
     due = now + dt.timedelta(hours=project.assignment_deadline_hours)
     skill_of = Item.payload[project.skill_field].as_string() if project.skill_field else literal(None)
     staffable = select(Item.id, Item.language, skill_of, Item.overlap_target, Item.is_gold).where(

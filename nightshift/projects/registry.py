@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from nightshift.platform.errors import NotFoundError
-from nightshift.platform.models import Client, Project, ProjectSpecVersion
+from nightshift.platform.models import Batch, Client, Item, Project, ProjectSpecVersion
 from nightshift.projects.spec import ProjectBody, ProjectSpec
 
 
@@ -88,6 +89,67 @@ def project_body(session: Session, project_id: int, spec_hash: str | None = None
         spec_hash, spec = connection.execute(_SPEC, {"project": project_id}).one()
         body = _BODIES[spec_hash] = ProjectBody.model_validate(spec)
     return body
+
+
+def _parsed(session: Session, spec_hash: str, spec_query: Any, params: dict[str, int]) -> ProjectBody:
+    body = _BODIES.get(spec_hash)
+    if body is None:
+        spec_hash, spec = session.connection().execute(spec_query, params).one()
+        body = _BODIES[spec_hash] = ProjectBody.model_validate(spec)
+    return body
+
+
+_VERSION = select(ProjectSpecVersion.spec_hash, ProjectSpecVersion.spec).where(
+    ProjectSpecVersion.project_id == bindparam("project"), ProjectSpecVersion.version == bindparam("version")
+)
+_OF_BATCH = select(Batch.project_id, Batch.spec_version, ProjectSpecVersion.spec_hash, Project.spec_hash).join(
+    ProjectSpecVersion,
+    (ProjectSpecVersion.project_id == Batch.project_id) & (ProjectSpecVersion.version == Batch.spec_version),
+)
+_ITEM_VERSION = (
+    _OF_BATCH.join(Item, Item.batch_id == Batch.id)
+    .join(Project, Project.id == Batch.project_id)
+    .where(Item.id == bindparam("item"))
+)
+_BATCH_VERSION = _OF_BATCH.join(Project, Project.id == Batch.project_id).where(Batch.id == bindparam("batch"))
+
+# What a batch keeps of the spec version it was ingested under: what defines its answers, so work
+# in flight is judged by the labels it was given. The rest (overlap, review policy, gate floors,
+# pay, budgets, the models) is operations' to change and follows the current spec.
+PINNED = ("instructions", "input_fields", "labels", "skill_field")
+_PINNED: dict[tuple[str, str], ProjectBody] = {}
+
+
+def version_body(session: Session, project_id: int, version: int, version_hash: str, current_hash: str) -> ProjectBody:
+    """The spec a batch's work is done under: the current spec with the PINNED parts of the
+    batch's version, for a caller that read both hashes in a query of its own."""
+    key = (current_hash, version_hash)
+    body = _PINNED.get(key)
+    if body is None:
+        current = project_body(session, project_id, current_hash)
+        if version_hash == current_hash:
+            body = current
+        else:
+            kept = _parsed(session, version_hash, _VERSION, {"project": project_id, "version": version})
+            body = current.model_copy(update={name: getattr(kept, name) for name in PINNED})
+        _PINNED[key] = body
+    return body
+
+
+def item_body(session: Session, item_id: int) -> tuple[int, ProjectBody]:
+    """The item's project and the spec its work is done under (version_body of its batch)."""
+    project_id, version, version_hash, current_hash = (
+        session.connection().execute(_ITEM_VERSION, {"item": item_id}).one()
+    )
+    return project_id, version_body(session, project_id, version, version_hash, current_hash)
+
+
+def batch_body(session: Session, batch_id: int) -> ProjectBody:
+    """The spec a batch's work is done under (version_body)."""
+    project_id, version, version_hash, current_hash = (
+        session.connection().execute(_BATCH_VERSION, {"batch": batch_id}).one()
+    )
+    return version_body(session, project_id, version, version_hash, current_hash)
 
 
 _SPEC_HASH = select(Project.spec_hash).where(Project.id == bindparam("project"))

@@ -34,7 +34,7 @@ from nightshift.platform.sql import (
     update_grouped,
     update_ids,
 )
-from nightshift.projects.registry import project_spec
+from nightshift.projects.registry import batch_body
 from nightshift.review.aggregate import Aggregate, Vote, aggregate_items
 from nightshift.review.agreement import field_alphas
 from nightshift.review.gates import WHOLE_BATCH, AgreementGate, GateOutcome, ItemRange, in_items, record_gate
@@ -87,8 +87,7 @@ def aggregate_ready_items(
     has decided pass with that decision. known: answers already read (the review's one read).
     items_in: the part of the batch to settle (review.gates.review_parts); adjudications, which
     are few, are settled with the first part."""
-    batch = session.get_one(Batch, batch_id)
-    project = project_spec(session, batch.project_id).project
+    project = batch_body(session, batch_id)
     if items_in[0] is None:
         report.passed_items += settle_adjudications(session, batch_id)
     # NOT EXISTS, an anti-join, rather than NOT IN (subquery): once the planner thinks the
@@ -244,7 +243,7 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
         .tuples()
         .all()
     )
-    project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    project = batch_body(session, batch_id)
     # Waiting with no adjudication open, while the last adjudicator who could take them was paused
     # (or took another role) since they were sent: they pass on their votes, like those below.
     open_adjudication = exists().where(
@@ -385,7 +384,7 @@ def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
     batch = session.get_one(Batch, batch_id)
     if batch.status == "delivering":
         raise NightshiftError(f"batch {batch_id} is being delivered: re-aggregate it once that has settled")
-    project = project_spec(session, batch.project_id).project
+    project = batch_body(session, batch_id)
     results = {
         r.item_id: r
         for r in session.scalars(

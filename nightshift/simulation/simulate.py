@@ -30,9 +30,9 @@ from nightshift.generate.responses import answers_in
 from nightshift.ingest.rows import content_hash
 from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
-from nightshift.platform.models import ApiKey, Assignment, Batch, Expert, Item, utcnow
+from nightshift.platform.models import ApiKey, Assignment, Expert, Item, utcnow
 from nightshift.platform.sql import matches_any
-from nightshift.projects.registry import project_spec
+from nightshift.projects.registry import batch_body
 from nightshift.projects.spec import Label, ProjectBody
 from nightshift.review import decisions
 from nightshift.simulation.synthetic import simulated_answer
@@ -241,7 +241,7 @@ def _uncited(answer: dict[str, Any], labels: Sequence[Label]) -> bool:
 def simulate_work(session: Session, batch_id: int, assignment_ids: list[int], run: RunRewrite | None = None) -> int:
     """Each assigned expert answers as their profile says; returns how many submissions were stored.
     run: how a simulated rewrite is run against the model (without it, rewrites go unanswered)."""
-    project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+    project = batch_body(session, batch_id)
     rows = session.execute(
         select(Assignment.id, Item.content_hash, Expert.handle, Item.id, Expert.id)
         .join(Item, Item.id == Assignment.item_id)
@@ -281,7 +281,7 @@ def simulate_adjudications(
     asked between them in transactions of their own, see it claimed); returns how many they answered."""
     moment = now or utcnow()
     with sessions() as session:
-        project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
+        project = batch_body(session, batch_id)
         adjudicators = session.execute(
             select(Expert.id, Expert.handle)
             .where(Expert.tier == "adjudicator", Expert.status == "active")

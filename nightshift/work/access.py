@@ -17,7 +17,7 @@ from nightshift.platform import pseudonyms
 from nightshift.platform.bounds import json_problem, text_problem
 from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.models import Assignment, Item
-from nightshift.projects.registry import project_body
+from nightshift.projects.registry import item_body
 from nightshift.projects.spec import ProjectBody
 
 MAX_REASON = 2_000
@@ -57,9 +57,8 @@ def _open(session: Session, expert_id: int, assignment_id: int, *roles: str) -> 
 
 
 def project_of(session: Session, item_id: int) -> tuple[int, ProjectBody]:
-    project_id = session.scalar(select(Item.project_id).where(Item.id == item_id))
-    assert project_id is not None
-    return project_id, project_body(session, project_id)
+    """The item's project and the spec its work is done under (its batch's version)."""
+    return item_body(session, item_id)
 
 
 def answer_object(answer: Any) -> dict[str, Any]:

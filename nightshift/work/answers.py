@@ -11,9 +11,20 @@ from sqlalchemy.orm import Session
 
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import LIVE_KEY, presented_hash
-from nightshift.platform.models import ApiKey, Assignment, AssignmentDraft, Expert, Item, Project, Submission, utcnow
+from nightshift.platform.models import (
+    ApiKey,
+    Assignment,
+    AssignmentDraft,
+    Batch,
+    Expert,
+    Item,
+    Project,
+    ProjectSpecVersion,
+    Submission,
+    utcnow,
+)
 from nightshift.platform.sql import insert_returning_new, is_postgres
-from nightshift.projects.registry import project_body
+from nightshift.projects.registry import version_body
 from nightshift.projects.spec import ProjectBody
 from nightshift.work.access import (
     AnswerInvalid,
@@ -100,10 +111,10 @@ def _store_answer(
     """task: the _TASK columns. Check the answer against the spec (parsed once per version) and
     store it: on PostgreSQL in one statement that closes the task, stores the answer and drops
     the draft."""
-    status, started_at, project_id, spec_hash = task
+    status, started_at, project_id, version, version_hash, current_hash = task
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
-    project = project_body(session, project_id, spec_hash)
+    project = version_body(session, project_id, version, version_hash, current_hash)
     context = _task_context(session, assignment_id, project)
     errors = answer_errors(answer_object(answer), project, context)
     if errors:
@@ -148,11 +159,24 @@ def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:
 # Built once: building a statement costs more Python than running it (the API's hot path). Run
 # on the connection, as Core: the session's ORM path costs more than the query.
 # What storing an answer needs of its task: status, started_at, project_id, spec_hash.
-_TASK = (Assignment.status, Assignment.started_at, Item.project_id, Project.spec_hash)
+# The spec is the item's batch's version (work in flight keeps it when the project's changes).
+_TASK = (
+    Assignment.status,
+    Assignment.started_at,
+    Item.project_id,
+    Batch.spec_version,
+    ProjectSpecVersion.spec_hash,
+    Project.spec_hash.label("current_hash"),
+)
+_VERSION_OF_BATCH = and_(
+    ProjectSpecVersion.project_id == Batch.project_id, ProjectSpecVersion.version == Batch.spec_version
+)
 _OPEN_TASK = (
     select(*_TASK)
     .join(Item, Item.id == Assignment.item_id)
-    .join(Project, Project.id == Item.project_id)
+    .join(Batch, Batch.id == Item.batch_id)
+    .join(ProjectSpecVersion, _VERSION_OF_BATCH)
+    .join(Project, Project.id == Batch.project_id)
     .where(
         Assignment.id == bindparam("assignment"),
         Assignment.expert_id == bindparam("expert"),
@@ -174,7 +198,9 @@ _OPEN_TASK_BY_KEY = (
         ),
     )
     .outerjoin(Item, Item.id == Assignment.item_id)
-    .outerjoin(Project, Project.id == Item.project_id)
+    .outerjoin(Batch, Batch.id == Item.batch_id)
+    .outerjoin(ProjectSpecVersion, _VERSION_OF_BATCH)
+    .outerjoin(Project, Project.id == Batch.project_id)
     .where(LIVE_KEY, ApiKey.kind == "expert")
 )
 _CLOSE_ASSIGNMENT = (

@@ -127,7 +127,9 @@ def start_run(
     if isinstance(label, PromptRewrite) and not label.min_length <= len(text) <= label.max_length:
         raise RunRefused(f"the rewritten prompt must be {label.min_length} to {label.max_length} characters")
     generation = project.generation
-    assert generation is not None  # the spec refuses a rewrite label without generation
+    if generation is None:
+        # The batch's label asks for runs, but the project's spec no longer names a model.
+        raise RunRefused("the project names no model to run this against any more")
     endpoint = endpoint_named(generation, label.endpoint)
     # The limit holds under the expert's row lock: two runs asked at once cannot both pass it.
     session.execute(select(Expert.id).where(Expert.id == expert_id).with_for_update())
