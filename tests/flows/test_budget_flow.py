@@ -80,7 +80,8 @@ def test_a_batch_stops_at_its_hard_budget_and_resumes_after_a_raise(app_env, pre
         (["--batch", "1", "--hours", "nan"], "--hours: a number from 0"),
     ],
 )
-def test_a_raise_that_cannot_be_taken_is_one_line_and_changes_nothing(app_env, capsys, args, error) -> None:
+def test_a_raise_that_cannot_be_taken_is_one_line_and_changes_nothing(capsys, args, error) -> None:
+    # Refused before anything is opened: no database, no Prefect run.
     from app.cli.main import main
 
     with pytest.raises(SystemExit) as exited:
