@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,16 @@ class ImportReport:
     imported: int = 0
     created: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def holding_all(skills: Sequence[str]) -> Select[int]:
+    """The ids of experts who hold every one of these skills."""
+    return (
+        select(ExpertSkill.expert_id)
+        .where(ExpertSkill.skill.in_(list(skills)))
+        .group_by(ExpertSkill.expert_id)
+        .having(func.count(distinct(ExpertSkill.skill)) == len(set(skills)))
+    )
 
 
 def _rows(path: Path) -> Iterator[tuple[int, Any]]:

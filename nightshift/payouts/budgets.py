@@ -106,24 +106,31 @@ def _hours_and_commitments(session: Session, project_id: int, batch_ids: Sequenc
     return hours, committed
 
 
-def _batch_standing(session: Session, project_id: int, batch_id: int, measured: bool = True) -> Standing:
+def _standing(
+    session: Session, project_id: int, batch_id: int | None, scope: str, key: str, measured: bool
+) -> Standing:
+    """A batch's budget, or (batch_id None) its project's. measured=False: what is used is
+    measured only where there is a limit."""
     usd_limit, hours_limit = limits(session, project_id, batch_id)
     hours = spent = committed = Decimal(0)
     if measured or usd_limit is not None or hours_limit is not None:
-        hours, committed = _hours_and_commitments(session, project_id, [batch_id])
-        spent = batch_costs(session, [batch_id]).get(batch_id, Decimal(0))
-        spent += model_costs(session, [batch_id]).get(batch_id, Decimal(0))
-    return Standing(f"batch {batch_id}", f"batch:{batch_id}", usd_limit, hours_limit, spent + committed, hours)
+        if batch_id is not None:
+            batches = [batch_id]
+            spent = batch_costs(session, batches).get(batch_id, Decimal(0))
+            spent += model_costs(session, batches).get(batch_id, Decimal(0))
+        else:
+            batches = list(session.scalars(select(Batch.id).where(Batch.project_id == project_id)))
+            spent = project_costs(session, [project_id]).get(project_id, Decimal(0))
+        hours, committed = _hours_and_commitments(session, project_id, batches)
+    return Standing(scope, key, usd_limit, hours_limit, spent + committed, hours)
+
+
+def _batch_standing(session: Session, project_id: int, batch_id: int, measured: bool = True) -> Standing:
+    return _standing(session, project_id, batch_id, f"batch {batch_id}", f"batch:{batch_id}", measured)
 
 
 def _project_standing(session: Session, project_id: int, slug: str, measured: bool = True) -> Standing:
-    usd_limit, hours_limit = limits(session, project_id, None)
-    hours = spent = committed = Decimal(0)
-    if measured or usd_limit is not None or hours_limit is not None:
-        batches = list(session.scalars(select(Batch.id).where(Batch.project_id == project_id)))
-        hours, committed = _hours_and_commitments(session, project_id, batches)
-        spent = project_costs(session, [project_id]).get(project_id, Decimal(0))
-    return Standing(f"project {slug}", f"project:{project_id}", usd_limit, hours_limit, spent + committed, hours)
+    return _standing(session, project_id, None, f"project {slug}", f"project:{project_id}", measured)
 
 
 def standings(session: Session, batch_id: int, unlimited_too: bool = True) -> list[Standing]:

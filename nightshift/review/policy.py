@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from nightshift.experts.registry import RELIABILITY_PRIOR
-from nightshift.platform.models import Assignment, Expert, ExpertSkill, Item, Submission
+from nightshift.experts.registry import RELIABILITY_PRIOR, holding_all
+from nightshift.platform.models import Assignment, Expert, Item, Submission
 from nightshift.platform.sql import matches_any
 from nightshift.projects.spec import ProjectBody
 
@@ -34,13 +34,7 @@ def reviewers_exist(session: Session, body: ProjectBody) -> bool:
     """Some active reviewer or adjudicator holds every skill the project requires."""
     eligible = select(Expert.id).where(Expert.tier.in_(REVIEWER_TIERS), Expert.status == "active")
     if body.required_skills:
-        skilled = (
-            select(ExpertSkill.expert_id)
-            .where(ExpertSkill.skill.in_(body.required_skills))
-            .group_by(ExpertSkill.expert_id)
-            .having(func.count(distinct(ExpertSkill.skill)) == len(set(body.required_skills)))
-        )
-        eligible = eligible.where(Expert.id.in_(skilled))
+        eligible = eligible.where(Expert.id.in_(holding_all(body.required_skills)))
     return session.scalar(eligible.limit(1)) is not None
 
 

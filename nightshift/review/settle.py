@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, distinct, exists, func, null, select
+from sqlalchemy import and_, exists, func, null, select
 from sqlalchemy.orm import Session
 
+from nightshift.experts.registry import holding_all
 from nightshift.platform.audit import record_transition
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.heap import without_collection
@@ -19,7 +20,6 @@ from nightshift.platform.models import (
     Batch,
     Expert,
     ExpertLanguage,
-    ExpertSkill,
     Item,
     ItemResult,
     Review,
@@ -199,13 +199,7 @@ def adjudicator_available(session: Session, item_ids: list[int], required_skills
         ~exists().where(Assignment.item_id == Item.id, Assignment.expert_id == Expert.id).correlate(Item, Expert),
     )
     if required_skills:
-        skilled = (
-            select(ExpertSkill.expert_id)
-            .where(ExpertSkill.skill.in_(list(required_skills)))
-            .group_by(ExpertSkill.expert_id)
-            .having(func.count(distinct(ExpertSkill.skill)) == len(set(required_skills)))
-        )
-        eligible = and_(eligible, Expert.id.in_(skilled))
+        eligible = and_(eligible, Expert.id.in_(holding_all(required_skills)))
     return set(
         session.scalars(select(Item.id).where(matches_any(session, Item.id, item_ids), exists().where(eligible)))
     )
