@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect.tasks import exponential_backoff
@@ -12,6 +13,8 @@ from nightshift import resources as root
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.outside import EnvSecretResolver
 from nightshift.resources import Resources
+
+SECRET_SAVE_ATTEMPTS = 3
 
 
 class PrefectSecretResolver(EnvSecretResolver):
@@ -35,8 +38,19 @@ class PrefectSecretResolver(EnvSecretResolver):
             super().store(ref, values)
             return
         from prefect.blocks.system import Secret
+        from prefect.exceptions import ObjectNotFound
 
-        Secret(value=" ".join(values)).save(name, overwrite=True)
+        # Block.save(overwrite=True) is create, then on a conflict read-by-name and update: on a
+        # busy API the create can report a conflict the read then cannot find (seen once in CI).
+        # Saving again settles it; a persistent failure still raises.
+        for attempt in range(SECRET_SAVE_ATTEMPTS):
+            try:
+                Secret(value=" ".join(values)).save(name, overwrite=True)
+                return
+            except ObjectNotFound:
+                if attempt == SECRET_SAVE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
 
 # The task layer supplies its secret resolver to the root; it builds no settings of its own.

@@ -71,10 +71,12 @@ def test_deliver_then_redeliver_and_reaggregate_as_new_versions(
 def test_a_secret_rotation_signs_with_both_then_the_new_one(app_env, prefect_api, monkeypatch) -> None:
     from prefect.blocks.system import Secret
 
+    from tasks.runtime import PrefectSecretResolver
+
     # A block name of this test's own: the run's Prefect server is shared by parallel tests.
     block = f"acme-webhook-rotation-{uuid.uuid4().hex[:12]}"
     old = new_webhook_secret()
-    Secret(value=old).save(block, overwrite=True)
+    PrefectSecretResolver().store(f"prefect:{block}", [old])
     spec = load_spec(SAMPLES / "spec.yaml")
     spec = spec.model_copy(
         update={
