@@ -15,8 +15,12 @@ from nightshift.generate.endpoints import Request
 
 T = TypeVar("T")
 
-# Answers written to the database at once: few enough to stay small, enough to keep statements few.
-FLUSH_EVERY = 200
+# Answers are written in groups of FLUSH_EVERY, or sooner once the oldest unwritten one is
+# FLUSH_AFTER_SECONDS old, so a slow model's answers are not held for minutes. Each write hands
+# the GIL to the writer thread and back several times (one per round trip), which slows the event
+# loop far more than the write's own CPU does: fewer, larger writes keep the client at full speed.
+FLUSH_EVERY = 2_000
+FLUSH_AFTER_SECONDS = 2.0
 # Writes in flight at once; past it, answering waits for the database rather than piling up rows.
 WRITES_IN_FLIGHT = 2
 
@@ -63,6 +67,8 @@ async def ask_all(
     write: Callable[[list[dict[str, Any]]], None],
     max_concurrent: int,
     per_minute: int | None = None,
+    flush_every: int = FLUSH_EVERY,
+    flush_after_seconds: float = FLUSH_AFTER_SECONDS,
 ) -> ChunkReport:
     """Ask the model for every request, at most max_concurrent in flight; write() receives the
     rows in groups and runs in a thread, so requests go on while the database writes."""
@@ -73,6 +79,7 @@ async def ask_all(
         todo.put_nowait(request)
     done: list[dict[str, Any]] = []
     writes: list[asyncio.Task[None]] = []
+    oldest = [0.0]
 
     async def flush() -> None:
         if done:
@@ -91,8 +98,10 @@ async def ask_all(
             await pacer.wait()
             answer = await model.answer(request.messages)
             report.add(answer)
+            if not done:
+                oldest[0] = time.monotonic()
             done.append(row_of(request, answer))
-            if len(done) >= FLUSH_EVERY:
+            if len(done) >= flush_every or time.monotonic() - oldest[0] >= flush_after_seconds:
                 await flush()
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(max_concurrent, len(requests))))))

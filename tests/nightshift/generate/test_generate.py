@@ -11,7 +11,10 @@ from sqlalchemy import select
 
 from app.model_server import ModelServerThread
 from nightshift.generate import chunks
+from nightshift.generate.client import OpenAIChatModel
+from nightshift.generate.endpoints import Request
 from nightshift.generate.responses import counts
+from nightshift.generate.run import ask_all, run_to_end
 from nightshift.platform.db import transaction
 from nightshift.platform.models import Item, ModelResponse
 from nightshift.platform.outside import EnvSecretResolver
@@ -124,6 +127,39 @@ def test_requests_in_flight_and_per_minute_stay_within_the_endpoint_limits(sessi
         started = time.monotonic()
         _generate(sessions, batch_id, chunk_size=100)
         assert time.monotonic() - started >= 0.5, "11 requests at 1,200 a minute take half a second"
+
+
+def test_answers_are_written_in_groups_and_a_slow_models_soon() -> None:
+    requests = [Request(i, 1, [{"role": "user", "content": f"Prompt number {i} for the model."}]) for i in range(7)]
+
+    def ask(server: ModelServerThread, **flush: float) -> list[tuple[int, float]]:
+        writes: list[tuple[int, float]] = []
+        started = time.monotonic()
+
+        async def run() -> None:
+            model = OpenAIChatModel(server.url, "nightshift-sim", None, {}, 10, 0)
+            try:
+                await ask_all(
+                    model,
+                    requests,
+                    lambda r, a: {"item": r.item_id},
+                    lambda rows: writes.append((len(rows), time.monotonic() - started)),
+                    1,
+                    **flush,  # type: ignore[arg-type]
+                )
+            finally:
+                await model.close()
+
+        run_to_end(run())
+        return writes
+
+    with ModelServerThread() as server:
+        assert [n for n, _ in ask(server, flush_every=3)] == [3, 3, 1]
+    # One answer every 0.1 s: the first rows are written once the oldest waited 0.25 s, not at the end.
+    with ModelServerThread(delay_seconds=0.1) as server:
+        writes = ask(server, flush_after_seconds=0.25)
+    assert sum(n for n, _ in writes) == 7 and len(writes) >= 2
+    assert writes[0][0] < 7 and writes[0][1] < 0.6, writes
 
 
 def test_the_api_key_goes_to_the_endpoint_and_nowhere_else(
