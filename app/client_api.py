@@ -48,6 +48,9 @@ class IngestedFile(BaseModel):
     conflicts: int
     quarantined: int
     quarantined_by_reason: dict[str, int]
+    personal_data: dict[str, int] = Field(
+        default_factory=dict, description="Personal data found, by kind: what the project's privacy policy acted on."
+    )
 
 
 class FromUrl(BaseModel):

@@ -57,6 +57,8 @@ class FileResult(BaseModel):
     quarantined: int = 0
     quarantined_by_reason: dict[str, int] = {}
     problems: list[str] = []
+    # Personal data found (kind -> count), redacted, quarantined or allowed as the project says.
+    personal_data: dict[str, int] = {}
     generates: bool = False
 
 
@@ -78,8 +80,12 @@ def ingest_flow(params: IngestParams) -> IngestResult:
     create_table_artifact(
         key="ingest-summary",
         table=[
-            r.model_dump(exclude={"quarantined_by_reason", "problems"})
-            | {"quarantined by reason": str(r.quarantined_by_reason), "problems": "; ".join(r.problems)}
+            r.model_dump(exclude={"quarantined_by_reason", "problems", "personal_data"})
+            | {
+                "quarantined by reason": str(r.quarantined_by_reason),
+                "problems": "; ".join(r.problems),
+                "personal data found": str(r.personal_data),
+            }
             for r in results
         ],
         description=f"Ingest of {params.source} into {params.project}",

@@ -64,6 +64,9 @@ def ingest(
             )
             lines += [f"  quarantined: {reason}: {n}" for reason, n in f.quarantined_by_reason.items()]
             lines += [f"  problem: {p}" for p in f.problems]
+            if f.personal_data:
+                found = ", ".join(f"{kind} {n}" for kind, n in sorted(f.personal_data.items()))
+                lines.append(f"  personal data found: {found}")
     emit(result, as_json, lines)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from nightshift.ingest import privacy
 from nightshift.ingest.formats import SourceRow
 from nightshift.platform.bounds import clean_text, json_problem, number_problem, text_problem
 from nightshift.projects.spec import InputField, ProjectBody
@@ -29,6 +30,8 @@ class IngestCounts:
     quarantined: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    # Personal data found (kind -> count), whatever the project's policy did with it.
+    personal_data: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: IngestCounts) -> None:
         self.read += other.read
@@ -38,6 +41,7 @@ class IngestCounts:
         self.quarantined += other.quarantined
         self.reasons.update(other.reasons)
         self.problems.extend(other.problems)
+        self.personal_data.update(other.personal_data)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +52,7 @@ class IngestCounts:
             "quarantined": self.quarantined,
             "quarantined_by_reason": dict(self.reasons),
             "problems": list(self.problems),
+            "personal_data": dict(self.personal_data),
         }
 
     @classmethod
@@ -60,6 +65,7 @@ class IngestCounts:
             quarantined=data["quarantined"],
             reasons=Counter(data["quarantined_by_reason"]),
             problems=list(data["problems"]),
+            personal_data=Counter(data.get("personal_data", {})),
         )
 
 
@@ -205,9 +211,49 @@ def prepare_chunk(batch_id: int, source: str, rows: list[SourceRow], project: Pr
             continue
         assert values is not None
         values["row"] = row
-        values["content_hash"] = content_hash(values["fields"])
         items[values["external_id"]] = values
-    return PreparedChunk(items, refused, counts)
+    prepared = PreparedChunk(items, refused, counts)
+    if project.privacy is not None:
+        _apply_privacy(prepared, batch_id, source, project)
+    for values in items.values():
+        values["content_hash"] = content_hash(values["fields"])
+    return prepared
+
+
+def _apply_privacy(prepared: PreparedChunk, batch_id: int, source: str, project: ProjectBody) -> None:
+    """Look for personal data in the scanned fields and do what the project's policy says; the
+    hash is taken after, so it is the hash of what is stored."""
+    policy = project.privacy
+    assert policy is not None
+    slots = [
+        (ext, name)
+        for ext, values in prepared.items.items()
+        for name in project.scanned_fields()
+        if isinstance(values["fields"].get(name), str)
+    ]
+    found = privacy.scan([prepared.items[ext]["fields"][name] for ext, name in slots], policy.kinds, policy.min_score)
+    kinds: dict[str, Counter[str]] = {}
+    for (ext, name), spans in zip(slots, found, strict=True):
+        if not spans:
+            continue
+        kinds.setdefault(ext, Counter()).update(privacy.kinds_counted(spans))
+        if policy.action == "redact":
+            fields = prepared.items[ext]["fields"]
+            fields[name] = privacy.redact(fields[name], spans)
+    for ext, counted in kinds.items():
+        prepared.counts.personal_data.update(counted)
+        if policy.action == "quarantine":
+            values = prepared.items.pop(ext)
+            row: SourceRow = values["row"]
+            prepared.counts.quarantined += 1
+            prepared.counts.reasons["personal data"] += 1
+            refused = refusal(batch_id, source, row, f"personal data: {privacy.described(counted)}", ext)
+            # Held out, and masked too: a quarantined row is read by ops, who need not see the values.
+            masked = privacy.scan([row.text], policy.kinds, policy.min_score)[0]
+            refused["raw"] = privacy.redact(row.text, masked)
+            prepared.refused.append(refused)
+        else:
+            prepared.items[ext]["personal_data"] = {"action": policy.action, "kinds": dict(counted)}
 
 
 def refuse(prepared: PreparedChunk, batch_id: int, source: str, failures: dict[str, str]) -> None:

@@ -194,6 +194,7 @@ def _item_rows(batch: Batch, items: dict[str, dict[str, Any]]) -> list[dict[str,
             "payload": values["fields"],
             "is_gold": values["gold_answer"] is not None,
             "status": "pending",
+            "personal_data": values.get("personal_data"),
         }
         for ext, values in items.items()
     ]

@@ -417,6 +417,36 @@ class Budget(Strict):
     per_batch_hours: Decimal | None = Field(default=None, ge=0, description="Expert hours for each batch.")
 
 
+PersonalDataKind = Literal["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN"]
+PERSONAL_DATA_KINDS: list[PersonalDataKind] = [
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+]
+
+
+class Privacy(Strict):
+    """Personal data in the client's items, looked for at ingest (Microsoft Presidio's recognizers);
+    what is found is recorded on the item or the quarantined row as kinds and counts, never values."""
+
+    action: Literal["allow", "redact", "quarantine"] = Field(
+        description="allow: stored as sent, findings recorded; redact: each finding replaced by its kind, "
+        "e.g. <EMAIL_ADDRESS>, before anyone sees the item; quarantine: the row is held out, masked, with "
+        "the kinds found as its reason."
+    )
+    kinds: list[PersonalDataKind] = Field(
+        default_factory=lambda: list(PERSONAL_DATA_KINDS),
+        min_length=1,
+    )
+    fields: list[str] | None = Field(default=None, description="Text input fields scanned; unset: every one.")
+    min_score: float = Field(
+        default=0.4, ge=0, le=1, description="Presidio's confidence under which a finding is ignored."
+    )
+
+
 class ProjectBody(Strict):
     slug: str = Field(pattern=SLUG)
     name: str = Field(min_length=1, max_length=200)
@@ -467,6 +497,7 @@ class ProjectBody(Strict):
     generation: Generation | None = Field(
         default=None, description="The project's models, asked for a response to each item before dispatch."
     )
+    privacy: Privacy | None = Field(default=None, description="Unset: items are not scanned for personal data.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> ProjectBody:
@@ -481,6 +512,11 @@ class ProjectBody(Strict):
             raise ValueError("input_fields: external_id is implicit, do not declare it")
         if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
             raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
+        if self.privacy and self.privacy.fields is not None:
+            texts = {f.name for f in self.input_fields if f.type == "text"}
+            for name in self.privacy.fields:
+                if name not in texts:
+                    raise ValueError(f"privacy.fields: {name!r} is not a text input field")
         for label in self.labels:
             if not self.generation and isinstance(label, PromptRewrite | Chat):
                 raise ValueError(f"labels: a {label.type} label needs generation (the models its runs go to)")
@@ -508,6 +544,13 @@ class ProjectBody(Strict):
                     )
         return self
 
+    def scanned_fields(self) -> list[str]:
+        """The text input fields scanned for personal data (none without a privacy policy)."""
+        if self.privacy is None:
+            return []
+        texts = [f.name for f in self.input_fields if f.type == "text"]
+        return texts if self.privacy.fields is None else [n for n in texts if n in self.privacy.fields]
+
     def label(self, name: str) -> Label:
         for label in self.labels:
             if label.name == name:
@@ -515,7 +558,7 @@ class ProjectBody(Strict):
         raise KeyError(name)
 
 
-ADDED_SINCE_FIRST_VERSION = ("generation",)
+ADDED_SINCE_FIRST_VERSION = ("generation", "privacy")
 
 
 class ProjectSpec(Strict):

@@ -127,6 +127,8 @@ class Item(Timestamped, Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     # How many accepted annotations this item needs; grows while its annotators disagree.
     overlap_target: Mapped[int | None] = mapped_column(Integer)
+    # Personal data found at ingest ({"action": ..., "kinds": {kind: count}}), never the values.
+    personal_data: Mapped[dict[str, Any] | None]
 
 
 class GoldAnswer(Base):
