@@ -13,7 +13,20 @@ from nightshift import resources as root
 # (tracebacks included) are in the Prefect API and UI.
 root.prepare_process(console_log_level="CRITICAL")
 
-from app.cli import budget, deliver, dispatch, generate, ingest, ops, payouts, projects, review, stack, work  # noqa: E402
+from app.cli import (  # noqa: E402
+    budget,
+    deliver,
+    dispatch,
+    generate,
+    ingest,
+    ops,
+    payouts,
+    projects,
+    retention,
+    review,
+    stack,
+    work,
+)
 from app.cli.common import app  # noqa: E402
 from app.cli.main import main  # noqa: E402
 
@@ -24,6 +37,7 @@ app.add_typer(stack.db_app, name="db")
 app.add_typer(stack.limits_app, name="limits")
 app.add_typer(payouts.payouts_app, name="payouts")
 app.add_typer(budget.budget_app, name="budget")
+app.add_typer(retention.retention_app, name="retention")
 app.add_typer(stack.secrets_app, name="secrets")
 app.add_typer(projects.clients_app, name="clients")
 

@@ -169,6 +169,10 @@ def prepare_delivery(
 def request_redelivery(session: Session, batch_id: int, reason: str, actor: str) -> None:
     """Send a delivered (or dead-lettered) batch again, as a new version the next delivery run builds."""
     batch = session.get_one(Batch, batch_id)
+    if batch.purged_at is not None:
+        raise NightshiftError(
+            f"batch {batch_id}'s content was purged on {batch.purged_at:%Y-%m-%d} under its client's retention"
+        )
     if batch.status not in ("delivered", "failed"):
         raise NightshiftError(f"batch {batch_id} is {batch.status}: only a delivered or failed batch is redelivered")
     if not session.scalar(select(func.count()).select_from(Delivery).where(Delivery.batch_id == batch_id)):

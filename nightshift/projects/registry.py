@@ -31,6 +31,7 @@ def apply_spec(session: Session, spec: ProjectSpec) -> AppliedSpec:
     client.webhook_url = spec.client.webhook_url
     client.webhook_secret_ref = spec.client.webhook_secret.as_ref() if spec.client.webhook_secret else None
     client.slack_channel = spec.client.slack_channel
+    client.retention_days = spec.client.retention_days
     client.webhook_retry_schedule = spec.client.webhook_retry_schedule
     session.flush()
 

@@ -50,6 +50,13 @@ class ClientSpec(Strict):
         default=None, description="This endpoint's own retry schedule; unset: the service's setting."
     )
     slack_channel: str | None = None
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Days after a batch's last delivery when its content (items, answers, model output, "
+        "delivered files) is purged; ids, hashes and the audit trail stay. Unset: kept.",
+    )
 
     @model_validator(mode="after")
     def _secret_with_url(self) -> ClientSpec:

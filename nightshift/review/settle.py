@@ -376,6 +376,8 @@ def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
     keep their adjudicator's decision: it is final.
     """
     batch = session.get_one(Batch, batch_id)
+    if batch.purged_at is not None:
+        raise NightshiftError(f"batch {batch_id}'s content was purged under its client's retention")
     if batch.status == "delivering":
         raise NightshiftError(f"batch {batch_id} is being delivered: re-aggregate it once that has settled")
     project = batch_body(session, batch_id)

@@ -18,6 +18,7 @@ def test_every_entrypoint_imports_and_builds_a_form_schema() -> None:
         "nightly",
         "payouts",
         "raise-budget",
+        "retention-purge",
     }
     for entry in entries:
         flow = load_flow(entry["entrypoint"])
@@ -57,3 +58,10 @@ def test_payouts_run_weekly_on_monday_morning_without_overlap() -> None:
     assert schedule.schedule.cron == "0 6 * * 1"
     assert schedule.schedule.timezone == "UTC"
     assert payouts.concurrency_limit == 1
+
+
+def test_the_retention_purge_runs_nightly_without_overlap() -> None:
+    purge = next(d for d in build_deployments() if d.name == "retention-purge")
+    [schedule] = purge.schedules
+    assert schedule.schedule.cron == "30 3 * * *" and schedule.schedule.timezone == "UTC"
+    assert purge.concurrency_limit == 1

@@ -48,6 +48,8 @@ class Client(Timestamped, Base):
     # Seconds to wait after each failed attempt, for this endpoint; NULL: the service's setting.
     webhook_retry_schedule: Mapped[list[Any] | None]
     slack_channel: Mapped[str | None] = mapped_column(String(200))
+    # Days after a batch's last delivery when its content is purged; NULL: kept.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Project(Timestamped, Base):
@@ -94,6 +96,8 @@ class Batch(Timestamped, Base):
     # When the client expects it delivered, and when the last dispatch expects the work done.
     deadline_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     projected_finish_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its content was purged under the client's retention (ids, hashes and the audit stay).
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
