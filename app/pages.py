@@ -105,9 +105,10 @@ templates.env.globals["chat_turns"] = chat_turns
 def _my_task(svc: Service, me: Principal, assignment_id: int, role: str | None) -> work_tasks.TaskView:
     """The caller's task (of this role, if given); its first view starts the clock. NotFoundError otherwise."""
     with svc.transaction() as session:
-        task = work_tasks.view_task(session, me.id, assignment_id)
-    if role is not None and task.role != role:
-        raise NotFoundError(f"no {role} task {assignment_id}")
+        task = work_tasks.view_task(session, me.id, assignment_id, via="workbench")
+        # Raised inside the transaction: a task not shown is not logged as read.
+        if role is not None and task.role != role:
+            raise NotFoundError(f"no {role} task {assignment_id}")
     return task
 
 

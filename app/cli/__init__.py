@@ -14,6 +14,7 @@ from nightshift import resources as root
 root.prepare_process(console_log_level="CRITICAL")
 
 from app.cli import (  # noqa: E402
+    access_log,
     budget,
     deliver,
     dispatch,
@@ -38,6 +39,7 @@ app.add_typer(stack.limits_app, name="limits")
 app.add_typer(payouts.payouts_app, name="payouts")
 app.add_typer(budget.budget_app, name="budget")
 app.add_typer(retention.retention_app, name="retention")
+app.add_typer(access_log.access_app, name="access-log")
 app.add_typer(stack.secrets_app, name="secrets")
 app.add_typer(projects.clients_app, name="clients")
 

@@ -123,9 +123,21 @@ def quarantine_list(
 def quarantine_show(row: Annotated[int, typer.Argument(help="Quarantined row id.")]) -> None:
     """One quarantined row: where it came from, why, and the raw row."""
     from nightshift.ingest.quarantine import quarantined_entry
+    from nightshift.platform import access
+    from nightshift.platform.db import transaction
 
-    with ready_sessions()() as session:
+    with transaction(ready_sessions()) as session:
         entry = quarantined_entry(session, row)
+        access.record(
+            session,
+            "ops",
+            access.ops_account(),
+            "quarantine_show",
+            "cli",
+            item_id=entry.resolved_item_id,
+            batch_id=entry.batch_id,
+            detail={"quarantined_row": entry.id},
+        )
         typer.echo(f"row {entry.id}: batch {entry.batch_id}, {entry.source} line {entry.line_number}")
         typer.echo(f"reason: {entry.reason}")
         if entry.resolved_item_id:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.delivery.build import BuiltDelivery, DeliveryOptions, build_delivery
 from nightshift.delivery.records import passed_item_ids
+from nightshift.platform import access
 from nightshift.platform.audit import record_transition
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
@@ -197,6 +198,16 @@ def settle_deliveries(session: Session, batch_id: int | None = None) -> list[tup
         batch = session.get_one(Batch, delivery.batch_id)
         if statuses == {"delivered"}:
             delivery.status = "delivered"
+            # The client has the records' content now: one access row per version, for its batch.
+            access.record(
+                session,
+                "client",
+                session.get_one(Client, delivery.client_id).slug,
+                "delivery",
+                "webhook",
+                batch_id=delivery.batch_id,
+                detail={"version": delivery.version, "records": delivery.record_count},
+            )
             session.execute(
                 update(Item)
                 .where(Item.batch_id == delivery.batch_id, Item.status == "passed", Item.is_gold.is_(False))

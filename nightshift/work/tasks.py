@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
 from nightshift.generate.responses import answers_of
+from nightshift.platform import access
 from nightshift.platform.models import Assignment, AssignmentDraft, Item, Project, Submission, as_utc, utcnow
 from nightshift.work.access import annotator_pseudonym, owned, project_of
 from nightshift.work.model_runs import runs_of
@@ -72,13 +73,26 @@ def next_task(session: Session, expert_id: int, role: str = "annotate") -> int |
     return tasks[0]["assignment_id"] if tasks else None
 
 
-def view_task(session: Session, expert_id: int, assignment_id: int, now: dt.datetime | None = None) -> TaskView:
-    """The task with its instructions and form; the first view of an open task starts its clock."""
+def view_task(
+    session: Session, expert_id: int, assignment_id: int, now: dt.datetime | None = None, via: str = "api"
+) -> TaskView:
+    """The task with its instructions and form; the first view of an open task starts its clock.
+    Every view is in the access log (the item's content is what it shows)."""
     assignment = owned(session, expert_id, assignment_id)
     if assignment.status == "assigned" and assignment.started_at is None:
         start_assignments(session, {assignment.id: now or utcnow()})
         session.refresh(assignment)
     item = session.get_one(Item, assignment.item_id)
+    access.record(
+        session,
+        "expert",
+        str(expert_id),
+        assignment.role,
+        via,
+        item_id=item.id,
+        batch_id=item.batch_id,
+        assignment_id=assignment.id,
+    )
     project_id, project = project_of(session, assignment.item_id)
     draft = session.get(AssignmentDraft, assignment.id)
     view = TaskView(

@@ -42,11 +42,12 @@ from nightshift.platform.models.experts import Expert, ExpertLanguage, ExpertRou
 from nightshift.platform.models.work import Assignment, AssignmentDraft, GateRun, ItemResult, Review, Submission
 from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, DeliveryMessage
 from nightshift.platform.models.payouts import PAYOUT_KINDS, PayoutEntry
-from nightshift.platform.models.ops import API_KEY_KINDS, ApiKey, AuditLog, OpsMessage
+from nightshift.platform.models.ops import ACCESS_ACTORS, API_KEY_KINDS, AccessLog, ApiKey, AuditLog, OpsMessage
 from nightshift.platform.models.generation import RESPONSE_STATUSES, RUN_STATUSES, ModelResponse, ModelRun
 # isort: on
 
 __all__ = [
+    "ACCESS_ACTORS",
     "API_KEY_KINDS",
     "ASSIGNMENTS_FILLFACTOR",
     "ASSIGNMENT_STATUSES",
@@ -65,6 +66,7 @@ __all__ = [
     "ROLES",
     "RUN_STATUSES",
     "TIERS",
+    "AccessLog",
     "ApiKey",
     "Assignment",
     "AssignmentDraft",

@@ -1,4 +1,4 @@
-"""What operations keep: the ops notification outbox, API keys and the audit log."""
+"""What operations keep: the ops notification outbox, API keys, the audit log and the access log."""
 
 from __future__ import annotations
 
@@ -72,3 +72,30 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any] | None]
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+
+ACCESS_ACTORS = ("expert", "ops", "client")
+
+
+class AccessLog(Base):
+    """Who read which item's content: an expert opening a task (API or workbench), ops showing a
+    quarantined row, a client receiving a delivery (one row per delivered version, for its batch).
+    Kept whatever the retention: it holds ids, never content."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        CheckConstraint(sql_in("actor_kind", ACCESS_ACTORS), name="actor_kind"),
+        Index("ix_access_log_item_id", "item_id"),
+        Index("ix_access_log_at", "at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_kind: Mapped[str] = mapped_column(String(10))
+    # expert: the expert's id; ops: the account that ran the command; client: the client's slug.
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    via: Mapped[str] = mapped_column(String(20))
+    batch_id: Mapped[int | None] = mapped_column(BigId)
+    item_id: Mapped[int | None] = mapped_column(BigId)
+    assignment_id: Mapped[int | None] = mapped_column(BigId)
+    detail: Mapped[dict[str, Any] | None]

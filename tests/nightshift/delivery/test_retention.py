@@ -14,7 +14,7 @@ from app.cli import app
 from nightshift.delivery import build, outbox, retention
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.errors import NightshiftError
-from nightshift.platform.models import AuditLog, Base, Batch, Delivery, Item, ItemResult, Submission
+from nightshift.platform.models import AccessLog, AuditLog, Base, Batch, Delivery, Item, ItemResult, Submission
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec
 from nightshift.review import settle
@@ -45,6 +45,10 @@ def _every_text(session) -> str:
 def test_a_purge_leaves_ids_hashes_manifests_and_audit_and_nothing_else(sessions, project, tmp_path) -> None:
     batch_id = _delivered(sessions, project, tmp_path / "deliveries")
     with sessions() as session:
+        # The client received the records: one access row for the delivered version.
+        [received] = session.scalars(select(AccessLog).where(AccessLog.actor_kind == "client")).all()
+        assert (received.actor, received.action, received.batch_id) == ("acme", "delivery", batch_id)
+        assert received.detail is not None and received.detail["version"] == 1
         before = {i.id: (i.external_id, i.content_hash) for i in session.scalars(select(Item))}
         prompts = [i.payload["prompt"] for i in session.scalars(select(Item).where(Item.batch_id == batch_id))]
         answers = {s.id: s.answer for s in session.scalars(select(Submission))}
