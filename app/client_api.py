@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 
 from app.deps import Credentials, Id, ServiceDep, principal
 from app.uploads import UPLOAD_BODY, receive_file
+from nightshift.delivery import acceptance
 from nightshift.ingest.sources import fetch
+from nightshift.platform.models import utcnow
 from nightshift.projects.clients import client_slug
 from nightshift.reports import client_view as client_access
 
@@ -77,6 +79,32 @@ class Accepted(BaseModel):
     detail: str
 
 
+class VerdictIn(BaseModel):
+    external_id: str = Field(min_length=1, max_length=200, description="The record's external_id.")
+    verdict: Literal["accept", "reject"]
+    reason: str | None = Field(default=None, max_length=2000, description="Why it is wrong: needed to reject.")
+
+
+class VerdictsIn(BaseModel):
+    verdicts: list[VerdictIn] = Field(min_length=1, max_length=1000)
+
+
+class VerdictsOut(BaseModel):
+    version: int = Field(description="The delivered version the verdicts are on.")
+    accepted: int
+    rejected: int = Field(description="Sent to adjudication; the next version carries them, reason included.")
+    already_decided: list[str] = Field(description="Records with a verdict on this version already: unchanged.")
+    unknown: list[str] = Field(description="Not delivered records of this batch.")
+
+
+class AcceptanceOut(BaseModel):
+    version: int | None = Field(description="The latest delivered version; null: no window for this batch.")
+    window_ends_at: str | None
+    accepted: int
+    rejected: int
+    undecided: int = Field(description="Accepted when the window ends unless rejected before.")
+
+
 @router.get("/projects")
 def list_projects(svc: ServiceDep, credentials: Credentials) -> list[ProjectOut]:
     with svc.transaction() as session:
@@ -115,6 +143,37 @@ def ask_redelivery(batch_id: Id, body: RedeliveryIn, svc: ServiceDep, credential
         slug = client_slug(session, me.id)
         client_access.ask_redelivery(session, me.id, slug, batch_id, body.reason)
     return Accepted(batch_id=batch_id, detail="redelivery requested: the next delivery run sends a new version")
+
+
+@router.post(
+    "/batches/{batch_id}/verdicts",
+    responses={**NOT_FOUND, 400: {"description": "No open window, the batch is being reworked, or a bad verdict."}},
+)
+def give_verdicts(batch_id: Id, body: VerdictsIn, svc: ServiceDep, credentials: Credentials) -> VerdictsOut:
+    """Accept or reject records of the batch's latest delivered version while its window is open. A
+    rejection (with its reason) sends the record to adjudication at no charge; the next delivery
+    (event batch.reworked) carries it with the reason in its change log. A verdict given twice
+    counts once."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "client")
+        client_access.owned_batch(session, me.id, batch_id)
+        report = acceptance.record_verdicts(
+            session,
+            batch_id,
+            [acceptance.Verdict(v.external_id, v.verdict, v.reason) for v in body.verdicts],
+            client_slug(session, me.id),
+            utcnow(),
+        )
+    return VerdictsOut(**vars(report))
+
+
+@router.get("/batches/{batch_id}/acceptance", responses=NOT_FOUND)
+def get_acceptance(batch_id: Id, svc: ServiceDep, credentials: Credentials) -> AcceptanceOut:
+    """The latest delivered version's verdicts so far and when its window ends."""
+    with svc.transaction() as session:
+        me = principal(session, credentials, "client")
+        client_access.owned_batch(session, me.id, batch_id)
+        return AcceptanceOut(**acceptance.summary(session, batch_id))
 
 
 def _caller(svc: ServiceDep, credentials: Credentials, project: str) -> str:

@@ -27,6 +27,7 @@ from flows.payouts import PayoutParams, payouts_flow
 from nightshift.payouts.periods import Period
 from nightshift.platform.models import utcnow
 from nightshift.reports.batches import open_batches, status_table
+from tasks.deliver import close_acceptance_windows
 from tasks.notify import post_client_digests, send_ops_messages, warn_of_batches_at_risk
 from tasks.runtime import resources
 
@@ -94,6 +95,9 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
     ]
     # Retries that came due for batches no longer open (an earlier delivery) go out too.
     deliver_flow(DeliverParams(batch_id=None), return_state=True)
+    # Delivered records the client did not reject within their project's window are accepted.
+    for batch_id, accepted in close_acceptance_windows().items():
+        print(f"batch {batch_id}: acceptance window closed, {accepted} records accepted")
     # What ops should hear: batches that will miss their deadline, each client's digest; then the
     # whole night's messages go out, bursts of one kind grouped into one.
     warn_of_batches_at_risk(None)

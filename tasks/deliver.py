@@ -8,9 +8,9 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from expectations.delivery_readiness import check_delivery_readiness
-from nightshift.delivery import outbox, webhooks
+from nightshift.delivery import acceptance, outbox, webhooks
 from nightshift.platform.db import transaction
-from nightshift.platform.models import Batch, Client, Delivery, Project
+from nightshift.platform.models import Batch, Client, Delivery, Project, utcnow
 from nightshift.review.gates import GateOutcome, record_gate
 from tasks.runtime import CLIENT_WEBHOOKS, DB_TASK, resources
 
@@ -84,3 +84,10 @@ def settle_deliveries(batch_id: int | None) -> list[dict[str, Any]]:
                 }
             )
         return out
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def close_acceptance_windows() -> dict[int, int]:
+    """Records left without a verdict when their version's window ended are accepted."""
+    with transaction(resources().sessions) as session:
+        return acceptance.close_windows(session, utcnow())

@@ -14,6 +14,7 @@ from nightshift import resources as root
 root.prepare_process(console_log_level="CRITICAL")
 
 from app.cli import (  # noqa: E402
+    acceptance,
     access_log,
     budget,
     deliver,
@@ -40,6 +41,7 @@ app.add_typer(payouts.payouts_app, name="payouts")
 app.add_typer(budget.budget_app, name="budget")
 app.add_typer(retention.retention_app, name="retention")
 app.add_typer(access_log.access_app, name="access-log")
+app.add_typer(acceptance.acceptance_app, name="acceptance")
 app.add_typer(stack.secrets_app, name="secrets")
 app.add_typer(projects.clients_app, name="clients")
 

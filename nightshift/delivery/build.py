@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightshift.delivery.acceptance import open_rejections
 from nightshift.delivery.dataset_card import CardFacts, write_dataset_card
 from nightshift.delivery.records import Record, iter_records, outcome_hash, parquet_schema
 from nightshift.delivery.training import write_training_files
@@ -61,6 +62,8 @@ class BuiltDelivery:
     columns: set[str] = field(default_factory=set)
     files: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, Any] | None = None
+    # Records the client rejected whose rework this version carries.
+    reworked: int = 0
 
     @property
     def record_count(self) -> int:
@@ -102,12 +105,19 @@ def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) ->
     client = session.get_one(Client, project.client_id)
     previous = _previous_outcomes(session, batch_id)
     version = (previous[0] if previous else 0) + 1
+    rejections = open_rejections(session, batch_id)
     batch_dir = options.directory / client.slug / project.slug / f"batch-{batch_id}"
     built = BuiltDelivery(
         batch_id=batch_id,
         client_id=client.id,
         version=version,
-        reason=_reason(session, batch_id) if previous else "first delivery",
+        reason=(
+            f"reworked after the client rejected {len(rejections)} record{'s' if len(rejections) != 1 else ''}"
+            if rejections
+            else _reason(session, batch_id)
+            if previous
+            else "first delivery"
+        ),
         staging=batch_dir / f".v{version}-{secrets.token_hex(4)}",
         final=batch_dir / f"v{version}",
     )
@@ -133,7 +143,13 @@ def build_delivery(session: Session, batch_id: int, options: DeliveryOptions) ->
                         was = earlier.pop(record.external_id, None)
                         change = "added" if was is None else "unchanged" if was == record.outcome_hash() else "changed"
                         counts[change] += 1
-                        if change != "unchanged":
+                        rejection = rejections.get(record.item_id)
+                        if rejection is not None:
+                            # The client's reason beside what its rework changed (or did not).
+                            entry = {"external_id": record.external_id, "change": change, "rejection": rejection}
+                            changes.write(orjson.dumps(entry) + b"\n")
+                            built.reworked += 1
+                        elif change != "unchanged":
                             changes.write(orjson.dumps({"external_id": record.external_id, "change": change}))
                             changes.write(b"\n")
                     changes_of.append(change)

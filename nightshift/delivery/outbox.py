@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from nightshift.delivery.acceptance import mark_redelivered
 from nightshift.delivery.build import BuiltDelivery, DeliveryOptions, build_delivery
 from nightshift.delivery.records import passed_item_ids
 from nightshift.platform import access
@@ -46,7 +47,11 @@ def commit_delivery(
     jsonl_path = built.final / "records.jsonl"
     files = [f | {"uri": _link(built.final / f["name"], options)} for f in built.files]
     manifest: dict[str, Any] = {
-        "event": "batch.delivered" if built.version == 1 else "batch.redelivered",
+        "event": "batch.delivered"
+        if built.version == 1
+        else "batch.reworked"
+        if built.reworked
+        else "batch.redelivered",
         "client": client.slug,
         "project": project.slug,
         "batch_id": built.batch_id,
@@ -59,6 +64,9 @@ def commit_delivery(
     }
     if built.changes is not None:
         manifest["changes"] = built.changes
+    if built.reworked:
+        manifest["rejections_reworked"] = built.reworked
+        mark_redelivered(session, built.batch_id, built.version)
     delivery = Delivery(
         batch_id=built.batch_id,
         client_id=client.id,

@@ -38,6 +38,7 @@ from nightshift.platform.models import (
     ModelRun,
     Project,
     QuarantinedRow,
+    RecordVerdict,
     Review,
     Submission,
 )
@@ -109,7 +110,7 @@ def purge_batch(session: Session, batch_id: int, now: dt.datetime, actor: str) -
     items = select(Item.id).where(Item.batch_id == batch_id)
     assignments = select(Assignment.id).where(Assignment.item_id.in_(items))
     rows = done.rows
-    rows["items"] = _set(session, Item, Item.batch_id == batch_id, payload={})
+    rows["items"] = _set(session, Item, Item.batch_id == batch_id, payload={}, status_reason=None)
     rows["gold_answers"] = _hash_answers(session, GoldAnswer, GoldAnswer.item_id, GoldAnswer.item_id.in_(items))
     rows["submissions"] = _hash_answers(session, Submission, Submission.id, Submission.assignment_id.in_(assignments))
     rows["item_results"] = _hash_answers(session, ItemResult, ItemResult.item_id, ItemResult.item_id.in_(items))
@@ -121,6 +122,7 @@ def purge_batch(session: Session, batch_id: int, now: dt.datetime, actor: str) -
     )
     rows["model_responses"] = _set(session, ModelResponse, ModelResponse.item_id.in_(items), content=None)
     rows["model_runs"] = _set(session, ModelRun, ModelRun.assignment_id.in_(assignments), prompt="", content=None)
+    rows["verdict_reasons"] = _set(session, RecordVerdict, RecordVerdict.batch_id == batch_id, reason=None)
     rows["quarantined_rows"] = _set(session, QuarantinedRow, QuarantinedRow.batch_id == batch_id, raw="")
     deliveries = select(Delivery.id).where(Delivery.batch_id == batch_id)
     rows["webhook_pages"] = _set(session, DeliveryMessage, DeliveryMessage.delivery_id.in_(deliveries), records="[]")

@@ -41,7 +41,8 @@ def batch_costs(session: Session, batch_ids: Sequence[int]) -> dict[int, Decimal
             select(Item.batch_id, Assignment.role, Assignment.status, billed, Expert.hourly_rate, func.count())
             .join(Item, Item.id == Assignment.item_id)
             .join(Expert, Expert.id == Assignment.expert_id)
-            .where(Item.batch_id.in_(ids), Assignment.worked_seconds > 0)
+            # Unbilled work (settling a record the client rejected) is paid to the expert, not charged.
+            .where(Item.batch_id.in_(ids), Assignment.worked_seconds > 0, Assignment.billable.is_(True))
             .group_by(Item.batch_id, Assignment.role, Assignment.status, billed, Expert.hourly_rate)
         ):
             _, _, line = time_pay(int(seconds), hourly_rate, policy.role_rates.of(role), policy.max_minutes_per_task)

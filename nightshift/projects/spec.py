@@ -505,6 +505,14 @@ class ProjectBody(Strict):
         default=None, description="The project's models, asked for a response to each item before dispatch."
     )
     privacy: Privacy | None = Field(default=None, description="Unset: items are not scanned for personal data.")
+    acceptance_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=90,
+        description="Days after each delivered version in which the client may accept or reject its records "
+        "(a rejection with a reason sends the record to adjudication, unbilled, and redelivers it); what is not "
+        "rejected is accepted when they end. Unset: delivered records are final.",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> ProjectBody:
@@ -565,7 +573,7 @@ class ProjectBody(Strict):
         raise KeyError(name)
 
 
-ADDED_SINCE_FIRST_VERSION = ("generation", "privacy")
+ADDED_SINCE_FIRST_VERSION = ("generation", "privacy", "acceptance_days")
 
 
 class ProjectSpec(Strict):

@@ -18,6 +18,7 @@ from nightshift.platform.models import (
     ExpertSkill,
     Item,
     Project,
+    RecordVerdict,
     Review,
     Submission,
     utcnow,
@@ -109,6 +110,20 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
     return None
 
 
+def _rejected_by_client(session: Session, item_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    RecordVerdict.item_id == item_id,
+                    RecordVerdict.verdict == "rejected",
+                    RecordVerdict.redelivered_version.is_(None),
+                )
+            )
+        )
+    )
+
+
 def claim_adjudication(
     session: Session, expert_id: int, now: dt.datetime | None = None, due_hours: float = 24
 ) -> int | None:
@@ -158,6 +173,8 @@ def claim_adjudication(
                         expert_id=expert_id,
                         role="adjudicate",
                         status="assigned",
+                        # The client does not pay for settling a record it rejected.
+                        billable=not _rejected_by_client(session, item_id),
                         due_at=moment + dt.timedelta(hours=due_hours),
                     )
                 )

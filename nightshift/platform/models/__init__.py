@@ -40,7 +40,7 @@ from nightshift.platform.models.projects import (
 )
 from nightshift.platform.models.experts import Expert, ExpertLanguage, ExpertRoute, ExpertSkill
 from nightshift.platform.models.work import Assignment, AssignmentDraft, GateRun, ItemResult, Review, Submission
-from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, DeliveryMessage
+from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, DeliveryMessage, RecordVerdict
 from nightshift.platform.models.payouts import PAYOUT_KINDS, PayoutEntry
 from nightshift.platform.models.ops import ACCESS_ACTORS, API_KEY_KINDS, AccessLog, ApiKey, AuditLog, OpsMessage
 from nightshift.platform.models.generation import RESPONSE_STATUSES, RUN_STATUSES, ModelResponse, ModelRun
@@ -95,6 +95,7 @@ __all__ = [
     "Project",
     "ProjectSpecVersion",
     "QuarantinedRow",
+    "RecordVerdict",
     "Review",
     "Submission",
     "Timestamped",

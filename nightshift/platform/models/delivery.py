@@ -73,3 +73,26 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class RecordVerdict(Base):
+    """A client's verdict on one delivered record of one version: accepted (by the client, or by
+    the window closing), or rejected with a reason, which sends the item back to adjudication; the
+    version that carries its rework is noted once delivered."""
+
+    __tablename__ = "record_verdicts"
+    __table_args__ = (
+        UniqueConstraint("item_id", "version"),
+        CheckConstraint(sql_in("verdict", ("accepted", "rejected")), name="verdict"),
+        Index("ix_record_verdicts_batch_id", "batch_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # client:<slug> for the client's own verdicts, window for those the window's end gave.
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    redelivered_version: Mapped[int | None] = mapped_column(Integer)

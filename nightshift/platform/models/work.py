@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -82,6 +83,8 @@ class Assignment(Timestamped, Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     worked_seconds: Mapped[int | None] = mapped_column(Integer)
+    # False for work the client does not pay for: an adjudication of a record the client rejected.
+    billable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # A review assignment names the annotation it judges; one open review per annotation.
     subject_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", use_alter=True), unique=True)
     updated_at: Mapped[dt.datetime] = mapped_column(
