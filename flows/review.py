@@ -15,7 +15,14 @@ from nightshift.platform.heap import collection_paused
 from nightshift.review.gates import GateTally
 from nightshift.review.settle import ReviewReport
 from tasks.notify import notify_ops
-from tasks.review import QUALITY_ROWS, review_part, review_parts, round_copies, settle_experts
+from tasks.review import (
+    QUALITY_ROWS,
+    project_agreement_gate,
+    review_part,
+    review_parts,
+    round_copies,
+    settle_experts,
+)
 
 
 class ReviewParams(BaseModel):
@@ -90,6 +97,9 @@ def review_flow(params: ReviewParams) -> ReviewResult:
             f"batch {batch_id}: {report.awaiting_review} annotations wait for their review before the gate judges them"
         )
     if report.batch_status == "passed":
+        project_gate = project_agreement_gate(batch_id)
+        if not project_gate.success:
+            notify_ops(wording.project_agreement_low(project_gate, batch_id))
         # The deliver deployment's trigger (prefect.yaml) starts this batch's delivery on this event.
         emit_event(
             event="nightshift.batch.passed",

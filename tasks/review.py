@@ -9,11 +9,14 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.agreement import check_agreement
 from expectations.gold import check_gold
+from expectations.project_agreement import check_project_agreement
 from expectations.submissions import check_submissions
 from nightshift.platform.db import transaction
-from nightshift.projects.registry import batch_body
+from nightshift.platform.models import Batch
+from nightshift.projects.registry import batch_body, project_body
 from nightshift.reports.experts import quality_table
 from nightshift.review import gates, rounds, settle
+from nightshift.review.project_agreement import project_agreement
 from tasks.runtime import DB_TASK, resources
 
 # Experts in a review's quality table: a pool of a big batch is more than anyone reads.
@@ -84,3 +87,17 @@ def settle_experts(batch_id: int) -> tuple[settle.ReviewReport, list[dict[str, A
         rows = quality_table(session, batch_id, report.evidence, limit=QUALITY_ROWS)
     report.evidence = None
     return report, [row | {"interval_90": "{:.3f}-{:.3f}".format(*row["interval_90"])} for row in rows]
+
+
+@task(cache_policy=NO_CACHE, **DB_TASK)
+def project_agreement_gate(batch_id: int) -> gates.GateOutcome:
+    """Alpha per field over the project's recent batches, this one included, against the spec's
+    gates.min_project_alpha; recorded against the batch when the spec sets a floor."""
+    docs = resources().settings.resolved_data_docs_dir
+    with transaction(resources().sessions) as session:
+        project_id = session.get_one(Batch, batch_id).project_id
+        found = project_agreement(session, project_id)
+        outcome = check_project_agreement(batch_id, found, project_body(session, project_id), docs)
+        if outcome.evaluated_ids:
+            gates.record_gate(session, batch_id, outcome)
+    return outcome

@@ -56,6 +56,7 @@ for command in (
     deliver.deliver,
     deliver.redeliver,
     review.reaggregate,
+    review.agreement,
     deliver.deliveries,
     ops.nightly,
     ops.status,

@@ -43,6 +43,18 @@ def review_gate_failed(outcome: GateTally, batch_id: int) -> Message:
     )
 
 
+def project_agreement_low(outcome: GateOutcome, batch_id: int) -> Message:
+    """The project's pooled alpha fell under its floor as this batch passed: nothing is held."""
+    return messages.gate_failed(
+        outcome.gate,
+        batch_id,
+        len(outcome.failures),
+        len(outcome.evaluated_ids),
+        f"min_project_alpha {outcome.thresholds.get('min_project_alpha')}",
+        "nothing held; ops to look at the project's experts and instructions (nightshift agreement)",
+    )
+
+
 def delivery_gate_failed(outcome: GateOutcome, batch_id: int) -> Message:
     """The delivery readiness gate failed: the delivery is held."""
     return messages.gate_failed(

@@ -288,6 +288,14 @@ class Gates(Strict):
         le=1,
         description="Krippendorff's alpha per field: the batch's health, reported; it does not route items.",
     )
+    min_project_alpha: float | None = Field(
+        default=None,
+        ge=-1,
+        le=1,
+        description="Krippendorff's alpha per field pooled over the project's recent batches: checked when a "
+        "batch passes, recorded as the project-agreement gate, ops told when under it; it holds nothing. "
+        "Unset: reported only.",
+    )
     min_confidence: float = Field(
         default=0.8,
         ge=0,
