@@ -7,12 +7,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from app.deps import Credentials, Id, ServiceDep, principal
 from app.uploads import UPLOAD_BODY, receive_file
 from nightshift.delivery import acceptance
 from nightshift.ingest.sources import fetch
+from nightshift.platform.bounds import text_problem
 from nightshift.platform.models import utcnow
 from nightshift.projects.clients import client_slug
 from nightshift.reports import client_view as client_access
@@ -83,6 +84,14 @@ class VerdictIn(BaseModel):
     external_id: str = Field(min_length=1, max_length=200, description="The record's external_id.")
     verdict: Literal["accept", "reject"]
     reason: str | None = Field(default=None, max_length=2000, description="Why it is wrong: needed to reject.")
+
+    @field_validator("external_id", "reason")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        # A NUL or a lone surrogate cannot be stored or compared in PostgreSQL: a 422, never a 500.
+        if value is not None and (problem := text_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class VerdictsIn(BaseModel):

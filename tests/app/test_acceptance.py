@@ -51,6 +51,10 @@ def test_a_rejected_record_is_reworked_unbilled_and_redelivered_and_the_window_a
         no_reason = http.post(
             f"/api/client/batches/{batch_id}/verdicts", json={"verdicts": [{"external_id": bad, "verdict": "reject"}]}
         )
+        nul = http.post(
+            f"/api/client/batches/{batch_id}/verdicts",
+            json={"verdicts": [{"external_id": "a\u0000b", "verdict": "reject", "reason": "x"}]},
+        )
         given = http.post(
             f"/api/client/batches/{batch_id}/verdicts",
             json={
@@ -70,6 +74,7 @@ def test_a_rejected_record_is_reworked_unbilled_and_redelivered_and_the_window_a
         )
     assert window["version"] == 1 and window["undecided"] == len(delivered)
     assert no_reason.status_code == 400 and "a rejection needs a reason" in no_reason.json()["detail"]
+    assert nul.status_code == 422
     assert given.status_code == 200, given.text
     assert given.json() == {"version": 1, "accepted": 1, "rejected": 1, "already_decided": [], "unknown": ["not-ours"]}
     # The batch is being reworked: verdicts wait for the version that carries it.
