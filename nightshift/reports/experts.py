@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nightshift.platform.errors import NotFoundError
-from nightshift.platform.models import Assignment, AuditLog, Expert, ExpertLanguage, ExpertSkill, Item
+from nightshift.platform.models import (
+    Assignment,
+    AuditLog,
+    Expert,
+    ExpertLanguage,
+    ExpertSkill,
+    Item,
+    RecordVerdict,
+)
 from nightshift.platform.sql import matches_any
 from nightshift.review.quality import Quality
 from nightshift.review.reliability import PRIOR, Evidence, experts_of_batch, gather_evidence
@@ -88,6 +97,19 @@ def quality_table(
         .tuples()
         .all()
     )
+    # Clients' verdicts on records the expert's accepted annotations made, beside the model's estimate.
+    verdicts: dict[int, Counter[str]] = defaultdict(Counter)
+    for expert_id, verdict, n in session.execute(
+        select(Assignment.expert_id, RecordVerdict.verdict, func.count())
+        .join(RecordVerdict, RecordVerdict.item_id == Assignment.item_id)
+        .where(
+            Assignment.role == "annotate",
+            Assignment.status == "accepted",
+            matches_any(session, Assignment.expert_id, experts),
+        )
+        .group_by(Assignment.expert_id, RecordVerdict.verdict)
+    ).tuples():
+        verdicts[int(expert_id)][verdict] += int(n)
     rows = []
     for expert_id, handle, tier, status in session.execute(
         select(Expert.id, Expert.handle, Expert.tier, Expert.status).where(matches_any(session, Expert.id, experts))
@@ -95,7 +117,12 @@ def quality_table(
         record = evidence.get(expert_id) or Evidence()
         quality = _quality(record.quality())
         rows.append(
-            {"expert": handle, "tier": tier, "status": status, "answers in batch": answers.get(expert_id, 0)} | quality
+            {"expert": handle, "tier": tier, "status": status, "answers in batch": answers.get(expert_id, 0)}
+            | quality
+            | {
+                "accepted by clients": verdicts[expert_id]["accepted"],
+                "rejected by clients": verdicts[expert_id]["rejected"],
+            }
         )
     rows.sort(key=lambda r: (r["estimate"], r["expert"]))
     return rows if limit is None else rows[:limit]

@@ -19,6 +19,7 @@ from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Assignment, Batch, Delivery, Item, ItemResult, RecordVerdict
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec
+from nightshift.reports.experts import quality_table
 from nightshift.review import settle
 from nightshift.simulation import simulate
 from tests.nightshift.delivery.test_delivery import mark_sent, prepare, run_to_passed
@@ -121,6 +122,10 @@ def test_a_rejected_record_is_reworked_unbilled_and_redelivered_and_the_window_a
                 session, batch_id, [acceptance.Verdict(good, "accept")], "acme", now + dt.timedelta(days=8)
             )
         rates = acceptance.rates(session, session.get_one(Batch, batch_id).project_id)
+        # Ops read the clients' verdicts beside each expert's quality estimate.
+        table = quality_table(session, batch_id)
+        assert sum(r["rejected by clients"] for r in table) == sum(e["rejected"] for e in rates["experts"].values()) > 0
+        assert sum(r["accepted by clients"] for r in table) > 0
     assert (rates["accepted"], rates["rejected"]) == (1 + len(delivered), 1)
     assert rates["experts"] and all(e["records"] >= e["rejected"] for e in rates["experts"].values())
     assert json.dumps(rates)
