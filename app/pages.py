@@ -102,10 +102,13 @@ def chat_turns(task: work_tasks.TaskView | None, label: str, value: Any) -> list
 templates.env.globals["chat_turns"] = chat_turns
 
 
-def _my_task(svc: Service, me: Principal, assignment_id: int, role: str | None) -> work_tasks.TaskView:
+def _my_task(
+    svc: Service, me: Principal, assignment_id: int, role: str | None, read: bool = True
+) -> work_tasks.TaskView:
     """The caller's task (of this role, if given); its first view starts the clock. NotFoundError otherwise."""
     with svc.transaction() as session:
-        task = work_tasks.view_task(session, me.id, assignment_id, via="workbench")
+        # A form posted back is not a new read of the item: only a page shown is logged.
+        task = work_tasks.view_task(session, me.id, assignment_id, via="workbench" if read else None)
         # Raised inside the transaction: a task not shown is not logged as read.
         if role is not None and task.role != role:
             raise NotFoundError(f"no {role} task {assignment_id}")
@@ -193,7 +196,7 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
     form = await request.form()
     action = form.get("action")
     try:
-        task = _my_task(svc, me, assignment_id, "annotate")
+        task = _my_task(svc, me, assignment_id, "annotate", read=False)
         answer = answer_from_form(form, task.labels)
         if isinstance(action, str) and action.startswith("run:"):
             # In a worker thread: the model may take seconds, and this route runs on the event loop.
@@ -287,7 +290,7 @@ async def review_action(assignment_id: Id, request: Request) -> Response:
     decision = str(form.get("decision") or "")
     reason = str(form.get("reason") or "").strip() or None
     try:
-        task = _my_task(svc, me, assignment_id, "review")
+        task = _my_task(svc, me, assignment_id, "review", read=False)
         corrected = answer_from_form(form, task.labels, "corrected.") if decision == "correct" else None
         if decision not in ("approve", "reject", "correct"):
             raise access.AnswerInvalid({"decision": "choose approve, reject or correct"})

@@ -96,8 +96,13 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
     # Retries that came due for batches no longer open (an earlier delivery) go out too.
     deliver_flow(DeliverParams(batch_id=None), return_state=True)
     # Delivered records the client did not reject within their project's window are accepted.
-    for batch_id, accepted in close_acceptance_windows().items():
-        print(f"batch {batch_id}: acceptance window closed, {accepted} records accepted")
+    closing = close_acceptance_windows(return_state=True)
+    if closing.is_completed():
+        for batch_id, accepted in closing.result().items():
+            print(f"batch {batch_id}: acceptance window closed, {accepted} records accepted")
+    else:
+        # The rest of the night goes on; the next run closes what this one could not.
+        print(f"closing acceptance windows did not finish ({closing.type.value}); the next run tries again")
     # What ops should hear: batches that will miss their deadline, each client's digest; then the
     # whole night's messages go out, bursts of one kind grouped into one.
     warn_of_batches_at_risk(None)

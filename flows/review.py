@@ -97,15 +97,16 @@ def review_flow(params: ReviewParams) -> ReviewResult:
             f"batch {batch_id}: {report.awaiting_review} annotations wait for their review before the gate judges them"
         )
     if report.batch_status == "passed":
-        project_gate = project_agreement_gate(batch_id)
-        if not project_gate.success:
-            notify_ops(wording.project_agreement_low(project_gate, batch_id))
         # The deliver deployment's trigger (prefect.yaml) starts this batch's delivery on this event.
         emit_event(
             event="nightshift.batch.passed",
             resource={"prefect.resource.id": f"nightshift.batch.{batch_id}", "nightshift.batch_id": str(batch_id)},
             payload={"batch_id": batch_id},
         )
+        # The project's health, after the event: a failure here holds back no delivery.
+        project_gate = project_agreement_gate(batch_id, return_state=True)
+        if project_gate.is_completed() and not project_gate.result().success:
+            notify_ops(wording.project_agreement_low(project_gate.result(), batch_id))
     return ReviewResult(
         batch_id=batch_id,
         gated=submissions.evaluated,

@@ -96,8 +96,12 @@ def project_agreement_gate(batch_id: int) -> gates.GateOutcome:
     docs = resources().settings.resolved_data_docs_dir
     with transaction(resources().sessions) as session:
         project_id = session.get_one(Batch, batch_id).project_id
+        project = project_body(session, project_id)
+        if project.gates.min_project_alpha is None:
+            # No floor, no gate: the report (nightshift agreement) reads it when asked.
+            return gates.GateOutcome("project-agreement", [], {}, {"min_project_alpha": None}, [])
         found = project_agreement(session, project_id)
-        outcome = check_project_agreement(batch_id, found, project_body(session, project_id), docs)
+        outcome = check_project_agreement(batch_id, found, project, docs)
         if outcome.evaluated_ids:
             gates.record_gate(session, batch_id, outcome)
     return outcome

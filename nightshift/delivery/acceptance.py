@@ -15,7 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, insert, literal, select, update
+from sqlalchemy import and_, delete, exists, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nightshift.platform.audit import record_transition
@@ -23,6 +24,7 @@ from nightshift.platform.bounds import clean_text
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import (
     Assignment,
+    AuditLog,
     Batch,
     Delivery,
     Item,
@@ -31,7 +33,7 @@ from nightshift.platform.models import (
     Submission,
     as_utc,
 )
-from nightshift.platform.sql import insert_returning_new
+from nightshift.platform.sql import insert_returning_new, is_postgres
 from nightshift.projects.registry import project_body
 from nightshift.review.settle import send_to_adjudication
 
@@ -192,16 +194,21 @@ def mark_redelivered(session: Session, batch_id: int, version: int) -> int:
 
 
 def close_windows(session: Session, now: dt.datetime) -> dict[int, int]:
-    """Every delivered record of a version whose window has ended, with no verdict, is accepted
-    (set-based, one statement per batch). Batch id → records accepted."""
+    """Every delivered record of a version whose window has ended, with no verdict, is accepted:
+    one set-based statement per batch, under the batch's lock (as verdicts are taken), once per
+    version (a version already closed is skipped). Batch id → records accepted."""
     closed: dict[int, int] = {}
     for batch_id in session.scalars(
         select(Batch.id).where(Batch.status == "delivered", Batch.purged_at.is_(None)).order_by(Batch.id)
     ):
         ended = window(session, batch_id)
-        if ended is None or now < ended.ends_at:
+        if ended is None or now < ended.ends_at or _closed(session, batch_id, ended.version):
             continue
-        decided = select(RecordVerdict.item_id).where(RecordVerdict.version == ended.version)
+        locked = session.execute(select(Batch.status).where(Batch.id == batch_id).with_for_update()).scalar_one()
+        if locked != "delivered":
+            continue  # rejected meanwhile: its next version has a window of its own
+        # NOT EXISTS, not NOT IN: an anti-join whatever the number of verdicts.
+        decided = exists().where(RecordVerdict.item_id == Item.id, RecordVerdict.version == ended.version)
         undecided = select(
             literal(batch_id),
             Item.id,
@@ -209,23 +216,39 @@ def close_windows(session: Session, now: dt.datetime) -> dict[int, int]:
             literal("accepted"),
             literal("window"),
             literal(now),
-        ).where(
-            Item.batch_id == batch_id,
-            Item.status == "delivered",
-            Item.is_gold.is_(False),
-            Item.id.not_in(decided.where(RecordVerdict.batch_id == batch_id)),
-        )
+        ).where(Item.batch_id == batch_id, Item.status == "delivered", Item.is_gold.is_(False), ~decided)
+        dialect = postgresql if is_postgres(session) else sqlite
         # Counted from RETURNING: psycopg reports no row count for INSERT … SELECT here.
         count = len(
             session.execute(
-                insert(RecordVerdict)
+                dialect.insert(RecordVerdict)
                 .from_select(["batch_id", "item_id", "version", "verdict", "decided_by", "decided_at"], undecided)
+                .on_conflict_do_nothing(index_elements=["item_id", "version"])
                 .returning(RecordVerdict.item_id)
             ).all()
+        )
+        # Marked closed even with nothing left to accept: the next night skips it.
+        record_transition(
+            session, "batch", batch_id, "delivered", "delivered", "window", {"acceptance_closed": ended.version}
         )
         if count:
             closed[batch_id] = count
     return closed
+
+
+def _closed(session: Session, batch_id: int, version: int) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    AuditLog.entity == "batch",
+                    AuditLog.entity_id == batch_id,
+                    AuditLog.actor == "window",
+                    AuditLog.detail["acceptance_closed"].as_integer() == version,
+                )
+            )
+        )
+    )
 
 
 def summary(session: Session, batch_id: int) -> dict[str, Any]:

@@ -66,7 +66,6 @@ def commit_delivery(
         manifest["changes"] = built.changes
     if built.reworked:
         manifest["rejections_reworked"] = built.reworked
-        mark_redelivered(session, built.batch_id, built.version)
     delivery = Delivery(
         batch_id=built.batch_id,
         client_id=client.id,
@@ -177,7 +176,8 @@ def prepare_delivery(
 
 def request_redelivery(session: Session, batch_id: int, reason: str, actor: str) -> None:
     """Send a delivered (or dead-lettered) batch again, as a new version the next delivery run builds."""
-    batch = session.get_one(Batch, batch_id)
+    # Locked: a purge or a client's rejection moving the batch meanwhile is seen, not overwritten.
+    batch = session.get_one(Batch, batch_id, with_for_update=True, populate_existing=True)
     if batch.purged_at is not None:
         raise NightshiftError(
             f"batch {batch_id}'s content was purged on {batch.purged_at:%Y-%m-%d} under its client's retention"
@@ -206,6 +206,10 @@ def settle_deliveries(session: Session, batch_id: int | None = None) -> list[tup
         batch = session.get_one(Batch, delivery.batch_id)
         if statuses == {"delivered"}:
             delivery.status = "delivered"
+            if delivery.manifest.get("rejections_reworked"):
+                # Answered once the client has it: a version that dead-letters leaves them open,
+                # so the next one carries the client's reasons again.
+                mark_redelivered(session, delivery.batch_id, delivery.version)
             # The client has the records' content now: one access row per version, for its batch.
             access.record(
                 session,

@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from nightshift.delivery.acceptance import window
 from nightshift.platform.audit import record_transition
 from nightshift.platform.models import (
     Assignment,
@@ -90,8 +91,13 @@ def due(session: Session, now: dt.datetime, client: str | None = None) -> list[D
     found = []
     for batch_id, slug, days, at in session.execute(query).tuples():
         at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
-        if at + dt.timedelta(days=days) <= now:
-            found.append(Due(batch_id, slug, days, at))
+        if at + dt.timedelta(days=days) > now:
+            continue
+        # A client still judging its records keeps them until its acceptance window ends.
+        judging = window(session, batch_id)
+        if judging is not None and now < judging.ends_at:
+            continue
+        found.append(Due(batch_id, slug, days, at))
     return found
 
 
@@ -114,6 +120,11 @@ def purge_batch(session: Session, batch_id: int, now: dt.datetime, actor: str) -
     rows["gold_answers"] = _hash_answers(session, GoldAnswer, GoldAnswer.item_id, GoldAnswer.item_id.in_(items))
     rows["submissions"] = _hash_answers(session, Submission, Submission.id, Submission.assignment_id.in_(assignments))
     rows["item_results"] = _hash_answers(session, ItemResult, ItemResult.item_id, ItemResult.item_id.in_(items))
+    # How each was reached can quote an adjudication's reason (a client's words): emptied too.
+    _set(session, ItemResult, ItemResult.item_id.in_(items), method={})
+    rows["assignment_reasons"] = _set(
+        session, Assignment, Assignment.item_id.in_(items) & Assignment.status_reason.is_not(None), status_reason=None
+    )
     rows["drafts"] = _count(
         session.execute(delete(AssignmentDraft).where(AssignmentDraft.assignment_id.in_(assignments)))
     )
@@ -126,6 +137,14 @@ def purge_batch(session: Session, batch_id: int, now: dt.datetime, actor: str) -
     rows["quarantined_rows"] = _set(session, QuarantinedRow, QuarantinedRow.batch_id == batch_id, raw="")
     deliveries = select(Delivery.id).where(Delivery.batch_id == batch_id)
     rows["webhook_pages"] = _set(session, DeliveryMessage, DeliveryMessage.delivery_id.in_(deliveries), records="[]")
+    # A page of an older version still waiting to be sent would go out empty: it is given up.
+    _set(
+        session,
+        DeliveryMessage,
+        DeliveryMessage.delivery_id.in_(deliveries) & DeliveryMessage.status.in_(("pending", "retrying")),
+        status="dead",
+        last_error="purged under the client's retention",
+    )
     paths = session.scalars(select(Delivery.file_path).where(Delivery.batch_id == batch_id))
     done.folders = sorted({str(Path(p).parent) for p in paths})
     record_transition(session, "batch", batch_id, "delivered", "delivered", actor, {"purged": rows})

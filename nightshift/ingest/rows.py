@@ -247,13 +247,22 @@ def _apply_privacy(prepared: PreparedChunk, batch_id: int, source: str, project:
             row: SourceRow = values["row"]
             prepared.counts.quarantined += 1
             prepared.counts.reasons["personal data"] += 1
-            refused = refusal(batch_id, source, row, f"personal data: {privacy.described(counted)}", ext)
-            # Held out, and masked too: a quarantined row is read by ops, who need not see the values.
-            masked = privacy.scan([row.text], policy.kinds, policy.min_score)[0]
-            refused["raw"] = privacy.redact(row.text, masked)
-            prepared.refused.append(refused)
+            # Its raw text is masked with every other refused row's when stored (mask_refused).
+            prepared.refused.append(refusal(batch_id, source, row, f"personal data: {privacy.described(counted)}", ext))
         else:
             prepared.items[ext]["personal_data"] = {"action": policy.action, "kinds": dict(counted)}
+
+
+def mask_refused(refused: list[dict[str, Any]], project: ProjectBody) -> None:
+    """Under a privacy policy, every quarantined row's raw text is masked (whatever refused it: a
+    bad field, a conflict, the database), so personal data never rests in quarantine either."""
+    policy = project.privacy
+    if policy is None or not refused:
+        return
+    found = privacy.scan([r["raw"] for r in refused], policy.kinds, policy.min_score)
+    for row, spans in zip(refused, found, strict=True):
+        if spans:
+            row["raw"] = privacy.redact(row["raw"], spans)
 
 
 def refuse(prepared: PreparedChunk, batch_id: int, source: str, failures: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nightshift.ingest.formats import SourceRow
-from nightshift.ingest.rows import IngestCounts, PreparedChunk, prepare_chunk, refusal, refuse
+from nightshift.ingest.rows import IngestCounts, PreparedChunk, mask_refused, prepare_chunk, refusal, refuse
 from nightshift.platform.models import Batch, GoldAnswer, Item, QuarantinedRow
 from nightshift.platform.sql import (
     copy_if_all_new,
@@ -132,6 +132,7 @@ def _store(session: Session, batch: Batch, source: str, prepared: PreparedChunk,
         counts.accepted = len(inserted_ids)
         counts.duplicates += len(new_rows) - len(inserted_ids)  # lost a race with a concurrent ingest
     _store_gold(session, items, inserted_ids)
+    mask_refused(prepared.refused, project_spec(session, batch.project_id).project)
     insert_ignoring_conflicts(session, QuarantinedRow, prepared.refused, ["batch_id", "line_number"])
     return counts
 

@@ -582,6 +582,7 @@ class ProjectBody(Strict):
 
 
 ADDED_SINCE_FIRST_VERSION = ("generation", "privacy", "acceptance_days")
+ADDED_SINCE_FIRST_VERSION_NESTED = (("gates", "min_project_alpha"),)
 
 
 class ProjectSpec(Strict):
@@ -593,6 +594,9 @@ class ProjectSpec(Strict):
         # and so its version.
         unset_since = {name for name in ADDED_SINCE_FIRST_VERSION if getattr(self.project, name) is None}
         body = self.project.model_dump(mode="json", exclude=unset_since)
+        for section, name in ADDED_SINCE_FIRST_VERSION_NESTED:
+            if body[section].get(name) is None:
+                body[section].pop(name, None)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -18,7 +18,6 @@ from nightshift.platform.models import (
     ExpertSkill,
     Item,
     Project,
-    RecordVerdict,
     Review,
     Submission,
     utcnow,
@@ -26,7 +25,7 @@ from nightshift.platform.models import (
 from nightshift.platform.sql import is_postgres
 from nightshift.projects.registry import project_body
 from nightshift.review.policy import REVIEWER_TIERS, rework_spent, spent_rounds, worth_reviewing
-from nightshift.review.settle import adjudicator_available
+from nightshift.review.settle import adjudicator_available, rejected_by_client
 from nightshift.work.access import (
     AnswerInvalid,
     ConflictError,
@@ -110,20 +109,6 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
     return None
 
 
-def _rejected_by_client(session: Session, item_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    RecordVerdict.item_id == item_id,
-                    RecordVerdict.verdict == "rejected",
-                    RecordVerdict.redelivered_version.is_(None),
-                )
-            )
-        )
-    )
-
-
 def claim_adjudication(
     session: Session, expert_id: int, now: dt.datetime | None = None, due_hours: float = 24
 ) -> int | None:
@@ -174,7 +159,7 @@ def claim_adjudication(
                         role="adjudicate",
                         status="assigned",
                         # The client does not pay for settling a record it rejected.
-                        billable=not _rejected_by_client(session, item_id),
+                        billable=not rejected_by_client(session, [item_id]),
                         due_at=moment + dt.timedelta(hours=due_hours),
                     )
                 )

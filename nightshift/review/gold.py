@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
@@ -137,7 +137,12 @@ def gold_evidence(
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(Item.project_id == project_id, *where),
+        # A purged batch's answers are hashes: no evidence (delivery.retention).
+        .where(
+            Item.project_id == project_id,
+            ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None)),
+            *where,
+        ),
     ).tuples():
         record = seen.setdefault(expert_id, [0, 0, 0.0])
         record[0] += 1

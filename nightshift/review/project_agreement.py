@@ -53,7 +53,7 @@ def project_agreement(
     """Alpha per field for each of the project's newest finished batches (oldest first) and pooled."""
     batches = session.execute(
         select(Batch.id, Batch.created_at)
-        .where(Batch.project_id == project_id, Batch.status.in_(FINISHED))
+        .where(Batch.project_id == project_id, Batch.status.in_(FINISHED), Batch.purged_at.is_(None))
         .order_by(Batch.id.desc())
         .limit(max_batches)
     ).all()

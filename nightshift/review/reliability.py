@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, null, or_, select
+from sqlalchemy import ColumnElement, exists, null, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from nightshift.experts.routing import refresh_routes
 from nightshift.fields import field_type
 from nightshift.platform.heap import without_collection
-from nightshift.platform.models import Assignment, Expert, GoldAnswer, Item, ItemResult, Review, Submission
+from nightshift.platform.models import Assignment, Batch, Expert, GoldAnswer, Item, ItemResult, Review, Submission
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
@@ -105,6 +105,11 @@ def gather_evidence(
     return evidence
 
 
+def _not_purged() -> ColumnElement[bool]:
+    """The item's batch still holds its content: a purged batch's answers are hashes, no evidence."""
+    return ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None))
+
+
 def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, evidence: dict[int, Evidence]) -> None:
     gated = (
         matches_any(session, Assignment.expert_id, ids),
@@ -123,6 +128,7 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
             .where(
                 Item.id.in_(select(Assignment.item_id).where(*gated)),
                 or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
+                _not_purged(),
             ),
         ).tuples()
     }
@@ -142,7 +148,7 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         )
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(*gated, with_reference),
+        .where(*gated, with_reference, _not_purged()),
     ).all()
     answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
     for expert_id, project_id, item_id, submission_id, answer in rows:
@@ -194,6 +200,7 @@ def _judge_reviews(session: Session, evidence: dict[int, Evidence], ids: list[in
         .where(
             matches_any(session, reviewer.expert_id, ids),
             or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
+            _not_purged(),
         ),
     ).all()
     for expert_id, project_id, decision, corrected, answer, gold, final in rows:

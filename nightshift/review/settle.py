@@ -22,6 +22,7 @@ from nightshift.platform.models import (
     ExpertLanguage,
     Item,
     ItemResult,
+    RecordVerdict,
     Review,
     Submission,
 )
@@ -216,6 +217,21 @@ def send_to_adjudication(session: Session, reasons: dict[int, str]) -> None:
 MAX_ADJUDICATIONS = 3
 
 
+def rejected_by_client(session: Session, item_ids: list[int]) -> set[int]:
+    """Of these items, those whose delivered record the client rejected, not yet redelivered."""
+    if not item_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(RecordVerdict.item_id).where(
+                matches_any(session, RecordVerdict.item_id, item_ids),
+                RecordVerdict.verdict == "rejected",
+                RecordVerdict.redelivered_version.is_(None),
+            )
+        )
+    )
+
+
 def settle_adjudications(session: Session, batch_id: int) -> int:
     """Items an adjudicator has answered: the answer joins the annotators' as one more vote, weighed
     by the adjudicator's quality like anyone's (adjudicators are checked on gold and agreement too);
@@ -255,14 +271,19 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
         .all()
     )
     available = adjudicator_available(session, list(waiting), project.required_skills)
-    stranded = {item_id: why or "" for item_id, why in waiting.items() if item_id not in available}
+    # A record the client rejected is settled by adjudicators alone, and never passes unseen: it
+    # waits for one (the review's report counts it as waiting) rather than pass on the same votes.
+    rejected = rejected_by_client(session, [*waiting, *(item_id for _, item_id, _ in decided)])
+    stranded = {
+        item_id: why or "" for item_id, why in waiting.items() if item_id not in available and item_id not in rejected
+    }
     if not decided and not stranded:
         return 0
     reasons = stranded | {item_id: why for _, item_id, why in decided}
     item_ids = sorted(reasons)
     votes = accepted_votes(session, item_ids)
     rulings = adjudication_votes(session, item_ids)
-    everyone = {i: [*votes.get(i, []), *rulings.get(i, [])] for i in item_ids}
+    everyone = {i: [*([] if i in rejected else votes.get(i, [])), *rulings.get(i, [])] for i in item_ids}
     aggregates = aggregate_items({i: vs for i, vs in everyone.items() if vs}, project)
     results: list[dict[str, Any]] = []
     undecided: dict[int, str] = {}
@@ -375,7 +396,8 @@ def reaggregate_batch(session: Session, batch_id: int, actor: str) -> int:
     'passed', so the next delivery run sends a new version saying what changed. Adjudicated items
     keep their adjudicator's decision: it is final.
     """
-    batch = session.get_one(Batch, batch_id)
+    # Locked: a purge, a client's rejection or a delivery moving the batch meanwhile is seen, not overwritten.
+    batch = session.get_one(Batch, batch_id, with_for_update=True, populate_existing=True)
     if batch.purged_at is not None:
         raise NightshiftError(f"batch {batch_id}'s content was purged under its client's retention")
     if batch.status == "delivering":

@@ -74,25 +74,27 @@ def next_task(session: Session, expert_id: int, role: str = "annotate") -> int |
 
 
 def view_task(
-    session: Session, expert_id: int, assignment_id: int, now: dt.datetime | None = None, via: str = "api"
+    session: Session, expert_id: int, assignment_id: int, now: dt.datetime | None = None, via: str | None = "api"
 ) -> TaskView:
     """The task with its instructions and form; the first view of an open task starts its clock.
-    Every view is in the access log (the item's content is what it shows)."""
+    Every view is in the access log (the item's content is what it shows), by way of `via`; None:
+    not a read (the caller only checks the task, e.g. a posted form)."""
     assignment = owned(session, expert_id, assignment_id)
     if assignment.status == "assigned" and assignment.started_at is None:
         start_assignments(session, {assignment.id: now or utcnow()})
         session.refresh(assignment)
     item = session.get_one(Item, assignment.item_id)
-    access.record(
-        session,
-        "expert",
-        str(expert_id),
-        assignment.role,
-        via,
-        item_id=item.id,
-        batch_id=item.batch_id,
-        assignment_id=assignment.id,
-    )
+    if via is not None:
+        access.record(
+            session,
+            "expert",
+            str(expert_id),
+            assignment.role,
+            via,
+            item_id=item.id,
+            batch_id=item.batch_id,
+            assignment_id=assignment.id,
+        )
     project_id, project = project_of(session, assignment.item_id)
     draft = session.get(AssignmentDraft, assignment.id)
     view = TaskView(

@@ -16,7 +16,7 @@ from nightshift.delivery import acceptance, build
 from nightshift.payouts.costs import batch_costs
 from nightshift.platform.db import transaction
 from nightshift.platform.errors import NightshiftError
-from nightshift.platform.models import Assignment, Batch, Delivery, Item, ItemResult, RecordVerdict
+from nightshift.platform.models import Assignment, Batch, Delivery, Item, ItemResult, RecordVerdict, Submission
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec
 from nightshift.reports.experts import quality_table
@@ -95,6 +95,11 @@ def test_a_rejected_record_is_reworked_unbilled_and_redelivered_and_the_window_a
             select(Assignment).where(Assignment.item_id == item.id, Assignment.role == "adjudicate")
         ).all()
         assert ruling.billable is False and (ruling.worked_seconds or 0) > 0
+        # The adjudicator's answer alone settles a rejected record, not one vote among the annotators'.
+        ruled = session.scalars(select(Submission).where(Submission.assignment_id == ruling.id)).one()
+        settled = session.get_one(ItemResult, item.id)
+        assert settled.answer["rating"] == ruled.answer["rating"]
+        assert settled.submission_ids == [ruled.id]
         assert batch_costs(session, [batch_id])[batch_id] == cost_before, "the client pays nothing for it"
 
     prepare(sessions, batch_id, store)

@@ -14,10 +14,21 @@ from app.cli import app
 from nightshift.delivery import build, outbox, retention
 from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.errors import NightshiftError
-from nightshift.platform.models import AccessLog, AuditLog, Base, Batch, Delivery, Item, ItemResult, Submission
+from nightshift.platform.models import (
+    AccessLog,
+    Assignment,
+    AuditLog,
+    Base,
+    Batch,
+    Delivery,
+    Item,
+    ItemResult,
+    Submission,
+)
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec
 from nightshift.review import settle
+from nightshift.review.reliability import gather_evidence
 from tests.nightshift.delivery.test_delivery import mark_sent, prepare, run_to_passed
 
 
@@ -65,12 +76,19 @@ def test_a_purge_leaves_ids_hashes_manifests_and_audit_and_nothing_else(sessions
         [due] = retention.due(session, now + dt.timedelta(days=31))
     assert (due.batch_id, due.client, due.retention_days) == (batch_id, "acme", 30)
 
+    with sessions() as session:
+        experts = list(session.scalars(select(Assignment.expert_id).distinct()))
+        before_evidence = gather_evidence(session, experts)
+        assert sum(e.agreement_seen + e.gold_seen for e in before_evidence.values()) > 0
     with transaction(sessions) as session:
         purged = retention.purge_batch(session, batch_id, now + dt.timedelta(days=31), "test")
     assert purged is not None and purged.rows["items"] == len(before) and purged.rows["submissions"] == len(answers)
     assert retention.remove_folders(purged.folders) == 1 and not folder.exists()
 
     with sessions() as session:
+        # A purged batch's hashed answers are no evidence of anyone's quality, right or wrong.
+        after = gather_evidence(session, experts)
+        assert sum(e.agreement_seen + e.gold_seen + e.reviews_seen for e in after.values()) == 0
         everything = _every_text(session)
         assert not [p for p in prompts if p in everything], "no item's text is left in any table"
         assert not [w for w in written if w in everything], "no expert's words are left in any table"

@@ -142,3 +142,15 @@ def test_the_ingest_flow_reports_what_it_found_and_never_the_values(app_env, pre
     _no_values_in(result.output)
     result = CliRunner().invoke(app, ["ingest", str(path), "-p", sample_spec.project.slug, "--json", "--force"])
     assert json.loads(result.output)["files"][0]["personal_data"] == {"EMAIL_ADDRESS": 1}
+
+
+def test_a_row_refused_for_another_reason_is_masked_too(sessions, project, tmp_path) -> None:
+    with transaction(sessions) as session:
+        apply_spec(session, with_privacy(project, action="redact"))
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(good_row("lang-1", language="xx", prompt=f"Write to {EMAIL} today.")) + "\n")
+    ingest_file(sessions, path)
+    with sessions() as session:
+        [row] = session.scalars(select(QuarantinedRow)).all()
+    assert row.reason.startswith("language is not one of") and "<EMAIL_ADDRESS>" in row.raw
+    _no_values_in(row.raw)
