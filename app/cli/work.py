@@ -73,4 +73,4 @@ def simulate(
     for error in report.errors:
         typer.echo(f"  {error}", err=True)
     if report.errors:
-        raise NightshiftError(f"{len(report.errors)} simulated experts stopped on an error")
+        raise NightshiftError(f"{len(report.errors)} simulated experts stopped on an error; first: {report.errors[0]}")

@@ -149,6 +149,9 @@ def claim_adjudication(
         .limit(20)
     ).all()
     moment = now or utcnow()
+    # Read before any savepoint: on SQLite a read inside one, then a write, fails at once if
+    # another connection wrote meanwhile (its snapshot is stale), where a write first would wait.
+    unbilled = rejected_by_client(session, list(candidates))
     for item_id in candidates:
         try:
             with session.begin_nested():
@@ -159,7 +162,7 @@ def claim_adjudication(
                         role="adjudicate",
                         status="assigned",
                         # The client does not pay for settling a record it rejected.
-                        billable=not rejected_by_client(session, [item_id]),
+                        billable=item_id not in unbilled,
                         due_at=moment + dt.timedelta(hours=due_hours),
                     )
                 )
