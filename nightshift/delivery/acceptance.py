@@ -78,7 +78,17 @@ def window(session: Session, batch_id: int) -> Window | None:
     ).first()
     if latest is None:
         return None
-    at = as_utc(latest.created_at)
+    # From when the version landed (its last page taken), not when it was built: retries can take
+    # hours, and the client cannot judge what it does not have.
+    landed = session.scalar(
+        select(func.max(AuditLog.at)).where(
+            AuditLog.entity == "batch",
+            AuditLog.entity_id == batch_id,
+            AuditLog.to_status == "delivered",
+            AuditLog.actor == "deliver",
+        )
+    )
+    at = as_utc(max(landed, latest.created_at) if landed is not None else latest.created_at)
     return Window(latest.version, at, at + dt.timedelta(days=days))
 
 
