@@ -19,7 +19,6 @@ from tasks.dispatch import (
     expire_overdue_assignments,
     finish_batch_dispatch,
     plan_batch_dispatch,
-    record_budget_stop,
     write_assignment_shard,
 )
 from tasks.notify import notify_ops, warn_of_batches_at_risk
@@ -66,8 +65,6 @@ def dispatch_flow(params: DispatchParams) -> DispatchResult:
         print(f"batch {params.batch_id}: {report.awaiting_models} items wait for their model answers (generate)")
     if report.unassignable:
         notify_ops(wording.dispatch_unassignable(params.batch_id, report.unassignable))
-    if report.budget_stop_key:
-        record_budget_stop(params.batch_id, report.budget_stop_key)
     budgets = budget_standings(params.batch_id)
     stopped_by = next((b.describe() for b in budgets if b.key == report.budget_stop_key), None)
     if stopped_by:

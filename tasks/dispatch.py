@@ -25,16 +25,8 @@ def plan_batch_dispatch(batch_id: int, shard_size: int) -> Iterator[plan.PlanSha
     """A generator task: each shard reaches the flow, and its write starts, while the rest is planned.
     Staffs only what the batch's and its project's budgets leave room for."""
     with resources().sessions() as session:
-        found = budgets.standings(session, batch_id, unlimited_too=False)
-        room = budgets.room(found, budgets.stopped_keys(session, found))
+        room = budgets.room(budgets.standings(session, batch_id, unlimited_too=False))
         yield from plan.plan_in_shards(session, batch_id, utcnow(), shard_size, room)
-
-
-@task(cache_policy=NO_CACHE, **DB_TASK)
-def record_budget_stop(batch_id: int, key: str) -> None:
-    """The plan stopped at this budget: later dispatches staff nothing under it until a raise."""
-    with transaction(resources().sessions) as session:
-        budgets.record_stop(session, batch_id, key)
 
 
 @task(cache_policy=NO_CACHE, **DB_TASK)

@@ -110,7 +110,8 @@ def budget_reached(scope: str, key: str, percent: int, standing: str, limits: st
     arms the alerts again)."""
     hard = percent >= 100
     next_step = (
-        "*Next:* dispatch staffs nothing more here until the budget is raised: "
+        "*Next:* dispatch staffs only what still fits (estimates at the expected time per item); "
+        "to staff the waiting items, raise the budget: "
         "`nightshift budget raise`, or the raise-budget deployment in the Prefect UI."
         if hard
         else "*Next:* nothing yet; at 100% dispatch stops until the budget is raised."

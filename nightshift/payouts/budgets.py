@@ -15,7 +15,7 @@ from nightshift.dispatch.plan import BudgetRoom, Room
 from nightshift.payouts.costs import batch_costs, model_costs, project_costs
 from nightshift.platform.audit import record_transition
 from nightshift.platform.errors import NightshiftError
-from nightshift.platform.models import Assignment, AuditLog, Batch, BudgetLimit, Expert, Item, Project
+from nightshift.platform.models import Assignment, Batch, BudgetLimit, Expert, Item, Project
 from nightshift.projects.registry import project_body
 
 # Shares of a limit at which ops hear of it, as percentages.
@@ -145,15 +145,11 @@ def standings(session: Session, batch_id: int, unlimited_too: bool = True) -> li
     ]
 
 
-def room(found: Sequence[Standing], stopped: frozenset[str] = frozenset()) -> Room:
-    """What these budgets leave for new work, each budget on its own; none where a dispatch already
-    stopped at this limit (stopped: their keys), so a later dispatch cannot staff past it with a
-    cheaper team that the stop left available."""
+def room(found: Sequence[Standing]) -> Room:
+    """What these budgets leave for new work, each budget on its own."""
     return Room(
         tuple(
-            BudgetRoom(s.key, 0.0, 0.0)
-            if s.key in stopped
-            else BudgetRoom(
+            BudgetRoom(
                 s.key,
                 float(s.usd_limit - s.usd_used) if s.usd_limit is not None else None,
                 float(s.hours_limit - s.hours_used) if s.hours_limit is not None else None,
@@ -162,35 +158,6 @@ def room(found: Sequence[Standing], stopped: frozenset[str] = frozenset()) -> Ro
             if s.limited
         )
     )
-
-
-STOPPED = "budget_stopped"
-
-
-def _limits_text(s: Standing) -> str:
-    return f"{s.usd_limit}/{s.hours_limit}"
-
-
-def stopped_keys(session: Session, found: Sequence[Standing]) -> frozenset[str]:
-    """The budgets (keys) at whose current limits a dispatch has stopped: a raise (new limits)
-    lifts the stop."""
-    stops = {
-        (str(detail.get("key")), str(detail.get("limits")))
-        for detail in session.scalars(
-            select(AuditLog.detail).where(AuditLog.to_status == STOPPED, AuditLog.entity == "budget")
-        )
-        if detail
-    }
-    return frozenset(s.key for s in found if s.limited and (s.key, _limits_text(s)) in stops)
-
-
-def record_stop(session: Session, batch_id: int, key: str) -> None:
-    """Dispatch stopped at this budget's limit: staff nothing more under it until it is raised."""
-    for s in standings(session, batch_id, unlimited_too=False):
-        if s.key == key and s.limited and key not in stopped_keys(session, [s]):
-            record_transition(
-                session, "budget", batch_id, None, STOPPED, "dispatch", {"key": key, "limits": _limits_text(s)}
-            )
 
 
 def raise_budget(
