@@ -43,13 +43,17 @@ def review_gate_failed(outcome: GateTally, batch_id: int) -> Message:
     )
 
 
+def _outcome_failed(outcome: GateOutcome, batch_id: int, threshold: str, next_step: str) -> Message:
+    return messages.gate_failed(
+        outcome.gate, batch_id, len(outcome.failures), len(outcome.evaluated_ids), threshold, next_step
+    )
+
+
 def project_agreement_low(outcome: GateOutcome, batch_id: int) -> Message:
     """The project's pooled alpha fell under its floor as this batch passed: nothing is held."""
-    return messages.gate_failed(
-        outcome.gate,
+    return _outcome_failed(
+        outcome,
         batch_id,
-        len(outcome.failures),
-        len(outcome.evaluated_ids),
         f"min_project_alpha {outcome.thresholds.get('min_project_alpha')}",
         "nothing held; ops to look at the project's experts and instructions (nightshift agreement)",
     )
@@ -57,13 +61,8 @@ def project_agreement_low(outcome: GateOutcome, batch_id: int) -> Message:
 
 def delivery_gate_failed(outcome: GateOutcome, batch_id: int) -> Message:
     """The delivery readiness gate failed: the delivery is held."""
-    return messages.gate_failed(
-        outcome.gate,
-        batch_id,
-        len(outcome.failures),
-        len(outcome.evaluated_ids),
-        "one final answer per passed item, delivery schema only",
-        "delivery held; ops to inspect",
+    return _outcome_failed(
+        outcome, batch_id, "one final answer per passed item, delivery schema only", "delivery held; ops to inspect"
     )
 
 
