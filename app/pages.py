@@ -23,7 +23,7 @@ from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import Principal, authenticate
 from nightshift.projects.spec import Label
 from nightshift.review import decisions
-from nightshift.work import access, answers, model_runs
+from nightshift.work import access, answers, exams, model_runs
 from nightshift.work import tasks as work_tasks
 
 router = APIRouter(include_in_schema=False)
@@ -167,7 +167,8 @@ def task_list(request: Request) -> Response:
         return _to_signin()
     with svc.transaction() as session:
         tasks = work_tasks.open_tasks(session, me.id)
-    return _page(request, "tasks.html", title="Tasks", tasks=tasks)
+        training = exams.training_due(session, me.id)
+    return _page(request, "tasks.html", title="Tasks", tasks=tasks, training=training)
 
 
 @router.get("/work/{assignment_id}")

@@ -27,6 +27,7 @@ from flows.payouts import PayoutParams, payouts_flow
 from nightshift.payouts.periods import Period
 from nightshift.platform.models import utcnow
 from nightshift.reports.batches import open_batches, status_table
+from nightshift.reports.exams import exam_table
 from tasks.deliver import close_acceptance_windows
 from tasks.notify import post_client_digests, send_ops_messages, warn_of_batches_at_risk
 from tasks.runtime import resources
@@ -114,4 +115,7 @@ def nightly_flow(params: NightlyParams = NightlyParams()) -> list[dict[str, obje
     table = status_table(resources().sessions)
     if table:
         create_table_artifact(key="nightly-status", table=table, description="Every batch after the nightly run")
+    exams = exam_table(resources().sessions)
+    if exams:
+        create_table_artifact(key="exam-pass-rates", table=exams, description="Exams' pass rates, items' hit rates")
     return outcomes

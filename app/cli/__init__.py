@@ -19,6 +19,7 @@ from app.cli import (  # noqa: E402
     budget,
     deliver,
     dispatch,
+    exams,
     generate,
     ingest,
     ops,
@@ -42,6 +43,7 @@ app.add_typer(budget.budget_app, name="budget")
 app.add_typer(retention.retention_app, name="retention")
 app.add_typer(access_log.access_app, name="access-log")
 app.add_typer(acceptance.acceptance_app, name="acceptance")
+app.add_typer(exams.exams_app, name="exams")
 app.add_typer(stack.secrets_app, name="secrets")
 app.add_typer(projects.clients_app, name="clients")
 

@@ -188,7 +188,7 @@ def _plan(
         wanted[route] += max(need, 0)
 
     staffed: list[int] = []
-    pool = Pool(session, list(dict.fromkeys(project.required_skills)), now)
+    pool = Pool(session, list(dict.fromkeys(project.required_skills)), now, project.skill_level or 0)
     pool.fill({route: n for route, n in wanted.items() if n > 0})
     rows: list[tuple[int, int]] = []
     shard_index = itertools.count()
@@ -354,12 +354,16 @@ def _gold_for_doubtful(
     required = set(project.required_skills)
     skills: dict[int, set[str]] = defaultdict(set)
     for expert_id, skill in session.execute(
-        select(ExpertSkill.expert_id, ExpertSkill.skill).where(ExpertSkill.expert_id.in_(ids))
+        select(ExpertSkill.expert_id, ExpertSkill.skill).where(
+            ExpertSkill.expert_id.in_(ids), ExpertSkill.level >= (project.skill_level or 0)
+        )
     ).tuples():
         skills[expert_id].add(skill)
     routes: dict[int, set[Route]] = defaultdict(set)
     for expert_id, skill, language in session.execute(
-        select(ExpertRoute.expert_id, ExpertRoute.skill, ExpertRoute.language).where(ExpertRoute.expert_id.in_(ids))
+        select(ExpertRoute.expert_id, ExpertRoute.skill, ExpertRoute.language).where(
+            ExpertRoute.expert_id.in_(ids), ExpertRoute.level >= (project.skill_level or 0)
+        )
     ).tuples():
         routes[expert_id].add((skill, language))
     by_route = _gold_by_route(session, batch_id, project)

@@ -73,9 +73,10 @@ Route = tuple[str, str]  # (skill, language)
 class Pool:
     """Per-route heaps over shared expert state, filled from the routing index a page at a time."""
 
-    def __init__(self, session: Session, required: list[str], now: dt.datetime) -> None:
+    def __init__(self, session: Session, required: list[str], now: dt.datetime, min_level: int = 0) -> None:
         self.session = session
         self.required = required
+        self.min_level = min_level
         self.now = now
         self.experts: dict[int, _Expert] = {}
         self.heaps: dict[Route, list[tuple[float, float, float, float, int, int]]] = {}
@@ -97,7 +98,7 @@ class Pool:
         for route, n in wanted.items():
             if route not in self.exhausted:
                 pages[route] = (max(n + n // 2 + 20, 50), self.offsets.get(route, 0))
-        for route, found in shortlists(self.session, pages, self.required).items():
+        for route, found in shortlists(self.session, pages, self.required, self.min_level).items():
             limit, offset = pages[route]
             self.offsets[route] = offset + len(found)
             if len(found) < limit:

@@ -68,11 +68,11 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
 
 
-def holding_all(skills: Sequence[str]) -> Select[int]:
-    """The ids of experts who hold every one of these skills."""
+def holding_all(skills: Sequence[str], level: int | None = None) -> Select[int]:
+    """The ids of experts who hold every one of these skills (at `level` or above, if given)."""
     return (
         select(ExpertSkill.expert_id)
-        .where(ExpertSkill.skill.in_(list(skills)))
+        .where(ExpertSkill.skill.in_(list(skills)), ExpertSkill.level >= (level or 0))
         .group_by(ExpertSkill.expert_id)
         .having(func.count(distinct(ExpertSkill.skill)) == len(set(skills)))
     )
@@ -93,6 +93,20 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
                     yield number, json.loads(line)
                 except json.JSONDecodeError as exc:
                     yield number, f"not valid JSON: {exc.msg}"
+
+
+def skill_levels(session: Session, expert_id: int) -> dict[str, int]:
+    """The skills an expert holds, each at its level (0: claimed, not examined)."""
+    return dict(
+        session.execute(select(ExpertSkill.skill, ExpertSkill.level).where(ExpertSkill.expert_id == expert_id))
+        .tuples()
+        .all()
+    )
+
+
+def holds(levels: dict[str, int], skills: Sequence[str], level: int | None) -> bool:
+    """Whether skills held at these levels cover every one of `skills` at `level` (unset: any)."""
+    return all(levels.get(skill, -1) >= (level or 0) for skill in skills)
 
 
 def parse_experts(path: Path) -> tuple[list[ExpertRow], list[str]]:
@@ -159,7 +173,8 @@ def _import_slice(session: Session, rows: list[ExpertRow]) -> int:
         .tuples()
         .all()
     )
-    session.execute(delete(ExpertSkill).where(ExpertSkill.expert_id.in_(ids.values())))
+    # The file replaces the skills experts claim; a level an exam granted stays until ops revoke it.
+    session.execute(delete(ExpertSkill).where(ExpertSkill.expert_id.in_(ids.values()), ExpertSkill.level == 0))
     session.execute(delete(ExpertLanguage).where(ExpertLanguage.expert_id.in_(ids.values())))
     insert_ignoring_conflicts(
         session,

@@ -31,17 +31,17 @@ def refresh_routes(session: Session, expert_ids: Sequence[int] | None = None) ->
         clear = clear.where(matches_any(session, ExpertRoute.expert_id, ids))
     session.execute(clear)
     by_skill = (
-        select(ExpertSkill.skill, ExpertLanguage.language, Expert.id, Expert.reliability)
+        select(ExpertSkill.skill, ExpertLanguage.language, Expert.id, Expert.reliability, ExpertSkill.level)
         .join(ExpertSkill, ExpertSkill.expert_id == Expert.id)
         .join(ExpertLanguage, ExpertLanguage.expert_id == Expert.id)
     )
-    any_skill = select(literal(ANY_SKILL), ExpertLanguage.language, Expert.id, Expert.reliability).join(
+    any_skill = select(literal(ANY_SKILL), ExpertLanguage.language, Expert.id, Expert.reliability, literal(0)).join(
         ExpertLanguage, ExpertLanguage.expert_id == Expert.id
     )
     if scoped:
         by_skill = by_skill.where(matches_any(session, Expert.id, ids))
         any_skill = any_skill.where(matches_any(session, Expert.id, ids))
-    columns = ["skill", "language", "expert_id", "reliability"]
+    columns = ["skill", "language", "expert_id", "reliability", "level"]
     session.execute(insert(ExpertRoute).from_select(columns, union_all(by_skill, any_skill)))
 
 
@@ -59,11 +59,18 @@ class Candidate(NamedTuple):
 
 
 def shortlist(
-    session: Session, skill: str, language: str, extra_skills: Sequence[str], limit: int, offset: int = 0
+    session: Session,
+    skill: str,
+    language: str,
+    extra_skills: Sequence[str],
+    limit: int,
+    offset: int = 0,
+    min_level: int = 0,
 ) -> list[Candidate]:
     """Up to `limit` active experts for (skill, language), most reliable first, with their open load.
 
-    extra_skills: further skills every candidate must also hold (a project may require several).
+    extra_skills: further skills every candidate must also hold (a project may require several);
+    min_level: the level (granted by the skill's exam) every one of those skills must be held at.
     Experts already at capacity are included (the caller skips them) so paging stays stable.
     """
     # The expert's status is checked here, live: a route row may lag a status change, never lead it.
@@ -78,13 +85,22 @@ def shortlist(
             Expert.hourly_rate,
         )
         .join(ExpertRoute, ExpertRoute.expert_id == Expert.id)
-        .where(ExpertRoute.skill == skill, ExpertRoute.language == language, Expert.status == "active")
+        .where(
+            ExpertRoute.skill == skill,
+            ExpertRoute.language == language,
+            Expert.status == "active",
+            ExpertRoute.level >= min_level,
+        )
         .order_by(ExpertRoute.reliability.desc(), ExpertRoute.expert_id.desc())
     )
     if extra_skills:
         holds_all = (
             select(func.count())
-            .where(ExpertSkill.expert_id == ExpertRoute.expert_id, ExpertSkill.skill.in_(list(extra_skills)))
+            .where(
+                ExpertSkill.expert_id == ExpertRoute.expert_id,
+                ExpertSkill.skill.in_(list(extra_skills)),
+                ExpertSkill.level >= min_level,
+            )
             .scalar_subquery()
         )
         best = best.where(holds_all == len(set(extra_skills)))
@@ -103,11 +119,12 @@ FROM unnest(%(skills)s::text[], %(languages)s::text[], %(limits)s::int[], %(offs
 CROSS JOIN LATERAL (
     SELECT x.id, x.timezone, x.work_start_hour, x.work_hours, x.reliability, x.capacity, x.hourly_rate
     FROM expert_routes r JOIN experts x ON x.id = r.expert_id
-    WHERE r.skill = w.skill AND r.language = w.language AND x.status = 'active'
+    WHERE r.skill = w.skill AND r.language = w.language AND x.status = 'active' AND r.level >= %(min_level)s
       AND NOT EXISTS (
           SELECT 1 FROM unnest(%(required)s::text[]) AS req(skill)
           WHERE req.skill <> w.skill AND NOT EXISTS (
-              SELECT 1 FROM expert_skills s WHERE s.expert_id = r.expert_id AND s.skill = req.skill))
+              SELECT 1 FROM expert_skills s
+              WHERE s.expert_id = r.expert_id AND s.skill = req.skill AND s.level >= %(min_level)s))
     ORDER BY r.reliability DESC, r.expert_id DESC
     LIMIT w.lim OFFSET w.off
 ) c
@@ -115,7 +132,7 @@ CROSS JOIN LATERAL (
 
 
 def shortlists(
-    session: Session, pages: dict[tuple[str, str], tuple[int, int]], required: Sequence[str]
+    session: Session, pages: dict[tuple[str, str], tuple[int, int]], required: Sequence[str], min_level: int = 0
 ) -> dict[tuple[str, str], list[Candidate]]:
     """shortlist() for many (skill, language) routes at once: {route: (limit, offset)} -> candidates.
 
@@ -128,7 +145,7 @@ def shortlists(
     if session.get_bind().dialect.name != "postgresql":
         for (skill, language), (limit, offset) in pages.items():
             extra = [s for s in required if s != skill]
-            found[(skill, language)] = shortlist(session, skill, language, extra, limit, offset)
+            found[(skill, language)] = shortlist(session, skill, language, extra, limit, offset, min_level)
         return found
     routes = list(pages)
     params = {
@@ -137,6 +154,7 @@ def shortlists(
         "limits": [pages[r][0] for r in routes],
         "offsets": [pages[r][1] for r in routes],
         "required": list(required),
+        "min_level": min_level,
     }
     raw = session.connection().connection.driver_connection
     assert raw is not None

@@ -472,6 +472,13 @@ class ProjectBody(Strict):
     skill_field: str | None = Field(
         default=None, description="A text input field naming one more skill each item needs (its domain)."
     )
+    skill_level: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="The level (granted by passing the skill's exam) at which experts must hold every "
+        "required skill, and an item's own skill, to get its work. Unset: claiming a skill is enough.",
+    )
     languages: list[str] = Field(min_length=1)
     overlap: Overlap = Overlap()
     review: bool = True
@@ -533,6 +540,8 @@ class ProjectBody(Strict):
                 raise ValueError(f"{kind}: duplicate name {duplicates[0]!r}")
         if "external_id" in {f.name for f in self.input_fields}:
             raise ValueError("input_fields: external_id is implicit, do not declare it")
+        if self.skill_level and not (self.required_skills or self.skill_field):
+            raise ValueError("skill_level: name required_skills or a skill_field whose level it asks for")
         if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
             raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
         if self.privacy and self.privacy.fields is not None:
@@ -581,7 +590,7 @@ class ProjectBody(Strict):
         raise KeyError(name)
 
 
-ADDED_SINCE_FIRST_VERSION = ("generation", "privacy", "acceptance_days")
+ADDED_SINCE_FIRST_VERSION = ("generation", "privacy", "acceptance_days", "skill_level")
 ADDED_SINCE_FIRST_VERSION_NESTED = (("gates", "min_project_alpha"),)
 
 

@@ -10,12 +10,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from nightshift.experts.registry import holds, skill_levels
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import (
     Assignment,
     Expert,
     ExpertLanguage,
-    ExpertSkill,
     Item,
     Project,
     Review,
@@ -67,11 +67,11 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
     tier = session.scalar(select(Expert.tier).where(Expert.id == expert_id, Expert.status == "active"))
     if tier not in REVIEWER_TIERS:
         return None
-    skills = set(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert_id)))
+    levels = skill_levels(session, expert_id)
     shares = {
         pid: body.review_share
         for pid in session.scalars(select(Project.id))
-        if (body := project_body(session, pid)).review and set(body.required_skills) <= skills
+        if (body := project_body(session, pid)).review and holds(levels, body.required_skills, body.skill_level)
     }
     if not shares:
         return None
@@ -125,10 +125,12 @@ def claim_adjudication(
     tier = session.scalar(select(Expert.tier).where(Expert.id == expert_id, Expert.status == "active"))
     if tier != "adjudicator":
         return None
-    skills = set(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert_id)))
+    levels = skill_levels(session, expert_id)
     languages = set(session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == expert_id)))
     projects = [
-        pid for pid in session.scalars(select(Project.id)) if set(project_body(session, pid).required_skills) <= skills
+        pid
+        for pid in session.scalars(select(Project.id))
+        if holds(levels, (body := project_body(session, pid)).required_skills, body.skill_level)
     ]
     if not projects or not languages:
         return None
@@ -242,7 +244,7 @@ def decide_review(
         )
         _, project = project_of(session, still_open.item_id)
         if rework_spent(session, [still_open.item_id], project.rework_rounds) and adjudicator_available(
-            session, [still_open.item_id], project.required_skills
+            session, [still_open.item_id], project.required_skills, project.skill_level
         ):
             session.execute(
                 update(Item)

@@ -34,7 +34,7 @@ def reviewers_exist(session: Session, body: ProjectBody) -> bool:
     """Some active reviewer or adjudicator holds every skill the project requires."""
     eligible = select(Expert.id).where(Expert.tier.in_(REVIEWER_TIERS), Expert.status == "active")
     if body.required_skills:
-        eligible = eligible.where(Expert.id.in_(holding_all(body.required_skills)))
+        eligible = eligible.where(Expert.id.in_(holding_all(body.required_skills, body.skill_level)))
     return session.scalar(eligible.limit(1)) is not None
 
 

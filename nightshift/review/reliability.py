@@ -13,13 +13,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, null, or_, select
+from sqlalchemy import ColumnElement, case, exists, func, null, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from nightshift.experts.routing import refresh_routes
 from nightshift.fields import field_type
 from nightshift.platform.heap import without_collection
-from nightshift.platform.models import Assignment, Batch, Expert, GoldAnswer, Item, ItemResult, Review, Submission
+from nightshift.platform.models import (
+    Assignment,
+    Batch,
+    ExamAnswer,
+    ExamAttempt,
+    Expert,
+    GoldAnswer,
+    Item,
+    ItemResult,
+    Review,
+    Submission,
+)
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
@@ -46,10 +57,13 @@ class Evidence:
     reviews_right: int = 0
     # Answers on items not settled yet, judged against the other experts' votes there.
     peers: list[PeerObservation] = field(default_factory=list)
+    # Scored answers in exams and training sets (work.exams): known answers, like gold.
+    exam_seen: int = 0
+    exam_right: int = 0
 
     def quality(self) -> Quality:
         return posterior(
-            (self.gold_correct, self.gold_seen),
+            (self.gold_correct + self.exam_right, self.gold_seen + self.exam_seen),
             (self.agreed, self.agreement_seen),
             (self.reviews_right, self.reviews_seen),
             self.missed,
@@ -169,6 +183,13 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         select(Expert.id, Expert.missed_count).where(matches_any(session, Expert.id, ids))
     ).tuples():
         evidence[expert_id].missed = missed
+    for expert_id, seen, right in session.execute(
+        select(ExamAttempt.expert_id, func.count(), func.sum(case((ExamAnswer.correct.is_(True), 1), else_=0)))
+        .join(ExamAttempt, ExamAttempt.id == ExamAnswer.attempt_id)
+        .where(matches_any(session, ExamAttempt.expert_id, ids), ExamAnswer.correct.is_not(None))
+        .group_by(ExamAttempt.expert_id)
+    ).tuples():
+        evidence[expert_id].exam_seen, evidence[expert_id].exam_right = int(seen), int(right or 0)
     _judge_open_items(session, evidence, ids, with_reference, known)
     _judge_reviews(session, evidence, ids, judges)
 

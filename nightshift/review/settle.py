@@ -141,14 +141,16 @@ def aggregate_ready_items(
             adjudicate[item_id] = why
     # An item no adjudicator could take would hold the batch forever: it passes on its aggregate,
     # saying so, and ops hear of it through the gate's failure.
-    stranded = set(adjudicate) - adjudicator_available(session, list(adjudicate), project.required_skills)
+    stranded = set(adjudicate) - adjudicator_available(
+        session, list(adjudicate), project.required_skills, project.skill_level
+    )
     for item_id in sorted(stranded):
         note = f"{adjudicate.pop(item_id)}; no adjudicator available"
         results.append(_result_row(item_id, aggregates[item_id], complete[item_id], note))
     # Rework is bounded: an item whose annotations were rejected rework_rounds times goes to an
     # adjudicator (one who can take it; else it goes round again, as before the bound).
     spent = rework_spent(session, rework, project.rework_rounds)
-    spent &= adjudicator_available(session, sorted(spent), project.required_skills)
+    spent &= adjudicator_available(session, sorted(spent), project.required_skills, project.skill_level)
     rework = [item_id for item_id in rework if item_id not in spent]
     adjudicate.update(dict.fromkeys(spent, spent_rounds(project.rework_rounds)))
     # An item in review has no result yet (sending one back drops it): nearly always all new.
@@ -185,7 +187,9 @@ def _result_row(item_id: int, result: Aggregate, votes: Sequence[Vote], note: st
     }
 
 
-def adjudicator_available(session: Session, item_ids: list[int], required_skills: Sequence[str]) -> set[int]:
+def adjudicator_available(
+    session: Session, item_ids: list[int], required_skills: Sequence[str], level: int | None = None
+) -> set[int]:
     """Those of these items that some active adjudicator could take: the skills, the item's
     language, and no assignment of their own on it."""
     if not item_ids:
@@ -200,7 +204,7 @@ def adjudicator_available(session: Session, item_ids: list[int], required_skills
         ~exists().where(Assignment.item_id == Item.id, Assignment.expert_id == Expert.id).correlate(Item, Expert),
     )
     if required_skills:
-        eligible = and_(eligible, Expert.id.in_(holding_all(required_skills)))
+        eligible = and_(eligible, Expert.id.in_(holding_all(required_skills, level)))
     return set(
         session.scalars(select(Item.id).where(matches_any(session, Item.id, item_ids), exists().where(eligible)))
     )
@@ -270,7 +274,7 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
         .tuples()
         .all()
     )
-    available = adjudicator_available(session, list(waiting), project.required_skills)
+    available = adjudicator_available(session, list(waiting), project.required_skills, project.skill_level)
     # A record the client rejected is settled by adjudicators alone, and never passes unseen: it
     # waits for one (the review's report counts it as waiting) rather than pass on the same votes.
     rejected = rejected_by_client(session, [*waiting, *(item_id for _, item_id, _ in decided)])
@@ -289,7 +293,7 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     undecided: dict[int, str] = {}
     unsettled = [i for i in item_ids if aggregates[i].unsettled and len(rulings.get(i, [])) < MAX_ADJUDICATIONS]
     # One more round only where an adjudicator who has not worked on the item is left to take it.
-    takers = adjudicator_available(session, unsettled, project.required_skills)
+    takers = adjudicator_available(session, unsettled, project.required_skills, project.skill_level)
     for item_id, why in reasons.items():
         result = aggregates[item_id]
         rounds = len(rulings.get(item_id, []))

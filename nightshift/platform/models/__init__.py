@@ -44,14 +44,29 @@ from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, Deliv
 from nightshift.platform.models.payouts import PAYOUT_KINDS, PayoutEntry
 from nightshift.platform.models.ops import ACCESS_ACTORS, API_KEY_KINDS, AccessLog, ApiKey, AuditLog, OpsMessage
 from nightshift.platform.models.generation import RESPONSE_STATUSES, RUN_STATUSES, ModelResponse, ModelRun
+from nightshift.platform.models.qualification import (
+    APPEAL_KINDS,
+    APPEAL_STATUSES,
+    ATTEMPT_STATUSES,
+    EXAM_KINDS,
+    Appeal,
+    Exam,
+    ExamAnswer,
+    ExamAttempt,
+    ExamItem,
+)
 # isort: on
 
 __all__ = [
     "ACCESS_ACTORS",
     "API_KEY_KINDS",
+    "APPEAL_KINDS",
+    "APPEAL_STATUSES",
     "ASSIGNMENTS_FILLFACTOR",
     "ASSIGNMENT_STATUSES",
+    "ATTEMPT_STATUSES",
     "BATCH_STATUSES",
+    "EXAM_KINDS",
     "EXPERT_STATUSES",
     "ITEMS_FILLFACTOR",
     "ITEM_STATUSES",
@@ -68,6 +83,7 @@ __all__ = [
     "TIERS",
     "AccessLog",
     "ApiKey",
+    "Appeal",
     "Assignment",
     "AssignmentDraft",
     "AuditLog",
@@ -79,6 +95,10 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "DeliveryMessage",
+    "Exam",
+    "ExamAnswer",
+    "ExamAttempt",
+    "ExamItem",
     "Expert",
     "ExpertLanguage",
     "ExpertRoute",

@@ -57,6 +57,8 @@ class ExpertSkill(Base):
     __tablename__ = "expert_skills"
     expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
     skill: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # 0: claimed by the expert (the registry's file); 1-5: granted by passing the skill's exam.
+    level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (Index("ix_expert_skills_skill", "skill", "expert_id"),)
 
 
@@ -80,6 +82,8 @@ class ExpertRoute(Base):
     language: Mapped[str] = mapped_column(String(16), primary_key=True)
     expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
     reliability: Mapped[float] = mapped_column(Float)
+    # The expert's level in the route's skill (expert_skills.level; 0 on the any-skill route).
+    level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (
         Index("ix_expert_routes_best", "skill", "language", "reliability", "expert_id"),
         Index("ix_expert_routes_expert", "expert_id"),
