@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import client_api, exam_pages, expert_api, pages
+from app import client_api, exam_pages, expert_api, pages, quality_pages
 from app.deps import Service, is_upload_path, resources
 from app.limits import BodyLimits
 from app.local_server import UvicornThread
@@ -83,6 +83,7 @@ def create_app(resources: Resources) -> FastAPI:
     app.include_router(client_api.router)
     app.include_router(pages.router)
     app.include_router(exam_pages.router)
+    app.include_router(quality_pages.router)
     # The workbench's one script (marking spans of a model's answer); nothing else is served from disk.
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

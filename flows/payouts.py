@@ -31,6 +31,7 @@ class PayoutResult(BaseModel):
     time_entries: int
     deductions: int
     bonuses: int
+    refunds: int = 0
     paid_now: str
     period_total: str
     payees: int
@@ -49,7 +50,8 @@ def payouts_flow(params: PayoutParams = PayoutParams()) -> PayoutResult:
         markdown="\n".join(
             [
                 f"# Payouts {period.label} ({timezone})",
-                f"- new entries: {report.time_entries} time, {report.deductions} deductions, {report.bonuses} bonuses",
+                f"- new entries: {report.time_entries} time, {report.deductions} deductions, "
+                f"{report.bonuses} bonuses, {report.refunds} appeal refunds",
                 f"- paid by this run: ${report.paid_now}",
                 f"- period total: ${total} to {payees} experts",
                 f"- payments file: `{csv_path}`",
@@ -65,6 +67,7 @@ def payouts_flow(params: PayoutParams = PayoutParams()) -> PayoutResult:
         time_entries=report.time_entries,
         deductions=report.deductions,
         bonuses=report.bonuses,
+        refunds=report.refunds,
         paid_now=str(report.paid_now),
         period_total=str(total),
         payees=payees,

@@ -16,6 +16,7 @@ root.prepare_process(console_log_level="CRITICAL")
 from app.cli import (  # noqa: E402
     acceptance,
     access_log,
+    appeals,
     budget,
     deliver,
     dispatch,
@@ -44,6 +45,7 @@ app.add_typer(retention.retention_app, name="retention")
 app.add_typer(access_log.access_app, name="access-log")
 app.add_typer(acceptance.acceptance_app, name="acceptance")
 app.add_typer(exams.exams_app, name="exams")
+app.add_typer(appeals.appeals_app, name="appeals")
 app.add_typer(stack.secrets_app, name="secrets")
 app.add_typer(projects.clients_app, name="clients")
 

@@ -46,7 +46,8 @@ def payouts(
         as_json,
         [
             f"period {result.period} ({result.timezone}){'' if result.closed else ', still open'}",
-            f"new entries: {result.time_entries} time, {result.deductions} deductions, {result.bonuses} bonuses; "
+            f"new entries: {result.time_entries} time, {result.deductions} deductions, {result.bonuses} bonuses, "
+            f"{result.refunds} appeal refunds; "
             f"paid now ${result.paid_now}",
             f"period total ${result.period_total} to {result.payees} experts: {result.csv_path}",
             *result.notes,

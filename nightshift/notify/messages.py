@@ -250,3 +250,17 @@ class SlackNotifier:
         except Exception as exc:  # network trouble of any kind: log, never fail the caller
             log.warning("Slack unreachable for %s: %s", channel, type(exc).__name__)
         return False
+
+
+def gold_flagged(project: str, item_id: int, upheld: int) -> Message:
+    """A gold item whose answer adjudicators have overturned on appeal several times: its answer
+    key is likely wrong, and every expert judged by it was judged wrongly."""
+    return Message(
+        "gold_flagged",
+        f"Gold item {item_id} of {project} overturned on appeal {upheld} times",
+        (
+            "*Why:* adjudicators upheld experts' appeals against its gold answer.",
+            "*Next:* check the item's answer key; `nightshift appeals flagged` lists every such item.",
+        ),
+        key=f"gold_flagged:{item_id}:{upheld}",
+    )

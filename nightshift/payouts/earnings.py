@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from nightshift.platform.models import Assignment, Expert, PayoutEntry
 
+ADJUSTMENTS_SHOWN = 100
+
 
 @dataclass
 class Earnings:
@@ -23,6 +25,8 @@ class Earnings:
     unpaid_hours: Decimal
     submitted_tasks: int
     by_period: list[dict[str, Any]] = field(default_factory=list)
+    # Bonuses, deductions and corrections, newest first, each with why (the ledger's note).
+    adjustments: list[dict[str, Any]] = field(default_factory=list)
 
 
 def earnings(session: Session, expert_id: int) -> Earnings:
@@ -46,6 +50,15 @@ def earnings(session: Session, expert_id: int) -> Earnings:
             .order_by(PayoutEntry.period.desc())
         ).tuples()
     ]
+    adjustments = [
+        {"period": period, "kind": kind, "amount": Decimal(amount), "why": note or ""}
+        for period, kind, amount, note in session.execute(
+            select(PayoutEntry.period, PayoutEntry.kind, PayoutEntry.amount, PayoutEntry.note)
+            .where(PayoutEntry.expert_id == expert_id, PayoutEntry.kind != "time")
+            .order_by(PayoutEntry.id.desc())
+            .limit(ADJUSTMENTS_SHOWN)
+        ).tuples()
+    ]
     paid = select(PayoutEntry.assignment_id).where(PayoutEntry.kind == "time", PayoutEntry.assignment_id.is_not(None))
     mine = and_(Assignment.expert_id == expert_id, Assignment.submitted_at.is_not(None))
     submitted = session.scalar(select(func.count()).where(mine))
@@ -66,4 +79,5 @@ def earnings(session: Session, expert_id: int) -> Earnings:
         unpaid_hours=(Decimal(int(unpaid_seconds or 0)) / 3600).quantize(Decimal("0.01")),
         submitted_tasks=int(submitted or 0),
         by_period=by_period,
+        adjustments=adjustments,
     )

@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from nightshift.payouts.periods import Period
 from nightshift.platform.errors import NightshiftError
-from nightshift.platform.models import Assignment, Expert, Item, PayoutEntry
+from nightshift.platform.models import Appeal, Assignment, Expert, Item, PayoutEntry, Submission
 from nightshift.platform.sql import insert_ignoring_conflicts, insert_returning_new
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import Bonus, ProjectBody
@@ -52,6 +52,7 @@ class PayoutReport:
     time_entries: int = 0
     deductions: int = 0
     bonuses: int = 0
+    refunds: int = 0
     paid_now: Decimal = Decimal("0.00")
     notes: list[str] = field(default_factory=list)
 
@@ -84,6 +85,7 @@ def pay_period(session: Session, period: Period, now: dt.datetime) -> PayoutRepo
     for rows in _chunks(_time_entries(session, period, specs)):
         report.time_entries += _write(session, rows, report)
     report.deductions = _write(session, list(_deductions(session, period, specs)), report)
+    report.refunds = _write(session, list(_appeal_refunds(session, period)), report)
     if report.closed:
         report.bonuses = _write(session, list(_bonuses(session, period, specs)), report)
     else:
@@ -185,6 +187,12 @@ def _deductions(session: Session, period: Period, specs: Specs) -> Iterator[dict
             PayoutEntry.kind == "time",
             Assignment.status == "rejected",
             PayoutEntry.assignment_id.not_in(deducted),
+            # An upheld appeal says the rejection was wrong: nothing is taken back.
+            ~exists().where(
+                Submission.assignment_id == Assignment.id,
+                Appeal.submission_id == Submission.id,
+                Appeal.status == "upheld",
+            ),
         )
         .order_by(PayoutEntry.assignment_id)
     )
@@ -203,6 +211,28 @@ def _deductions(session: Session, period: Period, specs: Specs) -> Iterator[dict
                 assignment_id=assignment_id,
                 note=f"rejected: {reason or 'no reason given'}; {share:%} of the time pay kept",
             )
+
+
+def _appeal_refunds(session: Session, period: Period) -> Iterator[dict[str, Any]]:
+    """A deduction taken before its appeal was upheld comes back as a correction of the same
+    amount, in the period that finds it; once per appeal (its entry key)."""
+    query = (
+        select(Appeal.id, PayoutEntry.expert_id, PayoutEntry.project_id, PayoutEntry.amount, Appeal.decision_note)
+        .join(Submission, Submission.id == Appeal.submission_id)
+        .join(PayoutEntry, PayoutEntry.assignment_id == Submission.assignment_id)
+        .where(Appeal.status == "upheld", PayoutEntry.kind == "deduction")
+        .order_by(Appeal.id)
+    )
+    for appeal_id, expert_id, project_id, taken, note in session.execute(query).tuples():
+        yield _entry(
+            "correction",
+            f"appeal:{appeal_id}",
+            expert_id,
+            project_id,
+            period,
+            -Decimal(taken),
+            note=f"appeal upheld, deduction returned: {note or ''}"[:500],
+        )
 
 
 def _bonuses(session: Session, period: Period, specs: Specs) -> Iterator[dict[str, Any]]:

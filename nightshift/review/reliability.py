@@ -20,6 +20,7 @@ from nightshift.experts.routing import refresh_routes
 from nightshift.fields import field_type
 from nightshift.platform.heap import without_collection
 from nightshift.platform.models import (
+    Appeal,
     Assignment,
     Batch,
     ExamAnswer,
@@ -165,6 +166,12 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         .where(*gated, with_reference, _not_purged()),
     ).all()
     answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
+    # An annotation whose appeal was upheld counts as right, whatever it was judged by (review.appeals).
+    upheld = set(
+        session.scalars(
+            select(Appeal.submission_id).where(matches_any(session, Appeal.expert_id, ids), Appeal.status == "upheld")
+        )
+    )
     for expert_id, project_id, item_id, submission_id, answer in rows:
         if answers is not None:
             answer = answers[submission_id]
@@ -175,10 +182,10 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         gold, final = references.get(item_id, (None, None))
         if gold is not None:
             record.gold_seen += 1
-            record.gold_correct += judges[project_id](answer, gold)
+            record.gold_correct += submission_id in upheld or judges[project_id](answer, gold)
         elif final is not None:
             record.agreement_seen += 1
-            record.agreed += judges[project_id](answer, final)
+            record.agreed += submission_id in upheld or judges[project_id](answer, final)
     for expert_id, missed in session.execute(
         select(Expert.id, Expert.missed_count).where(matches_any(session, Expert.id, ids))
     ).tuples():
@@ -205,6 +212,7 @@ def _judge_reviews(session: Session, evidence: dict[int, Evidence], ids: list[in
         select(
             reviewer.expert_id,
             Item.project_id,
+            Review.id,
             Review.decision,
             Review.corrected_answer,
             Submission.answer,
@@ -224,7 +232,19 @@ def _judge_reviews(session: Session, evidence: dict[int, Evidence], ids: list[in
             _not_purged(),
         ),
     ).all()
-    for expert_id, project_id, decision, corrected, answer, gold, final in rows:
+    # A review an upheld appeal overturned was wrong, whatever the final answer says.
+    overturned = set(
+        session.scalars(
+            select(Appeal.review_id)
+            .join(Review, Review.id == Appeal.review_id)
+            .join(reviewer, reviewer.id == Review.reviewer_assignment_id)
+            .where(matches_any(session, reviewer.expert_id, ids), Appeal.status == "upheld")
+        )
+    )
+    for expert_id, project_id, review_id, decision, corrected, answer, gold, final in rows:
+        if review_id in overturned:
+            evidence[expert_id].reviews_seen += 1
+            continue
         if project_id not in judges:
             judges[project_id] = matcher(project_spec(session, project_id).project)
         agrees = judges[project_id]
