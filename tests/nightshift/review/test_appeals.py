@@ -15,6 +15,7 @@ from nightshift.dispatch.assignments import dispatch_batch
 from nightshift.payouts.ledger import pay_period
 from nightshift.payouts.periods import Period
 from nightshift.platform.db import transaction
+from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import (
     Assignment,
     Expert,
@@ -25,7 +26,6 @@ from nightshift.platform.models import (
     PayoutEntry,
     Submission,
 )
-from nightshift.platform.errors import NotFoundError
 from nightshift.review import appeals
 from nightshift.review.decisions import claim_review, decide_review
 from nightshift.review.own_quality import own_quality
