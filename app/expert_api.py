@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.deps import Credentials, Id, ServiceDep, principal, unauthorized
 from nightshift.payouts import earnings as payouts_earnings
 from nightshift.review import decisions
-from nightshift.work import access, answers, model_runs
+from nightshift.work import access, answers, model_runs, telemetry
 from nightshift.work import tasks as work_tasks
 
 router = APIRouter(prefix="/api/expert", tags=["expert"])
@@ -80,6 +80,15 @@ class Run(BaseModel):
 
 class AnswerIn(BaseModel):
     answer: dict[str, Any] = Field(description="Label name → value, as the project's label schema declares.")
+
+
+class SubmissionIn(AnswerIn):
+    telemetry: dict[str, Any] | None = Field(
+        default=None,
+        description="How the answer was written, if the client tracks it: {pastes: [{field, chars, at}], typing: "
+        "[{field, chars, at}]} (at: seconds since the task opened; at most 500 events each). A mostly pasted text "
+        "raises the submission's risk.",
+    )
 
 
 class Submitted(BaseModel):
@@ -158,8 +167,10 @@ def save_draft(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: 
     response_model=Submitted,
     responses={**NOT_FOUND, **CONFLICT},
 )
-def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Credentials) -> Response:
+def submit(assignment_id: Id, body: SubmissionIn, svc: ServiceDep, credentials: Credentials) -> Response:
     """Submit the answer: 422 names each field that breaks the label schema, and nothing is stored."""
+    # Checked first: bad telemetry is a 422 like a bad answer, and nothing is stored.
+    sent = telemetry.parse(body.telemetry) if body.telemetry is not None else None
     # The hot path: the token is checked in the same read as the task, and the one write is a
     # single statement (see answers.submit_answer_with_key).
     key = credentials.credentials if credentials else None
@@ -167,6 +178,9 @@ def submit(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: Cred
         submission_id = answers.submit_answer_with_key(session, key, assignment_id, body.answer)
     if submission_id is None:
         raise unauthorized()
+    if sent is not None:
+        with svc.transaction() as session:
+            telemetry.record_for_submission(session, submission_id, sent)
     # The body as bytes, past FastAPI's validation and serialisation of a returned model, a real
     # share of the route's time for one integer. response_model still documents it.
     return Response(orjson.dumps({"submission_id": submission_id}), 201, media_type="application/json")

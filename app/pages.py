@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -23,7 +24,7 @@ from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import Principal, authenticate
 from nightshift.projects.spec import Label
 from nightshift.review import decisions
-from nightshift.work import access, answers, exams, model_runs
+from nightshift.work import access, answers, exams, model_runs, telemetry
 from nightshift.work import tasks as work_tasks
 
 router = APIRouter(include_in_schema=False)
@@ -209,7 +210,10 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
             if action == "skip":
                 answers.skip_task(session, me.id, assignment_id, str(form.get("skip_reason") or ""))
                 return RedirectResponse("/work?flash=Task+skipped", status_code=303)
-            answers.submit_answer(session, me.id, assignment_id, answer)
+            sent = _telemetry(form)
+            submission_id = answers.submit_answer(session, me.id, assignment_id, answer)
+            if sent is not None:
+                telemetry.record_for_submission(session, submission_id, sent)
     except NotFoundError:
         return _missing(request)
     except access.ConflictError as exc:
@@ -220,6 +224,19 @@ async def task_action(assignment_id: Id, request: Request) -> Response:
         following = work_tasks.next_task(session, me.id)
     target = f"/work/{following}" if following else "/work"
     return RedirectResponse(f"{target}?flash=Submitted.+Thank+you", status_code=303)
+
+
+def _telemetry(form: FormData) -> dict[str, Any] | None:
+    """The workbench's report of how the answer was written, checked (a page without its script sends none)."""
+    raw = str(form.get("telemetry") or "")
+    if not raw:
+        return None
+    if len(raw) > telemetry.MAX_BYTES:
+        raise access.AnswerInvalid({"telemetry": "too large"})
+    try:
+        return telemetry.parse(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        raise access.AnswerInvalid({"telemetry": "not JSON"}) from None
 
 
 # The task's labels come as JSON: the field types take them typed.

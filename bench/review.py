@@ -168,6 +168,7 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
     from nightshift.platform.db import transaction
     from nightshift.projects.registry import project_spec
     from nightshift.review import gates, rounds
+    from nightshift.review.round_signals import record_round_signals
 
     times: dict[str, float] = {}
     started = time.perf_counter()
@@ -177,13 +178,18 @@ def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untype
         gates.add_echoes(session, rows, project)
     times["read"] = time.perf_counter() - started
     mark = time.perf_counter()
-    outcome = check_submissions(rows, project, docs)
+    copied = gates.copies_among(rows, project)
+    outcome = check_submissions(rows, project, docs, copied)
     times["submissions gate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with transaction(sessions) as session:
         gates.record_gate(session, 1, outcome)
         gates.apply_submission_gate(session, outcome, rows)
     times["verdicts"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    with transaction(sessions) as session:
+        record_round_signals(session, rows, project, copied)
+    times["signals"] = time.perf_counter() - mark
     mark = time.perf_counter()
     # The review task's round (review.rounds): aggregation and the agreement gate, the quality
     # gate with its pauses, reliability, the batch's status.
@@ -289,7 +295,7 @@ def main() -> None:
     submissions = args.items * 3
     print(f"submissions {submissions:,} ({args.items:,} items x 3), {EXPERTS:,} experts, {CARELESS_SHARE:.0%} careless")
     print(f"runs {args.repeat}; medians (s)")
-    stages = ("read", "submissions gate", "verdicts", "round")
+    stages = ("read", "submissions gate", "verdicts", "signals", "round")
     for key in stages:
         print(f"  {key:<28} {median(key):8.3f}")
     print(

@@ -44,6 +44,7 @@ from nightshift.platform.outside import EnvSecretResolver, HttpxPoster  # noqa: 
 from nightshift.projects.registry import apply_spec, project_spec  # noqa: E402
 from nightshift.projects.spec import load_spec  # noqa: E402
 from nightshift.review import gates, settle  # noqa: E402
+from nightshift.review.round_signals import record_round_signals  # noqa: E402
 from nightshift.simulation import simulate  # noqa: E402
 from nightshift.simulation.synthetic import generate_experts, generate_items  # noqa: E402
 
@@ -118,11 +119,13 @@ def one_run(kind: str, items: int, experts: int, workdir: Path, run: int, result
                 rows_ = gates.submissions_to_gate(session, 1)
                 project = project_spec(session, 1).project
                 gates.add_echoes(session, rows_, project)
-            outcome = check_submissions(rows_, project)
+            copied = gates.copies_among(rows_, project)
+            outcome = check_submissions(rows_, project, None, copied)
             report = settle.ReviewReport()
             with transaction(sessions) as session:
                 gates.record_gate(session, 1, outcome)
                 gates.apply_submission_gate(session, outcome, rows_)
+                record_round_signals(session, rows_, project, copied)
                 settle.aggregate_ready_items(session, 1, report, check_agreement)
                 settle.settle_batch(session, 1)
             return len(rows_)

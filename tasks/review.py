@@ -17,6 +17,7 @@ from nightshift.projects.registry import batch_body, project_body
 from nightshift.reports.experts import quality_table
 from nightshift.review import gates, rounds, settle
 from nightshift.review.project_agreement import project_agreement
+from nightshift.review.round_signals import record_round_signals
 from tasks.runtime import DB_TASK, resources
 
 # Experts in a review's quality table: a pool of a big batch is more than anyone reads.
@@ -56,11 +57,14 @@ def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | 
         rows = gates.submissions_to_gate(session, batch_id, items)
         gates.add_response_lengths(session, rows, project)
         gates.add_echoes(session, rows, project)
-    outcome = check_submissions(rows, project, docs, copies)
+    # Found here, not in the gate, so the signals below record the same copies the gate judged.
+    copied = gates.copies_among(rows, project, copies)
+    outcome = check_submissions(rows, project, docs, copied)
     if outcome.evaluated_ids:
         with transaction(resources().sessions) as session:
             gates.record_gate(session, batch_id, outcome)
             gates.apply_submission_gate(session, outcome, rows)
+            record_round_signals(session, rows, project, copied)
     submissions = gates.GateTally(outcome.gate)
     submissions.add(outcome)
     report = settle.ReviewReport()

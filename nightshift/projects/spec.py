@@ -332,6 +332,14 @@ class Gates(Strict):
         description="An expert's text (free text, a rewrite) at least this alike (0-1, case and punctuation "
         "ignored) to the item's input or a model's answer is rejected as a trivial edit. 1: never checked.",
     )
+    near_duplicate_similarity: float | None = Field(
+        default=None,
+        ge=0.5,
+        le=1,
+        description="Free text this alike (Jaccard of word 3-grams, MinHash) to another expert's in the same "
+        "round, but not identical, is a near_duplicate signal on both (it raises their risk; it rejects "
+        "nothing). Unset: not looked for (it costs ~0.15 ms a text).",
+    )
     max_failed_share: float = Field(default=0.2, ge=0, le=1, description="Share of failing submissions.")
 
 
@@ -591,7 +599,7 @@ class ProjectBody(Strict):
 
 
 ADDED_SINCE_FIRST_VERSION = ("generation", "privacy", "acceptance_days", "skill_level")
-ADDED_SINCE_FIRST_VERSION_NESTED = (("gates", "min_project_alpha"),)
+ADDED_SINCE_FIRST_VERSION_NESTED = (("gates", "min_project_alpha"), ("gates", "near_duplicate_similarity"))
 
 
 class ProjectSpec(Strict):

@@ -235,6 +235,16 @@ def submissions_to_gate(
     ]
 
 
+def copies_among(
+    rows: Sequence[Mapping[str, Any]], project: ProjectBody, round_copies: Mapping[int, str] | None = None
+) -> dict[int, str]:
+    """The exact copies among these rows: found here, or taken from the whole round's (a round
+    gated in parts), kept to these rows."""
+    if round_copies is None:
+        return pasted_texts(rows, project)
+    return {int(row["submission_id"]): f for row in rows if (f := round_copies.get(int(row["submission_id"])))}
+
+
 def add_response_lengths(session: Session, rows: Sequence[dict[str, Any]], project: ProjectBody) -> None:
     """Each row gets its item's model responses' lengths by label (A, B, …) when a field of the
     project points into them (spans): the gate checks its answers lie inside the texts."""

@@ -10,9 +10,10 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from nightshift.experts.registry import RELIABILITY_PRIOR, holding_all
-from nightshift.platform.models import Assignment, Expert, Item, Submission
+from nightshift.platform.models import Assignment, Expert, Item, Submission, SubmissionSignal
 from nightshift.platform.sql import matches_any
 from nightshift.projects.spec import ProjectBody
+from nightshift.work.signals import RISK_FLAG
 
 REVIEWER_TIERS = ("reviewer", "adjudicator")
 # Knuth's multiplicative hash: consecutive submission ids land far apart, so a sample by id is even.
@@ -21,13 +22,19 @@ SAMPLE_HASH = 2654435761
 
 def worth_reviewing(project_id: int, share: float, author: Any) -> ColumnElement[bool]:
     """The project's annotations a review is spent on: every one by a new expert or one whose
-    quality is under a new expert's (there a review can change the outcome), and a fixed sample of
-    `share` of the rest (the submission's id, hashed, picks it: the same one for every reviewer)."""
+    quality is under a new expert's (there a review can change the outcome), every risky one
+    (work.signals: pasted, as the workbench reported it), and a fixed sample of `share` of the
+    rest (the submission's id, hashed, picks it: the same one for every reviewer)."""
     in_project = Item.project_id == project_id
     if share >= 1:
         return in_project
     sampled = (Submission.id * SAMPLE_HASH) % 1000 < int(share * 1000)
-    return in_project & or_(author.reliability <= RELIABILITY_PRIOR, sampled)
+    risky = exists().where(
+        SubmissionSignal.submission_id == Submission.id,
+        SubmissionSignal.kind == "risk",
+        SubmissionSignal.score >= RISK_FLAG,
+    )
+    return in_project & or_(author.reliability <= RELIABILITY_PRIOR, sampled, risky)
 
 
 def reviewers_exist(session: Session, body: ProjectBody) -> bool:

@@ -31,11 +31,13 @@ from nightshift.platform.models import (
     ItemResult,
     Review,
     Submission,
+    SubmissionSignal,
 )
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.quality import PeerObservation, Quality, candidate_posterior, posterior
+from nightshift.work.signals import RISK_FLAG
 from nightshift.work.submissions import KnownAnswers, answers_of
 
 PRIOR = Quality().mean
@@ -61,13 +63,15 @@ class Evidence:
     # Scored answers in exams and training sets (work.exams): known answers, like gold.
     exam_seen: int = 0
     exam_right: int = 0
+    # Submissions flagged as risky (work.signals): each counts like a missed deadline.
+    flagged: int = 0
 
     def quality(self) -> Quality:
         return posterior(
             (self.gold_correct + self.exam_right, self.gold_seen + self.exam_seen),
             (self.agreed, self.agreement_seen),
             (self.reviews_right, self.reviews_seen),
-            self.missed,
+            self.missed + self.flagged,
             self.peers,
         )
 
@@ -197,6 +201,18 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         .group_by(ExamAttempt.expert_id)
     ).tuples():
         evidence[expert_id].exam_seen, evidence[expert_id].exam_right = int(seen), int(right or 0)
+    for expert_id, flagged in session.execute(
+        select(Assignment.expert_id, func.count())
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(SubmissionSignal, SubmissionSignal.submission_id == Submission.id)
+        .where(
+            matches_any(session, Assignment.expert_id, ids),
+            SubmissionSignal.kind == "risk",
+            SubmissionSignal.score >= RISK_FLAG,
+        )
+        .group_by(Assignment.expert_id)
+    ).tuples():
+        evidence[expert_id].flagged = int(flagged)
     _judge_open_items(session, evidence, ids, with_reference, known)
     _judge_reviews(session, evidence, ids, judges)
 

@@ -39,7 +39,16 @@ from nightshift.platform.models.projects import (
     QuarantinedRow,
 )
 from nightshift.platform.models.experts import Expert, ExpertLanguage, ExpertRoute, ExpertSkill
-from nightshift.platform.models.work import Assignment, AssignmentDraft, GateRun, ItemResult, Review, Submission
+from nightshift.platform.models.work import (
+    SIGNAL_KINDS,
+    Assignment,
+    AssignmentDraft,
+    GateRun,
+    ItemResult,
+    Review,
+    Submission,
+    SubmissionSignal,
+)
 from nightshift.platform.models.delivery import Delivery, DeliveryAttempt, DeliveryMessage, RecordVerdict
 from nightshift.platform.models.payouts import PAYOUT_KINDS, PayoutEntry
 from nightshift.platform.models.ops import ACCESS_ACTORS, API_KEY_KINDS, AccessLog, ApiKey, AuditLog, OpsMessage
@@ -80,6 +89,7 @@ __all__ = [
     "RESPONSE_STATUSES",
     "ROLES",
     "RUN_STATUSES",
+    "SIGNAL_KINDS",
     "TIERS",
     "AccessLog",
     "ApiKey",
@@ -118,6 +128,7 @@ __all__ = [
     "RecordVerdict",
     "Review",
     "Submission",
+    "SubmissionSignal",
     "Timestamped",
     "as_utc",
     "utcnow",

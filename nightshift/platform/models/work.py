@@ -156,3 +156,22 @@ class GateRun(Timestamped, Base):
     results: Mapped[list[Any]]
     # The run's page in the Great Expectations Data Docs site.
     docs_url: Mapped[str | None] = mapped_column(Text)
+
+
+SIGNAL_KINDS = ("pasted", "rushed", "echo", "copy", "near_duplicate", "same_sequence", "risk")
+
+
+class SubmissionSignal(Base):
+    """A sign of low effort or copying found on a submission, with its strength (0-1) and the
+    evidence behind it; kind 'risk' combines a submission's signals (review.signals)."""
+
+    __tablename__ = "submission_signals"
+    __table_args__ = (
+        CheckConstraint(sql_in("kind", SIGNAL_KINDS), name="kind"),
+        CheckConstraint("score >= 0 AND score <= 1", name="score"),
+    )
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]]
+    found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,71 @@
+"""Near-duplicate free text across experts: texts sharing most of their word 3-grams, found by
+MinHash and locality-sensitive hashing (datasketch) so a round's texts are never compared pair by
+pair; each candidate pair is then confirmed by its exact Jaccard similarity. Exact copies are
+review.agreement's; this finds the light edits that hide one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from datasketch import MinHash, MinHashLSH
+
+from nightshift.fields import field_type
+from nightshift.projects.spec import ProjectBody
+from nightshift.review.agreement import normalised_text
+from nightshift.work.signals import Signal
+
+NUM_PERM = 64
+SHINGLE = 3
+
+
+def shingles(text: str) -> set[bytes]:
+    words = normalised_text(text).split()
+    if len(words) < SHINGLE:
+        return {b" ".join(words)} if words else set()
+    return {b" ".join(words[k : k + SHINGLE]) for k in range(len(words) - SHINGLE + 1)}
+
+
+def near_duplicates(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> list[Signal]:
+    """Submissions with a free text at least gates.near_duplicate_similarity alike (Jaccard of word
+    3-grams) to another expert's in these rows, but not identical to it; off when the spec leaves
+    that unset. Each gets one signal: its closest such text."""
+    threshold = project.gates.near_duplicate_similarity
+    if threshold is None:
+        return []
+    min_length = project.gates.min_copied_text_length
+    best: dict[int, Signal] = {}
+    for label in project.labels:
+        kind = field_type(label)
+        if not kind.checked_for_copies:
+            continue
+        texts: list[tuple[int, int, set[bytes]]] = []
+        for row in rows:
+            value = kind.echo_text(label, row["answer"].get(label.name))
+            if value and len(value.strip()) >= min_length and (grams := shingles(value)):
+                texts.append((int(row["submission_id"]), int(row["expert_id"]), grams))
+        if len(texts) < 2:
+            continue
+        hashes = MinHash.bulk([list(grams) for _, _, grams in texts], num_perm=NUM_PERM)
+        # A little under the threshold: MinHash estimates, and the exact check below decides.
+        lsh = MinHashLSH(threshold=max(threshold - 0.1, 0.1), num_perm=NUM_PERM)
+        for n, minhash in enumerate(hashes):
+            lsh.insert(n, minhash)
+        for n, minhash in enumerate(hashes):
+            submission, expert, grams = texts[n]
+            for m in lsh.query(minhash):
+                other_submission, other_expert, other = texts[m]
+                if m == n or other_expert == expert or grams == other:
+                    continue
+                similarity = len(grams & other) / len(grams | other)
+                if similarity < threshold:
+                    continue
+                found = best.get(submission)
+                if found is None or similarity > found.score:
+                    best[submission] = Signal(
+                        submission,
+                        "near_duplicate",
+                        round(similarity, 4),
+                        {"field": label.name, "similar_to_submission": other_submission},
+                    )
+    return list(best.values())
