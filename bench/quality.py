@@ -6,8 +6,12 @@
 A pool with known truth: each expert is good (right with a probability drawn from 0.80-0.97),
 careless (random answers at normal speed) or a spammer (always the same answer); --leaners and
 --copiers add experts with other bad habits (a favourite option half the time; copying a careless
-partner). An answer is a pure function of (seed, item, expert), so every method sees the same
-answers.
+partner). --copy-pasters and --near-duplicators add cheaters on written words: the project then
+asks for a rationale too, honest experts write their own, a copy-paster pastes the item's scenario
+(answering at random), a near-duplicator lightly edits another expert's rationale on the same
+item; Nightshift's signals (work.signals) are recorded each round and the bench reports the share
+of each kind's submissions flagged as risky and of its experts paused. An answer is a pure function
+of (seed, item, expert), so every method sees the same answers.
 
 `nightshift` runs the project's own core round after round on a fresh PostgreSQL database: dispatch,
 answers written in bulk, the submissions gate, then the review task's own round (review.rounds:
@@ -36,7 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,10 @@ from bench.batches import load_batch  # noqa: E402
 from bench.databases import drop_database, fresh_database  # noqa: E402
 
 OPTIONS = ["sound", "misread_context", "flawed_reasoning", "unsafe"]
+CHEATERS = ("copy_paster", "near_duplicator")
+VOCABULARY = [
+    f"{stem}{n}" for stem in ("risk", "cash", "debt", "rate", "plan", "cost", "loan", "term") for n in range(250)
+]
 MINUTES = 10.0
 MAX_ROUNDS = 25
 NOW = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
@@ -67,7 +75,7 @@ KEYS = (
 @dataclass(frozen=True)
 class Expert:
     index: int
-    kind: str  # good, careless, spammer, leaner, copier
+    kind: str  # good, careless, spammer, leaner, copier, copy_paster, near_duplicator
     accuracy: float
     rate: float
     adjudicator: bool
@@ -86,7 +94,7 @@ class Pool:
         if who.kind == "spammer":
             return OPTIONS[who.index % len(OPTIONS)]
         rng = random.Random(_seed(self.seed, item, expert))
-        if who.kind == "careless":
+        if who.kind in ("careless", "copy_paster"):
             return rng.choice(OPTIONS)
         if who.kind == "leaner" and rng.random() < 0.5:
             # Half the time their favourite option, whatever the item says.
@@ -97,6 +105,29 @@ class Pool:
         if rng.random() < who.accuracy:
             return self.truth[item]
         return rng.choice([o for o in OPTIONS if o != self.truth[item]])
+
+    @property
+    def writes(self) -> bool:
+        """Whether the project asks for a rationale: only with cheaters on words in the pool."""
+        return any(e.kind in CHEATERS for e in self.experts)
+
+    def scenario(self, item: int) -> str:
+        rng = random.Random(_seed(self.seed, "scenario", item))
+        return f"Scenario {item}: " + " ".join(rng.choice(VOCABULARY) for _ in range(30))
+
+    def rationale(self, item: int, expert: int, others: list[tuple[int, str]]) -> str:
+        """What the expert writes on the item; others: (expert, text) already written on it."""
+        who = self.experts[expert]
+        rng = random.Random(_seed(self.seed, "text", item, expert))
+        if who.kind == "copy_paster":
+            return self.scenario(item)
+        if who.kind == "near_duplicator":
+            source = next((text for e, text in others if e != expert), None)
+            if source is not None:
+                words = source.split()
+                words[rng.randrange(len(words))] = rng.choice(VOCABULARY)
+                return " ".join(words) + " " + rng.choice(VOCABULARY)
+        return " ".join(rng.choice(VOCABULARY) for _ in range(30))
 
     def order(self, item: int) -> list[int]:
         """The item's experts in the order a fixed-overlap baseline takes them (annotators only)."""
@@ -110,11 +141,20 @@ def _seed(*parts: object) -> int:
 
 
 def make_pool(
-    seed: int, items: int, experts: int, careless: float, spammers: float, leaners: float = 0.0, copiers: float = 0.0
+    seed: int,
+    items: int,
+    experts: int,
+    careless: float,
+    spammers: float,
+    leaners: float = 0.0,
+    copiers: float = 0.0,
+    copy_pasters: float = 0.0,
+    near_duplicators: float = 0.0,
 ) -> Pool:
     rng = random.Random(seed)
     kinds = ["careless"] * round(experts * careless) + ["spammer"] * round(experts * spammers)
     kinds += ["leaner"] * round(experts * leaners) + ["copier"] * round(experts * copiers)
+    kinds += ["copy_paster"] * round(experts * copy_pasters) + ["near_duplicator"] * round(experts * near_duplicators)
     kinds += ["good"] * (experts - len(kinds))
     rng.shuffle(kinds)
     careless_ones = [n for n, kind in enumerate(kinds) if kind == "careless"] or [0]
@@ -129,8 +169,8 @@ def make_pool(
     return Pool(seed, pool, truth, gold)
 
 
-def _spec() -> dict[str, Any]:
-    return {
+def _spec(writes: bool = False) -> dict[str, Any]:
+    spec = {
         "client": {"slug": "bench", "name": "Bench"},
         "project": {
             "slug": "quality",
@@ -146,6 +186,11 @@ def _spec() -> dict[str, Any]:
             "gates": {"min_time_on_task_seconds": 0, "reading_chars_per_second": None},
         },
     }
+    if writes:
+        project: dict[str, Any] = spec["project"]
+        project["labels"].append({"name": "rationale", "type": "free_text", "min_length": 40})
+        project["gates"]["near_duplicate_similarity"] = 0.7
+    return spec
 
 
 def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: bool = False) -> dict[str, Any]:
@@ -161,13 +206,15 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
     from nightshift.experts.registry import ExpertRow
     from nightshift.platform.db import make_engine, make_sessionmaker, transaction
     from nightshift.platform.migrate import upgrade
-    from nightshift.platform.models import Assignment, Batch, Item, ItemResult, Submission
+    from nightshift.platform.models import Assignment, Batch, Item, ItemResult, Submission, SubmissionSignal
     from nightshift.platform.models import Expert as ExpertModel
     from nightshift.projects.registry import project_spec
     from nightshift.projects.spec import parse_spec
     from nightshift.review import gates, gold, rounds, settle
     from nightshift.review.decisions import claim_adjudication
+    from nightshift.review.round_signals import record_round_signals
     from nightshift.work.answers import submit_answer
+    from nightshift.work.signals import RISK_FLAG
     from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 
     url = fresh_database("postgresql", workdir, pool.seed)
@@ -196,17 +243,20 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
         path = workdir / f"items-{pool.seed}.jsonl"
         with path.open("w") as out:
             for i, truth in enumerate(pool.truth):
-                row: dict[str, Any] = {"external_id": f"i{i}", "prompt": f"Scenario {i}", "language": "en"}
+                prompt = pool.scenario(i) if pool.writes else f"Scenario {i}"
+                row: dict[str, Any] = {"external_id": f"i{i}", "prompt": prompt, "language": "en"}
                 if i in pool.gold:
                     row["gold_answer"] = {"verdict": truth}
                 out.write(json.dumps(row) + "\n")
-        batch_id = load_batch(sessions, parse_spec(_spec()), rows, path)
+        batch_id = load_batch(sessions, parse_spec(_spec(pool.writes)), rows, path)
         with sessions() as session:
             project = project_spec(session, 1).project
             index_of = {eid: int(h[1:]) for eid, h in session.execute(select(ExpertModel.id, ExpertModel.handle))}
             item_of = {iid: int(ext[1:]) for iid, ext in session.execute(select(Item.id, Item.external_id))}
 
         answered: Counter[int] = Counter()
+        written: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        cheated: set[tuple[int, int]] = set()
         paused_after: dict[int, int] = {}
         status, round_no, idle = "", 0, 0
         started = time.perf_counter()
@@ -220,20 +270,31 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
                     )
                 ).all()
                 start_assignments(session, {a: NOW - dt.timedelta(minutes=MINUTES) for a, _, _ in work})
-                record_submissions(
-                    session,
-                    [NewSubmission(a, {"verdict": pool.answer(item_of[i], index_of[e])}) for a, i, e in work],
-                    NOW,
-                )
+                new = []
+                for a, i, e in work:
+                    answer: dict[str, Any] = {"verdict": pool.answer(item_of[i], index_of[e])}
+                    if pool.writes:
+                        answer["rationale"] = text = pool.rationale(item_of[i], index_of[e], written[i])
+                        kind = pool.experts[index_of[e]].kind
+                        if kind == "copy_paster" or (
+                            kind == "near_duplicator" and any(n != index_of[e] for n, _ in written[i])
+                        ):
+                            cheated.add((index_of[e], item_of[i]))
+                        written[i].append((index_of[e], text))
+                    new.append(NewSubmission(a, answer))
+                record_submissions(session, new, NOW)
                 answered.update(index_of[e] for _, _, e in work)
             with sessions() as session:
                 rows_ = gates.submissions_to_gate(session, batch_id)
-            outcome = check_submissions(rows_, project)
+                gates.add_echoes(session, rows_, project)
+            copied = gates.copies_among(rows_, project)
+            outcome = check_submissions(rows_, project, None, copied)
             # The review task's own sequence (tasks.review): the submissions gate, then one round.
             with transaction(sessions) as session:
                 if outcome.evaluated_ids:
                     gates.record_gate(session, batch_id, outcome)
                     gates.apply_submission_gate(session, outcome, rows_)
+                    record_round_signals(session, rows_, project, copied)
                 report = rounds.settle_round(
                     session, batch_id, check_agreement, check_gold, "bench", gates.known_answers(rows_)
                 )
@@ -260,7 +321,10 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
                         item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == assignment))
                         start_assignments(session, {assignment: NOW - dt.timedelta(minutes=MINUTES)})
                         verdict = pool.answer(item_of[item_id], index_of[expert_id])
-                        submit_answer(session, expert_id, assignment, {"verdict": verdict}, NOW)
+                        settled: dict[str, Any] = {"verdict": verdict}
+                        if pool.writes:
+                            settled["rationale"] = pool.rationale(item_of[item_id], index_of[expert_id], [])
+                        submit_answer(session, expert_id, assignment, settled, NOW)
                         answered[index_of[expert_id]] += 1
                         moved += 1
             if status == "passed":
@@ -294,6 +358,15 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
                 ).tuples()
             )
             paused = set(session.scalars(select(ExpertModel.handle).where(ExpertModel.status == "paused")).all())
+            flagged = {
+                (index_of[e], item_of[i])
+                for e, i in session.execute(
+                    select(Assignment.expert_id, Assignment.item_id)
+                    .join(Submission, Submission.assignment_id == Assignment.id)
+                    .join(SubmissionSignal, SubmissionSignal.submission_id == Submission.id)
+                    .where(SubmissionSignal.kind == "risk", SubmissionSignal.score >= RISK_FLAG)
+                )
+            }
             batch_status = session.get_one(Batch, batch_id).status
         engine.dispose()
     finally:
@@ -310,7 +383,36 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
     result["rounds"] = round_no
     result["spent"] = {k: round(v / max(delivered, 1), 3) for k, v in sorted(spent.items())}
     result["seconds"] = round(seconds, 1)
+    result["caught"] = _caught(pool, answered, flagged, cheated, paused_idx)
     return result
+
+
+def _caught(
+    pool: Pool,
+    answered: Counter[int],
+    flagged: set[tuple[int, int]],
+    cheated: set[tuple[int, int]],
+    paused: set[int],
+) -> dict[str, dict[str, float]]:
+    """Per kind of expert: the share of their cheating answers (a pasted scenario, an edited copy)
+    flagged as risky, of all their answers flagged, of them with any flagged answer, and of them
+    paused. Good experts' flagged shares are the false alarms."""
+    risky = Counter(expert for expert, _ in flagged)
+    found = {}
+    for kind in sorted({e.kind for e in pool.experts}):
+        members = {e.index for e in pool.experts if e.kind == kind and answered[e.index]}
+        if not members:
+            continue
+        cheats = {pair for pair in cheated if pair[0] in members}
+        found[kind] = {
+            "experts": len(members),
+            "cheating_answers": len(cheats),
+            "cheats_flagged": round(len(cheats & flagged) / len(cheats), 3) if cheats else 0.0,
+            "answers_flagged": round(sum(risky[n] for n in members) / max(sum(answered[n] for n in members), 1), 3),
+            "experts_flagged": round(sum(1 for n in members if risky[n]) / len(members), 3),
+            "experts_paused": round(sum(1 for n in members if n in paused) / len(members), 3),
+        }
+    return found
 
 
 def _metrics(
@@ -381,6 +483,10 @@ def main() -> None:
     parser.add_argument("--spammers", type=float, default=0.05)
     parser.add_argument("--leaners", type=float, default=0.0, help="share who pick one favourite option half the time")
     parser.add_argument("--copiers", type=float, default=0.0, help="share who copy a careless partner's answers")
+    parser.add_argument("--copy-pasters", type=float, default=0.0, help="share who paste the item as their rationale")
+    parser.add_argument(
+        "--near-duplicators", type=float, default=0.0, help="share who lightly edit another expert's rationale"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--capacity", type=int, default=10, help="tasks each expert takes per round")
     parser.add_argument("--json", type=Path, default=None)
@@ -388,7 +494,17 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="nightshift-bench-quality-"))
     per_method: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
     for seed in range(1, args.seeds + 1):
-        pool = make_pool(seed, args.items, args.experts, args.careless, args.spammers, args.leaners, args.copiers)
+        pool = make_pool(
+            seed,
+            args.items,
+            args.experts,
+            args.careless,
+            args.spammers,
+            args.leaners,
+            args.copiers,
+            args.copy_pasters,
+            args.near_duplicators,
+        )
         for method in METHODS:
             if method == "nightshift":
                 result = run_nightshift(pool, workdir, args.capacity)
@@ -404,6 +520,15 @@ def main() -> None:
             f" answers per delivered item by kind: {nightshift['spent']}",
             flush=True,
         )
+        if pool.writes:
+            for kind, caught in nightshift["caught"].items():
+                print(
+                    f"  {kind:<16} {caught['experts']:>4} experts: {caught['cheats_flagged']:.0%} of"
+                    f" {caught['cheating_answers']} cheating answers flagged risky; {caught['answers_flagged']:.0%}"
+                    f" of all answers, {caught['experts_flagged']:.0%} of experts flagged,"
+                    f" {caught['experts_paused']:.0%} paused",
+                    flush=True,
+                )
     table = []
     for method, results in per_method.items():
         if not results:

@@ -9,8 +9,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
+from nightshift.platform.models import Assignment, Submission
+from nightshift.platform.sql import matches_any
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.agreement import normalised_text
 from nightshift.work.signals import Signal
@@ -26,21 +30,26 @@ def shingles(text: str) -> set[bytes]:
     return {b" ".join(words[k : k + SHINGLE]) for k in range(len(words) - SHINGLE + 1)}
 
 
-def near_duplicates(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> list[Signal]:
+def near_duplicates(
+    rows: Sequence[Mapping[str, Any]], project: ProjectBody, earlier: Sequence[Mapping[str, Any]] = ()
+) -> list[Signal]:
     """Submissions with a free text at least gates.near_duplicate_similarity alike (Jaccard of word
-    3-grams) to another expert's in these rows, but not identical to it; off when the spec leaves
-    that unset. Each gets one signal: its closest such text."""
+    3-grams) to an earlier one of another expert in these rows, but not identical to it; off when
+    the spec leaves that unset. Each gets one signal: its closest such text. earlier: texts already
+    judged (earlier rounds on the same items) that a text of these rows may have been made from;
+    they get no signal themselves."""
     threshold = project.gates.near_duplicate_similarity
     if threshold is None:
         return []
     min_length = project.gates.min_copied_text_length
+    judged = {int(row["submission_id"]) for row in rows}
     best: dict[int, Signal] = {}
     for label in project.labels:
         kind = field_type(label)
         if not kind.checked_for_copies:
             continue
         texts: list[tuple[int, int, set[bytes]]] = []
-        for row in rows:
+        for row in (*rows, *earlier):
             value = kind.echo_text(label, row["answer"].get(label.name))
             if value and len(value.strip()) >= min_length and (grams := shingles(value)):
                 texts.append((int(row["submission_id"]), int(row["expert_id"]), grams))
@@ -53,9 +62,13 @@ def near_duplicates(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> 
             lsh.insert(n, minhash)
         for n, minhash in enumerate(hashes):
             submission, expert, grams = texts[n]
+            if submission not in judged:
+                continue
             for m in lsh.query(minhash):
                 other_submission, other_expert, other = texts[m]
-                if m == n or other_expert == expert or grams == other:
+                # Only the later text can have been made from the earlier: the original's author is
+                # not flagged (submission ids grow with time).
+                if other_submission >= submission or other_expert == expert or grams == other:
                     continue
                 similarity = len(grams & other) / len(grams | other)
                 if similarity < threshold:
@@ -69,3 +82,21 @@ def near_duplicates(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> 
                         {"field": label.name, "similar_to_submission": other_submission},
                     )
     return list(best.values())
+
+
+def earlier_texts(session: Session, rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> list[dict[str, Any]]:
+    """The answers already judged on these rows' items (earlier rounds): what a text of this round
+    may have been made from. Read only where near-duplicates are looked for."""
+    if project.gates.near_duplicate_similarity is None or not rows:
+        return []
+    items = sorted({int(row["item_id"]) for row in rows})
+    found = []
+    for start in range(0, len(items), 10_000):
+        part = items[start : start + 10_000]
+        for submission_id, expert_id, item_id, answer in session.execute(
+            select(Submission.id, Assignment.expert_id, Assignment.item_id, Submission.answer)
+            .join(Assignment, Assignment.id == Submission.assignment_id)
+            .where(matches_any(session, Assignment.item_id, part), Assignment.status.in_(("accepted", "rejected")))
+        ).tuples():
+            found.append({"submission_id": submission_id, "expert_id": expert_id, "item_id": item_id, "answer": answer})
+    return found

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from nightshift.fields import field_type
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.agreement import plausible_seconds
-from nightshift.review.near_duplicates import near_duplicates
+from nightshift.review.near_duplicates import earlier_texts, near_duplicates
 from nightshift.review.sequences import same_sequences
 from nightshift.work import signals
 from nightshift.work.signals import Signal
@@ -56,15 +56,21 @@ def rushed(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> list[Sign
     return found
 
 
-def round_signals(rows: Sequence[Mapping[str, Any]], project: ProjectBody, copies: Mapping[int, str]) -> list[Signal]:
+def round_signals(
+    rows: Sequence[Mapping[str, Any]],
+    project: ProjectBody,
+    copies: Mapping[int, str],
+    earlier: Sequence[Mapping[str, Any]] = (),
+) -> list[Signal]:
     """Every signal over these rows (submissions_to_gate's, after add_echoes). copies: the exact
-    copies the gate judged (submission id -> field)."""
+    copies the gate judged (submission id -> field); earlier: answers judged before on the same
+    items (near_duplicates.earlier_texts)."""
     found = rushed(rows, project)
     for row in rows:
         if (why := row.get("echoed")) is not None:
             found.append(Signal(int(row["submission_id"]), "echo", 1.0, {"why": why}))
     found += [Signal(sid, "copy", 1.0, {"field": name}) for sid, name in copies.items()]
-    found += near_duplicates(rows, project)
+    found += near_duplicates(rows, project, earlier)
     found += same_sequences(rows, project)
     return found
 
@@ -72,4 +78,7 @@ def round_signals(rows: Sequence[Mapping[str, Any]], project: ProjectBody, copie
 def record_round_signals(
     session: Session, rows: Sequence[Mapping[str, Any]], project: ProjectBody, copies: Mapping[int, str]
 ) -> int:
-    return signals.record(session, round_signals(rows, project, copies))
+    # Rows still submitted are the round's; what was judged before is only compared with.
+    ids = {int(row["submission_id"]) for row in rows}
+    earlier = [r for r in earlier_texts(session, rows, project) if r["submission_id"] not in ids]
+    return signals.record(session, round_signals(rows, project, copies, earlier))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,11 @@ def test_the_api_bench_stores_every_submission_and_reports_the_ceiling() -> None
 @pytest.mark.slow(20)
 def test_the_quality_bench_reports_every_method_and_key(tmp_path: Path) -> None:
     out = tmp_path / "quality.json"
-    run_bench("bench/quality.py", "--items", "200", "--experts", "40", "--seeds", "1", "--json", str(out))
+    args = ("--items", "200", "--experts", "60", "--seeds", "1", "--json", str(out))
+    lines = run_bench("bench/quality.py", *args, "--copy-pasters", "0.05", "--near-duplicators", "0.05").stdout
+    # The cheaters on words are reported with how many of their cheating answers were caught.
+    for kind in ("copy_paster", "near_duplicator"):
+        assert re.search(rf"{kind}\s+\d+ experts: \d+% of \d+ cheating answers flagged risky", lines), lines
 
     rows = {row["method"]: row for row in json.loads(out.read_text())}
     assert {"nightshift", "mv3", "ds3", "ds_2to3", "oracle"} <= set(rows)

@@ -80,7 +80,7 @@ def test_too_little_time_for_what_was_read_and_written_is_rushed() -> None:
     assert rushed(rows, _with_gates(reading_chars_per_second=None)) == []
 
 
-def test_near_duplicates_are_found_across_experts_not_within_one_nor_when_off() -> None:
+def test_near_duplicates_of_an_earlier_text_are_found_across_experts_not_within_one_nor_when_off() -> None:
     spec = _with_gates(near_duplicate_similarity=0.6)
     edited = RATIONALE.replace("recommends", "suggests").replace("within a year", "inside twelve months")
     rng = random.Random(3)
@@ -89,12 +89,19 @@ def test_near_duplicates_are_found_across_experts_not_within_one_nor_when_off() 
     rows = [_row(1, 1, rationale=RATIONALE), _row(2, 2, rationale=edited), _row(3, 1, rationale=edited + " ok")]
     rows += [_row(10 + n, 10 + n, rationale=text) for n, text in enumerate(unrelated)]
     found = {s.submission_id: s for s in near_duplicates(rows, spec)}
-    assert set(found) == {1, 2, 3}
-    assert found[1].evidence["similar_to_submission"] in (2, 3) and found[1].score >= 0.6
+    # The first text is the original: only the later, edited ones are flagged.
+    assert set(found) == {2, 3}
+    assert found[2].evidence["similar_to_submission"] == 1 and found[2].score >= 0.6
     assert found[3].evidence["similar_to_submission"] == 2  # not 1: the same expert wrote both
     # An exact copy is review.agreement's, not a near-duplicate; and unset, nothing is looked for.
     assert near_duplicates([_row(1, 1, rationale=RATIONALE), _row(2, 2, rationale=RATIONALE)], spec) == []
     assert near_duplicates(rows, SPEC) == []
+    # A text judged in an earlier round is compared with, never flagged itself.
+    later = [_row(50, 2, rationale=edited)]
+    earlier = [_row(1, 1, rationale=RATIONALE)]
+    assert [(s.submission_id, s.evidence["similar_to_submission"]) for s in near_duplicates(later, spec, earlier)] == [
+        (50, 1)
+    ]
 
 
 def test_two_experts_with_the_same_answers_on_contested_items_are_a_sequence() -> None:
