@@ -115,6 +115,12 @@ class EarningsOut(BaseModel):
     unpaid_hours: Decimal
     submitted_tasks: int
     by_period: list[dict[str, Any]]
+    adjustments: list[dict[str, Any]] = Field(
+        default_factory=list, description="Bonuses, deductions and corrections, newest first, each with why."
+    )
+    levels: list[dict[str, Any]] = Field(
+        default_factory=list, description="Per project with levels: the level you are at now and its hourly rate."
+    )
 
 
 @router.get("/assignments")

@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from nightshift.platform.models import Assignment, Expert, PayoutEntry
+from nightshift.payouts.levels import expert_levels
+from nightshift.platform.models import Assignment, Expert, Item, PayoutEntry, Project
+from nightshift.projects.registry import project_body
+from nightshift.projects.spec import ProjectBody
 
 ADJUSTMENTS_SHOWN = 100
 
@@ -27,6 +30,8 @@ class Earnings:
     by_period: list[dict[str, Any]] = field(default_factory=list)
     # Bonuses, deductions and corrections, newest first, each with why (the ledger's note).
     adjustments: list[dict[str, Any]] = field(default_factory=list)
+    # In each project with levels the expert has worked in: the level they are at now, its rate.
+    levels: list[dict[str, Any]] = field(default_factory=list)
 
 
 def earnings(session: Session, expert_id: int) -> Earnings:
@@ -80,4 +85,16 @@ def earnings(session: Session, expert_id: int) -> Earnings:
         submitted_tasks=int(submitted or 0),
         by_period=by_period,
         adjustments=adjustments,
+        levels=expert_levels(session, expert_id, _projects_of(session, expert_id)),
     )
+
+
+def _projects_of(session: Session, expert_id: int) -> list[tuple[str, ProjectBody]]:
+    ids = session.scalars(
+        select(Item.project_id)
+        .distinct()
+        .join(Assignment, Assignment.item_id == Item.id)
+        .where(Assignment.expert_id == expert_id)
+    ).all()
+    names = dict(session.execute(select(Project.id, Project.name).where(Project.id.in_(ids))).tuples().all())
+    return [(names[pid], project_body(session, pid)) for pid in sorted(ids)]

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
+from nightshift.payouts.levels import SkillLevels, rate_for
 from nightshift.payouts.periods import Period
 from nightshift.platform.errors import NightshiftError
 from nightshift.platform.models import Appeal, Assignment, Expert, Item, PayoutEntry, Submission
@@ -139,6 +140,7 @@ def _time_entries(session: Session, period: Period, specs: Specs) -> Iterator[di
             Assignment.role,
             Assignment.worked_seconds,
             Expert.hourly_rate,
+            Expert.reliability,
         )
         .join(Item, Item.id == Assignment.item_id)
         .join(Expert, Expert.id == Assignment.expert_id)
@@ -151,11 +153,17 @@ def _time_entries(session: Session, period: Period, specs: Specs) -> Iterator[di
         .order_by(Assignment.id)
         .execution_options(yield_per=_CHUNK)
     )
-    for assignment_id, expert_id, project_id, role, worked, hourly_rate in session.execute(query):
+    held = SkillLevels(session)
+    for assignment_id, expert_id, project_id, role, worked, own_rate, reliability in session.execute(query):
         seconds = int(worked or 0)
-        policy = specs(project_id).payouts
+        project = specs(project_id)
+        policy = project.payouts
+        hourly_rate, level = (
+            rate_for(project, held(expert_id), reliability, own_rate) if policy.levels else (own_rate, None)
+        )
         minutes, rate, amount = time_pay(seconds, hourly_rate, policy.role_rates.of(role), policy.max_minutes_per_task)
         capped = " (capped)" if Decimal(seconds) / 60 > minutes else ""
+        capped += f" at level {level}" if level else ""
         yield _entry(
             "time",
             f"time:{assignment_id}",

@@ -368,6 +368,18 @@ class RoleRates(Strict):
         return multiplier
 
 
+class Level(Strict):
+    """An expert level: who holds it (their level in the project's skills, their quality) and the
+    hourly rate it pays."""
+
+    name: str = Field(min_length=1, max_length=40)
+    min_skill_level: int = Field(
+        default=0, ge=0, le=5, description="The lowest level (exams) the expert holds across the required skills."
+    )
+    min_quality: float = Field(default=0, ge=0, le=1, description="The expert's quality estimate (reliability).")
+    hourly_rate: Decimal = Field(gt=0, le=10_000, decimal_places=2)
+
+
 class Payouts(Strict):
     max_minutes_per_task: float = Field(
         default=60, gt=0, description="Time on one task is billed up to this, so an open tab does not bill."
@@ -377,6 +389,19 @@ class Payouts(Strict):
         default=Decimal("0"), ge=0, le=1, description="Share of its time pay that rejected work keeps (0: unpaid)."
     )
     bonuses: list[Bonus] = Field(default_factory=list)
+    levels: list[Level] | None = Field(
+        default=None,
+        max_length=20,
+        description="Expert levels and their hourly rates: time is paid at the best-paid level the expert holds "
+        "when the pay run judges it (their own registry rate where they hold none). Unset: every expert's own rate.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_levels(self) -> Payouts:
+        names = [level.name for level in self.levels or []]
+        if len(set(names)) != len(names):
+            raise ValueError("levels: each level needs its own name")
+        return self
 
 
 class ModelParameters(Strict):
@@ -599,7 +624,11 @@ class ProjectBody(Strict):
 
 
 ADDED_SINCE_FIRST_VERSION = ("generation", "privacy", "acceptance_days", "skill_level")
-ADDED_SINCE_FIRST_VERSION_NESTED = (("gates", "min_project_alpha"), ("gates", "near_duplicate_similarity"))
+ADDED_SINCE_FIRST_VERSION_NESTED = (
+    ("gates", "min_project_alpha"),
+    ("gates", "near_duplicate_similarity"),
+    ("payouts", "levels"),
+)
 
 
 class ProjectSpec(Strict):
