@@ -50,9 +50,7 @@ def test_the_pay_run_pays_each_experts_level_and_the_rest_their_own_rate(session
     with transaction(sessions) as session:
         apply_spec(session, body)
         session.execute(
-            update(ExpertSkill)
-            .where(ExpertSkill.expert_id == levelled, ExpertSkill.skill == "finance")
-            .values(level=2)
+            update(ExpertSkill).where(ExpertSkill.expert_id == levelled, ExpertSkill.skill == "finance").values(level=2)
         )
         session.execute(update(Expert).where(Expert.id.in_(experts)).values(reliability=0.9))
         pay_period(session, PERIOD, NOW + dt.timedelta(days=30))
