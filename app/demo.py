@@ -53,6 +53,7 @@ def run_demo(items: Path | None = None) -> None:
     from nightshift.projects.registry import apply_spec
     from nightshift.projects.spec import parse_spec
     from nightshift.reports.status import batch_statuses
+    from nightshift.work import exams
     from tasks.runtime import reset_resources, resources
 
     reset_resources()
@@ -75,12 +76,16 @@ def run_demo(items: Path | None = None) -> None:
         spec_data["project"]["gates"]["reading_chars_per_second"] = None
         spec = parse_spec(spec_data, "samples/compare.yaml")
         rows, _ = parse_experts(SAMPLES / "experts.jsonl")
+        exam_files = sorted((SAMPLES / "exams").glob("*.yaml"))
         with transaction(resources().sessions) as session:
             apply_spec(session, spec)
             import_experts(session, rows)
+            # The workbench's Exams page has the finance exam and the training new experts start with.
+            for path in exam_files:
+                exams.add_exam(session, exams.load_exam(path))
         say(
-            f"project {spec.project.slug} applied; {len(rows)} experts imported; receiver at {receiver.url}; "
-            f"model server at {model.url}"
+            f"project {spec.project.slug} applied; {len(rows)} experts imported; {len(exam_files)} exams added; "
+            f"receiver at {receiver.url}; model server at {model.url}"
         )
 
         source = str((items or SAMPLES / "items.jsonl").resolve())

@@ -39,6 +39,8 @@ async def file_appeal(request: Request) -> Response:
         submission_id = int(str(form.get("submission_id") or "0")[:20])
     except ValueError:
         submission_id = 0
+    if not 1 <= submission_id < 2**63:
+        return _page(request, "message.html", 404, title="Not found", message="There is no such annotation of yours.")
     try:
         with svc.transaction() as session:
             appeals.file_appeal(session, me.id, submission_id, str(form.get("reason") or ""))

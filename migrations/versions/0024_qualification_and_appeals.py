@@ -28,6 +28,14 @@ def upgrade() -> None:
     # Claimed skills are level 0: a constant default adds the columns without rewriting the tables.
     op.add_column("expert_skills", sa.Column("level", sa.Integer(), server_default="0", nullable=False))
     op.add_column("expert_routes", sa.Column("level", sa.Integer(), server_default="0", nullable=False))
+    # The level in the routing index (PostgreSQL INCLUDE): a project asking for one reads no table rows.
+    op.drop_index("ix_expert_routes_best", table_name="expert_routes")
+    op.create_index(
+        "ix_expert_routes_best",
+        "expert_routes",
+        ["skill", "language", "reliability", "expert_id"],
+        postgresql_include=["level"],
+    )
     op.create_table(
         "exams",
         sa.Column("id", BIG_ID, primary_key=True),
@@ -129,5 +137,7 @@ def downgrade() -> None:
     op.drop_table("exam_attempts")
     op.drop_table("exam_items")
     op.drop_table("exams")
+    op.drop_index("ix_expert_routes_best", table_name="expert_routes")
+    op.create_index("ix_expert_routes_best", "expert_routes", ["skill", "language", "reliability", "expert_id"])
     op.drop_column("expert_routes", "level")
     op.drop_column("expert_skills", "level")

@@ -1,5 +1,5 @@
 """submission signals: signs of low effort or copying found on a submission, with their evidence,
-and the risk they add up to
+and the risk they add up to; each expert's count of risky submissions
 
 Revision ID: 0025
 Revises: 0024
@@ -41,7 +41,9 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("score >= 0 AND score <= 1", name=op.f("ck_submission_signals_score")),
     )
+    op.add_column("experts", sa.Column("flagged_submissions", sa.Integer(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
+    op.drop_column("experts", "flagged_submissions")
     op.drop_table("submission_signals")

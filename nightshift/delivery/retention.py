@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from nightshift.delivery.acceptance import window
 from nightshift.platform.audit import record_transition
 from nightshift.platform.models import (
+    Appeal,
     Assignment,
     AssignmentDraft,
     Batch,
@@ -46,6 +47,8 @@ from nightshift.platform.models import (
 
 # Rows rewritten per statement: bounded memory whatever the batch's size.
 CHUNK = 2_000
+# What an appeal's reason reads once its batch is purged (the column holds no NULL).
+PURGED_TEXT = "(purged)"
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,11 @@ def purge_batch(session: Session, batch_id: int, now: dt.datetime, actor: str) -
     rows["model_responses"] = _set(session, ModelResponse, ModelResponse.item_id.in_(items), content=None)
     rows["model_runs"] = _set(session, ModelRun, ModelRun.assignment_id.in_(assignments), prompt="", content=None)
     rows["verdict_reasons"] = _set(session, RecordVerdict, RecordVerdict.batch_id == batch_id, reason=None)
+    # An appeal's reason and decision argue about the item's content.
+    submissions = select(Submission.id).where(Submission.assignment_id.in_(assignments))
+    rows["appeals"] = _set(
+        session, Appeal, Appeal.submission_id.in_(submissions), reason=PURGED_TEXT, decision_note=None
+    )
     rows["quarantined_rows"] = _set(session, QuarantinedRow, QuarantinedRow.batch_id == batch_id, raw="")
     deliveries = select(Delivery.id).where(Delivery.batch_id == batch_id)
     rows["webhook_pages"] = _set(session, DeliveryMessage, DeliveryMessage.delivery_id.in_(deliveries), records="[]")

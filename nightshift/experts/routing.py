@@ -119,12 +119,12 @@ FROM unnest(%(skills)s::text[], %(languages)s::text[], %(limits)s::int[], %(offs
 CROSS JOIN LATERAL (
     SELECT x.id, x.timezone, x.work_start_hour, x.work_hours, x.reliability, x.capacity, x.hourly_rate
     FROM expert_routes r JOIN experts x ON x.id = r.expert_id
-    WHERE r.skill = w.skill AND r.language = w.language AND x.status = 'active' AND r.level >= %(min_level)s
+    WHERE r.skill = w.skill AND r.language = w.language AND x.status = 'active' {route_level}
       AND NOT EXISTS (
           SELECT 1 FROM unnest(%(required)s::text[]) AS req(skill)
           WHERE req.skill <> w.skill AND NOT EXISTS (
               SELECT 1 FROM expert_skills s
-              WHERE s.expert_id = r.expert_id AND s.skill = req.skill AND s.level >= %(min_level)s))
+              WHERE s.expert_id = r.expert_id AND s.skill = req.skill {skill_level}))
     ORDER BY r.reliability DESC, r.expert_id DESC
     LIMIT w.lim OFFSET w.off
 ) c
@@ -162,7 +162,13 @@ def shortlists(
         # Raw driver rows: hundreds of thousands of small tuples, no ORM processing needed.
         # JIT compiling this plan costs more than it saves: the work is many small index scans.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(_SHORTLISTS_SQL, params)
+        # The level conditions only where a project asks for a level: without one, nothing to check.
+        levels = (
+            {"route_level": "AND r.level >= %(min_level)s", "skill_level": "AND s.level >= %(min_level)s"}
+            if min_level
+            else {"route_level": "", "skill_level": ""}
+        )
+        cursor.execute(_SHORTLISTS_SQL.format(**levels), params)
         lists = [found[route] for route in routes]
         make = Candidate._make
         for row in cursor.fetchall():

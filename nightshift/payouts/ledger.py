@@ -225,13 +225,14 @@ def _appeal_refunds(session: Session, period: Period) -> Iterator[dict[str, Any]
     """A deduction taken before its appeal was upheld comes back as a correction of the same
     amount, in the period that finds it; once per appeal (its entry key)."""
     query = (
-        select(Appeal.id, PayoutEntry.expert_id, PayoutEntry.project_id, PayoutEntry.amount, Appeal.decision_note)
+        select(Appeal.id, PayoutEntry.expert_id, PayoutEntry.project_id, PayoutEntry.amount)
         .join(Submission, Submission.id == Appeal.submission_id)
         .join(PayoutEntry, PayoutEntry.assignment_id == Submission.assignment_id)
         .where(Appeal.status == "upheld", PayoutEntry.kind == "deduction")
         .order_by(Appeal.id)
     )
-    for appeal_id, expert_id, project_id, taken, note in session.execute(query).tuples():
+    # The note names the appeal, never its words: the ledger cannot be purged (append-only).
+    for appeal_id, expert_id, project_id, taken in session.execute(query).tuples():
         yield _entry(
             "correction",
             f"appeal:{appeal_id}",
@@ -239,7 +240,7 @@ def _appeal_refunds(session: Session, period: Period) -> Iterator[dict[str, Any]
             project_id,
             period,
             -Decimal(taken),
-            note=f"appeal upheld, deduction returned: {note or ''}"[:500],
+            note=f"appeal {appeal_id} upheld, deduction returned",
         )
 
 

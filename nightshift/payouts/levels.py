@@ -36,9 +36,13 @@ def level_of(project: ProjectBody, held: dict[str, int], reliability: float) -> 
 def rate_for(
     project: ProjectBody, held: dict[str, int], reliability: float, own_rate: Decimal
 ) -> tuple[Decimal, str | None]:
-    """(hourly rate, level name): the level's rate, or the expert's own where no level applies."""
+    """(hourly rate, level name): the level's rate; where none is met, the expert's own rate up to
+    the lowest level's (so reaching a level never lowers pay)."""
     level = level_of(project, held, reliability)
-    return (level.hourly_rate, level.name) if level else (own_rate, None)
+    if level is not None:
+        return level.hourly_rate, level.name
+    floor = min((lv.hourly_rate for lv in project.payouts.levels or []), default=own_rate)
+    return min(own_rate, floor), None
 
 
 class SkillLevels:

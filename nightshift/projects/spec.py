@@ -336,9 +336,9 @@ class Gates(Strict):
         default=None,
         ge=0.5,
         le=1,
-        description="Free text this alike (Jaccard of word 3-grams, MinHash) to another expert's in the same "
-        "round, but not identical, is a near_duplicate signal on both (it raises their risk; it rejects "
-        "nothing). Unset: not looked for (it costs ~0.15 ms a text).",
+        description="Free text this alike (Jaccard of word 3-grams, MinHash) to an earlier text of another expert "
+        "on an item of the round, but not identical, is a near_duplicate signal on the later one (it raises its "
+        "risk; it rejects nothing). Unset: not looked for (it costs ~0.15 ms a text).",
     )
     max_failed_share: float = Field(default=0.2, ge=0, le=1, description="Share of failing submissions.")
 
@@ -510,7 +510,8 @@ class ProjectBody(Strict):
         ge=1,
         le=5,
         description="The level (granted by passing the skill's exam) at which experts must hold every "
-        "required skill, and an item's own skill, to get its work. Unset: claiming a skill is enough.",
+        "required skill (and an item's own skill, with a skill_field) to get its work, reviews and "
+        "adjudications. Needs required_skills. Unset: claiming a skill is enough.",
     )
     languages: list[str] = Field(min_length=1)
     overlap: Overlap = Overlap()
@@ -573,8 +574,8 @@ class ProjectBody(Strict):
                 raise ValueError(f"{kind}: duplicate name {duplicates[0]!r}")
         if "external_id" in {f.name for f in self.input_fields}:
             raise ValueError("input_fields: external_id is implicit, do not declare it")
-        if self.skill_level and not (self.required_skills or self.skill_field):
-            raise ValueError("skill_level: name required_skills or a skill_field whose level it asks for")
+        if self.skill_level and not self.required_skills:
+            raise ValueError("skill_level: name the required_skills it asks that level of")
         if self.skill_field and self.skill_field not in {f.name for f in self.input_fields if f.type == "text"}:
             raise ValueError(f"skill_field: {self.skill_field!r} is not a text input field")
         if self.privacy and self.privacy.fields is not None:

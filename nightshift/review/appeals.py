@@ -14,15 +14,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from nightshift.experts.registry import holds, skill_levels
 from nightshift.platform.audit import record_transition
 from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.models import (
     Appeal,
     Assignment,
     Expert,
+    ExpertLanguage,
     GoldAnswer,
     Item,
     Project,
@@ -31,7 +33,7 @@ from nightshift.platform.models import (
     utcnow,
 )
 from nightshift.platform.sql import insert_ignoring_conflicts
-from nightshift.projects.registry import project_spec
+from nightshift.projects.registry import project_body, project_spec
 from nightshift.review.reliability import matcher, update_reliability
 from nightshift.work.access import AnswerInvalid, ConflictError, clean_reason
 
@@ -40,10 +42,6 @@ GOLD_FLAG_AT = 2
 
 class AppealRefused(NightshiftError):
     """Nothing on this annotation can be appealed, or this expert may not decide this appeal."""
-
-
-def _reviewer() -> Any:
-    return aliased(Assignment)
 
 
 def _grounds(session: Session, submission_id: int) -> tuple[str, int | None] | None:
@@ -101,16 +99,30 @@ def file_appeal(session: Session, expert_id: int, submission_id: int, reason: st
     return appeal_id
 
 
-def _may_decide(adjudicator_id: int) -> Any:
-    """On an Appeal row: this adjudicator is neither its author nor the reviewer it disputes."""
-    reviewer = _reviewer()
-    return and_(
-        Appeal.expert_id != adjudicator_id,
-        ~exists().where(
-            Review.id == Appeal.review_id,
-            reviewer.id == Review.reviewer_assignment_id,
-            reviewer.expert_id == adjudicator_id,
-        ),
+def _may_decide(session: Session, adjudicator_id: int) -> Any:
+    """On an Appeal row: this adjudicator could adjudicate its item (the project's skills at its
+    level, the item's language) and has no assignment of their own on it: not its author, not its
+    reviewer, not an earlier adjudicator or a co-annotator."""
+    subject = aliased(Assignment)
+    anyone = aliased(Assignment)
+    levels = skill_levels(session, adjudicator_id)
+    languages = list(session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == adjudicator_id)))
+    projects = [
+        pid
+        for pid in session.scalars(select(Project.id))
+        if holds(levels, (body := project_body(session, pid)).required_skills, body.skill_level)
+    ]
+    return exists(
+        select(1)
+        .select_from(Submission)
+        .join(subject, subject.id == Submission.assignment_id)
+        .join(Item, Item.id == subject.item_id)
+        .where(
+            Submission.id == Appeal.submission_id,
+            Item.project_id.in_(projects),
+            Item.language.in_(languages),
+            ~exists().where(anyone.item_id == subject.item_id, anyone.expert_id == adjudicator_id),
+        )
     )
 
 
@@ -138,7 +150,7 @@ def open_appeals(session: Session, adjudicator_id: int, limit: int = 50) -> list
         return []
     ids = session.scalars(
         select(Appeal.id)
-        .where(Appeal.status == "open", _may_decide(adjudicator_id))
+        .where(Appeal.status == "open", _may_decide(session, adjudicator_id))
         .order_by(Appeal.created_at, Appeal.id)
         .limit(limit)
     ).all()
@@ -213,7 +225,7 @@ def decide_appeal(
     status = "upheld" if uphold else "rejected"
     closed = session.execute(
         update(Appeal)
-        .where(Appeal.id == appeal_id, Appeal.status == "open", _may_decide(adjudicator_id))
+        .where(Appeal.id == appeal_id, Appeal.status == "open", _may_decide(session, adjudicator_id))
         .values(
             status=status,
             decided_by=adjudicator_id,
@@ -227,7 +239,10 @@ def decide_appeal(
         session.refresh(appeal)
         if appeal.status != "open":
             raise ConflictError(f"appeal {appeal_id} is {appeal.status} already")
-        raise AppealRefused("you may not decide this appeal: it is yours, or it disputes your own review")
+        raise AppealRefused(
+            "you may not decide this appeal: you worked on its item (it is yours, or it disputes your own "
+            "review), or you lack its project's skills or its language"
+        )
     record_transition(session, "appeal", appeal_id, "open", status, f"expert:{adjudicator_id}")
     session.refresh(appeal)
     item_id, answer = session.execute(

@@ -9,12 +9,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from nightshift.platform.models import (
     Appeal,
     Assignment,
+    Batch,
     Expert,
     GoldAnswer,
     Item,
@@ -94,6 +95,8 @@ def own_quality(session: Session, expert_id: int) -> OwnQuality:
             Assignment.expert_id == expert_id,
             Assignment.role.in_(("annotate", "adjudicate")),
             Assignment.status.in_(("accepted", "rejected")),
+            # A purged batch's answers are hashes: no evidence, nothing to appeal (as in reliability).
+            ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None)),
         )
         .order_by(Assignment.submitted_at.desc()),
     ).all()
@@ -165,7 +168,10 @@ def _reviews(
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(Item, Item.id == Assignment.item_id)
         .join(Project, Project.id == Item.project_id)
-        .where(Assignment.expert_id == expert_id)
+        .where(
+            Assignment.expert_id == expert_id,
+            ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None)),
+        )
         .order_by(Review.created_at.desc(), Review.id.desc())
     ).tuples()
     counts: dict[str, int] = defaultdict(int)

@@ -22,9 +22,11 @@ SAMPLE_HASH = 2654435761
 
 def worth_reviewing(project_id: int, share: float, author: Any) -> ColumnElement[bool]:
     """The project's annotations a review is spent on: every one by a new expert or one whose
-    quality is under a new expert's (there a review can change the outcome), every risky one
-    (work.signals: pasted, as the workbench reported it), and a fixed sample of `share` of the
-    rest (the submission's id, hashed, picks it: the same one for every reviewer)."""
+    quality is under a new expert's (there a review can change the outcome), every one by an
+    expert with a risky submission on record and every risky one (work.signals; the gate finds
+    most signals after its verdict, so they call for review of the expert's later work), and a
+    fixed sample of `share` of the rest (the submission's id, hashed, picks it: the same one for
+    every reviewer)."""
     in_project = Item.project_id == project_id
     if share >= 1:
         return in_project
@@ -34,7 +36,7 @@ def worth_reviewing(project_id: int, share: float, author: Any) -> ColumnElement
         SubmissionSignal.kind == "risk",
         SubmissionSignal.score >= RISK_FLAG,
     )
-    return in_project & or_(author.reliability <= RELIABILITY_PRIOR, sampled, risky)
+    return in_project & or_(author.reliability <= RELIABILITY_PRIOR, author.flagged_submissions > 0, sampled, risky)
 
 
 def reviewers_exist(session: Session, body: ProjectBody) -> bool:

@@ -23,6 +23,7 @@ from nightshift.platform.models import (
     Appeal,
     Assignment,
     Batch,
+    Exam,
     ExamAnswer,
     ExamAttempt,
     Expert,
@@ -31,13 +32,11 @@ from nightshift.platform.models import (
     ItemResult,
     Review,
     Submission,
-    SubmissionSignal,
 )
 from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.quality import PeerObservation, Quality, candidate_posterior, posterior
-from nightshift.work.signals import RISK_FLAG
 from nightshift.work.submissions import KnownAnswers, answers_of
 
 PRIOR = Quality().mean
@@ -190,29 +189,24 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         elif final is not None:
             record.agreement_seen += 1
             record.agreed += submission_id in upheld or judges[project_id](answer, final)
-    for expert_id, missed in session.execute(
-        select(Expert.id, Expert.missed_count).where(matches_any(session, Expert.id, ids))
+    for expert_id, missed, flagged in session.execute(
+        select(Expert.id, Expert.missed_count, Expert.flagged_submissions).where(matches_any(session, Expert.id, ids))
     ).tuples():
         evidence[expert_id].missed = missed
+        evidence[expert_id].flagged = flagged
     for expert_id, seen, right in session.execute(
         select(ExamAttempt.expert_id, func.count(), func.sum(case((ExamAnswer.correct.is_(True), 1), else_=0)))
         .join(ExamAttempt, ExamAttempt.id == ExamAnswer.attempt_id)
-        .where(matches_any(session, ExamAttempt.expert_id, ids), ExamAnswer.correct.is_not(None))
+        .join(Exam, Exam.id == ExamAttempt.exam_id)
+        .where(
+            matches_any(session, ExamAttempt.expert_id, ids),
+            ExamAnswer.correct.is_not(None),
+            # A training set shows each right answer: only a first attempt says what the expert knew.
+            or_(Exam.kind == "exam", ExamAttempt.attempt_no == 1),
+        )
         .group_by(ExamAttempt.expert_id)
     ).tuples():
         evidence[expert_id].exam_seen, evidence[expert_id].exam_right = int(seen), int(right or 0)
-    for expert_id, flagged in session.execute(
-        select(Assignment.expert_id, func.count())
-        .join(Submission, Submission.assignment_id == Assignment.id)
-        .join(SubmissionSignal, SubmissionSignal.submission_id == Submission.id)
-        .where(
-            matches_any(session, Assignment.expert_id, ids),
-            SubmissionSignal.kind == "risk",
-            SubmissionSignal.score >= RISK_FLAG,
-        )
-        .group_by(Assignment.expert_id)
-    ).tuples():
-        evidence[expert_id].flagged = int(flagged)
     _judge_open_items(session, evidence, ids, with_reference, known)
     _judge_reviews(session, evidence, ids, judges)
 

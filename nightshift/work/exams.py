@@ -277,15 +277,15 @@ def start_attempt(session: Session, expert_id: int, slug: str, now: dt.datetime 
     if standing.open_attempt is not None:
         return standing.open_attempt
     refusals = {
-        "passed": f"you passed {exam.title} already" if exam.kind == "exam" else "",
-        "done": "",
+        "passed": f"you passed {exam.title} already",
+        "done": f"you completed {exam.title} already",
         "no_attempts_left": f"no attempts left at {exam.title} ({exam.max_attempts} taken)",
         "cooling_down": f"you may retake {exam.title} after {standing.available_at:%Y-%m-%d %H:%M} UTC"
         if standing.available_at
         else "",
     }
-    if standing.status in ("passed", "no_attempts_left", "cooling_down"):
-        raise ExamRefused(refusals[standing.status])
+    if standing.status in ("passed", "done", "no_attempts_left", "cooling_down"):
+        raise ExamRefused(refusals[standing.status] or f"you completed {exam.title} already")
     attempt = ExamAttempt(
         exam_id=exam.id, expert_id=expert_id, attempt_no=standing.attempts_used + 1, status="open", started_at=moment
     )
@@ -368,9 +368,12 @@ def answer_item(
 ) -> Scored:
     """Record and score one answer of an open attempt; the last one finishes the attempt."""
     moment = now or utcnow()
-    attempt = session.get(ExamAttempt, attempt_id)
+    # Locked: two last answers at once must not both count the other's missing and leave it open.
+    attempt = session.scalars(select(ExamAttempt).where(ExamAttempt.id == attempt_id).with_for_update()).one_or_none()
     if attempt is None or attempt.expert_id != expert_id:
         raise NotFoundError(f"no exam attempt {attempt_id}")
+    if session.scalar(select(Expert.status).where(Expert.id == expert_id)) != "active":
+        raise ConflictError("only active experts take exams")
     if attempt.status != "open":
         raise ConflictError(f"exam attempt {attempt_id} is {attempt.status}, no longer open")
     item = session.get(ExamItem, item_id)
@@ -467,6 +470,8 @@ def pending_grades(session: Session) -> list[dict[str, Any]]:
 
 def grade(session: Session, attempt_id: int, item_id: int, correct: bool, grader: str) -> str:
     """A reviewer's grade of a free-text answer; the attempt is scored once none waits. Its status."""
+    # Locked, as in answer_item: two last grades at once must not leave the attempt waiting.
+    session.execute(select(ExamAttempt.id).where(ExamAttempt.id == attempt_id).with_for_update())
     graded = session.execute(
         update(ExamAnswer)
         .where(ExamAnswer.attempt_id == attempt_id, ExamAnswer.exam_item_id == item_id, ExamAnswer.correct.is_(None))

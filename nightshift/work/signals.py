@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from nightshift.platform.models import SubmissionSignal
+from nightshift.platform.models import Assignment, Expert, Submission, SubmissionSignal
 from nightshift.platform.sql import insert_ignoring_conflicts, is_postgres, matches_any
 
 # A submission at or above this risk is flagged: reviewed whatever the sample, and counted
@@ -95,7 +95,42 @@ def record(session: Session, signals: Sequence[Signal]) -> int:
                 set_={"score": stmt.excluded.score, "evidence": stmt.excluded.evidence},
             )
         )
+    _count_flagged(session, ids)
     return new
+
+
+def _count_flagged(session: Session, submission_ids: list[int]) -> None:
+    """Recount the risky submissions of these submissions' experts, set-based."""
+    experts: set[int] = set()
+    for start in range(0, len(submission_ids), 10_000):
+        part = submission_ids[start : start + 10_000]
+        experts.update(
+            session.scalars(
+                select(Assignment.expert_id)
+                .join(Submission, Submission.assignment_id == Assignment.id)
+                .where(matches_any(session, Submission.id, part))
+            )
+        )
+    flagged = (
+        select(func.count())
+        .select_from(SubmissionSignal)
+        .join(Submission, Submission.id == SubmissionSignal.submission_id)
+        .join(Assignment, Assignment.id == Submission.assignment_id)
+        .where(
+            Assignment.expert_id == Expert.id,
+            SubmissionSignal.kind == "risk",
+            SubmissionSignal.score >= RISK_FLAG,
+        )
+        .scalar_subquery()
+    )
+    ids = sorted(experts)
+    for start in range(0, len(ids), 10_000):
+        session.execute(
+            update(Expert)
+            .where(matches_any(session, Expert.id, ids[start : start + 10_000]))
+            .values(flagged_submissions=flagged)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def signals_of(session: Session, submission_id: int) -> dict[str, tuple[float, dict[str, Any]]]:

@@ -14,7 +14,7 @@ from nightshift.payouts.ledger import pay_period
 from nightshift.payouts.periods import Period
 from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
-from nightshift.platform.models import Assignment, Expert, ExpertSkill, ItemResult, Submission, utcnow
+from nightshift.platform.models import Assignment, Expert, ExpertLanguage, ExpertSkill, ItemResult, Submission, utcnow
 from nightshift.review.decisions import claim_review, decide_review
 from nightshift.review.reliability import update_reliability
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
@@ -55,7 +55,13 @@ def test_see_a_correction_appeal_it_and_the_upheld_decision_restores_score_and_p
         reviewer, judge = session.scalars(
             select(Expert.id)
             .join(ExpertSkill, ExpertSkill.expert_id == Expert.id)
-            .where(Expert.tier == "adjudicator", ExpertSkill.skill == "finance", Expert.id.not_in(on_item))
+            .join(ExpertLanguage, ExpertLanguage.expert_id == Expert.id)
+            .where(
+                Expert.tier == "adjudicator",
+                ExpertSkill.skill == "finance",
+                ExpertLanguage.language == "en",
+                Expert.id.not_in(on_item),
+            )
             .order_by(Expert.id)
             .limit(2)
         ).all()
@@ -105,5 +111,5 @@ def test_see_a_correction_appeal_it_and_the_upheld_decision_restores_score_and_p
     assert "Appeal upheld: The context does allow 3.5x" in page.inner_text("main")
     page.goto(f"{world.url}/earnings")
     assert _money(page.inner_text("tr:has-text('Total')")) > total_before
-    assert "appeal upheld, deduction returned" in page.inner_text("table.adjustments")
+    assert "upheld, deduction returned" in page.inner_text("table.adjustments")
     page.screenshot(path=SCREENS / f"{params}-appeal-4-earnings.png", full_page=True)

@@ -51,6 +51,9 @@ class Expert(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
     # Assignments that expired unsubmitted: counted against the expert's reliability.
     missed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Submissions flagged as risky (work.signals): counted against reliability, and while above 0
+    # every new answer is worth a reviewer's look.
+    flagged_submissions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ExpertSkill(Base):
@@ -85,6 +88,7 @@ class ExpertRoute(Base):
     # The expert's level in the route's skill (expert_skills.level; 0 on the any-skill route).
     level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (
-        Index("ix_expert_routes_best", "skill", "language", "reliability", "expert_id"),
+        # The level is carried in the index, so a project asking for one filters without the table.
+        Index("ix_expert_routes_best", "skill", "language", "reliability", "expert_id", postgresql_include=["level"]),
         Index("ix_expert_routes_expert", "expert_id"),
     )

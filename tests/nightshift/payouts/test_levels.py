@@ -63,5 +63,6 @@ def test_the_pay_run_pays_each_experts_level_and_the_rest_their_own_rate(session
         own = session.scalar(select(Expert.hourly_rate).where(Expert.id == unlevelled))
         shown = earnings(session, levelled).levels
     assert paid[levelled] == (Decimal("240.00"), "annotate 600 s on task at level senior")
-    assert paid[unlevelled] == (own, "annotate 600 s on task")
+    # At no level: their own rate, up to the lowest level's (reaching a level never lowers pay).
+    assert paid[unlevelled] == (min(own, Decimal("160.00")), "annotate 600 s on task")
     assert shown == [{"project": project.project.name, "level": "senior", "hourly_rate": Decimal("240.00")}]

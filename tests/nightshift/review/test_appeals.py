@@ -19,6 +19,7 @@ from nightshift.platform.errors import NotFoundError
 from nightshift.platform.models import (
     Assignment,
     Expert,
+    ExpertLanguage,
     ExpertSkill,
     GoldAnswer,
     Item,
@@ -74,7 +75,13 @@ def adjudicators(session, exclude: list[int], n: int) -> list[int]:
         session.scalars(
             select(Expert.id)
             .join(ExpertSkill, ExpertSkill.expert_id == Expert.id)
-            .where(Expert.tier == "adjudicator", ExpertSkill.skill == "finance", Expert.id.not_in(exclude))
+            .join(ExpertLanguage, ExpertLanguage.expert_id == Expert.id)
+            .where(
+                Expert.tier == "adjudicator",
+                ExpertSkill.skill == "finance",
+                ExpertLanguage.language == "en",
+                Expert.id.not_in(exclude),
+            )
             .order_by(Expert.id)
             .limit(n)
         )

@@ -173,7 +173,7 @@ def test_the_gates_signals_are_kept_count_against_the_expert_and_call_for_review
         assert (before.flagged, after.flagged) == (0, 1)
         assert after.quality().mean < before.quality().mean
     with transaction(sessions) as session:
-        # Proven experts all, and a sample of none: only the risky submission is worth a review.
+        # Proven experts all, and a sample of none: only the risky expert's work is worth a review.
         session.execute(update(Expert).values(reliability=0.9))
         project_id = session.get_one(Batch, batch_id).project_id
         picked = set(
@@ -185,4 +185,13 @@ def test_the_gates_signals_are_kept_count_against_the_expert_and_call_for_review
                 .where(worth_reviewing(project_id, 0.0, Expert))
             )
         )
-    assert picked == {submission_id}
+        theirs = set(
+            session.scalars(
+                select(Submission.id)
+                .join(Assignment, Assignment.id == Submission.assignment_id)
+                .where(Assignment.expert_id == expert_id)
+            )
+        )
+        assert session.scalar(select(Expert.flagged_submissions).where(Expert.id == expert_id)) == 1
+    # The flagged expert's work is all worth a review now; nobody else's.
+    assert submission_id in picked and picked == theirs

@@ -208,6 +208,9 @@ def test_training_shows_the_answer_grants_nothing_and_counts_as_evidence(session
         assert session.scalar(select(ExpertSkill.level).where(ExpertSkill.expert_id == expert).limit(1)) == before
         standing = next(s for s in exams.standings(session, expert) if s.slug == "onboarding")
         assert standing.status == "done"
+        # Seen the answers once: no retake to count them again.
+        with pytest.raises(exams.ExamRefused, match="completed"):
+            exams.start_attempt(session, expert, "onboarding")
         evidence = gather_evidence(session, [expert])[expert]
     assert (evidence.exam_seen, evidence.exam_right) == (3, 2)
 
