@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
 from nightshift.projects.spec import ProjectBody
-from nightshift.review.agreement import plausible_seconds
 from nightshift.review.near_duplicates import earlier_texts, near_duplicates
 from nightshift.review.sequences import same_sequences
 from nightshift.work import signals
@@ -21,13 +21,36 @@ from nightshift.work.signals import Signal
 TYPING_CHARS_PER_SECOND = 8.0
 
 
-def written_length(answer: Mapping[str, Any], project: ProjectBody) -> int:
-    total = 0
+def _writers(project: ProjectBody) -> tuple[list[str], list[tuple[Any, Any]]]:
+    """The fields an expert writes in: plain text fields by name (their value is the text), and
+    the rest (a rewrite, a chat) with the field type that finds their text."""
+    plain, others = [], []
     for label in project.labels:
         kind = field_type(label)
         if kind.checked_for_copies or kind.checked_for_echoes:
-            text = kind.echo_text(label, answer.get(label.name))
-            total += len(text) if text else 0
+            if kind.type_name == "free_text":
+                plain.append(label.name)
+            else:
+                others.append((label, kind))
+    return plain, others
+
+
+def written_lengths(answers: Sequence[Mapping[str, Any]], project: ProjectBody) -> Any:
+    """Characters each answer writes, over its free text and the texts of its rewrites and chats."""
+    plain, others = _writers(project)
+    total = np.zeros(len(answers))
+    for name in plain:
+        total += np.fromiter(
+            (len(v) if (v := a.get(name)).__class__ is str else 0 for a in answers),
+            dtype=np.float64,
+            count=len(answers),
+        )
+    for label, kind in others:
+        total += np.fromiter(
+            (len(t) if (t := kind.echo_text(label, a.get(label.name))) else 0 for a in answers),
+            dtype=np.float64,
+            count=len(answers),
+        )
     return total
 
 
@@ -36,23 +59,25 @@ def rushed(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> list[Sign
     plausible pace; the score is the share of that time missing. Off with the reading check
     (gates.reading_chars_per_second unset: simulations)."""
     gates = project.gates
-    if gates.reading_chars_per_second is None:
+    cps = gates.reading_chars_per_second
+    if cps is None or not rows:
         return []
+    seconds = np.fromiter((row["time_on_task_seconds"] for row in rows), dtype=np.float64, count=len(rows))
+    read = np.fromiter((row["item_length"] for row in rows), dtype=np.float64, count=len(rows))
+    written = written_lengths([row["answer"] for row in rows], project)
+    # As review.agreement.plausible_seconds, plus the typing, for the whole round at once.
+    needed = np.floor(gates.min_time_on_task_seconds + read / cps) + np.floor(written / TYPING_CHARS_PER_SECOND)
     found = []
-    for row in rows:
-        written = written_length(row["answer"], project)
-        needed = plausible_seconds(
-            int(row["item_length"]), gates.min_time_on_task_seconds, gates.reading_chars_per_second
-        ) + int(written / TYPING_CHARS_PER_SECOND)
-        seconds = int(row["time_on_task_seconds"])
-        if needed > 0 and seconds < needed:
-            evidence = {
-                "seconds": seconds,
-                "needed": needed,
-                "read_chars": int(row["item_length"]),
-                "written_chars": written,
-            }
-            found.append(Signal(int(row["submission_id"]), "rushed", round(1 - seconds / needed, 4), evidence))
+    for k in np.flatnonzero(seconds < needed):
+        row = rows[int(k)]
+        evidence = {
+            "seconds": int(seconds[k]),
+            "needed": int(needed[k]),
+            "read_chars": int(read[k]),
+            "written_chars": int(written[k]),
+        }
+        score = round(1 - float(seconds[k]) / float(needed[k]), 4)
+        found.append(Signal(int(row["submission_id"]), "rushed", score, evidence))
     return found
 
 
