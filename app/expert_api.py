@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.deps import Credentials, Id, ServiceDep, principal, unauthorized
+from app.deps import Credentials, Id, Service, ServiceDep, cut_short, principal, unauthorized
 from nightshift.payouts import earnings as payouts_earnings
 from nightshift.review import decisions
 from nightshift.work import access, answers, model_runs, telemetry
@@ -173,23 +175,43 @@ def save_draft(assignment_id: Id, body: AnswerIn, svc: ServiceDep, credentials: 
     response_model=Submitted,
     responses={**NOT_FOUND, **CONFLICT},
 )
-def submit(assignment_id: Id, body: SubmissionIn, svc: ServiceDep, credentials: Credentials) -> Response:
+async def submit(assignment_id: Id, body: SubmissionIn, svc: ServiceDep, credentials: Credentials) -> Response:
     """Submit the answer: 422 names each field that breaks the label schema, and nothing is stored."""
     # Checked first: bad telemetry is a 422 like a bad answer, and nothing is stored.
     sent = telemetry.parse(body.telemetry) if body.telemetry is not None else None
     # The hot path: the token is checked in the same read as the task, and the one write is a
-    # single statement (see answers.submit_answer_with_key).
+    # single statement (see answers.submit_answer_with_key). On PostgreSQL both run here, on the
+    # event loop's own connection, not in a worker thread (Service.on_loop).
     key = credentials.credentials if credentials else None
-    with svc.single_statements() as session:
-        submission_id = answers.submit_answer_with_key(session, key, assignment_id, body.answer)
+    submission_id: int | None
+    if svc.on_loop:
+        try:
+            with svc.loop_statements() as session:
+                submission_id = answers.submit_answer_with_key(session, key, assignment_id, body.answer)
+        except OperationalError as exc:
+            if not cut_short(exc):
+                raise
+            # The task's row is locked (a skip, a draft or an expiry in flight): wait in a thread.
+            submission_id = await run_in_threadpool(_submit, svc, key, assignment_id, body.answer)
+    else:
+        submission_id = await run_in_threadpool(_submit, svc, key, assignment_id, body.answer)
     if submission_id is None:
         raise unauthorized()
     if sent is not None:
-        with svc.transaction() as session:
-            telemetry.record_for_submission(session, submission_id, sent)
+        await run_in_threadpool(_record_telemetry, svc, submission_id, sent)
     # The body as bytes, past FastAPI's validation and serialisation of a returned model, a real
     # share of the route's time for one integer. response_model still documents it.
     return Response(orjson.dumps({"submission_id": submission_id}), 201, media_type="application/json")
+
+
+def _submit(svc: Service, key: str | None, assignment_id: int, answer: dict[str, Any]) -> int | None:
+    with svc.single_statements() as session:
+        return answers.submit_answer_with_key(session, key, assignment_id, answer)
+
+
+def _record_telemetry(svc: Service, submission_id: int, sent: dict[str, Any]) -> None:
+    with svc.transaction() as session:
+        telemetry.record_for_submission(session, submission_id, sent)
 
 
 @router.post(

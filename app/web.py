@@ -64,6 +64,7 @@ def create_app(resources: Resources) -> FastAPI:
         # (a PostgreSQL backend forked each time).
         to_thread.current_default_thread_limiter().total_tokens = resources.engine.pool.size()
         yield
+        app.state.service.close()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -16,9 +16,12 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
+def make_engine(
+    url: str, ping_after_idle: float | None = None, pool_size: int = 20, max_overflow: int = 10, options: str = ""
+) -> Engine:
     """ping_after_idle: seconds a pooled PostgreSQL connection may sit idle and still be used
-    without a ping first (PING_AFTER_IDLE).
+    without a ping first (PING_AFTER_IDLE). pool_size, max_overflow: PostgreSQL's pool; options:
+    more server settings for its connections (`-c name=value`).
 
     hide_parameters: a statement's error names the statement, never its values: they are client
     content (an item's text, a model's answer), and an error goes to logs and to the Prefect UI."""
@@ -31,12 +34,14 @@ def make_engine(url: str, ping_after_idle: float | None = None) -> Engine:
         return engine
     engine = create_engine(
         url,
-        pool_size=20,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         json_deserializer=read_json,
         hide_parameters=True,
         # Added to any options the URL sets (a search_path, say), which connect_args would replace.
-        connect_args={"options": " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS]))},
+        connect_args={
+            "options": " ".join(filter(None, [str(parsed.query.get("options", "")), POSTGRES_OPTIONS, options]))
+        },
     )
     event.listen(engine.pool, "checkin", _note_idle)
     idle = PING_AFTER_IDLE if ping_after_idle is None else ping_after_idle
