@@ -25,7 +25,6 @@ from nightshift.platform.models import (
 )
 from nightshift.platform.sql import insert_returning_new, is_postgres
 from nightshift.projects.registry import version_body
-from nightshift.projects.spec import ProjectBody
 from nightshift.work.access import (
     AnswerInvalid,
     ConflictError,
@@ -111,11 +110,12 @@ def _store_answer(
     """task: the _TASK columns. Check the answer against the spec (parsed once per version) and
     store it: on PostgreSQL in one statement that closes the task, stores the answer and drops
     the draft."""
-    status, started_at, project_id, version, version_hash, current_hash = task
+    status, started_at, item_id, project_id, version, version_hash, current_hash = task
     if status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is {status}, no longer open")
     project = version_body(session, project_id, version, version_hash, current_hash)
-    context = _task_context(session, assignment_id, project)
+    # What the answer may point into; the item is read only if a field asks.
+    context = TaskContext(session, project, int(item_id), assignment_id)
     errors = answer_errors(answer_object(answer), project, context)
     if errors:
         raise AnswerInvalid(errors)
@@ -135,12 +135,6 @@ def _store_answer(
     return int(submission_id)
 
 
-def _task_context(session: Session, assignment_id: int, project: ProjectBody) -> TaskContext:
-    """What the answer may point into; the item is looked up only if a field asks."""
-    item_id = session.scalar(select(Assignment.item_id).where(Assignment.id == assignment_id))
-    return TaskContext(session, project, int(item_id or 0), assignment_id)
-
-
 def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:
     """SQLite has no data-modifying CTE: close the task (its trigger drops the draft), then store the answer."""
     connection = session.connection()
@@ -158,11 +152,12 @@ def _submit_in_steps(session: Session, values: dict[str, Any]) -> int | None:
 
 # Built once: building a statement costs more Python than running it (the API's hot path). Run
 # on the connection, as Core: the session's ORM path costs more than the query.
-# What storing an answer needs of its task: status, started_at, project_id, spec_hash.
+# What storing an answer needs of its task: status, started_at, its item, project_id, spec_hash.
 # The spec is the item's batch's version (work in flight keeps it when the project's changes).
 _TASK = (
     Assignment.status,
     Assignment.started_at,
+    Assignment.item_id,
     Item.project_id,
     Batch.spec_version,
     ProjectSpecVersion.spec_hash,
