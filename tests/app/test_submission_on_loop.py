@@ -44,7 +44,8 @@ def test_a_locked_task_waits_in_a_thread_while_the_loop_keeps_serving(world, req
             started = time.monotonic()
             with world.http() as other:
                 assert other.get("/healthz").status_code == 200
-            assert time.monotonic() - started < 0.5
+            # A stalled loop would answer only once the lock goes, after this assertion: never.
+            assert time.monotonic() - started < 2.0
             assert "status" not in outcome
             released = time.monotonic()
         sender.join(timeout=10)
