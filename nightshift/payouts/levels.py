@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightshift.experts.registry import skill_levels
 from nightshift.platform.models import Expert, ExpertSkill
 from nightshift.projects.spec import Level, ProjectBody
 
@@ -67,11 +68,7 @@ def expert_levels(
     session: Session, expert_id: int, projects: Iterable[tuple[str, ProjectBody]]
 ) -> list[dict[str, Any]]:
     """For the earnings page: in each project with levels, the level the expert is at now and its rate."""
-    held = dict(
-        session.execute(select(ExpertSkill.skill, ExpertSkill.level).where(ExpertSkill.expert_id == expert_id))
-        .tuples()
-        .all()
-    )
+    held = skill_levels(session, expert_id)
     reliability, own = session.execute(
         select(Expert.reliability, Expert.hourly_rate).where(Expert.id == expert_id)
     ).one()

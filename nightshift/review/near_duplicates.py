@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from datasketch import MinHash, MinHashLSH
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -45,6 +44,9 @@ def near_duplicates(
     threshold = project.gates.near_duplicate_similarity
     if threshold is None:
         return []
+    # Imported here: datasketch brings scipy, which only projects that look for near-duplicates need.
+    from datasketch import MinHash, MinHashLSH
+
     min_length = project.gates.min_copied_text_length
     judged = {int(row["submission_id"]) for row in rows}
     best: dict[int, Signal] = {}

@@ -9,13 +9,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nightshift.platform.models import (
     Appeal,
     Assignment,
-    Batch,
     Expert,
     GoldAnswer,
     Item,
@@ -27,7 +26,7 @@ from nightshift.platform.models import (
 )
 from nightshift.platform.sql import plain_rows
 from nightshift.projects.registry import project_spec
-from nightshift.review.reliability import Matcher, gather_evidence, matcher
+from nightshift.review.reliability import Matcher, gather_evidence, matcher, not_purged
 
 # Rows shown per list; the figures count everything.
 SHOWN = 50
@@ -96,7 +95,7 @@ def own_quality(session: Session, expert_id: int) -> OwnQuality:
             Assignment.role.in_(("annotate", "adjudicate")),
             Assignment.status.in_(("accepted", "rejected")),
             # A purged batch's answers are hashes: no evidence, nothing to appeal (as in reliability).
-            ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None)),
+            not_purged(),
         )
         .order_by(Assignment.submitted_at.desc()),
     ).all()
@@ -170,7 +169,7 @@ def _reviews(
         .join(Project, Project.id == Item.project_id)
         .where(
             Assignment.expert_id == expert_id,
-            ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None)),
+            not_purged(),
         )
         .order_by(Review.created_at.desc(), Review.id.desc())
     ).tuples()

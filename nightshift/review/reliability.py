@@ -123,7 +123,7 @@ def gather_evidence(
     return evidence
 
 
-def _not_purged() -> ColumnElement[bool]:
+def not_purged() -> ColumnElement[bool]:
     """The item's batch still holds its content: a purged batch's answers are hashes, no evidence."""
     return ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None))
 
@@ -146,7 +146,7 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
             .where(
                 Item.id.in_(select(Assignment.item_id).where(*gated)),
                 or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
-                _not_purged(),
+                not_purged(),
             ),
         ).tuples()
     }
@@ -166,7 +166,7 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         )
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Item, Item.id == Assignment.item_id)
-        .where(*gated, with_reference, _not_purged()),
+        .where(*gated, with_reference, not_purged()),
     ).all()
     answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
     # An annotation whose appeal was upheld counts as right, whatever it was judged by (review.appeals).
@@ -239,7 +239,7 @@ def _judge_reviews(session: Session, evidence: dict[int, Evidence], ids: list[in
         .where(
             matches_any(session, reviewer.expert_id, ids),
             or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
-            _not_purged(),
+            not_purged(),
         ),
     ).all()
     # A review an upheld appeal overturned was wrong, whatever the final answer says.

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from nightshift.experts.registry import skill_levels
 from nightshift.experts.routing import ANY_SKILL, refresh_routes
 from nightshift.fields import field_type
 from nightshift.platform.audit import record_transition
@@ -31,6 +32,7 @@ from nightshift.platform.models import Exam, ExamAnswer, ExamAttempt, ExamItem, 
 from nightshift.platform.sql import insert_ignoring_conflicts
 from nightshift.projects.spec import SLUG, Label
 from nightshift.work.access import AnswerInvalid, ConflictError, answer_object
+from nightshift.work.submissions import label_errors
 
 MAX_EXAM_ITEMS = 200
 MAX_CONTENT = 20_000
@@ -86,26 +88,8 @@ _LABELS: TypeAdapter[list[Label]] = TypeAdapter(list[Label])
 
 
 def answer_problems(labels: list[Any], answer: dict[str, Any], key: bool = False) -> dict[str, str]:
-    """Field name -> reason for every field the answer gets wrong (as work.submissions does for a
-    project). key: an answer key, which gives only the fields it scores by (free text there is a
-    model answer for the grader, checked for nothing but its name)."""
-    errors: dict[str, str] = {}
-    names = {label.name for label in labels}
-    for name in answer:
-        if name not in names:
-            errors[name] = "not a field of this exam"
-    for label in labels:
-        value = answer.get(label.name)
-        if value is None:
-            if label.required and not key:
-                errors[label.name] = "required"
-            continue
-        if key and field_type(label).comparison_order is None:
-            continue
-        problem = field_type(label).answer_error(label, value)
-        if problem is not None:
-            errors[label.name] = problem
-    return errors
+    """Field name -> reason for every field the answer (or, key: the answer key) gets wrong."""
+    return label_errors(answer, labels, unknown="not a field of this exam", key=key)
 
 
 def score(labels: list[Any], answer: dict[str, Any], reference: dict[str, Any]) -> bool | None:
@@ -207,9 +191,7 @@ class ExamStanding:
 def standings(session: Session, expert_id: int, now: dt.datetime | None = None) -> list[ExamStanding]:
     """Every exam and training set with the expert's standing in it, training first."""
     moment = now or utcnow()
-    levels = dict(
-        session.execute(select(ExpertSkill.skill, ExpertSkill.level).where(ExpertSkill.expert_id == expert_id)).all()
-    )
+    levels = skill_levels(session, expert_id)
     attempts: dict[int, list[ExamAttempt]] = defaultdict(list)
     for attempt in session.scalars(
         select(ExamAttempt).where(ExamAttempt.expert_id == expert_id).order_by(ExamAttempt.attempt_no)
@@ -257,7 +239,7 @@ def _next_step(
 
 def training_due(session: Session, expert_id: int) -> list[ExamStanding]:
     """The training sets an expert has not finished, for a skill they hold (or any skill)."""
-    held = set(session.scalars(select(ExpertSkill.skill).where(ExpertSkill.expert_id == expert_id)))
+    held = skill_levels(session, expert_id)
     return [
         s
         for s in standings(session, expert_id)

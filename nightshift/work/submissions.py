@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from nightshift.fields import AnswerContext, field_type
 from nightshift.generate.responses import lengths_in
 from nightshift.platform.models import Assignment, Submission, as_utc, utcnow
 from nightshift.platform.sql import insert_ignoring_conflicts, matches_any, plain_rows, update_grouped
-from nightshift.projects.spec import ProjectBody
+from nightshift.projects.spec import Label, ProjectBody
 from nightshift.work.model_runs import conversation
 
 
@@ -27,18 +27,33 @@ def answer_errors(
     """Field name → reason, for every label the answer gets wrong. Empty means valid.
     context: what an answer may point into (the item's responses, the task's runs), read only
     when a field does (spans, rewrites), so most answers are checked without a query."""
+    return label_errors(answer, project.labels, context, "not a field of this project's label schema")
+
+
+def label_errors(
+    answer: dict[str, Any],
+    labels: Sequence[Label],
+    context: AnswerContext | None = None,
+    unknown: str = "not a field of these labels",
+    key: bool = False,
+) -> dict[str, str]:
+    """answer_errors over any labels (a project's, an exam's). key: an answer key, which gives
+    only the fields it scores by (free text there is a model answer for a grader, checked for
+    nothing but its name)."""
     errors: dict[str, str] = {}
-    known = {label.name for label in project.labels}
+    known = {label.name for label in labels}
     for name in answer:
         if name not in known:
-            errors[name] = "not a field of this project's label schema"
-    for label in project.labels:
+            errors[name] = unknown
+    for label in labels:
         value = answer.get(label.name)
+        kind = field_type(label)
         if value is None:
-            if label.required:
+            if label.required and not key:
                 errors[label.name] = "required"
             continue
-        kind = field_type(label)
+        if key and kind.comparison_order is None:
+            continue
         error = kind.answer_error(label, value)
         if error is None and kind.needs_responses and context is not None:
             error = kind.response_error(label, value, context)
