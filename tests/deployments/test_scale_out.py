@@ -147,6 +147,9 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
                     if time.monotonic() - settled_since > 60:
                         break
                     time.sleep(2)
+                # Read again once settled: a run still running in the read above may have
+                # finished before the check for unfinished runs found none.
+                flow_runs = client.read_flow_runs(limit=200)
             worker_logs = [stack.log_of(f"worker-{n}") for n in (1, 2)]
 
         assert nightly.state is not None and nightly.state.is_completed(), nightly.state
