@@ -8,15 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.errors import LockNotAvailable, QueryCanceled
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from nightshift import resources as root
+from nightshift.platform import driver
 from nightshift.platform.db import make_engine, make_sessionmaker, single_statements, transaction
 from nightshift.platform.keys import Principal, authenticate
 from nightshift.resources import Resources
@@ -36,11 +39,14 @@ def resources() -> Resources:
 # again in a worker thread, where waiting holds up nobody (each statement is atomic on its own,
 # so one cut short changed nothing).
 LOOP_OPTIONS = "-c lock_timeout=100 -c statement_timeout=2000"
+# The name the loop's own connections show in pg_stat_activity.
+LOOP_CONNECTION = "nightshift-api-loop"
 
 
-def cut_short(exc: OperationalError) -> bool:
-    """A statement of the loop's connection stopped by its lock or statement timeout."""
-    return isinstance(exc.orig, LockNotAvailable | QueryCanceled)
+def cut_short(exc: OperationalError | psycopg.OperationalError) -> bool:
+    """A statement of the loop's connections stopped by its lock or statement timeout."""
+    found = exc.orig if isinstance(exc, OperationalError) else exc
+    return isinstance(found, LockNotAvailable | QueryCanceled)
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Service:
 
     resources: Resources
     _loop_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+    _loop_driver: psycopg.Connection[Any] | None = field(default=None, repr=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -67,19 +74,36 @@ class Service:
         statements. SQLite's writes may wait seconds for the file's lock: they stay in threads."""
         return self.resources.engine.dialect.name == "postgresql"
 
+    async def loop_driver(self) -> psycopg.Connection[Any]:
+        """The event loop's own psycopg connection (autocommit, LOOP_OPTIONS), for statements run
+        past SQLAlchemy (platform.driver). Opened in a thread, so a slow connect stalls no other
+        request; a route that uses it runs from start to end without awaiting, so one per
+        process is all it ever needs."""
+        if self._loop_driver is None or self._loop_driver.closed:
+            url = self.resources.settings.resolved_database_url
+            self._loop_driver = await run_in_threadpool(driver.connect, url, LOOP_OPTIONS, LOOP_CONNECTION)
+        return self._loop_driver
+
+    def drop_loop_driver(self) -> None:
+        """After an error that may have broken it: the next request opens a new one."""
+        if self._loop_driver is not None:
+            self._loop_driver.close()
+            self._loop_driver = None
+
     @contextmanager
-    def loop_statements(self) -> Iterator[Session]:
-        """single_statements on the event loop's own connection. A route that uses it runs from
-        start to end without awaiting, so one connection per process is all it ever holds."""
+    def loop_session(self) -> Iterator[Session]:
+        """A session on the event loop's own pool of one, for what the driver's statements leave
+        (a spec not yet parsed, an item a field looks into): it connects only if used."""
         if self._loop_sessions is None:
             engine = make_engine(
                 self.resources.settings.resolved_database_url, pool_size=1, max_overflow=0, options=LOOP_OPTIONS
             )
             self._loop_sessions = make_sessionmaker(engine)
-        with single_statements(self._loop_sessions) as session:
+        with self._loop_sessions() as session:
             yield session
 
     def close(self) -> None:
+        self.drop_loop_driver()
         if self._loop_sessions is not None:
             bind = self._loop_sessions.kw["bind"]
             bind.dispose()

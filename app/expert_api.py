@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
+import psycopg
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
@@ -185,13 +186,21 @@ async def submit(assignment_id: Id, body: SubmissionIn, svc: ServiceDep, credent
     key = credentials.credentials if credentials else None
     submission_id: int | None
     if svc.on_loop:
+        connection = await svc.loop_driver()
         try:
-            with svc.loop_statements() as session:
-                submission_id = answers.submit_answer_with_key(session, key, assignment_id, body.answer)
-        except OperationalError as exc:
+            with svc.loop_session() as session:
+                submission_id = answers.submit_answer_with_key(
+                    session, key, assignment_id, body.answer, driver=connection
+                )
+        except (OperationalError, psycopg.OperationalError) as exc:
             if not cut_short(exc):
-                raise
-            # The task's row is locked (a skip, a draft or an expiry in flight): wait in a thread.
+                # The connection was lost (a restart, a failover): a new one for the next request.
+                # This one's write may have landed before the loss; the thread then finds the
+                # task closed and answers 409, never a second submission.
+                if not connection.broken:
+                    raise
+                svc.drop_loop_driver()
+            # Or the task's row is locked (a skip, a draft or an expiry in flight): wait in a thread.
             submission_id = await run_in_threadpool(_submit, svc, key, assignment_id, body.answer)
     else:
         submission_id = await run_in_threadpool(_submit, svc, key, assignment_id, body.answer)

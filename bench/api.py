@@ -154,7 +154,20 @@ async def listed_tasks(http: aiohttp.ClientSession, base: str, token: str) -> li
         return [task["assignment_id"] for task in await listed.json()]
 
 
-async def submissions(base: str, tokens: dict[str, str], rate: float) -> tuple[Results, Results]:
+def connections_per_worker(port: int) -> list[int]:
+    """How many of the experts' connections each server process holds, largest first (ss)."""
+    listed = subprocess.run(
+        ["ss", "-Htnp", "state", "established", "sport", "=", f":{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    held: dict[str, int] = {}
+    for line in listed.splitlines():
+        if "pid=" in line:
+            pid = line.split("pid=", 1)[1].split(",", 1)[0]
+            held[pid] = held.get(pid, 0) + 1
+    return sorted(held.values(), reverse=True)
+
+
+async def submissions(base: str, tokens: dict[str, str], rate: float, split: list[int]) -> tuple[Results, Results]:
     """Each expert's tasks split in two: the first half back to back (the capacity), the second at
     `rate` submissions/s across all experts, evenly interleaved (the latency at that load)."""
     # A connection per expert, as people at their own machines have, opened one after another
@@ -164,6 +177,7 @@ async def submissions(base: str, tokens: dict[str, str], rate: float) -> tuple[R
     experts = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in tokens]
     try:
         tasks = [await listed_tasks(http, base, token) for http, token in zip(experts, tokens.values(), strict=True)]
+        split.extend(connections_per_worker(int(base.rsplit(":", 1)[1])))
         halves = [(mine[: len(mine) // 2], mine[len(mine) // 2 :]) for mine in tasks]
         people = list(zip(experts, tokens.values(), halves, strict=True))
         closed, paced = Results(), Results()
@@ -227,7 +241,8 @@ def main() -> None:
             tokens = build(url, args.items, workdir)
             server = start_server(url, args.workers, args.port, workdir / "server.log")
             try:
-                closed, paced = asyncio.run(submissions(f"http://127.0.0.1:{args.port}", tokens, args.rate))
+                split: list[int] = []
+                closed, paced = asyncio.run(submissions(f"http://127.0.0.1:{args.port}", tokens, args.rate, split))
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -245,7 +260,8 @@ def main() -> None:
             f"at {args.rate:,.0f}/s: {keep('paced', len(paced.latencies) / paced.seconds):,.0f}/s achieved "
             f"(p50 {keep('paced p50', pct(paced.latencies, 0.5)):.1f} ms, "
             f"p99 {keep('paced p99', pct(paced.latencies, 0.99)):.1f} ms); "
-            f"SELECT 1: {ceiling:,.0f}/s (p99 {keep('ceiling p99', pct(base_latencies, 0.99)):.1f} ms)",
+            f"SELECT 1: {ceiling:,.0f}/s (p99 {keep('ceiling p99', pct(base_latencies, 0.99)):.1f} ms); "
+            f"connections per worker {'/'.join(map(str, split))}",
             flush=True,
         )
     median = {name: statistics.median(values) for name, values in figures.items()}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import psycopg
 from sqlalchemy import Integer, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from nightshift.platform.driver import DriverStatement
 from nightshift.platform.errors import NotFoundError
 from nightshift.platform.keys import LIVE_KEY, presented_hash
 from nightshift.platform.models import (
@@ -77,7 +79,12 @@ def submit_answer(
 
 
 def submit_answer_with_key(
-    session: Session, key: str | None, assignment_id: int, answer: dict[str, Any], now: dt.datetime | None = None
+    session: Session,
+    key: str | None,
+    assignment_id: int,
+    answer: dict[str, Any],
+    now: dt.datetime | None = None,
+    driver: psycopg.Connection[Any] | None = None,
 ) -> int | None:
     """The expert API's submission: the caller's personal token is checked in the same read as
     the task. None when the token is not an active expert's (the caller answers 401, as for any
@@ -87,17 +94,27 @@ def submit_answer_with_key(
     task, its project's spec hash), then one write (see _store_answer). Every round trip is a wait
     for the database and a wake-up of the worker, and at several hundred submissions a second
     those waits, not the queries, set the pace.
+
+    driver: a PostgreSQL connection in autocommit mode to run both on, past SQLAlchemy (see
+    platform.driver); the session then serves only the reads a spec not yet parsed or a field
+    that looks into the item needs.
     """
     hashed = presented_hash(key)
     if hashed is None:
         return None
-    found = session.connection().execute(_OPEN_TASK_BY_KEY, {"key_hash": hashed, "assignment": assignment_id}).first()
-    if found is None or found.expert_status != "active":
+    values = {"key_hash": hashed, "assignment": assignment_id}
+    if driver is None:
+        found = session.connection().execute(_OPEN_TASK_BY_KEY, values).first()
+    else:
+        found = _OPEN_TASK_BY_KEY_ON_DRIVER.run(driver, values).fetchone()
+    if found is None:
         return None
-    if found.status is None:
+    expert_status, *task = found
+    if expert_status != "active":
+        return None
+    if task[0] is None:
         raise NotFoundError(f"no annotate or adjudicate assignment {assignment_id}")
-    _, *task = found
-    return _store_answer(session, assignment_id, tuple(task), answer, now)
+    return _store_answer(session, assignment_id, tuple(task), answer, now, driver)
 
 
 def _store_answer(
@@ -106,6 +123,7 @@ def _store_answer(
     task: tuple[Any, ...],
     answer: dict[str, Any],
     now: dt.datetime | None,
+    driver: psycopg.Connection[Any] | None = None,
 ) -> int:
     """task: the _TASK columns. Check the answer against the spec (parsed once per version) and
     store it: on PostgreSQL in one statement that closes the task, stores the answer and drops
@@ -125,7 +143,10 @@ def _store_answer(
     # Time on task is the server's (0 if never opened: the gate refuses it).
     worked = seconds_on_task(started_at, moment)
     values = {"assignment": assignment_id, "answer": answer, "worked": worked, "submitted_at": moment}
-    if is_postgres(session):
+    if driver is not None:
+        stored = _SUBMIT_ON_DRIVER.run(driver, values).fetchone()
+        submission_id = stored[0] if stored else None
+    elif is_postgres(session):
         submission_id = session.connection().execute(_SUBMIT, values).scalar()
     else:
         submission_id = _submit_in_steps(session, values)
@@ -224,6 +245,8 @@ def _submit_statement() -> Any:
 
 
 _SUBMIT = _submit_statement()
+_OPEN_TASK_BY_KEY_ON_DRIVER = DriverStatement(_OPEN_TASK_BY_KEY)
+_SUBMIT_ON_DRIVER = DriverStatement(_SUBMIT)
 
 
 def skip_task(session: Session, expert_id: int, assignment_id: int, reason: str) -> None:

@@ -8,8 +8,9 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from app.deps import LOOP_CONNECTION
 from nightshift.platform.models import Assignment, Submission
 
 ANSWER = {
@@ -52,3 +53,32 @@ def test_a_locked_task_waits_in_a_thread_while_the_loop_keeps_serving(world, req
     assert outcome["status"] == 201 and float(outcome["at"]) >= released  # type: ignore[arg-type]
     with world.sessions() as session:
         assert session.scalar(select(Submission.id).where(Submission.assignment_id == task)) is not None
+
+
+def test_a_lost_loop_connection_costs_no_submission(world, request) -> None:
+    if request.node.callspec.id != "postgresql":
+        pytest.skip("the loop path is PostgreSQL's; SQLite's submissions always run in threads")
+    one, other = world.annotators[:2]
+    first, second = world.open_tasks(one)[0], world.open_tasks(other)[0]
+    with world.http(world.experts[one]) as http_one, world.http(world.experts[other]) as http_other:
+        http_one.get(f"/api/expert/assignments/{first}").raise_for_status()
+        http_other.get(f"/api/expert/assignments/{second}").raise_for_status()
+        sent = http_one.post(f"/api/expert/assignments/{first}/submission", json={"answer": ANSWER})
+        assert sent.status_code == 201
+        # The loop's connection lost (a restart, a failover, an idle timeout on the way).
+        with world.sessions() as admin:
+            ended = admin.scalar(
+                text(
+                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name) AS gone"
+                ),
+                {"name": LOOP_CONNECTION},
+            )
+        assert ended == 1
+        # The request after it finds the loop's connection gone and goes to a thread; the next
+        # ones run on a new loop connection.
+        again = http_other.post(f"/api/expert/assignments/{second}/submission", json={"answer": ANSWER})
+        assert again.status_code == 201, again.text
+    with world.sessions() as session:
+        stored = session.scalars(select(Submission.assignment_id).where(Submission.assignment_id.in_([first, second])))
+        assert sorted(stored) == sorted([first, second])
