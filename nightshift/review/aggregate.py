@@ -70,47 +70,70 @@ def _aggregate_item(
     fitted: Mapping[str, Any],
     min_confidence: float = 0.0,
 ) -> Aggregate:
+    # Run for every item of a batch, and again for those a pause touches: each field's answers
+    # are gathered once, in one pass, for its aggregation and its settled-check alike.
     final: dict[str, Any] = {}
     method: dict[str, Any] = {}
     fields: dict[str, float] = {}
+    compared: list[tuple[Label, FieldType[Any], list[Any], list[float]]] = []
     # Most reliable first: ties and free text go their way.
-    ranked = sorted(votes, key=lambda v: (-v.reliability, v.submission_id))
+    ranked = sorted(votes, key=_rank)
     for label, kind in kinds:
         name = label.name
-        present = [v.answer[name] for v in ranked if v.answer.get(name) is not None]
+        present: list[Any] = []
+        weights: list[float] = []
+        for vote in ranked:
+            value = vote.answer.get(name)
+            if value is not None:
+                present.append(value)
+                weights.append(vote.reliability)
         result = kind.aggregate(label, present, ranked, item_id, fitted[name])
         final[name] = result.value
         method[name] = result.method
         if result.share is not None:
             fields[name] = result.share
+            compared.append((label, kind, present, weights))
     # Multi choice's share only tells disagreement: it stays out of the item's mean.
-    averaged = [fields[label.name] for label, kind in kinds if kind.in_item_agreement and label.name in fields]
+    averaged = [fields[label.name] for label, kind, _, _ in compared if kind.in_item_agreement]
     agreement = round(statistics.fmean(averaged), 4) if averaged else 1.0
     unsettled = tuple(
         label.name
-        for label, kind in kinds
-        if label.name in fields and not _settled(label, kind, ranked, final[label.name], min_confidence)
+        for label, kind, present, weights in compared
+        if not _settled(label, kind, present, weights, final[label.name], min_confidence)
     )
     return Aggregate(final, method, agreement, fields, unsettled)
 
 
-def _settled(label: Label, kind: FieldType[Any], ranked: Sequence[Vote], final: Any, min_confidence: float) -> bool:
+def _rank(vote: Vote) -> tuple[float, int]:
+    return -vote.reliability, vote.submission_id
+
+
+def _settled(
+    label: Label, kind: FieldType[Any], present: list[Any], weights: list[float], final: Any, min_confidence: float
+) -> bool:
     """A clear majority for one answer (more votes behind it than behind any answer it does not
-    match) and, where the field has a fixed set of answers, enough confidence in the final one."""
-    cast = [(v.answer[label.name], v) for v in ranked if v.answer.get(label.name) is not None]
-    if not cast:
+    match) and, where the field has a fixed set of answers, enough confidence in the final one.
+    present: the field's answers, most reliable expert first; weights: their experts' reliability."""
+    if not present:
         return True
-    first = cast[0][0]
+    first = present[0]
+    matches = kind.matches
     # Unanimous, the common case: every answer backs every other, so the n x n comparisons below
     # would find a clear majority; one comparison says the field matches its own answer.
-    if not (all(value == first for value, _ in cast) and kind.matches(first, first)):
-        support = [sum(1 for value, _ in cast if kind.matches(value, candidate)) for candidate, _ in cast]
+    if not (all(value == first for value in present) and matches(first, first)):
+        support = []
+        for candidate in present:
+            backing = 0
+            for value in present:
+                if matches(value, candidate):
+                    backing += 1
+            support.append(backing)
         top = max(support)
-        leader = cast[support.index(top)][0]
-        if any(support[n] >= top for n, (value, _) in enumerate(cast) if not kind.matches(value, leader)):
+        leader = present[support.index(top)]
+        if any(support[n] >= top for n, value in enumerate(present) if not matches(value, leader)):
             return False
     alternatives = kind.alternatives(label)
     if alternatives is None or min_confidence <= 0:
         return True
-    _, _, shares = candidate_posterior([(value, v.reliability) for value, v in cast], alternatives)
+    _, _, shares = candidate_posterior(list(zip(present, weights, strict=True)), alternatives)
     return shares.get(final, 0.0) >= min_confidence

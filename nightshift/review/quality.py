@@ -143,14 +143,19 @@ def candidate_posterior(
     if not answers:
         return None, 0.0, {}
     k = max(alternatives, len(answers), 2)
+    # Each vote's two logs once (run for every compared field of every item): when it names the
+    # candidate, and when it names another. Summed in the votes' order, as ever.
+    terms = []
+    for answer, q in votes:
+        q = min(max(q, 1e-3), 1 - 1e-3)
+        terms.append((answer, math.log(q), math.log((1 - q) / (k - 1))))
     logs: dict[object, float] = {}
     for candidate in answers:
         total = 0.0
-        for answer, q in votes:
-            q = min(max(q, 1e-3), 1 - 1e-3)
-            total += math.log(q) if answer == candidate else math.log((1 - q) / (k - 1))
+        for answer, right, wrong in terms:
+            total += right if answer == candidate else wrong
         logs[candidate] = total
-    unseen = sum(math.log((1 - min(max(q, 1e-3), 1 - 1e-3)) / (k - 1)) for _, q in votes)
+    unseen = sum(wrong for _, _, wrong in terms)
     top = max([*logs.values(), unseen])
     weights = {a: math.exp(v - top) for a, v in logs.items()}
     rest = (k - len(answers)) * math.exp(unseen - top)

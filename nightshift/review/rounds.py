@@ -63,7 +63,7 @@ def settle_experts(
         failing = sorted(outcome.failures)
         reason = f"accuracy very probably under {project.gates.min_gold_accuracy:.0%} (gold and agreement)"
         report.paused_experts = len(failing)
-        report.requeued_items = pause_and_requeue(session, batch_id, failing, reason, f"{actor}:{run_id}")
+        report.requeued_items = pause_and_requeue(session, batch_id, failing, reason, f"{actor}:{run_id}", known)
     # Feedback: what the gates learned about each expert steers the next dispatch.
     update_reliability(session, experts, evidence=evidence)
     report.batch_status = settle_batch(session, batch_id)
