@@ -5,6 +5,7 @@ Routers (client_api, expert_api, pages) import this module, never app.web, which
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Service:
     resources: Resources
     _loop_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
     _loop_driver: psycopg.Connection[Any] | None = field(default=None, repr=False)
+    _opening: asyncio.Future[None] | None = field(default=None, repr=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -79,10 +81,23 @@ class Service:
         past SQLAlchemy (platform.driver). Opened in a thread, so a slow connect stalls no other
         request; a route that uses it runs from start to end without awaiting, so one per
         process is all it ever needs."""
-        if self._loop_driver is None or self._loop_driver.closed:
+        # One opening, awaited by every request that finds none: a cold worker's first requests
+        # arrive together, and each opening its own would be a storm of connections, all but one
+        # left behind. They are woken together once it is open (a lock would hand itself on to
+        # one waiter at a time, each behind every request arriving meanwhile); shielded, so a
+        # request that goes away cancels its wait, not the opening.
+        while self._loop_driver is None or self._loop_driver.closed:
+            if self._opening is None:
+                self._opening = asyncio.ensure_future(self._open_loop_driver())
+            await asyncio.shield(self._opening)
+        return self._loop_driver
+
+    async def _open_loop_driver(self) -> None:
+        try:
             url = self.resources.settings.resolved_database_url
             self._loop_driver = await run_in_threadpool(driver.connect, url, LOOP_OPTIONS, LOOP_CONNECTION)
-        return self._loop_driver
+        finally:
+            self._opening = None
 
     def drop_loop_driver(self) -> None:
         """After an error that may have broken it: the next request opens a new one."""

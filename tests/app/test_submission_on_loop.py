@@ -4,13 +4,14 @@ once the lock is gone."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
 from sqlalchemy import select, text
 
-from app.deps import LOOP_CONNECTION
+from app.deps import LOOP_CONNECTION, Service
 from nightshift.platform.models import Assignment, Submission
 
 ANSWER = {
@@ -82,3 +83,24 @@ def test_a_lost_loop_connection_costs_no_submission(world, request) -> None:
     with world.sessions() as session:
         stored = session.scalars(select(Submission.assignment_id).where(Submission.assignment_id.in_([first, second])))
         assert sorted(stored) == sorted([first, second])
+
+
+def test_a_worker_opens_one_loop_connection_however_many_requests_find_none(world, request) -> None:
+    if request.node.callspec.id != "postgresql":
+        pytest.skip("the loop path is PostgreSQL's; SQLite's submissions always run in threads")
+    service = Service(world.resources)
+
+    async def first_requests() -> set[int]:
+        # A cold worker's first requests arrive together, each finding no connection yet.
+        return {id(found) for found in await asyncio.gather(*(service.loop_driver() for _ in range(8)))}
+
+    try:
+        assert len(asyncio.run(first_requests())) == 1
+        with world.sessions() as admin:
+            opened = admin.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"), {"name": LOOP_CONNECTION}
+            )
+        # The world's own server holds one too, if a test before this one used it.
+        assert opened in (1, 2)
+    finally:
+        service.close()
