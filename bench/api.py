@@ -4,9 +4,9 @@
     uv run python bench/api.py --items 300 --repeat 1 --workers 1 --rate 100
 
 Set-up (not timed): a fresh database, the sample project, 100 experts, items with three
-annotation tasks each, a personal token per expert, and `nightshift serve` in its own processes
-(uvicorn, --workers N). Timed per run, 100 concurrent experts (asyncio + aiohttp, one process,
-one connection each) POST their answers in two halves:
+annotation tasks each, a personal token per expert, and `nightshift serve --workers N` in its own
+processes. Timed per run, 100 concurrent experts (asyncio + aiohttp, one process, one connection
+each) POST their answers in two halves:
 - back to back, each expert's next answer as soon as the last is stored: the capacity
   (submissions stored / wall time), with each request's latency (p50, p99);
 - paced at --rate submissions/s in all (default 500), evenly interleaved across the experts: the
@@ -16,6 +16,7 @@ Back to back, 100 experts keep 100 requests in the server at all times, so the m
 100 / throughput by Little's law whatever the server does; the paced half is what an expert
 sees at a given load. Baseline in the same run: as many bare `SELECT 1` round trips to the same
 PostgreSQL from 40 concurrent connections (what the API's pools hold): the ceiling no API can pass.
+Each run also prints how the experts' connections split across the workers.
 The load generator is aiohttp rather than httpx: it costs a quarter of the CPU per request, and it
 shares the two cores with the server.
 """
@@ -101,8 +102,9 @@ def build(url: str, items: int, workdir: Path) -> dict[str, str]:
 
 def start_server(url: str, workers: int, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NIGHTSHIFT_DATABASE_URL": url}
-    command = [sys.executable, "-m", "uvicorn", "app.web:app_from_environment", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log"]
+    # The service as it is run: `nightshift serve` (uvicorn, each worker on a socket of its own on Linux).
+    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     # To a file: a pipe nobody reads fills up, and a worker writing an error to it would hang.
     with log.open("wb") as errors:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
@@ -171,9 +173,10 @@ async def submissions(base: str, tokens: dict[str, str], rate: float, split: lis
     """Each expert's tasks split in two: the first half back to back (the capacity), the second at
     `rate` submissions/s across all experts, evenly interleaved (the latency at that load)."""
     # A connection per expert, as people at their own machines have, opened one after another
-    # (not timed): the server's workers share one listening socket, and the first to wake takes
-    # every connection waiting, so 100 opened in the same instant all landed on one worker and
-    # left the other idle (~600/s against ~950/s, in a third of the runs).
+    # (not timed). With uvicorn's one shared listening socket, the first worker to wake took every
+    # connection waiting: 100 opened in the same instant all landed on one worker (~600/s against
+    # ~950/s, in a third of the runs), and even one after another split up to 74/26. `nightshift
+    # serve` now gives each worker a socket of its own (app/balanced_workers.py).
     experts = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in tokens]
     try:
         tasks = [await listed_tasks(http, base, token) for http, token in zip(experts, tokens.values(), strict=True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -59,19 +59,24 @@ def serve(
     """The web service: expert workbench pages, the expert API and the client API (docs at /docs)."""
     import uvicorn
 
+    from app import balanced_workers
     from app.web import KEEP_ALIVE_SECONDS
 
     ready_sessions()
     # No access log: it would be noise at hundreds of requests a second, and paths carry no secrets.
-    uvicorn.run(
-        "app.web:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-    )
+    serving: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "access_log": False,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+    }
+    if workers > 1 and balanced_workers.balanced():
+        # Each worker on a socket of its own, so connections spread evenly across them.
+        balanced_workers.run(uvicorn.Config("app.web:app_from_environment", **serving))
+    else:
+        uvicorn.run("app.web:app_from_environment", **serving)
 
 
 def stack(
