@@ -16,6 +16,8 @@ import sys
 from uvicorn import Config
 from uvicorn.supervisors import multiprocess
 
+from nightshift.platform.errors import NightshiftError
+
 
 def balanced() -> bool:
     """Whether the kernel spreads connections across sockets sharing a port (Linux's SO_REUSEPORT)."""
@@ -42,8 +44,16 @@ class _OwnSocketWorker(multiprocess.Process):
 
 def run(config: Config) -> None:
     """Serve with config.workers processes, each on its own socket (call only where balanced())."""
-    # Bound, never listening: the port is checked free now, as uvicorn's own bind does, and held
-    # while workers come and go; the kernel sends connections only to listening sockets.
+    # Free, checked as uvicorn's own bind does: a socket without SO_REUSEPORT binds only a port
+    # nobody holds (with it, it would join a server already there, an old one say, and share).
+    with socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((config.host, config.port))
+        except OSError as exc:
+            raise NightshiftError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+    # Bound, never listening: it holds the port while workers come and go; the kernel sends
+    # connections only to listening sockets.
     holder = reuse_port_socket(config.host, config.port)
     # uvicorn's supervisor makes its workers from this module name (at start and on every restart).
     made = multiprocess.Process

@@ -107,3 +107,23 @@ def test_the_service_s_workers_each_listen_on_a_socket_of_their_own(tmp_path: Pa
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serving_on_a_port_another_server_holds_is_one_clear_line(tmp_path: Path) -> None:
+    if not balanced_workers.balanced():
+        pytest.skip("the workers' own sockets are Linux's")
+    env = {
+        **os.environ,
+        "NIGHTSHIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "NIGHTSHIFT_HOME": str(tmp_path / "home"),
+    }
+    assert nightshift("db", "upgrade", env=env).returncode == 0
+    # Another server, as an old `nightshift serve` still running would hold it: not to be shared.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        refused = nightshift("serve", "--port", str(port), "--workers", "2", env=env)
+    assert refused.returncode != 0
+    assert refused.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
