@@ -47,6 +47,17 @@ def test_a_connection_idle_longer_than_a_client_keeps_one_is_still_served(tmp_pa
             assert _response(conn).startswith(b"HTTP/1.1 200"), "the service closed an idle connection within 6 s"
 
 
+def _served_database(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `nightshift serve` on a database of its own, its schema current."""
+    env = {
+        **os.environ,
+        "NIGHTSHIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "NIGHTSHIFT_HOME": str(tmp_path / "home"),
+    }
+    assert nightshift("db", "upgrade", env=env).returncode == 0
+    return env
+
+
 def _listeners(port: int) -> list[str]:
     """The listening sockets on the port, each with the processes holding it (ss)."""
     listed = subprocess.run(["ss", "-Hltnp", "sport", "=", f":{port}"], capture_output=True, text=True, check=True)
@@ -68,12 +79,7 @@ def _worker_of(conn: socket.socket, port: int) -> str:
 def test_the_service_s_workers_each_listen_on_a_socket_of_their_own(tmp_path: Path) -> None:
     if not balanced_workers.balanced() or shutil.which("ss") is None:
         pytest.skip("SO_REUSEPORT spreads connections on Linux only; ss names the sockets' processes")
-    env = {
-        **os.environ,
-        "NIGHTSHIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
-        "NIGHTSHIFT_HOME": str(tmp_path / "home"),
-    }
-    assert nightshift("db", "upgrade", env=env).returncode == 0
+    env = _served_database(tmp_path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -112,12 +118,7 @@ def test_the_service_s_workers_each_listen_on_a_socket_of_their_own(tmp_path: Pa
 def test_serving_on_a_port_another_server_holds_is_one_clear_line(tmp_path: Path) -> None:
     if not balanced_workers.balanced():
         pytest.skip("the workers' own sockets are Linux's")
-    env = {
-        **os.environ,
-        "NIGHTSHIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
-        "NIGHTSHIFT_HOME": str(tmp_path / "home"),
-    }
-    assert nightshift("db", "upgrade", env=env).returncode == 0
+    env = _served_database(tmp_path)
     # Another server, as an old `nightshift serve` still running would hold it: not to be shared.
     with socket.socket() as other:
         other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
