@@ -197,6 +197,8 @@ class _PhysicalLines:
         self._number = 0
         self.pending: deque[tuple[int, str]] = deque()
         self.taken: list[tuple[int, str]] = []
+        # The file's end was reached: a record read since may have been cut there.
+        self.exhausted = False
 
     def __iter__(self) -> _PhysicalLines:
         return self
@@ -207,6 +209,7 @@ class _PhysicalLines:
         else:
             line = self._text.readline(MAX_LINE_BYTES)
             if not line:
+                self.exhausted = True
                 raise StopIteration
             self._number += 1
             entry = (self._number, line)
@@ -246,8 +249,9 @@ def _csv(stream: IO[bytes]) -> Iterator[SourceRow]:
                 continue
             if not any(f.strip() for f in fields):
                 continue
-            if len(fields) != len(header) and len(taken) > 1:
-                # An unterminated quote swallowed the lines after it: refuse its line, re-read the rest.
+            if len(taken) > 1 and (len(fields) != len(header) or (lines.exhausted and _cut_by_the_end(taken))):
+                # An unterminated quote swallowed the lines after it: refuse its line, re-read the
+                # rest. Its field may even end with the header's count of fields, at the file's end.
                 yield SourceRow(
                     first,
                     taken[0][1].rstrip("\r\n")[:MAX_RAW],
@@ -273,6 +277,18 @@ def _csv(stream: IO[bytes]) -> Iterator[SourceRow]:
         yield SourceRow(0, "", error="empty file: no rows", file_level=True)
     elif rows == 0:
         yield SourceRow(1, "", error="no data rows after the header", file_level=True)
+
+
+def _cut_by_the_end(taken: list[tuple[int, str]]) -> bool:
+    """The record's quoted field was still open at the end of the file: the lenient reader ends
+    the field there, where a strict one says so."""
+    try:
+        next(csv.reader((line for _, line in taken), strict=True))
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    except StopIteration:
+        return False
+    return False
 
 
 def _csv_line(fields: list[str]) -> str:

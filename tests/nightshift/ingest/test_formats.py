@@ -75,6 +75,14 @@ CASES = [
         ["good-1"],
     ),
     ("quote.csv", CSV_HEADER + b'"oops\n' + CSV_GOOD, {2: "unterminated quoted field"}, [], ["good-1"]),
+    # Opened in the header's last field: to the file's end it still makes the header's five fields.
+    (
+        "lastquote.csv",
+        CSV_HEADER + b',,,,"\n\n' + CSV_GOOD,
+        {2: "unterminated quoted field"},
+        [],
+        ["good-1"],
+    ),
 ]
 
 
