@@ -283,11 +283,9 @@ def _cut_by_the_end(taken: list[tuple[int, str]]) -> bool:
     """The record's quoted field was still open at the end of the file: the lenient reader ends
     the field there, where a strict one says so."""
     try:
-        next(csv.reader((line for _, line in taken), strict=True))
+        next(csv.reader((line for _, line in taken), strict=True), None)
     except csv.Error as exc:
         return "unexpected end of data" in str(exc)
-    except StopIteration:
-        return False
     return False
 
 

@@ -17,14 +17,12 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from nightshift.experts.registry import holds, skill_levels
 from nightshift.platform.audit import record_transition
 from nightshift.platform.errors import NightshiftError, NotFoundError
 from nightshift.platform.models import (
     Appeal,
     Assignment,
     Expert,
-    ExpertLanguage,
     GoldAnswer,
     Item,
     Project,
@@ -33,7 +31,8 @@ from nightshift.platform.models import (
     utcnow,
 )
 from nightshift.platform.sql import insert_ignoring_conflicts
-from nightshift.projects.registry import project_body, project_spec
+from nightshift.projects.registry import project_spec
+from nightshift.review.decisions import within_reach
 from nightshift.review.reliability import matcher, update_reliability
 from nightshift.work.access import AnswerInvalid, ConflictError, clean_reason
 
@@ -105,13 +104,7 @@ def _may_decide(session: Session, adjudicator_id: int) -> Any:
     reviewer, not an earlier adjudicator or a co-annotator."""
     subject = aliased(Assignment)
     anyone = aliased(Assignment)
-    levels = skill_levels(session, adjudicator_id)
-    languages = list(session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == adjudicator_id)))
-    projects = [
-        pid
-        for pid in session.scalars(select(Project.id))
-        if holds(levels, (body := project_body(session, pid)).required_skills, body.skill_level)
-    ]
+    projects, languages = within_reach(session, adjudicator_id)
     return exists(
         select(1)
         .select_from(Submission)

@@ -109,6 +109,19 @@ def claim_review(session: Session, expert_id: int, now: dt.datetime | None = Non
     return None
 
 
+def within_reach(session: Session, expert_id: int) -> tuple[list[int], list[str]]:
+    """The projects whose skills the expert holds at the project's level, and the languages they
+    work in: what they could adjudicate (an adjudication, an appeal)."""
+    levels = skill_levels(session, expert_id)
+    languages = list(session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == expert_id)))
+    projects = [
+        pid
+        for pid in session.scalars(select(Project.id))
+        if holds(levels, (body := project_body(session, pid)).required_skills, body.skill_level)
+    ]
+    return projects, languages
+
+
 def claim_adjudication(
     session: Session, expert_id: int, now: dt.datetime | None = None, due_hours: float = 24
 ) -> int | None:
@@ -125,13 +138,7 @@ def claim_adjudication(
     tier = session.scalar(select(Expert.tier).where(Expert.id == expert_id, Expert.status == "active"))
     if tier != "adjudicator":
         return None
-    levels = skill_levels(session, expert_id)
-    languages = set(session.scalars(select(ExpertLanguage.language).where(ExpertLanguage.expert_id == expert_id)))
-    projects = [
-        pid
-        for pid in session.scalars(select(Project.id))
-        if holds(levels, (body := project_body(session, pid)).required_skills, body.skill_level)
-    ]
+    projects, languages = within_reach(session, expert_id)
     if not projects or not languages:
         return None
     # NOT EXISTS (anti-joins) rather than NOT IN (subquery), as in review.settle: once the planner

@@ -14,11 +14,12 @@ from nightshift.payouts.ledger import pay_period
 from nightshift.payouts.periods import Period
 from nightshift.platform.db import transaction
 from nightshift.platform.keys import issue_key
-from nightshift.platform.models import Assignment, Expert, ExpertLanguage, ExpertSkill, ItemResult, Submission, utcnow
+from nightshift.platform.models import Assignment, Expert, ItemResult, Submission, utcnow
 from nightshift.review.decisions import claim_review, decide_review
 from nightshift.review.reliability import update_reliability
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.app.browser import SCREENS, follow, sign_in
+from tests.nightshift.review.test_appeals import adjudicators
 
 COMMENT = "The rating ignores that the plan breaches the covenant limits."
 
@@ -52,19 +53,7 @@ def test_see_a_correction_appeal_it_and_the_upheld_decision_restores_score_and_p
         item = session.get_one(Assignment, task).item_id
         submission = session.scalar(select(Submission.id).where(Submission.assignment_id == task))
         on_item = list(session.scalars(select(Assignment.expert_id).where(Assignment.item_id == item)))
-        reviewer, judge = session.scalars(
-            select(Expert.id)
-            .join(ExpertSkill, ExpertSkill.expert_id == Expert.id)
-            .join(ExpertLanguage, ExpertLanguage.expert_id == Expert.id)
-            .where(
-                Expert.tier == "adjudicator",
-                ExpertSkill.skill == "finance",
-                ExpertLanguage.language == "en",
-                Expert.id.not_in(on_item),
-            )
-            .order_by(Expert.id)
-            .limit(2)
-        ).all()
+        reviewer, judge = adjudicators(session, on_item, 2)
         # Reviews go oldest first: the author's is the only submitted annotation.
         review = claim_review(session, reviewer, now)
         assert session.get_one(Assignment, review).subject_submission_id == submission

@@ -56,6 +56,20 @@ def test_a_locked_task_waits_in_a_thread_while_the_loop_keeps_serving(world, req
         assert session.scalar(select(Submission.id).where(Submission.assignment_id == task)) is not None
 
 
+def _on_loop_connections(world, each: str) -> int:
+    """Runs `each` (an expression of pg_stat_activity's row) on every loop connection to the
+    world's database; returns how many there were."""
+    with world.sessions() as admin:
+        found: int = admin.scalar(
+            text(
+                f"SELECT count(*) FROM (SELECT {each} FROM pg_stat_activity"
+                " WHERE application_name = :name AND datname = current_database()) AS found"
+            ),
+            {"name": LOOP_CONNECTION},
+        )
+    return found
+
+
 def test_a_lost_loop_connection_costs_no_submission(world, request) -> None:
     if request.node.callspec.id != "postgresql":
         pytest.skip("the loop path is PostgreSQL's; SQLite's submissions always run in threads")
@@ -67,15 +81,7 @@ def test_a_lost_loop_connection_costs_no_submission(world, request) -> None:
         sent = http_one.post(f"/api/expert/assignments/{first}/submission", json={"answer": ANSWER})
         assert sent.status_code == 201
         # The loop's connection lost (a restart, a failover, an idle timeout on the way).
-        with world.sessions() as admin:
-            ended = admin.scalar(
-                text(
-                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = :name AND datname = current_database()) AS gone"
-                ),
-                {"name": LOOP_CONNECTION},
-            )
-        assert ended == 1
+        assert _on_loop_connections(world, "pg_terminate_backend(pid)") == 1
         # The request after it finds the loop's connection gone and goes to a thread; the next
         # ones run on a new loop connection.
         again = http_other.post(f"/api/expert/assignments/{second}/submission", json={"answer": ANSWER})
@@ -96,16 +102,8 @@ def test_a_worker_opens_one_loop_connection_however_many_requests_find_none(worl
 
     try:
         assert len(asyncio.run(first_requests())) == 1
-        with world.sessions() as admin:
-            opened = admin.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE application_name = :name AND datname = current_database()"
-                ),
-                {"name": LOOP_CONNECTION},
-            )
         # The world's own server holds one too, if a test before this one used it (the tests
         # running beside this one have databases of their own).
-        assert opened in (1, 2)
+        assert _on_loop_connections(world, "pid") in (1, 2)
     finally:
         service.close()
