@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from nightshift.fields.alpha import Answers as Answers
+from nightshift.fields.columns import Column, ColumnResults
 from nightshift.platform.errors import NightshiftError
 from nightshift.projects.spec import _Label
 
@@ -129,6 +130,12 @@ class FieldType(ABC, Generic[L]):
     ) -> FieldResult:
         """The item's final value. present: the non-null values, most reliable expert first;
         ranked: the item's votes in the same order; fitted: what fit returned."""
+
+    def aggregate_column(self, label: L, column: Column, fitted: Any) -> ColumnResults | None:
+        """aggregate for every item of a batch at once, with each item's clear-majority check
+        (nightshift.fields.columns); None: the field is aggregated item by item. Must give what
+        aggregate gives. None by default, and for answers it does not expect."""
+        return None
 
     # --- agreement between experts ---
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,9 @@ class DawidSkene:
     posteriors: dict[int, np.ndarray]
     options: list[str]
     iterations: int
+    # The same posteriors as one items x options array, its rows in the order of item_ids (sorted).
+    item_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
 def dawid_skene(
@@ -75,4 +78,6 @@ def dawid_skene(
         if iterations > 1 and abs(likelihood - previous) <= TOLERANCE * abs(previous):
             break
         previous = likelihood
-    return DawidSkene({int(i): posterior[n] for n, i in enumerate(item_ids)}, list(options), iterations)
+    return DawidSkene(
+        {int(i): posterior[n] for n, i in enumerate(item_ids)}, list(options), iterations, item_ids, posterior
+    )

@@ -6,7 +6,10 @@ import random
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+
 from nightshift.fields.base import Ballot, ColumnCheck, FieldResult, FieldType
+from nightshift.fields.columns import Column, ColumnResults, first_per_item
 from nightshift.projects.spec import FreeText, PromptRewrite, _Label
 
 
@@ -31,6 +34,29 @@ class OwnWordsField(FieldType[W]):
         self, label: W, present: list[Any], ranked: Sequence[Ballot], item_id: int, fitted: Any
     ) -> FieldResult:
         return best_approved(label.name, present, ranked)
+
+    def aggregate_column(self, label: W, column: Column, fitted: Any) -> ColumnResults | None:
+        items = len(column.item_ids)
+        approved = np.bincount(column.owners, weights=column.approved, minlength=items).astype(np.int64)
+        first_approved = first_per_item(column.owners, column.approved, items)
+        values: list[Any] = []
+        methods: list[dict[str, Any]] = []
+        for start, end, best, reviewed in zip(
+            column.starts[:-1].tolist(),
+            column.starts[1:].tolist(),
+            first_approved.tolist(),
+            approved.tolist(),
+            strict=True,
+        ):
+            values.append(column.values[best] if best >= 0 else (column.values[start] if end > start else None))
+            methods.append(
+                {
+                    "method": "reviewer_approved_best" if reviewed else "most_reliable_annotator",
+                    "approved": reviewed,
+                    "n": end - start,
+                }
+            )
+        return ColumnResults(values, methods, [None] * items, np.ones(items, dtype=bool))
 
     def matches(self, got: Any, reference: Any) -> bool:
         raise NotImplementedError(f"{self.type_name} is never compared")

@@ -7,8 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from nightshift.fields.alpha import tag_alpha
 from nightshift.fields.base import Answers, Ballot, ColumnCheck, FieldResult, FieldType
+from nightshift.fields.columns import Column, ColumnResults, clear_majorities
 from nightshift.projects.spec import MultiChoice
 
 
@@ -54,6 +57,62 @@ class MultiChoiceField(FieldType[MultiChoice]):
         share = len([v for v in present if sorted(v) == chosen]) / len(present) if present else None
         return FieldResult(chosen, method, share)
 
+    def aggregate_column(self, label: MultiChoice, column: Column, fitted: Any) -> ColumnResults | None:
+        bit = {option: 1 << k for k, option in enumerate(label.options)}
+        index = {option: k for k, option in enumerate(label.options)}
+        if len(bit) > 62:
+            return None
+        masks = np.zeros(len(column.values), dtype=np.int64)
+        tag_owner: list[int] = []
+        tag_code: list[int] = []
+        # Tag lists repeat across a batch: each distinct one is checked and encoded once.
+        encoded: dict[tuple[Any, ...], tuple[int, list[int]] | None] = {}
+        for n, tags in enumerate(column.values):
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                return None
+            key = tuple(tags)
+            if key not in encoded:
+                # A set of distinct known options, or item by item (as aggregate reads it).
+                valid = len(set(key)) == len(key) and all(t in bit for t in key)
+                encoded[key] = (sum(bit[t] for t in key), [index[t] for t in key]) if valid else None
+            found = encoded[key]
+            if found is None:
+                return None
+            masks[n] = found[0]
+            tag_owner += [n] * len(found[1])
+            tag_code += found[1]
+        items, owners, sizes = len(column.item_ids), column.owners, column.counts.tolist()
+        width = len(label.options)
+        weight = np.maximum(column.weights, 1e-6)
+        # Per item and tag, a majority of the voters' weight: summed in the votes' order, as aggregate does.
+        answers = np.asarray(tag_owner, dtype=np.int64)
+        backing = np.bincount(
+            owners[answers] * width + np.asarray(tag_code, dtype=np.int64),
+            weights=weight[answers],
+            minlength=items * width,
+        ).reshape(items, width)
+        total = np.bincount(owners, weights=weight, minlength=items)
+        carried = backing * 2 > (total * (1 + 1e-9))[:, None]
+        chosen = (carried.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(axis=1)
+        agreeing = np.bincount(owners, weights=masks == chosen[owners], minlength=items)
+        named: dict[int, list[str]] = {}
+        values: list[Any] = []
+        methods: list[dict[str, Any]] = []
+        shares: list[float | None] = []
+        starts = column.starts.tolist()
+        for n, (size, mask, same) in enumerate(zip(sizes, chosen.tolist(), agreeing.tolist(), strict=True)):
+            if mask not in named:
+                named[mask] = sorted(o for o, b in bit.items() if mask & b)
+            counts: dict[str, int] = {}
+            for tags in column.values[starts[n] : starts[n + 1]]:
+                for tag in tags:
+                    counts[tag] = counts.get(tag, 0) + 1
+            values.append(list(named[mask]))
+            methods.append({"method": "per_tag_majority", "votes": counts, "n": size})
+            shares.append(same / size if size else None)
+        clear = clear_majorities(column, masks, _overlapping)
+        return ColumnResults(values, methods, shares, clear)
+
     def alpha(self, label: MultiChoice, answers: Answers) -> float | None:
         return tag_alpha(answers, label.name, label.options)
 
@@ -82,3 +141,12 @@ class MultiChoiceField(FieldType[MultiChoice]):
                 {"regex": rf"^(?:(?:{options})(?:;(?:{options}))*)?$"},
             )
         ]
+
+
+def _overlapping(got: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """matches over arrays of tag sets as bit masks."""
+    either = got | reference
+    agreeing: np.ndarray = (either == 0) | (
+        np.bitwise_count(got & reference).astype(np.int64) * 2 >= np.bitwise_count(either)
+    )
+    return agreeing

@@ -7,8 +7,11 @@ import random
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+
 from nightshift.fields.alpha import alpha
 from nightshift.fields.base import Answers, Ballot, ColumnCheck, FieldResult, FieldType
+from nightshift.fields.columns import Column, ColumnResults, clear_majorities
 from nightshift.projects.spec import GradedPreference, OrdinalScale
 
 # A label whose answer is a whole number from its min to its max.
@@ -97,6 +100,68 @@ class OrdinalScaleField(ScaleField[OrdinalScale]):
     label_class = OrdinalScale
     type_name = "ordinal_scale"
     control = "ordinal_scale"
+
+    def aggregate_column(self, label: OrdinalScale, column: Column, fitted: Any) -> ColumnResults | None:
+        if not all(type(v) is int and label.min <= v <= label.max for v in column.values):
+            return None  # an answer that is not a whole number on the scale: item by item
+        return median_column(column)
+
+
+def median_column(column: Column) -> ColumnResults:
+    """ScaleField.aggregate over a column of whole numbers."""
+    items, owners = len(column.item_ids), column.owners
+    numbers = np.fromiter(column.values, dtype=np.int64, count=len(column.values))
+    sizes = column.counts
+    floats = numbers.astype(np.float64)
+    # Sums of whole numbers of a scale: exact in floating point, as Python's are.
+    total = np.bincount(owners, weights=floats, minlength=items)
+    squares = np.bincount(owners, weights=floats * floats, minlength=items)
+    median = np.full(items, np.nan)
+    for rows, positions in column.by_count():
+        median[rows] = _weighted_medians(numbers[positions], column.weights[positions])
+    near = np.bincount(owners, weights=np.abs(floats - median[owners]) <= 1, minlength=items)
+    values: list[Any] = []
+    methods: list[dict[str, Any]] = []
+    shares: list[float | None] = []
+    for count, added, squared, middle, within in zip(
+        sizes.tolist(), total.tolist(), squares.tolist(), median.tolist(), near.tolist(), strict=True
+    ):
+        methods.append(
+            {
+                "method": "median",
+                "mean": round(added / count, 3) if count else None,
+                "spread": round(math.sqrt(count * squared - added * added) / count, 3) if count > 1 else 0.0,
+                "n": count,
+            }
+        )
+        if count:
+            values.append(math.floor(middle + 0.5))
+            shares.append(within / count)
+        else:
+            values.append(None)
+            shares.append(None)
+    clear = clear_majorities(column, numbers, lambda got, reference: np.abs(got - reference) <= 1)
+    return ColumnResults(values, methods, shares, clear)
+
+
+def _weighted_medians(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """weighted_median of each row (items x answers): the same order of sums, so the same floats."""
+    order = np.lexsort((weights, values), axis=-1)
+    values = np.take_along_axis(values, order, axis=-1)
+    weights = np.maximum(np.take_along_axis(weights, order, axis=-1), 1e-6)
+    # Accumulated left to right, one addition at a time, as the loop does.
+    seen = np.cumsum(weights, axis=-1)
+    half = seen[:, -1:] / 2
+    tie = np.abs(seen - half) <= 1e-9 * half
+    tie[:, -1] = False
+    hit = tie | (seen > half)
+    at = np.where(hit.any(axis=-1), np.argmax(hit, axis=-1), values.shape[1] - 1)
+    rows = np.arange(len(values))
+    following = values[rows, np.minimum(at + 1, values.shape[1] - 1)]
+    medians: np.ndarray = np.where(
+        tie[rows, at], (values[rows, at] + following) / 2, values[rows, at].astype(np.float64)
+    )
+    return medians
 
 
 def weighted_median(votes: list[tuple[int, float]]) -> float | None:

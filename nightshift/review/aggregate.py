@@ -17,9 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from nightshift.fields import FieldType, field_type
+from nightshift.fields.columns import Column
 from nightshift.projects.spec import Label, ProjectBody
-from nightshift.review.quality import candidate_posterior
+from nightshift.review.quality import candidate_posterior, final_shares
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,37 @@ def aggregate_items(votes: Mapping[int, Sequence[Vote]], project: ProjectBody) -
     # What a field type learns over the whole batch first (Dawid-Skene's confusion matrices).
     fitted = {label.name: kind.fit(label, votes, reliability) for label, kind in kinds}
     confidence = project.gates.min_confidence
-    return {item_id: _aggregate_item(item_id, vs, kinds, fitted, confidence) for item_id, vs in votes.items()}
+    item_ids = list(votes)
+    # Most reliable first: ties and free text go their way.
+    ranked = [sorted(vs, key=_rank) for vs in votes.values()]
+    # Field by field over the whole batch (a field type's arrays where it has them), then item by item.
+    results = [
+        field_results(label, kind, column_of(label.name, item_ids, ranked), fitted[label.name], confidence)
+        for label, kind in kinds
+    ]
+    names = [label.name for label, _ in kinds]
+    averaged_in = [kind.in_item_agreement for _, kind in kinds]
+    found: dict[int, Aggregate] = {}
+    for n, item_id in enumerate(item_ids):
+        final: dict[str, Any] = {}
+        method: dict[str, Any] = {}
+        fields: dict[str, float] = {}
+        averaged: list[float] = []
+        unsettled: list[str] = []
+        for name, averages, (values, methods, shares, settled) in zip(names, averaged_in, results, strict=True):
+            final[name] = values[n]
+            method[name] = methods[n]
+            share = shares[n]
+            if share is not None:
+                fields[name] = share
+                # Multi choice's share only tells disagreement: it stays out of the item's mean.
+                if averages:
+                    averaged.append(share)
+                if not settled[n]:
+                    unsettled.append(name)
+        agreement = round(statistics.fmean(averaged), 4) if averaged else 1.0
+        found[item_id] = Aggregate(final, method, agreement, fields, tuple(unsettled))
+    return found
 
 
 def aggregate(votes: Sequence[Vote], project: ProjectBody) -> Aggregate:
@@ -63,45 +96,65 @@ def aggregate(votes: Sequence[Vote], project: ProjectBody) -> Aggregate:
     return aggregate_items({0: votes}, project)[0]
 
 
-def _aggregate_item(
-    item_id: int,
-    votes: Sequence[Vote],
-    kinds: Sequence[tuple[Label, FieldType[Any]]],
-    fitted: Mapping[str, Any],
-    min_confidence: float = 0.0,
-) -> Aggregate:
-    # Run for every item of a batch, and again for those a pause touches: each field's answers
-    # are gathered once, in one pass, for its aggregation and its settled-check alike.
-    final: dict[str, Any] = {}
-    method: dict[str, Any] = {}
-    fields: dict[str, float] = {}
-    compared: list[tuple[Label, FieldType[Any], list[Any], list[float]]] = []
-    # Most reliable first: ties and free text go their way.
-    ranked = sorted(votes, key=_rank)
-    for label, kind in kinds:
-        name = label.name
-        present: list[Any] = []
-        weights: list[float] = []
-        for vote in ranked:
+def column_of(name: str, item_ids: Sequence[int], ranked: Sequence[Sequence[Vote]]) -> Column:
+    """One field's answers over these items (each item's votes most reliable first)."""
+    values: list[Any] = []
+    weights: list[float] = []
+    approved: list[bool] = []
+    starts = [0]
+    for votes in ranked:
+        for vote in votes:
             value = vote.answer.get(name)
             if value is not None:
-                present.append(value)
+                values.append(value)
                 weights.append(vote.reliability)
-        result = kind.aggregate(label, present, ranked, item_id, fitted[name])
-        final[name] = result.value
-        method[name] = result.method
-        if result.share is not None:
-            fields[name] = result.share
-            compared.append((label, kind, present, weights))
-    # Multi choice's share only tells disagreement: it stays out of the item's mean.
-    averaged = [fields[label.name] for label, kind, _, _ in compared if kind.in_item_agreement]
-    agreement = round(statistics.fmean(averaged), 4) if averaged else 1.0
-    unsettled = tuple(
-        label.name
-        for label, kind, present, weights in compared
-        if not _settled(label, kind, present, weights, final[label.name], min_confidence)
+                approved.append(vote.approved)
+        starts.append(len(values))
+    return Column(
+        item_ids,
+        ranked,
+        values,
+        np.asarray(starts, dtype=np.int64),
+        np.asarray(weights, dtype=np.float64),
+        np.asarray(approved, dtype=bool),
     )
-    return Aggregate(final, method, agreement, fields, unsettled)
+
+
+FieldResults = tuple[list[Any], list[dict[str, Any]], list[float | None], Sequence[bool]]
+
+
+def field_results(
+    label: Label, kind: FieldType[Any], column: Column, fitted: Any, min_confidence: float, by_column: bool = True
+) -> FieldResults:
+    """One field's (values, methods, shares, settled) for every item of the column: over arrays
+    where the field type can, else (or with by_column=False) item by item."""
+    alternatives = kind.alternatives(label)
+    batch = kind.aggregate_column(label, column, fitted) if by_column else None
+    if batch is None:
+        values: list[Any] = []
+        methods: list[dict[str, Any]] = []
+        shares: list[float | None] = []
+        settled: list[bool] = []
+        starts, weights = column.starts.tolist(), column.weights.tolist()
+        for n, item_id in enumerate(column.item_ids):
+            present = list(column.values[starts[n] : starts[n + 1]])
+            result = kind.aggregate(label, present, column.ranked[n], item_id, fitted)
+            values.append(result.value)
+            methods.append(result.method)
+            shares.append(result.share)
+            settled.append(
+                result.share is None
+                or _settled(label, kind, present, weights[starts[n] : starts[n + 1]], result.value, min_confidence)
+            )
+        return values, methods, shares, settled
+    clear = batch.clear
+    if alternatives is not None and min_confidence > 0:
+        if batch.codes is None or batch.final_codes is None:
+            raise TypeError(f"{kind.type_name}.aggregate_column: a field with alternatives must give its codes")
+        confident = final_shares(column.owners, batch.codes, column.weights, batch.final_codes, alternatives)
+        # An item without answers is settled, as _settled says.
+        clear = clear & ((confident >= min_confidence) | (column.counts == 0))
+    return batch.values, batch.methods, batch.shares, clear.tolist()
 
 
 def _rank(vote: Vote) -> tuple[float, int]:

@@ -163,3 +163,34 @@ def candidate_posterior(
     shares = {a: w / norm for a, w in weights.items()}
     best = max(answers, key=lambda a: (shares[a], -answers.index(a)))
     return best, shares[best], shares
+
+
+def final_shares(owners: Any, codes: Any, weights: Any, finals: Any, alternatives: int) -> Any:
+    """candidate_posterior's probability of each item's final answer, for a whole batch at once.
+    owners, codes, weights: per vote its item's position, its answer as a whole number (equal
+    answers alike) and its expert's accuracy; finals: per item its final answer's code (-1: none
+    of its votes). The sums run in another order than candidate_posterior's: equal to rounding."""
+    import numpy as np
+
+    items = len(finals)
+    if not len(codes):
+        return np.zeros(items)
+    width = int(codes.max()) + 1
+    pairs, first, pair_of = np.unique(owners * width + codes, return_index=True, return_inverse=True)
+    holder = owners[first]
+    distinct = np.bincount(holder, minlength=items)
+    k = np.maximum(np.maximum(distinct, alternatives), 2)
+    q = np.clip(weights, 1e-3, 1 - 1e-3)
+    right = np.log(q)
+    wrong = np.log((1 - q) / (k[owners] - 1))
+    # A candidate's log: every vote naming another answer, then those naming it swapped to right.
+    unseen = np.bincount(owners, weights=wrong, minlength=items)
+    logs = unseen[holder] + np.bincount(pair_of, weights=right - wrong, minlength=len(pairs))
+    top = unseen.copy()
+    np.maximum.at(top, holder, logs)
+    named = np.exp(logs - top[holder])
+    norm = np.bincount(holder, weights=named, minlength=items) + (k - distinct) * np.exp(unseen - top)
+    final_pair = np.searchsorted(pairs, np.arange(items) * width + finals)
+    final_pair = np.minimum(final_pair, len(pairs) - 1)
+    found = (finals >= 0) & (pairs[final_pair] == np.arange(items) * width + finals)
+    return np.where(found, named[final_pair] / norm, 0.0)
