@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from nightshift.fields import field_type
@@ -24,7 +24,7 @@ from nightshift.projects.registry import project_body
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.aggregate import aggregate_items
 from nightshift.review.quality import PeerObservation, Quality, posterior
-from nightshift.review.reliability import Evidence, gather_evidence, matcher
+from nightshift.review.reliability import Evidence, gather_evidence, matcher, not_purged
 from nightshift.review.settle import accepted_votes, adjudication_votes
 from nightshift.work.submissions import KnownAnswers
 
@@ -141,7 +141,7 @@ def gold_evidence(
         # A purged batch's answers are hashes: no evidence (delivery.retention).
         .where(
             Item.project_id == project_id,
-            ~exists().where(Batch.id == Item.batch_id, Batch.purged_at.is_not(None)),
+            not_purged(),
             *where,
         ),
     ).tuples():

@@ -91,14 +91,15 @@ def test_the_service_s_workers_each_listen_on_a_socket_of_their_own(tmp_path: Pa
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
+        # Generous: under the suite's load two workers' imports can take most of a minute.
+        deadline = time.monotonic() + 180
         # Both workers up: each listed as holding a listening socket (theirs, or a shared one).
         while sum(line.count("pid=") for line in _listeners(port)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         # uvicorn alone: one socket, every worker listed on it; here one socket per worker.
         listening = _listeners(port)
         assert len(listening) == 2 and all(line.count("pid=") == 1 for line in listening), listening
-        connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+        connections = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(40)]
         try:
             for conn in connections:
                 conn.sendall(REQUEST)
