@@ -8,6 +8,11 @@ text takes the reviewer-approved text of the most reliable annotator.
 Dawid-Skene is fitted over every item of the call at once (a batch), not item by item: it learns
 each expert's confusion matrix from all their answers. Its prior comes from each expert's
 reliability, so an expert with little work in the batch is judged by their record.
+
+A call's items are aggregated field by field: over arrays where the field type has
+aggregate_column (nightshift.fields.columns), item by item where it has not. Either way each
+compared field gets the same settled-check: a clear majority, then, for a field with a fixed set
+of answers, enough confidence in the final one.
 """
 
 from __future__ import annotations
