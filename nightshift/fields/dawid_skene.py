@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -18,12 +19,16 @@ TOLERANCE = 1e-6
 class DawidSkene:
     """A fitted model: per item the posterior over the options, and how it got there."""
 
-    posteriors: dict[int, np.ndarray]
     options: list[str]
     iterations: int
-    # The same posteriors as one items x options array, its rows in the order of item_ids (sorted).
-    item_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # The items' posteriors as one items x options array, its rows in the order of item_ids (sorted).
+    item_ids: np.ndarray
+    matrix: np.ndarray
+
+    @cached_property
+    def posteriors(self) -> dict[int, np.ndarray]:
+        """Per item id, its posterior over the options (a row of matrix)."""
+        return {int(i): self.matrix[n] for n, i in enumerate(self.item_ids)}
 
 
 def dawid_skene(
@@ -38,7 +43,7 @@ def dawid_skene(
     rows = [(i, e, index[v]) for i, e, v in labels if v in index]
     k_count = len(options)
     if not rows:
-        return DawidSkene({}, list(options), 0)
+        return DawidSkene(list(options), 0, np.zeros(0, dtype=np.int64), np.zeros((0, k_count)))
     item_ids, item_idx = np.unique(np.array([r[0] for r in rows], dtype=np.int64), return_inverse=True)
     expert_ids, expert_idx = np.unique(np.array([r[1] for r in rows], dtype=np.int64), return_inverse=True)
     chosen = np.array([r[2] for r in rows], dtype=np.int64)
@@ -78,6 +83,4 @@ def dawid_skene(
         if iterations > 1 and abs(likelihood - previous) <= TOLERANCE * abs(previous):
             break
         previous = likelihood
-    return DawidSkene(
-        {int(i): posterior[n] for n, i in enumerate(item_ids)}, list(options), iterations, item_ids, posterior
-    )
+    return DawidSkene(list(options), iterations, item_ids, posterior)

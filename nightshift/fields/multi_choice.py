@@ -58,9 +58,8 @@ class MultiChoiceField(FieldType[MultiChoice]):
         return FieldResult(chosen, method, share)
 
     def aggregate_column(self, label: MultiChoice, column: Column, fitted: Any) -> ColumnResults | None:
-        bit = {option: 1 << k for k, option in enumerate(label.options)}
         index = {option: k for k, option in enumerate(label.options)}
-        if len(bit) > 62:
+        if len(index) > 62:  # a tag set as the bits of one int64
             return None
         masks = np.zeros(len(column.values), dtype=np.int64)
         tag_owner: list[int] = []
@@ -73,8 +72,8 @@ class MultiChoiceField(FieldType[MultiChoice]):
             key = tuple(tags)
             if key not in encoded:
                 # A set of distinct known options, or item by item (as aggregate reads it).
-                valid = len(set(key)) == len(key) and all(t in bit for t in key)
-                encoded[key] = (sum(bit[t] for t in key), [index[t] for t in key]) if valid else None
+                valid = len(set(key)) == len(key) and all(t in index for t in key)
+                encoded[key] = (sum(1 << index[t] for t in key), [index[t] for t in key]) if valid else None
             found = encoded[key]
             if found is None:
                 return None
@@ -102,7 +101,7 @@ class MultiChoiceField(FieldType[MultiChoice]):
         starts = column.starts.tolist()
         for n, (size, mask, same) in enumerate(zip(sizes, chosen.tolist(), agreeing.tolist(), strict=True)):
             if mask not in named:
-                named[mask] = sorted(o for o, b in bit.items() if mask & b)
+                named[mask] = sorted(o for o, k in index.items() if mask >> k & 1)
             counts: dict[str, int] = {}
             for tags in column.values[starts[n] : starts[n + 1]]:
                 for tag in tags:
