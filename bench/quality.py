@@ -14,8 +14,9 @@ of each kind's submissions flagged as risky and of its experts paused. An answer
 of (seed, item, expert), so every method sees the same answers.
 
 `nightshift` runs the project's own core round after round on a fresh PostgreSQL database: dispatch,
-answers written in bulk, the submissions gate, then the review task's own round (review.rounds:
-aggregation and the agreement gate, the quality gate with its pauses, reliability), adjudication
+answers written in bulk, then one review round as the review flow runs it (bench/review_round.py:
+the submissions gate, aggregation and the agreement gate part by part, then the quality gate with
+its pauses, reliability), adjudication
 by the pool's adjudicators, until the batch passes or stops moving (stuck). The baselines are
 computed from the same answers, each item's experts drawn in one seeded order: majority vote at a
 fixed 3 (`mv3`), Dawid-Skene at a fixed 3 (`ds3`), two then a third on disagreement with
@@ -199,9 +200,7 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
     their first answers, as if the pool's kinds were known: the floor of what pausing can save."""
     from sqlalchemy import func, select
 
-    from expectations.agreement import check_agreement
-    from expectations.gold import check_gold
-    from expectations.submissions import check_submissions
+    from bench.review_round import review_round
     from nightshift.dispatch.assignments import dispatch_batch
     from nightshift.experts.registry import ExpertRow
     from nightshift.platform.db import make_engine, make_sessionmaker, transaction
@@ -210,9 +209,8 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
     from nightshift.platform.models import Expert as ExpertModel
     from nightshift.projects.registry import project_spec
     from nightshift.projects.spec import parse_spec
-    from nightshift.review import gates, gold, rounds, settle
+    from nightshift.review import gold, settle
     from nightshift.review.decisions import claim_adjudication
-    from nightshift.review.round_signals import record_round_signals
     from nightshift.work.answers import submit_answer
     from nightshift.work.signals import RISK_FLAG
     from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
@@ -284,23 +282,12 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
                     new.append(NewSubmission(a, answer))
                 record_submissions(session, new, NOW)
                 answered.update(index_of[e] for _, _, e in work)
-            with sessions() as session:
-                rows_ = gates.submissions_to_gate(session, batch_id)
-                gates.add_echoes(session, rows_, project)
-            copied = gates.copies_among(rows_, project)
-            outcome = check_submissions(rows_, project, None, copied)
-            # The review task's own sequence (tasks.review): the submissions gate, then one round.
+            # One round as the review flow runs it: the submissions gate and aggregation part by
+            # part, then the quality gate over the batch's experts.
+            done = review_round(sessions, batch_id, None)
+            status = done.batch_status
+            moved += done.passed + done.more_overlap + done.adjudication + done.requeued
             with transaction(sessions) as session:
-                if outcome.evaluated_ids:
-                    gates.record_gate(session, batch_id, outcome)
-                    gates.apply_submission_gate(session, outcome, rows_)
-                    record_round_signals(session, rows_, project, copied)
-                report = rounds.settle_round(
-                    session, batch_id, check_agreement, check_gold, "bench", gates.known_answers(rows_)
-                )
-                status = report.batch_status
-                moved += report.passed_items + report.more_overlap_items + report.adjudication_items
-                moved += report.requeued_items
                 if oracle_pause:
                     known_bad = [
                         e

@@ -5,13 +5,14 @@
 
 Set-up (not timed): a batch whose items have a known true answer, three submitted annotations
 each from a pool of 1,000 experts of whom 20% are careless (they answer at random), 5% gold items;
-loaded with COPY. Timed per run, through the same core calls as the review flow's tasks: read the
-submissions, the submissions gate (Great Expectations, with Data Docs), then the gold gate (that
-gate's annotations counted) and every verdict written once (careless experts paused, their work
-re-queued), aggregation with Dawid-Skene and the agreement gate (alpha per field), reliability,
-the batch's status; the garbage collector paused throughout, as the review flow pauses it.
-Baseline in the same run: reading the same 300,000 rows (submission, item, expert, time, answer)
-out of PostgreSQL into Python.
+loaded with COPY. Timed per run, one round as the review flow runs it (bench/review_round.py, the
+tasks' core calls): the round cut into parts of the service's size (300,000 submissions: 6 parts
+of ~50,000), each part read, gated by the submissions gate (Great Expectations, with Data Docs),
+its verdicts and signals written, its complete items aggregated (Dawid-Skene) and their agreement
+gated; then the batch's experts judged once by the quality gate (careless experts paused, what
+their votes decided sent back), reliability, the batch's status and the quality table. The
+collector is paused within each part, as the flow pauses it. Baseline in the same run: reading
+the same 300,000 rows (submission, item, expert, time, answer) out of PostgreSQL into Python.
 
 Also printed: the accuracy against the known truth of the single-choice field over every item,
 aggregated from all three answers (careless ones included) by majority vote and by Dawid-Skene,
@@ -28,7 +29,6 @@ import statistics
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,61 +153,17 @@ def bare_read(plain: str) -> float:
     return time.perf_counter() - started
 
 
-def one_run(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from nightshift.platform.heap import collection_paused
-
-    # The collector paused for the whole review, as the review flow pauses it.
-    with collection_paused():
-        return _stages(sessions, docs)
-
-
-def _stages(sessions, docs: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from expectations.agreement import check_agreement
-    from expectations.gold import check_gold
-    from expectations.submissions import check_submissions
-    from nightshift.platform.db import transaction
-    from nightshift.projects.registry import project_spec
-    from nightshift.review import gates, rounds
-    from nightshift.review.round_signals import record_round_signals
+def one_run(sessions, docs: Path, part_submissions: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from bench.review_round import review_round
 
     times: dict[str, float] = {}
     started = time.perf_counter()
-    with sessions() as session:
-        rows = gates.submissions_to_gate(session, 1)
-        project = project_spec(session, 1).project
-        gates.add_echoes(session, rows, project)
-    times["read"] = time.perf_counter() - started
-    mark = time.perf_counter()
-    copied = gates.copies_among(rows, project)
-    outcome = check_submissions(rows, project, docs, copied)
-    times["submissions gate"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    with transaction(sessions) as session:
-        gates.record_gate(session, 1, outcome)
-        gates.apply_submission_gate(session, outcome, rows)
-    times["verdicts"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    with transaction(sessions) as session:
-        record_round_signals(session, rows, project, copied)
-    times["signals"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    # The review task's round (review.rounds): aggregation and the agreement gate, the quality
-    # gate with its pauses, reliability, the batch's status.
-    with transaction(sessions) as session:
-        report = rounds.settle_round(
-            session,
-            1,
-            partial(check_agreement, docs_dir=docs),
-            partial(check_gold, docs_dir=docs),
-            "bench",
-            gates.known_answers(rows),
-        )
-    times["round"] = time.perf_counter() - mark
+    found = review_round(sessions, 1, docs, times, part_submissions)
     times["total"] = time.perf_counter() - started
-    times["rejected"] = len(outcome.failures)
-    times["paused"] = report.paused_experts
-    times["passed"] = report.passed_items
-    times["adjudication"] = report.adjudication_items
+    times["rejected"] = found.rejected
+    times["paused"] = found.paused
+    times["passed"] = found.passed
+    times["adjudication"] = found.adjudication
     return times
 
 
@@ -256,7 +212,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--part-submissions",
+        type=int,
+        default=None,
+        help="the round's part size (default: the service's, NIGHTSHIFT_REVIEW_PART_SUBMISSIONS)",
+    )
     args = parser.parse_args()
+    if args.part_submissions is None:
+        from bench.review_round import PART_SUBMISSIONS
+
+        args.part_submissions = PART_SUBMISSIONS
     workdir = Path(tempfile.mkdtemp(prefix="nightshift-bench-review-"))
     url = fresh_database("postgresql", workdir, 0)
     plain = url.replace("postgresql+psycopg://", "postgresql://")
@@ -283,7 +249,7 @@ def main() -> None:
             reset(plain)
             reads.append(bare_read(plain))
             # One Data Docs site for every run, as the service keeps one (settings.data_docs_dir).
-            runs.append(one_run(sessions, workdir / "docs"))
+            runs.append(one_run(sessions, workdir / "docs", args.part_submissions))
         quality = accuracy(sessions, args.items)
         engine.dispose()
     finally:
@@ -295,7 +261,8 @@ def main() -> None:
     submissions = args.items * 3
     print(f"submissions {submissions:,} ({args.items:,} items x 3), {EXPERTS:,} experts, {CARELESS_SHARE:.0%} careless")
     print(f"runs {args.repeat}; medians (s)")
-    stages = ("read", "submissions gate", "verdicts", "signals", "round")
+    print(f"parts of about {args.part_submissions:,} submissions, as the review flow cuts a round")
+    stages = ("parts", "read", "submissions gate", "verdicts", "aggregation", "experts")
     for key in stages:
         print(f"  {key:<28} {median(key):8.3f}")
     print(

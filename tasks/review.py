@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -17,7 +16,6 @@ from nightshift.projects.registry import batch_body, project_body
 from nightshift.reports.experts import quality_table
 from nightshift.review import gates, rounds, settle
 from nightshift.review.project_agreement import project_agreement
-from nightshift.review.round_signals import record_round_signals
 from tasks.runtime import DB_TASK, resources
 
 # Experts in a review's quality table: a pool of a big batch is more than anyone reads.
@@ -39,43 +37,20 @@ def round_copies(batch_id: int) -> dict[int, str]:
         return gates.round_copies(session, batch_id, project)
 
 
-@dataclass
-class PartReview:
-    submissions: gates.GateTally
-    agreement: gates.GateTally
-    report: settle.ReviewReport
-
-
 @task(cache_policy=NO_CACHE, persist_result=False, **DB_TASK)
-def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | None) -> PartReview:
-    """One part of the round: its submissions read once, gated (the verdicts written), then its
-    complete items aggregated and their agreement gated, each step its own transaction (a re-run
-    takes up what is left). Returns counts and what ops are shown, not the part's rows."""
+def review_part(batch_id: int, items: gates.ItemRange, copies: dict[int, str] | None) -> rounds.PartReview:
+    """One part of the round (review.rounds.review_part): its submissions read once and gated, then
+    its complete items aggregated and their agreement gated. Returns counts and what ops are
+    shown, not the part's rows."""
     docs = resources().settings.resolved_data_docs_dir
-    with resources().sessions() as session:
-        project = batch_body(session, batch_id)
-        rows = gates.submissions_to_gate(session, batch_id, items)
-        gates.add_response_lengths(session, rows, project)
-        gates.add_echoes(session, rows, project)
-    # Found here, not in the gate, so the signals below record the same copies the gate judged.
-    copied = gates.copies_among(rows, project, copies)
-    outcome = check_submissions(rows, project, docs, copied)
-    if outcome.evaluated_ids:
-        with transaction(resources().sessions) as session:
-            gates.record_gate(session, batch_id, outcome)
-            gates.apply_submission_gate(session, outcome, rows)
-            record_round_signals(session, rows, project, copied)
-    submissions = gates.GateTally(outcome.gate)
-    submissions.add(outcome)
-    report = settle.ReviewReport()
-    with transaction(resources().sessions) as session:
-        settle.aggregate_ready_items(
-            session, batch_id, report, partial(check_agreement, docs_dir=docs), gates.known_answers(rows), items
-        )
-    agreement = gates.GateTally("agreement")
-    agreement.add(report.agreement)
-    report.agreement = None
-    return PartReview(submissions, agreement, report)
+    return rounds.review_part(
+        resources().sessions,
+        batch_id,
+        items,
+        copies,
+        partial(check_submissions, docs_dir=docs),
+        partial(check_agreement, docs_dir=docs),
+    )
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, **DB_TASK)
