@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from nightshift.platform.db import transaction
+from nightshift.platform.heap import without_collection
 from nightshift.platform.models import Batch
 from nightshift.projects.registry import batch_body, project_body
 from nightshift.projects.spec import ProjectBody
@@ -102,6 +103,7 @@ class _Clock:
             self.mark = now
 
 
+@without_collection
 def settle_experts(
     session: Session,
     batch_id: int,

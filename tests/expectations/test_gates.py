@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 from expectations.delivery_readiness import check_delivery_readiness
@@ -212,3 +214,29 @@ def test_a_gate_that_cannot_run_fails_loudly_instead_of_passing() -> None:
 
     with pytest.raises(RuntimeError, match="could not run"):
         run_checks("broken", pd.DataFrame({"a": [1]}), [Check(gxe.ExpectColumnValuesToNotBeNull(column="b"), "x")], "a")
+
+
+def test_a_gate_run_with_data_docs_leaves_its_callers_rows_to_reference_counting(sample_spec, tmp_path) -> None:
+    """A review part's rows are freed when the part returns, not when the collector next walks
+    them: GX keeps an exception in a reference cycle on each checkpoint run, and its traceback
+    must not reach the caller's frames. Both runs: the pass/fail one and, on failure, the one
+    naming the rows."""
+
+    class Rows(list):  # a list that can be weakly referenced
+        pass
+
+    def review_part(rows_in: list[dict]) -> tuple[weakref.ref, bool]:
+        rows = Rows(rows_in)
+        outcome = check_submissions(rows, sample_spec.project, tmp_path / "docs")
+        return weakref.ref(rows), outcome.success
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for rows, passes in (([_row(1), _row(2)], True), ([_row(1), _row(2, rating=9)], False)):
+            gone, success = review_part(rows)
+            assert success is passes
+            assert gone() is None, "the caller's rows outlived it in a reference cycle"
+    finally:
+        if was_enabled:
+            gc.enable()
