@@ -183,18 +183,20 @@ def _decided_by(
     Compared with the stored result rather than the votes aggregated again with theirs: the stored
     one is what would be delivered, and one aggregation of the items is saved. An adjudicated
     item's rulings stay among its votes, as they were when it passed."""
+    # Of the stored method only whether an adjudicator decided: the whole of it is most of a result's
+    # bytes, read and decoded for nothing.
     standing = {
-        item_id: (answer, method)
-        for item_id, answer, method in plain_rows(
+        item_id: (answer, ruling)
+        for item_id, answer, ruling in plain_rows(
             session,
-            select(ItemResult.item_id, ItemResult.answer, ItemResult.method).where(
+            select(ItemResult.item_id, ItemResult.answer, ItemResult.method["_adjudicated"]).where(
                 matches_any(session, ItemResult.item_id, item_ids)
             ),
         ).tuples()
     }
     votes = accepted_votes(session, item_ids, known)
     kept = {item_id: [v for v in vs if v.expert_id not in paused] for item_id, vs in votes.items()}
-    adjudicated = [i for i, (_, method) in standing.items() if (method or {}).get("_adjudicated") is not None]
+    adjudicated = [i for i, (_, ruling) in standing.items() if ruling is not None]
     for item_id, rulings in adjudication_votes(session, adjudicated).items():
         kept.setdefault(item_id, []).extend(rulings)
     after = aggregate_items({i: vs for i, vs in kept.items() if vs}, project)

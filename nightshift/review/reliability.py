@@ -93,6 +93,7 @@ def matcher(project: ProjectBody) -> Matcher:
         if (order := (kind := field_type(label)).comparison_order) is not None
     )
     compared_fields = [(name, matches) for _, _, name, matches in ranked]
+    # compared_names says which fields these are: keep the two together.
 
     def agrees(answer: dict[str, Any], reference: dict[str, Any]) -> bool:
         compared = False
@@ -104,6 +105,11 @@ def matcher(project: ProjectBody) -> Matcher:
         return compared
 
     return agrees
+
+
+def compared_names(project: ProjectBody) -> list[str]:
+    """The fields a matcher compares (free text never is): all of an answer that is evidence."""
+    return [label.name for label in project.labels if field_type(label).comparison_order is not None]
 
 
 @without_collection
@@ -140,25 +146,30 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
     )
     # What each answer is compared to, decoded once per item rather than once per expert on it.
     # An answer with neither is no evidence: not read, not decoded.
-    references = {
-        item_id: (gold, final)
-        for item_id, gold, final in plain_rows(
-            session,
-            select(Item.id, GoldAnswer.answer, ItemResult.answer)
-            .outerjoin(GoldAnswer, GoldAnswer.item_id == Item.id)
-            .outerjoin(ItemResult, ItemResult.item_id == Item.id)
-            .where(
-                Item.id.in_(select(Assignment.item_id).where(*gated)),
-                or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
-                not_purged(),
-            ),
-        ).tuples()
-    }
+    references: dict[int, tuple[Any, Any]] = {}
+    projects: set[int] = set()
+    for item_id, project_id, gold, final in plain_rows(
+        session,
+        select(Item.id, Item.project_id, GoldAnswer.answer, ItemResult.answer)
+        .outerjoin(GoldAnswer, GoldAnswer.item_id == Item.id)
+        .outerjoin(ItemResult, ItemResult.item_id == Item.id)
+        .where(
+            Item.id.in_(select(Assignment.item_id).where(*gated)),
+            or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
+            not_purged(),
+        ),
+    ).tuples():
+        references[item_id] = (gold, final)
+        projects.add(project_id)
     with_reference = or_(
         exists().where(GoldAnswer.item_id == Assignment.item_id),
         exists().where(ItemResult.item_id == Assignment.item_id),
     )
-    judges: dict[int, Matcher] = {}
+    bodies = {project_id: project_spec(session, project_id).project for project_id in sorted(projects)}
+    judges: dict[int, Matcher] = {project_id: matcher(body) for project_id, body in bodies.items()}
+    # Of each answer only the fields a matcher compares, taken out by the database: decoding whole
+    # answers (free text and all) was most of the time of reading the evidence.
+    names = sorted({name for body in bodies.values() for name in compared_names(body)})
     rows = plain_rows(
         session,
         select(
@@ -166,32 +177,30 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
             Item.project_id,
             Assignment.item_id,
             Submission.id,
-            Submission.answer if known is None else null(),
+            *(Submission.answer[name] for name in names),
         )
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Item, Item.id == Assignment.item_id)
         .where(*gated, with_reference, not_purged()),
     ).all()
-    answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
     # An annotation whose appeal was upheld counts as right, whatever it was judged by (review.appeals).
     upheld = set(
         session.scalars(
             select(Appeal.submission_id).where(matches_any(session, Appeal.expert_id, ids), Appeal.status == "upheld")
         )
     )
-    for expert_id, project_id, item_id, submission_id, answer in rows:
-        if answers is not None:
-            answer = answers[submission_id]
-        if project_id not in judges:
-            judges[project_id] = matcher(project_spec(session, project_id).project)
+    for expert_id, project_id, item_id, submission_id, *values in rows:
         record = evidence[expert_id]
-        # Read apart, a reference can be gone by now (an item sent back): that answer says nothing.
+        # Read apart, a reference can be gone by now (an item sent back) or new: that answer says
+        # nothing. An item with a reference had its project's judge built above.
         gold, final = references.get(item_id, (None, None))
         if gold is not None:
             record.gold_seen += 1
+            answer = dict(zip(names, values, strict=True))
             record.gold_correct += submission_id in upheld or judges[project_id](answer, gold)
         elif final is not None:
             record.agreement_seen += 1
+            answer = dict(zip(names, values, strict=True))
             record.agreed += submission_id in upheld or judges[project_id](answer, final)
     for expert_id, missed, flagged in session.execute(
         select(Expert.id, Expert.missed_count, Expert.flagged_submissions).where(matches_any(session, Expert.id, ids))
