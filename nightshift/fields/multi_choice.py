@@ -94,20 +94,27 @@ class MultiChoiceField(FieldType[MultiChoice]):
         carried = backing * 2 > (total * (1 + 1e-9))[:, None]
         chosen = (carried.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(axis=1)
         agreeing = np.bincount(owners, weights=masks == chosen[owners], minlength=items)
+        # Each item's votes per tag, in the order the tags first appear among its answers (as
+        # aggregate counts them): one entry per (item, tag), ordered by its first occurrence.
+        pairs, first, tally = np.unique(
+            owners[answers] * width + np.asarray(tag_code, dtype=np.int64), return_index=True, return_counts=True
+        )
+        in_order = np.argsort(first, kind="stable")
+        pair_item = pairs[in_order] // width
+        tag_names = [label.options[k] for k in (pairs[in_order] % width).tolist()]
+        tag_votes = tally[in_order].tolist()
+        bounds = np.searchsorted(pair_item, np.arange(items + 1)).tolist()
         named: dict[int, list[str]] = {}
         values: list[Any] = []
         methods: list[dict[str, Any]] = []
         shares: list[float | None] = []
-        starts = column.starts.tolist()
         for n, (size, mask, same) in enumerate(zip(sizes, chosen.tolist(), agreeing.tolist(), strict=True)):
             if mask not in named:
                 named[mask] = sorted(o for o, k in index.items() if mask >> k & 1)
-            counts: dict[str, int] = {}
-            for tags in column.values[starts[n] : starts[n + 1]]:
-                for tag in tags:
-                    counts[tag] = counts.get(tag, 0) + 1
+            low, high = bounds[n], bounds[n + 1]
             values.append(list(named[mask]))
-            methods.append({"method": "per_tag_majority", "votes": counts, "n": size})
+            votes = dict(zip(tag_names[low:high], tag_votes[low:high], strict=True))
+            methods.append({"method": "per_tag_majority", "votes": votes, "n": size})
             shares.append(same / size if size else None)
         clear = clear_majorities(column, masks, _overlapping)
         return ColumnResults(values, methods, shares, clear)
