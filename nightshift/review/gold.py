@@ -183,23 +183,28 @@ def _decided_by(
     Compared with the stored result rather than the votes aggregated again with theirs: the stored
     one is what would be delivered, and one aggregation of the items is saved. An adjudicated
     item's rulings stay among its votes, as they were when it passed."""
-    # Of the stored method only whether an adjudicator decided: the whole of it is most of a result's
-    # bytes, read and decoded for nothing.
+    # Only the compared fields decide (free text has no share, so never settles or unsettles an
+    # item): only they are read and aggregated again. Of the stored method, only whether an
+    # adjudicator ruled. Whole answers and methods, free text and all, were most of the bytes.
+    compared = project.model_copy(
+        update={"labels": [label for label in project.labels if field_type(label).comparison_order is not None]}
+    )
+    names = [label.name for label in compared.labels]
     standing = {
-        item_id: (answer, ruling)
-        for item_id, answer, ruling in plain_rows(
+        item_id: (dict(zip(names, answer, strict=True)), ruling)
+        for item_id, ruling, *answer in plain_rows(
             session,
-            select(ItemResult.item_id, ItemResult.answer, ItemResult.method["_adjudicated"]).where(
-                matches_any(session, ItemResult.item_id, item_ids)
-            ),
-        ).tuples()
+            select(
+                ItemResult.item_id, ItemResult.method["_adjudicated"], *(ItemResult.answer[name] for name in names)
+            ).where(matches_any(session, ItemResult.item_id, item_ids)),
+        )
     }
-    votes = accepted_votes(session, item_ids, known)
+    votes = accepted_votes(session, item_ids, known, names)
     kept = {item_id: [v for v in vs if v.expert_id not in paused] for item_id, vs in votes.items()}
     adjudicated = [i for i, (_, ruling) in standing.items() if ruling is not None]
     for item_id, rulings in adjudication_votes(session, adjudicated).items():
         kept.setdefault(item_id, []).extend(rulings)
-    after = aggregate_items({i: vs for i, vs in kept.items() if vs}, project)
+    after = aggregate_items({i: vs for i, vs in kept.items() if vs}, compared)
 
     def decided(item_id: int) -> bool:
         result, stored = after.get(item_id), standing.get(item_id)

@@ -345,15 +345,20 @@ def adjudication_votes(session: Session, item_ids: list[int]) -> dict[int, list[
 
 
 @without_collection
-def accepted_votes(session: Session, item_ids: list[int], known: KnownAnswers | None = None) -> dict[int, list[Vote]]:
+def accepted_votes(
+    session: Session, item_ids: list[int], known: KnownAnswers | None = None, fields: Sequence[str] | None = None
+) -> dict[int, list[Vote]]:
     """Per item, its accepted annotations with their expert's reliability now.
 
     A reviewer's correction stands in for the annotation it corrects; approved or corrected
     annotations are marked approved (free text prefers them). known: answers already read (the
-    review's one read); only the others are read here."""
+    review's one read); only the others are read here. fields: without known answers, only these
+    fields of each answer are read, taken out by the database."""
     votes: dict[int, list[Vote]] = defaultdict(list)
     if not item_ids:
         return votes
+    if known is None and fields is not None:
+        return _votes_on_fields(session, item_ids, list(fields), votes)
     approved = (
         select(Review.submission_id, func.max(Review.id).label("review_id"))
         .where(Review.decision.in_(("approve", "correct")))
@@ -388,6 +393,44 @@ def accepted_votes(session: Session, item_ids: list[int], known: KnownAnswers | 
             answer = corrected
         elif answers is not None:
             answer = answers[sid]
+        votes[item_id].append(Vote(sid, expert_id, reliability, answer, review_id is not None))
+    return votes
+
+
+def _votes_on_fields(
+    session: Session, item_ids: list[int], fields: list[str], votes: dict[int, list[Vote]]
+) -> dict[int, list[Vote]]:
+    """accepted_votes with only these fields of each answer (a correction's too)."""
+    approved = (
+        select(Review.submission_id, func.max(Review.id).label("review_id"))
+        .where(Review.decision.in_(("approve", "correct")))
+        .group_by(Review.submission_id)
+        .subquery()
+    )
+    rows = plain_rows(
+        session,
+        select(
+            Assignment.item_id,
+            Submission.id,
+            Assignment.expert_id,
+            Expert.reliability,
+            approved.c.review_id,
+            # Corrections are few: read whole.
+            Review.corrected_answer,
+            *(Submission.answer[name] for name in fields),
+        )
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(Expert, Expert.id == Assignment.expert_id)
+        .outerjoin(approved, approved.c.submission_id == Submission.id)
+        .outerjoin(Review, Review.id == approved.c.review_id)
+        .where(
+            matches_any(session, Assignment.item_id, item_ids),
+            Assignment.role == "annotate",
+            Assignment.status == "accepted",
+        ),
+    ).all()
+    for item_id, sid, expert_id, reliability, review_id, corrected, *values in rows:
+        answer = corrected if corrected is not None else dict(zip(fields, values, strict=True))
         votes[item_id].append(Vote(sid, expert_id, reliability, answer, review_id is not None))
     return votes
 
