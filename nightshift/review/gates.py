@@ -135,13 +135,27 @@ def review_parts(session: Session, batch_id: int, submissions_per_part: int) -> 
     round of any size is reviewed in bounded memory. Every item is in exactly one part (the ends
     are open); a small round is one part, the whole batch."""
     numbered = (
-        select(Assignment.item_id, func.row_number().over(order_by=Assignment.item_id).label("n"))
+        select(
+            Assignment.item_id,
+            func.row_number().over(order_by=Assignment.item_id).label("n"),
+            func.max(Assignment.item_id).over().label("last_item"),
+        )
         .join(Item, Item.id == Assignment.item_id)
         .join(Submission, Submission.assignment_id == Assignment.id)
         .where(*_round(session, batch_id))
         .subquery()
     )
-    bounds = sorted(set(session.scalars(select(numbered.c.item_id).where(numbered.c.n % submissions_per_part == 0))))
+    # No cut at the last item: nothing would follow it (a round of exactly k parts' size was k parts
+    # and an empty one).
+    bounds = sorted(
+        set(
+            session.scalars(
+                select(numbered.c.item_id).where(
+                    numbered.c.n % submissions_per_part == 0, numbered.c.item_id < numbered.c.last_item
+                )
+            )
+        )
+    )
     edges: list[int | None] = [None, *bounds, None]
     return list(pairwise(edges))
 

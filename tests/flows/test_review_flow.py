@@ -308,3 +308,28 @@ def test_a_round_bigger_than_a_part_is_reviewed_in_parts_and_a_copy_between_part
     assert result.rejected == 2 and reworked == {first.item_id, last.item_id}
     # Every other item passed, in whichever part it was.
     assert result.passed_items == passed == 240 - 2 and result.batch_status == "in_review"
+
+
+def test_a_round_is_cut_into_as_many_parts_as_its_size_needs_and_none_empty(sessions, batch) -> None:
+    from nightshift.review.gates import review_parts
+
+    _answer_open_work(sessions, batch, lambda e, i, gold: 5)
+    with sessions() as session:
+        items = sorted(
+            session.scalars(
+                select(Assignment.item_id).where(Assignment.role == "annotate", Assignment.status == "submitted")
+            )
+        )
+        total = len(items)
+        for size in (total, total + 1, total - 1, total // 3, 100):
+            parts = review_parts(session, batch, size)
+            counts = [
+                sum(1 for i in items if (after is None or i > after) and (up_to is None or i <= up_to))
+                for after, up_to in parts
+            ]
+            # Every submission in exactly one part and no part empty: a round of exactly the size
+            # is one part, not one and an empty one. Cuts fall between items, so a part may run
+            # over the size by the rest of one item.
+            assert sum(counts) == total and all(counts), (size, counts)
+            assert len(parts) <= -(-total // size) and all(n < size + 10 for n in counts[:-1]), (size, counts)
+        assert len(review_parts(session, batch, total)) == 1 and len(review_parts(session, batch, 100)) > 5
