@@ -26,7 +26,6 @@ from nightshift.review.aggregate import aggregate_items
 from nightshift.review.quality import PeerObservation, Quality, posterior
 from nightshift.review.reliability import Evidence, gather_evidence, matcher, not_purged
 from nightshift.review.settle import accepted_votes, adjudication_votes
-from nightshift.work.submissions import KnownAnswers
 
 # Passed items weighed again at once when their experts are paused.
 REQUEUE_SLICE = 20_000
@@ -175,9 +174,7 @@ def gold_credit(project: ProjectBody) -> Callable[[dict[str, Any], dict[str, Any
     return credit
 
 
-def _decided_by(
-    session: Session, item_ids: list[int], paused: set[int], project: ProjectBody, known: KnownAnswers | None = None
-) -> list[int]:
+def _decided_by(session: Session, item_ids: list[int], paused: set[int], project: ProjectBody) -> list[int]:
     """Those of these passed items whose standing result needed the paused experts' votes: aggregated
     without them, a compared field's answer differs from the stored one, or is no longer settled.
     Compared with the stored result rather than the votes aggregated again with theirs: the stored
@@ -199,7 +196,7 @@ def _decided_by(
             ).where(matches_any(session, ItemResult.item_id, item_ids)),
         )
     }
-    votes = accepted_votes(session, item_ids, known, names)
+    votes = accepted_votes(session, item_ids, fields=names)
     kept = {item_id: [v for v in vs if v.expert_id not in paused] for item_id, vs in votes.items()}
     adjudicated = [i for i, (_, ruling) in standing.items() if ruling is not None]
     for item_id, rulings in adjudication_votes(session, adjudicated).items():
@@ -221,10 +218,9 @@ def pause_and_requeue(
     expert_ids: list[int],
     reason: str,
     actor: str,
-    known: KnownAnswers | None = None,
 ) -> int:
     """Pause these experts and send back what their work in the batch decided; returns how many
-    items went back. known: answers the review already read (its one read).
+    items went back.
 
     Their open and not yet settled annotations are rejected: those items get another expert. An
     item that passed (not yet delivered) goes back only if its result needed their vote: aggregated
@@ -269,7 +265,7 @@ def pause_and_requeue(
         # A slice of the items at a time: many paused experts of a big batch touch many items.
         for start in range(0, len(passed), REQUEUE_SLICE):
             some = passed[start : start + REQUEUE_SLICE]
-            decided += _decided_by(session, some, paused, project, known)
+            decided += _decided_by(session, some, paused, project)
         if decided:
             session.execute(
                 update(Assignment)

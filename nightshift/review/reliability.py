@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, null, or_, select
+from sqlalchemy import ColumnElement, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from nightshift.experts.routing import refresh_routes
@@ -37,7 +37,6 @@ from nightshift.platform.sql import matches_any, plain_rows, update_each
 from nightshift.projects.registry import project_spec
 from nightshift.projects.spec import ProjectBody
 from nightshift.review.quality import PeerObservation, Quality, candidate_posterior, posterior
-from nightshift.work.submissions import KnownAnswers, answers_of
 
 PRIOR = Quality().mean
 # Passes over the open items' votes, each judging every answer with the qualities the last pass
@@ -113,19 +112,16 @@ def compared_names(project: ProjectBody) -> list[str]:
 
 
 @without_collection
-def gather_evidence(
-    session: Session, expert_ids: Sequence[int], known: KnownAnswers | None = None
-) -> dict[int, Evidence]:
+def gather_evidence(session: Session, expert_ids: Sequence[int]) -> dict[int, Evidence]:
     """Every expert's gold and agreement record across all their gated annotations and settled
-    adjudications (adjudicators are checked like everyone). known: answers already read (the
-    review's one read); only the others are read here.
+    adjudications (adjudicators are checked like everyone).
 
     Read EVIDENCE_GROUP experts at a time, so the answers in memory are a group's, whatever the
     pool; on an open item, a voter of another group counts at their stored quality."""
     evidence: dict[int, Evidence] = defaultdict(Evidence)
     ids = sorted(set(expert_ids))
     for start in range(0, len(ids), EVIDENCE_GROUP):
-        _gather_group(session, ids[start : start + EVIDENCE_GROUP], known, evidence)
+        _gather_group(session, ids[start : start + EVIDENCE_GROUP], evidence)
     return evidence
 
 
@@ -138,7 +134,7 @@ def not_purged() -> ColumnElement[bool]:
     return Item.batch_id.in_(select(Batch.id).where(Batch.purged_at.is_(None)))
 
 
-def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, evidence: dict[int, Evidence]) -> None:
+def _gather_group(session: Session, ids: list[int], evidence: dict[int, Evidence]) -> None:
     gated = (
         matches_any(session, Assignment.expert_id, ids),
         Assignment.role.in_(("annotate", "adjudicate")),
@@ -220,7 +216,7 @@ def _gather_group(session: Session, ids: list[int], known: KnownAnswers | None, 
         .group_by(ExamAttempt.expert_id)
     ).tuples():
         evidence[expert_id].exam_seen, evidence[expert_id].exam_right = int(seen), int(right or 0)
-    _judge_open_items(session, evidence, ids, with_reference, known)
+    _judge_open_items(session, evidence, ids, with_reference)
     _judge_reviews(session, evidence, ids, judges)
 
 
@@ -310,7 +306,6 @@ def _judge_open_items(
     evidence: dict[int, Evidence],
     ids: list[int],
     with_reference: Any,
-    known: KnownAnswers | None,
 ) -> None:
     """Peer evidence: each of these experts' accepted answers on an item with neither a gold nor a
     final answer yet, against the other accepted votes there, weighed by the voters' qualities
@@ -327,8 +322,7 @@ def _judge_open_items(
             Assignment.expert_id,
             Assignment.item_id,
             Item.project_id,
-            Submission.id,
-            Submission.answer if known is None else null(),
+            Submission.answer,
             Expert.reliability,
         )
         .join(Submission, Submission.assignment_id == Assignment.id)
@@ -338,19 +332,18 @@ def _judge_open_items(
     ).all()
     if not rows:
         return
-    answers = None if known is None else answers_of(session, (row[3] for row in rows), known)
     keys: dict[int, tuple[Callable[[Mapping[str, Any]], tuple[Any, ...]], int] | None] = {}
     votes: dict[int, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
     alternatives_of: dict[int, int] = {}
     quality: dict[int, float] = {}
-    for expert_id, item_id, project_id, submission_id, answer, stored in rows:
+    for expert_id, item_id, project_id, answer, stored in rows:
         if project_id not in keys:
             keys[project_id] = peer_key(project_spec(session, project_id).project)
         shape = keys[project_id]
         if shape is None:
             continue
         key, alternatives = shape
-        votes[item_id].append((expert_id, key(answers[submission_id] if answers is not None else answer)))
+        votes[item_id].append((expert_id, key(answer)))
         alternatives_of[item_id] = alternatives
         quality.setdefault(expert_id, stored if stored is not None else PRIOR)
     judged = set(ids)
@@ -383,13 +376,12 @@ def _share_of(answer: object, others: Sequence[tuple[object, float]], alternativ
 def update_reliability(
     session: Session,
     expert_ids: Sequence[int],
-    known: KnownAnswers | None = None,
     evidence: Mapping[int, Evidence] | None = None,
 ) -> dict[int, float]:
     """Recompute these experts' reliability and refresh their routes, so dispatch uses it next.
-    known: answers already read (gather_evidence); evidence: already gathered for these experts."""
+    evidence: already gathered for these experts."""
     if evidence is None:
-        evidence = gather_evidence(session, expert_ids, known)
+        evidence = gather_evidence(session, expert_ids)
     values = {expert_id: round(record.estimate(), 4) for expert_id, record in evidence.items()}
     update_each(session, Expert, "reliability", values)
     refresh_routes(session, list(values))

@@ -31,7 +31,6 @@ from nightshift.review.gold import GoldScore, gold_scores, pause_and_requeue
 from nightshift.review.reliability import experts_of_batch, gather_evidence, update_reliability
 from nightshift.review.round_signals import record_round_signals
 from nightshift.review.settle import ReviewReport, aggregate_ready_items, settle_batch
-from nightshift.work.submissions import KnownAnswers
 
 # The submissions gate: (the part's rows, project, copies=the copied texts) -> failing submissions
 # (expectations.submissions).
@@ -109,24 +108,23 @@ def settle_experts(
     batch_id: int,
     quality_gate: QualityGate,
     actor: str,
-    known: KnownAnswers | None = None,
-    report: ReviewReport | None = None,
 ) -> ReviewReport:
-    """The round's second half, once its items are aggregated (all at once, or part by part as
-    the review task does for a big round): the quality gate over the batch's experts, pauses and
-    what they send back, reliability, the batch's status. report: the first half's, completed here."""
-    report = report or ReviewReport()
+    """The round's second half, once its parts are aggregated: the quality gate over the batch's
+    experts, pauses and what they send back, reliability, the batch's status. A whole-batch step:
+    the collector paused, as for a part. The parts' answers are not in hand (memory holds a part
+    at a time); of each answer only what a comparison needs is read (review.reliability)."""
+    report = ReviewReport()
     project = project_body(session, session.get_one(Batch, batch_id).project_id)
     experts = experts_of_batch(session, batch_id)
     # One read of the evidence serves the gate and reliability.
-    evidence = report.evidence = gather_evidence(session, experts, known)
+    evidence = report.evidence = gather_evidence(session, experts)
     outcome = report.quality = quality_gate(gold_scores(session, batch_id, evidence=evidence), project)
     if outcome.evaluated_ids:
         run_id = record_gate(session, batch_id, outcome)
         failing = sorted(outcome.failures)
         reason = f"accuracy very probably under {project.gates.min_gold_accuracy:.0%} (gold and agreement)"
         report.paused_experts = len(failing)
-        report.requeued_items = pause_and_requeue(session, batch_id, failing, reason, f"{actor}:{run_id}", known)
+        report.requeued_items = pause_and_requeue(session, batch_id, failing, reason, f"{actor}:{run_id}")
     # Feedback: what the gates learned about each expert steers the next dispatch.
     update_reliability(session, experts, evidence=evidence)
     report.batch_status = settle_batch(session, batch_id)
