@@ -357,14 +357,20 @@ def accepted_votes(
     votes: dict[int, list[Vote]] = defaultdict(list)
     if not item_ids:
         return votes
-    if known is None and fields is not None:
-        return _votes_on_fields(session, item_ids, list(fields), votes)
     approved = (
         select(Review.submission_id, func.max(Review.id).label("review_id"))
         .where(Review.decision.in_(("approve", "correct")))
         .group_by(Review.submission_id)
         .subquery()
     )
+    named = None if known is not None or fields is None else list(fields)
+    if known is not None:
+        # Answers already in hand are not sent and decoded again.
+        answer_columns: list[Any] = [null()]
+    elif named is not None:
+        answer_columns = [Submission.answer[name] for name in named]
+    else:
+        answer_columns = [Submission.answer]
     rows = plain_rows(
         session,
         select(
@@ -372,10 +378,10 @@ def accepted_votes(
             Submission.id,
             Assignment.expert_id,
             Expert.reliability,
-            # Answers already in hand are not sent and decoded again.
-            Submission.answer if known is None else null(),
             approved.c.review_id,
+            # Corrections are few: read whole.
             Review.corrected_answer,
+            *answer_columns,
         )
         .join(Submission, Submission.assignment_id == Assignment.id)
         .join(Expert, Expert.id == Assignment.expert_id)
@@ -388,49 +394,15 @@ def accepted_votes(
         ),
     ).all()
     answers = None if known is None else answers_of(session, (row[1] for row in rows), known)
-    for item_id, sid, expert_id, reliability, answer, review_id, corrected in rows:
+    for item_id, sid, expert_id, reliability, review_id, corrected, *values in rows:
         if corrected is not None:
             answer = corrected
         elif answers is not None:
             answer = answers[sid]
-        votes[item_id].append(Vote(sid, expert_id, reliability, answer, review_id is not None))
-    return votes
-
-
-def _votes_on_fields(
-    session: Session, item_ids: list[int], fields: list[str], votes: dict[int, list[Vote]]
-) -> dict[int, list[Vote]]:
-    """accepted_votes with only these fields of each answer (a correction's too)."""
-    approved = (
-        select(Review.submission_id, func.max(Review.id).label("review_id"))
-        .where(Review.decision.in_(("approve", "correct")))
-        .group_by(Review.submission_id)
-        .subquery()
-    )
-    rows = plain_rows(
-        session,
-        select(
-            Assignment.item_id,
-            Submission.id,
-            Assignment.expert_id,
-            Expert.reliability,
-            approved.c.review_id,
-            # Corrections are few: read whole.
-            Review.corrected_answer,
-            *(Submission.answer[name] for name in fields),
-        )
-        .join(Submission, Submission.assignment_id == Assignment.id)
-        .join(Expert, Expert.id == Assignment.expert_id)
-        .outerjoin(approved, approved.c.submission_id == Submission.id)
-        .outerjoin(Review, Review.id == approved.c.review_id)
-        .where(
-            matches_any(session, Assignment.item_id, item_ids),
-            Assignment.role == "annotate",
-            Assignment.status == "accepted",
-        ),
-    ).all()
-    for item_id, sid, expert_id, reliability, review_id, corrected, *values in rows:
-        answer = corrected if corrected is not None else dict(zip(fields, values, strict=True))
+        elif named is not None:
+            answer = dict(zip(named, values, strict=True))
+        else:
+            answer = values[0]
         votes[item_id].append(Vote(sid, expert_id, reliability, answer, review_id is not None))
     return votes
 
