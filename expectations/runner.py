@@ -45,8 +45,17 @@ class CheckResult:
 DOCS_SITE = "nightshift"
 # The bare name, not {"result_format": "BASIC"}: see _run_checkpoint.
 BASIC = "BASIC"
-# Checkpoints run on a thread of their own (see _run_checkpoint).
-_checkpoint_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-checkpoint")
+# Checkpoints run on a thread of their own (see _run_checkpoint), one per process: a forked child
+# inherits the executor but not its thread, and would wait for ever on its first run.
+_checkpoint_threads: dict[int, ThreadPoolExecutor] = {}
+
+
+def _checkpoint_thread() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _checkpoint_threads:
+        _checkpoint_threads.clear()
+        _checkpoint_threads[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-checkpoint")
+    return _checkpoint_threads[pid]
 
 
 # Building a GX context and suite costs far more than validating a chunk: one per suite and process.
@@ -180,7 +189,7 @@ def _run_checkpoint(checkpoint: Any, frame: pd.DataFrame) -> tuple[Any, Any]:
     cycle. That traceback's frames reach their callers' frames, so on the caller's thread a
     review part's rows, answers and votes lived on until the collector's next pass walked them
     all. On this thread the cycle reaches GX's frames only. (A bare format name raises nothing.)"""
-    ran = _checkpoint_thread.submit(checkpoint.run, batch_parameters={"dataframe": frame}).result()
+    ran = _checkpoint_thread().submit(checkpoint.run, batch_parameters={"dataframe": frame}).result()
     return next(iter(ran.run_results.items()))
 
 

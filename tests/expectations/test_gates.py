@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import queue
 import weakref
 from pathlib import Path
 
@@ -240,3 +241,36 @@ def test_a_gate_run_with_data_docs_leaves_its_callers_rows_to_reference_counting
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _gate_in_child(spec_project, docs: Path, results) -> None:  # a forked child's body
+    try:
+        outcome = check_submissions([_row(1), _row(2, rating=9)], spec_project, docs)
+        results.put(sorted(outcome.failures))
+    except BaseException:
+        import traceback
+
+        results.put(traceback.format_exc())
+
+
+def test_a_process_forked_after_a_gate_run_runs_gates_too(sample_spec, tmp_path) -> None:
+    """Checkpoints run on a thread of their own; a forked child has none of its parent's threads,
+    so it must start its own rather than queue work for a thread that is not there."""
+    import multiprocessing
+
+    assert check_submissions([_row(1), _row(2)], sample_spec.project, tmp_path / "docs").success
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_gate_in_child, args=(sample_spec.project, tmp_path / "docs", results))
+    child.start()
+    try:
+        # What the child found, not how it exits: a fork of the test process inherits its exit hooks.
+        found = results.get(timeout=60)
+    except queue.Empty:
+        raise AssertionError("the forked child's gate run never finished") from None
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    assert found == [2], found
