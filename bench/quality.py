@@ -284,9 +284,9 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
                 answered.update(index_of[e] for _, _, e in work)
             # One round as the review flow runs it: the submissions gate and aggregation part by
             # part, then the quality gate over the batch's experts.
-            done = review_round(sessions, batch_id, None)
+            _, done = review_round(sessions, batch_id, None)
             status = done.batch_status
-            moved += done.passed + done.more_overlap + done.adjudication + done.requeued
+            moved += done.passed_items + done.more_overlap_items + done.adjudication_items + done.requeued_items
             with transaction(sessions) as session:
                 if oracle_pause:
                     known_bad = [

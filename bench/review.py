@@ -158,12 +158,12 @@ def one_run(sessions, docs: Path, part_submissions: int) -> dict[str, float]:  #
 
     times: dict[str, float] = {}
     started = time.perf_counter()
-    found = review_round(sessions, 1, docs, times, part_submissions)
+    submissions, report = review_round(sessions, 1, docs, times, part_submissions)
     times["total"] = time.perf_counter() - started
-    times["rejected"] = found.rejected
-    times["paused"] = found.paused
-    times["passed"] = found.passed
-    times["adjudication"] = found.adjudication
+    times["rejected"] = submissions.failed
+    times["paused"] = report.paused_experts
+    times["passed"] = report.passed_items
+    times["adjudication"] = report.adjudication_items
     return times
 
 

@@ -6,7 +6,6 @@ with the task's quality table. The benches time this, not a shortcut the service
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -21,21 +20,12 @@ from nightshift.platform.settings import Settings
 from nightshift.projects.registry import batch_body
 from nightshift.reports.experts import quality_table
 from nightshift.review import gates, rounds
+from nightshift.review.gates import GateTally
+from nightshift.review.settle import ReviewReport
 from tasks.review import QUALITY_ROWS
 
 # The service's part size unless a bench says otherwise.
 PART_SUBMISSIONS: int = Settings.model_fields["review_part_submissions"].default
-
-
-@dataclass
-class Round:
-    rejected: int = 0
-    passed: int = 0
-    more_overlap: int = 0
-    adjudication: int = 0
-    requeued: int = 0
-    paused: int = 0
-    batch_status: str | None = None
 
 
 def review_round(
@@ -44,14 +34,16 @@ def review_round(
     docs: Path | None,
     timings: dict[str, float] | None = None,
     part_submissions: int = PART_SUBMISSIONS,
-) -> Round:
+) -> tuple[GateTally, ReviewReport]:
+    """(the submissions gate over every part, the round's report: its parts' items and its experts),
+    added up as the review flow adds them up."""
     timings = {} if timings is None else timings
     mark = time.perf_counter()
     with sessions() as session:
         parts = gates.review_parts(session, batch_id, part_submissions)
         copies = gates.round_copies(session, batch_id, batch_body(session, batch_id)) if len(parts) > 1 else None
     timings["parts"] = timings.get("parts", 0.0) + time.perf_counter() - mark
-    found = Round()
+    submissions, items = GateTally("submissions"), ReviewReport()
     for part in parts:
         # As the flow runs a part: the collector paused while its rows are alive.
         with collection_paused():
@@ -64,15 +56,13 @@ def review_round(
                 partial(check_agreement, docs_dir=docs),
                 timings,
             )
-        found.rejected += done.submissions.failed
-        found.passed += done.report.passed_items
-        found.more_overlap += done.report.more_overlap_items
-        found.adjudication += done.report.adjudication_items
+        submissions.merge(done.submissions)
+        items.add_items(done.report)
     mark = time.perf_counter()
     with transaction(sessions) as session:
         report = rounds.settle_experts(session, batch_id, partial(check_gold, docs_dir=docs), "bench")
         gates.held_for_review(session, batch_id)
         quality_table(session, batch_id, report.evidence, limit=QUALITY_ROWS)
     timings["experts"] = timings.get("experts", 0.0) + time.perf_counter() - mark
-    found.requeued, found.paused, found.batch_status = report.requeued_items, report.paused_experts, report.batch_status
-    return found
+    report.add_items(items)
+    return submissions, report

@@ -17,7 +17,7 @@ This package imports only nightshift.platform, nightshift.projects.spec and libr
 """
 
 from nightshift.fields.base import AnswerContext, Ballot, ColumnCheck, FieldResult, FieldType, UnknownFieldType
-from nightshift.fields.registry import FIELD_TYPES, field_type, field_type_named
+from nightshift.fields.registry import FIELD_TYPES, compared_labels, field_type, field_type_named
 
 __all__ = [
     "FIELD_TYPES",
@@ -27,6 +27,7 @@ __all__ = [
     "FieldResult",
     "FieldType",
     "UnknownFieldType",
+    "compared_labels",
     "field_type",
     "field_type_named",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from nightshift.fields.base import FieldType, UnknownFieldType
 from nightshift.fields.chat import ChatField
@@ -45,6 +46,15 @@ def field_type(label: object) -> FieldType[Any]:
             f"label {name!r}: no field type for {type(label).__name__} (type {getattr(label, 'type', None)!r}); "
             "register one in nightshift/fields/registry.py"
         ) from None
+
+
+_L = TypeVar("_L")
+
+
+def compared_labels(labels: Iterable[_L]) -> list[_L]:
+    """The labels whose answers are compared with gold or a final answer, in the spec's order (free
+    text and the other own-words fields never are: they cannot be judged right or wrong)."""
+    return [label for label in labels if field_type(label).comparison_order is not None]
 
 
 def field_type_named(type_name: str) -> FieldType[Any]:

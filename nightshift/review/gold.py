@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from nightshift.fields import field_type
+from nightshift.fields import compared_labels, field_type
 from nightshift.platform.audit import record_transitions
 from nightshift.platform.heap import without_collection
 from nightshift.platform.models import Assignment, Batch, Expert, GoldAnswer, Item, ItemResult, Submission
@@ -161,7 +161,7 @@ def gold_record(
 def gold_credit(project: ProjectBody) -> Callable[[dict[str, Any], dict[str, Any]], float]:
     """An answer's credit against a gold answer: the mean over the fields the gold answer has
     (free text aside) of each field type's partial credit."""
-    kinds = [(label, field_type(label)) for label in project.labels if field_type(label).comparison_order is not None]
+    kinds = [(label, field_type(label)) for label in compared_labels(project.labels)]
 
     def credit(answer: dict[str, Any], reference: dict[str, Any]) -> float:
         scores = [
@@ -183,9 +183,7 @@ def _decided_by(session: Session, item_ids: list[int], paused: set[int], project
     # Only the compared fields decide (free text has no share, so never settles or unsettles an
     # item): only they are read and aggregated again. Of the stored method, only whether an
     # adjudicator ruled. Whole answers and methods, free text and all, were most of the bytes.
-    compared = project.model_copy(
-        update={"labels": [label for label in project.labels if field_type(label).comparison_order is not None]}
-    )
+    compared = project.model_copy(update={"labels": compared_labels(project.labels)})
     names = [label.name for label in compared.labels]
     standing = {
         item_id: (dict(zip(names, answer, strict=True)), ruling)

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from nightshift.experts.routing import refresh_routes
-from nightshift.fields import field_type
+from nightshift.fields import compared_labels, field_type
 from nightshift.platform.heap import without_collection
 from nightshift.platform.models import (
     Appeal,
@@ -92,7 +92,6 @@ def matcher(project: ProjectBody) -> Matcher:
         if (order := (kind := field_type(label)).comparison_order) is not None
     )
     compared_fields = [(name, matches) for _, _, name, matches in ranked]
-    # compared_names says which fields these are: keep the two together.
 
     def agrees(answer: dict[str, Any], reference: dict[str, Any]) -> bool:
         compared = False
@@ -104,11 +103,6 @@ def matcher(project: ProjectBody) -> Matcher:
         return compared
 
     return agrees
-
-
-def compared_names(project: ProjectBody) -> list[str]:
-    """The fields a matcher compares (free text never is): all of an answer that is evidence."""
-    return [label.name for label in project.labels if field_type(label).comparison_order is not None]
 
 
 @without_collection
@@ -165,7 +159,7 @@ def _gather_group(session: Session, ids: list[int], evidence: dict[int, Evidence
     judges: dict[int, Matcher] = {project_id: matcher(body) for project_id, body in bodies.items()}
     # Of each answer only the fields a matcher compares, taken out by the database: decoding whole
     # answers (free text and all) was most of the time of reading the evidence.
-    names = sorted({name for body in bodies.values() for name in compared_names(body)})
+    names = sorted({label.name for body in bodies.values() for label in compared_labels(body.labels)})
     rows = plain_rows(
         session,
         select(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nightshift.fields import field_type
+from nightshift.fields import compared_labels
 from nightshift.projects.spec import ProjectBody
 from nightshift.work.signals import Signal
 
@@ -37,7 +37,7 @@ def same_sequences(rows: Sequence[Mapping[str, Any]], project: ProjectBody) -> l
     least MIN_IDENTICAL_SHARE of MIN_SHARED or more shared items, MIN_CONTESTED of them contested.
     The fields compared are those an answer is judged by (choices, scales, tags; not free text:
     copies are found apart)."""
-    names = [label.name for label in project.labels if field_type(label).comparison_order is not None]
+    names = [label.name for label in compared_labels(project.labels)]
     if not names or len(rows) < 2:
         return []
     codes: dict[tuple[Any, ...], int] = {}

@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nightshift.fields import field_type
+from nightshift.fields import compared_labels, field_type
 from nightshift.platform.models import Assignment, Batch, Expert, Item, ItemResult, Submission
 from nightshift.projects.registry import project_spec
 from nightshift.simulation.synthetic import true_answer
@@ -43,7 +43,7 @@ def batch_outcome(session: Session, batch_id: int) -> Outcome:
     """The batch's passed or delivered items against their simulated truth, and every answered
     assignment's pay (worked time, capped as billing caps it, at the expert's rate and role)."""
     project = project_spec(session, session.get_one(Batch, batch_id).project_id).project
-    compared = [label for label in project.labels if field_type(label).comparison_order is not None]
+    compared = compared_labels(project.labels)
     delivered = correct = 0
     for content_hash, answer in session.execute(
         select(Item.content_hash, ItemResult.answer)
