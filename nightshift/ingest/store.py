@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from nightshift.ingest.formats import SourceRow
@@ -28,6 +28,12 @@ from nightshift.platform.sql import (
 from nightshift.projects.registry import project_spec
 
 CONFLICT = "conflict: content differs from the item already ingested under this external_id"
+
+# The batch key's statement trigger (migration 0015) reads the items a COPY inserted from a
+# transition table, which holds each whole row. Past work_mem (4 MB by default) it is written to a
+# temporary file and read back: a tenth of what PostgreSQL spent storing a chunk of 10,000 items.
+# A chunk of the default size holds ~15 MB of rows; a larger one spills as before, still correct.
+TRANSITION_MEMORY = "64MB"
 
 
 def set_aside_known(session: Session, batch_id: int, source: str, prepared: PreparedChunk) -> None:
@@ -96,6 +102,9 @@ def store_chunk(
     with the database's reason class, and the rest stored."""
     batch = session.get_one(Batch, batch_id)
     before = copy.deepcopy(prepared.counts)
+    if is_postgres(session):
+        # For this transaction only (a savepoint rolled back would undo it: set before one opens).
+        session.execute(text(f"SET LOCAL work_mem = '{TRANSITION_MEMORY}'"))
     try:
         with session.begin_nested():
             return _store(session, batch, source, prepared, known_set_aside)

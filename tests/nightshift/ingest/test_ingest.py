@@ -4,14 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from nightshift.ingest.batches import mark_ingest_complete, open_batch
 from nightshift.ingest.formats import detect_format, read_chunks
 from nightshift.ingest.rows import IngestCounts
 from nightshift.ingest.store import load_chunk
-from nightshift.platform.db import transaction
+from nightshift.platform.db import make_engine, make_sessionmaker, transaction
 from nightshift.platform.errors import NotFoundError, SourceError
 from nightshift.platform.models import Batch, GoldAnswer, Item, Project, QuarantinedRow
 from nightshift.projects.registry import apply_spec
@@ -144,3 +144,23 @@ def test_an_item_cannot_sit_in_a_batch_of_another_project(sessions, project, sam
         )
         with pytest.raises(IntegrityError):
             session.flush()
+
+
+def test_a_chunk_is_stored_without_writing_a_temporary_file(postgres_url: str, sample_spec, tmp_path) -> None:
+    # The batch key's trigger reads the copied items from a transition table; past work_mem it
+    # spilled to a temporary file. 2,500 items of ~3 KB each are well past the 4 MB default.
+    engine = make_engine(postgres_url)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        apply_spec(session, sample_spec)
+    path = tmp_path / "large.jsonl"
+    path.write_text("".join(json.dumps(good_row(f"x-{i}", prompt="p" * 3000)) + "\n" for i in range(2500)))
+    with transaction(sessions) as session:
+        batch_id = open_batch(session, "acme-scenarios", path, "jsonl").batch_id
+    (rows, _), *_ = read_chunks(path, "jsonl", False, 2500)
+    with transaction(sessions) as session:
+        # Any byte written to a temporary file now fails the statement.
+        session.execute(text("SET LOCAL temp_file_limit = 0"))
+        counts = load_chunk(session, batch_id, str(path), rows)
+    assert counts.accepted == 2500
+    engine.dispose()
