@@ -135,7 +135,7 @@ def one_run(sessions, options, url: str, plain: str) -> dict[str, float]:  # typ
             webhooks.page_body(record.manifest["event"], manifest_json, page, record.page_count, records).encode()
             for page, records in session.execute(
                 select(DeliveryMessage.page, DeliveryMessage.records).where(DeliveryMessage.delivery_id == delivery_id)
-            ).tuples()
+            )
         ]
     figures["pages"] = len(bodies)
     figures["bytes"] = sum(len(b) for b in bodies)

@@ -342,7 +342,7 @@ def run_nightshift(pool: Pool, workdir: Path, capacity: int = 10, oracle_pause: 
                     select(Assignment.role, Assignment.status, Item.is_gold)
                     .join(Submission, Submission.assignment_id == Assignment.id)
                     .join(Item, Item.id == Assignment.item_id)
-                ).tuples()
+                )
             )
             paused = set(session.scalars(select(ExpertModel.handle).where(ExpertModel.status == "paused")).all())
             flagged = {

@@ -182,16 +182,14 @@ def accuracy(sessions, items: int) -> dict[str, float]:  # type: ignore[no-untyp
             select(Assignment.item_id, Submission.id, Assignment.expert_id, Submission.answer)
             .join(Submission, Submission.assignment_id == Assignment.id)
             .where(Assignment.role == "annotate")
-        ).tuples():
+        ):
             votes.setdefault(item_id, []).append(Vote(sid, expert_id, 0.7, answer))
         passed = dict(
             session.execute(
                 select(ItemResult.item_id, ItemResult.answer)
                 .join(Item, Item.id == ItemResult.item_id)
                 .where(Item.is_gold.is_(False))
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     found = {}
     for method in ("majority_vote", "dawid_skene"):

@@ -130,9 +130,7 @@ def record_verdicts(
                 Item.status == "delivered",
                 Item.is_gold.is_(False),
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     report.unknown = sorted(set(wanted) - set(items))
     rows = [
@@ -185,7 +183,7 @@ def open_rejections(session: Session, batch_id: int) -> dict[int, str]:
             RecordVerdict.verdict == "rejected",
             RecordVerdict.redelivered_version.is_(None),
         )
-    ).tuples()
+    )
     return {int(item_id): reason or "" for item_id, reason in found}
 
 
@@ -272,9 +270,7 @@ def summary(session: Session, batch_id: int) -> dict[str, Any]:
                 select(RecordVerdict.verdict, func.count())
                 .where(RecordVerdict.batch_id == batch_id, RecordVerdict.version == open_window.version)
                 .group_by(RecordVerdict.verdict)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     )
     delivered = session.scalar(
@@ -299,9 +295,7 @@ def rates(session: Session, project_id: int) -> dict[str, Any]:
                 .join(Item, Item.id == RecordVerdict.item_id)
                 .where(Item.project_id == project_id)
                 .group_by(RecordVerdict.verdict)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     )
     judged = by_verdict["accepted"] + by_verdict["rejected"]
@@ -313,7 +307,7 @@ def rates(session: Session, project_id: int) -> dict[str, Any]:
         .join(Item, Item.id == RecordVerdict.item_id)
         .where(Item.project_id == project_id, Assignment.status == "accepted")
         .group_by(Assignment.expert_id, RecordVerdict.verdict)
-    ).tuples():
+    ):
         experts.setdefault(int(expert_id), Counter())[verdict] += int(n)
     return {
         "accepted": by_verdict["accepted"],

@@ -131,9 +131,7 @@ def _lineage(session: Session, batch_id: int, body: ProjectBody) -> list[str]:
             .join(Item, Item.id == Assignment.item_id)
             .where(Item.batch_id == batch_id, Assignment.status == "accepted")
             .group_by(Assignment.role)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     gates = session.execute(
         select(GateRun.gate, GateRun.success, func.count())

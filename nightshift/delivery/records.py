@@ -235,25 +235,21 @@ def iter_records_in_python(session: Session, batch_id: int, chunk_rows: int = 50
     # Core rows straight off the connection: ORM row loading costs more than the query itself here.
     connection = session.connection()
     while True:
-        rows = (
-            connection.execute(
-                select(
-                    Item.id,
-                    Item.external_id,
-                    Item.content_hash,
-                    cast(ItemResult.answer, Text),
-                    cast(ItemResult.method, Text),
-                    ItemResult.agreement,
-                    cast(ItemResult.submission_ids, Text),
-                )
-                .join(ItemResult, ItemResult.item_id == Item.id)
-                .where(*_deliverable(batch_id), Item.id > last)
-                .order_by(Item.id)
-                .limit(chunk_rows)
+        rows = connection.execute(
+            select(
+                Item.id,
+                Item.external_id,
+                Item.content_hash,
+                cast(ItemResult.answer, Text),
+                cast(ItemResult.method, Text),
+                ItemResult.agreement,
+                cast(ItemResult.submission_ids, Text),
             )
-            .tuples()
-            .all()
-        )
+            .join(ItemResult, ItemResult.item_id == Item.id)
+            .where(*_deliverable(batch_id), Item.id > last)
+            .order_by(Item.id)
+            .limit(chunk_rows)
+        ).all()
         if not rows:
             return
         first, last = rows[0][0], rows[-1][0]

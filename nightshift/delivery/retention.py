@@ -92,7 +92,7 @@ def due(session: Session, now: dt.datetime, client: str | None = None) -> list[D
     if client is not None:
         query = query.where(Client.slug == client)
     found = []
-    for batch_id, slug, days, at in session.execute(query).tuples():
+    for batch_id, slug, days, at in session.execute(query):
         at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
         if at + dt.timedelta(days=days) > now:
             continue

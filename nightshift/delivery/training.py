@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from nightshift.delivery.records import DELIVERABLE
@@ -155,7 +155,7 @@ def _chat_rows(
             rows.sft.append({"external_id": external_id, "messages": messages, "model": model})
 
 
-def _chunks(session: Session, batch_id: int, size: int) -> Iterator[list[tuple[int, str, Any, Any, Any]]]:
+def _chunks(session: Session, batch_id: int, size: int) -> Iterator[list[Row[*tuple[Any, ...]]]]:
     after = 0
     while True:
         chunk = list(
@@ -170,7 +170,7 @@ def _chunks(session: Session, batch_id: int, size: int) -> Iterator[list[tuple[i
                 )
                 .order_by(Item.id)
                 .limit(size)
-            ).tuples()
+            )
         )
         if not chunk:
             return

@@ -140,7 +140,7 @@ def claim_due(
         .join(Client, Client.id == Delivery.client_id)
         .where(DeliveryMessage.id.in_(ids))
         .order_by(DeliveryMessage.id)
-    ).tuples()
+    )
     manifests: dict[int, tuple[str, str]] = {}
     out = []
     default = tuple(retry_schedule)

@@ -153,7 +153,7 @@ def _plan(
         answered = answered_by_every_endpoint(Item.id, [e.name for e in project.generation.endpoints])
         awaiting = session.scalar(select(func.count()).select_from(staffable.where(~answered).subquery())) or 0
         staffable = staffable.where(answered)
-    items = session.execute(staffable.order_by(Item.id)).tuples().all()
+    items = session.execute(staffable.order_by(Item.id)).all()
     report = DispatchReport(items=len(items), awaiting_models=awaiting)
     if not items:
         # Nothing to staff: no gold either, not even for an expert in doubt. A gold item handed
@@ -167,7 +167,7 @@ def _plan(
         select(Assignment.item_id, Assignment.expert_id, Assignment.role, Assignment.status)
         .join(Item, Item.id == Assignment.item_id)
         .where(Item.batch_id == batch_id, Item.status.in_(STAFFABLE))
-    ).tuples()
+    )
     for item_id, expert_id, role, status in held:
         seen[item_id].add(expert_id)
         if role == "annotate" and status in LIVE_ANNOTATION:
@@ -307,7 +307,7 @@ def _gold_by_route(session: Session, batch_id: int, project: ProjectBody) -> dic
     by_route: dict[Route, list[int]] = defaultdict(list)
     for item_id, language, item_skill in session.execute(
         select(Item.id, Item.language, skill_of).where(Item.batch_id == batch_id, Item.is_gold).order_by(Item.id)
-    ).tuples():
+    ):
         by_route[(_route_skill(project, item_skill), language)].append(item_id)
     return by_route
 
@@ -331,7 +331,7 @@ def _gold_for_doubtful(
                 Expert.reliability < project.gates.min_gold_accuracy,
                 Expert.id.in_(in_batch),
             )
-        ).tuples()
+        )
     }
     if not doubtful:
         return []
@@ -344,7 +344,7 @@ def _gold_for_doubtful(
         select(Assignment.expert_id, Assignment.item_id, Item.batch_id, Assignment.status, Item.is_gold)
         .join(Item, Item.id == Assignment.item_id)
         .where(Assignment.expert_id.in_(ids), (Assignment.status == "assigned") | (Item.batch_id == batch_id))
-    ).tuples():
+    ):
         if batch == batch_id:
             held.add((expert_id, item_id))
             batch_gold[expert_id] += bool(is_gold)
@@ -357,14 +357,14 @@ def _gold_for_doubtful(
         select(ExpertSkill.expert_id, ExpertSkill.skill).where(
             ExpertSkill.expert_id.in_(ids), ExpertSkill.level >= (project.skill_level or 0)
         )
-    ).tuples():
+    ):
         skills[expert_id].add(skill)
     routes: dict[int, set[Route]] = defaultdict(set)
     for expert_id, skill, language in session.execute(
         select(ExpertRoute.expert_id, ExpertRoute.skill, ExpertRoute.language).where(
             ExpertRoute.expert_id.in_(ids), ExpertRoute.level >= (project.skill_level or 0)
         )
-    ).tuples():
+    ):
         routes[expert_id].add((skill, language))
     by_route = _gold_by_route(session, batch_id, project)
     rows: list[tuple[int, int]] = []

@@ -98,9 +98,7 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
 def skill_levels(session: Session, expert_id: int) -> dict[str, int]:
     """The skills an expert holds, each at its level (0: claimed, not examined)."""
     return dict(
-        session.execute(select(ExpertSkill.skill, ExpertSkill.level).where(ExpertSkill.expert_id == expert_id))
-        .tuples()
-        .all()
+        session.execute(select(ExpertSkill.skill, ExpertSkill.level).where(ExpertSkill.expert_id == expert_id)).all()
     )
 
 
@@ -169,9 +167,7 @@ def _import_slice(session: Session, rows: list[ExpertRow]) -> int:
             stmt.on_conflict_do_update(index_elements=["handle"], set_={c: stmt.excluded[c] for c in updatable})
         )
     ids = dict(
-        session.execute(select(Expert.handle, Expert.id).where(Expert.handle.in_([r.handle for r in rows])))
-        .tuples()
-        .all()
+        session.execute(select(Expert.handle, Expert.id).where(Expert.handle.in_([r.handle for r in rows]))).all()
     )
     # The file replaces the skills experts claim; a level an exam granted stays until ops revoke it.
     session.execute(delete(ExpertSkill).where(ExpertSkill.expert_id.in_(ids.values()), ExpertSkill.level == 0))

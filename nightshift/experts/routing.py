@@ -104,7 +104,7 @@ def shortlist(
             .scalar_subquery()
         )
         best = best.where(holds_all == len(set(extra_skills)))
-    rows = session.execute(best.limit(limit).offset(offset)).tuples()
+    rows = session.execute(best.limit(limit).offset(offset))
     found = [(eid, tz, start, hours, rel, cap, float(rate)) for eid, tz, start, hours, rel, cap, rate in rows]
     loads = open_loads(session, [row[0] for row in found])
     return [Candidate(*row, load=loads.get(row[0], 0)) for row in found]
@@ -184,5 +184,5 @@ def open_loads(session: Session, expert_ids: list[int]) -> dict[int, int]:
         select(Assignment.open_expert_id, func.count())
         .where(matches_any(session, Assignment.open_expert_id, expert_ids))
         .group_by(Assignment.open_expert_id)
-    ).tuples()
+    )
     return {eid: n for eid, n in rows if eid is not None}

@@ -29,7 +29,7 @@ def item_ranges(session: Session, batch_id: int, size: int) -> list[tuple[int, i
     ).where(Item.batch_id == batch_id)
     parts = numbered.subquery()
     query = select(func.min(parts.c.id), func.max(parts.c.id)).group_by(parts.c.part).order_by(func.min(parts.c.id))
-    return [(int(lo), int(hi)) for lo, hi in session.execute(query).tuples()]
+    return [(int(lo), int(hi)) for lo, hi in session.execute(query)]
 
 
 def pending(session: Session, batch_id: int, lo: int, hi: int, key: str, force: bool) -> list[Pending]:
@@ -54,7 +54,7 @@ def pending(session: Session, batch_id: int, lo: int, hi: int, key: str, force: 
         .order_by(Item.id)
     )
     found = []
-    for item_id, payload, take, status in session.execute(query).tuples():
+    for item_id, payload, take, status in session.execute(query):
         if force:
             found.append(Pending(item_id, (take or 0) + 1, payload))
         elif take is None:
@@ -120,7 +120,7 @@ def counts(session: Session, batch_id: int) -> dict[tuple[str, str], int]:
         GROUP BY r.endpoint, r.status
         """
     )
-    return {(e, s): int(n) for e, s, n in session.execute(query, {"batch": batch_id}).tuples()}
+    return {(e, s): int(n) for e, s, n in session.execute(query, {"batch": batch_id})}
 
 
 def answered_by_every_endpoint(item_id: Any, endpoints: list[str]) -> ColumnElement[bool]:
@@ -187,7 +187,7 @@ def answers_in(session: Session, lo: int, hi: int, endpoints: Sequence[str]) -> 
         .order_by(ModelResponse.item_id, ModelResponse.endpoint)
     )
     shown: dict[int, list[Shown]] = {}
-    for item_id, rid, endpoint, model, content in session.execute(query).tuples():
+    for item_id, rid, endpoint, model, content in session.execute(query):
         shown.setdefault(item_id, []).append(Shown(labels[endpoint], rid, endpoint, model, content or ""))
     return shown
 
@@ -202,6 +202,6 @@ def lengths_in(session: Session, lo: int, hi: int, endpoints: Sequence[str]) -> 
         latest, latest.c.id == ModelResponse.id
     )
     lengths: dict[int, dict[str, int]] = {}
-    for item_id, endpoint, length in session.execute(query).tuples():
+    for item_id, endpoint, length in session.execute(query):
         lengths.setdefault(item_id, {})[labels[endpoint]] = int(length or 0)
     return lengths

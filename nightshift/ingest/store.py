@@ -84,7 +84,7 @@ def _stored(session: Session, project_id: int, external_ids: list[str], column: 
     for start in range(0, len(external_ids), SQLITE_IDS_PER_QUERY):
         ids = external_ids[start : start + SQLITE_IDS_PER_QUERY]
         query = select(Item.external_id, column).where(Item.project_id == project_id, Item.external_id.in_(ids))
-        found.extend(session.execute(query).tuples())
+        found.extend(session.execute(query))
     return found
 
 

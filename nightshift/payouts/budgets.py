@@ -100,7 +100,7 @@ def _hours_and_commitments(session: Session, project_id: int, batch_ids: Sequenc
         .join(Expert, Expert.id == Assignment.expert_id)
         .where(in_batches, Assignment.open_expert_id.is_not(None))
         .group_by(Assignment.role, Expert.hourly_rate)
-    ).tuples():
+    ):
         hours += per_item * count
         committed += per_item * rate * body.payouts.role_rates.of(role) * count
     return hours, committed

@@ -44,7 +44,7 @@ def earnings(session: Session, expert_id: int) -> Earnings:
             select(PayoutEntry.kind, func.sum(PayoutEntry.minutes), func.sum(PayoutEntry.amount))
             .where(PayoutEntry.expert_id == expert_id)
             .group_by(PayoutEntry.kind)
-        ).tuples()
+        )
     }
     by_period = [
         {"period": period, "amount": Decimal(amount)}
@@ -53,7 +53,7 @@ def earnings(session: Session, expert_id: int) -> Earnings:
             .where(PayoutEntry.expert_id == expert_id)
             .group_by(PayoutEntry.period)
             .order_by(PayoutEntry.period.desc())
-        ).tuples()
+        )
     ]
     adjustments = [
         {"period": period, "kind": kind, "amount": Decimal(amount), "why": note or ""}
@@ -62,7 +62,7 @@ def earnings(session: Session, expert_id: int) -> Earnings:
             .where(PayoutEntry.expert_id == expert_id, PayoutEntry.kind != "time")
             .order_by(PayoutEntry.id.desc())
             .limit(ADJUSTMENTS_SHOWN)
-        ).tuples()
+        )
     ]
     paid = select(PayoutEntry.assignment_id).where(PayoutEntry.kind == "time", PayoutEntry.assignment_id.is_not(None))
     mine = and_(Assignment.expert_id == expert_id, Assignment.submitted_at.is_not(None))
@@ -96,5 +96,5 @@ def _projects_of(session: Session, expert_id: int) -> list[tuple[str, ProjectBod
         .join(Assignment, Assignment.item_id == Item.id)
         .where(Assignment.expert_id == expert_id)
     ).all()
-    names = dict(session.execute(select(Project.id, Project.name).where(Project.id.in_(ids))).tuples().all())
+    names = dict(session.execute(select(Project.id, Project.name).where(Project.id.in_(ids))).all())
     return [(names[pid], project_body(session, pid)) for pid in sorted(ids)]

@@ -232,7 +232,7 @@ def _appeal_refunds(session: Session, period: Period) -> Iterator[dict[str, Any]
         .order_by(Appeal.id)
     )
     # The note names the appeal, never its words: the ledger cannot be purged (append-only).
-    for appeal_id, expert_id, project_id, taken in session.execute(query).tuples():
+    for appeal_id, expert_id, project_id, taken in session.execute(query):
         yield _entry(
             "correction",
             f"appeal:{appeal_id}",

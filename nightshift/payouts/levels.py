@@ -58,7 +58,7 @@ class SkillLevels:
             held: dict[int, dict[str, int]] = defaultdict(dict)
             for eid, skill, level in self._session.execute(
                 select(ExpertSkill.expert_id, ExpertSkill.skill, ExpertSkill.level).where(ExpertSkill.level > 0)
-            ).tuples():
+            ):
                 held[eid][skill] = level
             self._held = held
         return self._held.get(expert_id, {})

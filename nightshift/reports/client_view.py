@@ -26,7 +26,7 @@ def projects(session: Session, client_id: int) -> list[dict[str, Any]]:
             select(Project.slug, Project.name, Project.spec_version)
             .where(Project.client_id == client_id)
             .order_by(Project.slug)
-        ).tuples()
+        )
     ]
 
 

@@ -33,13 +33,13 @@ def expert_profile(session: Session, handle: str) -> dict[str, Any]:
         select(Assignment.role, Assignment.status, func.count())
         .where(Assignment.expert_id == expert.id)
         .group_by(Assignment.role, Assignment.status)
-    ).tuples()
+    )
     evidence = gather_evidence(session, [expert.id])[expert.id]
     history = session.execute(
         select(AuditLog.at, AuditLog.from_status, AuditLog.to_status, AuditLog.actor)
         .where(AuditLog.entity == "expert", AuditLog.entity_id == expert.id)
         .order_by(AuditLog.id)
-    ).tuples()
+    )
     return {
         "handle": expert.handle,
         "tier": expert.tier,
@@ -93,9 +93,7 @@ def quality_table(
             .join(Item, Item.id == Assignment.item_id)
             .where(Item.batch_id == batch_id, Assignment.status.in_(("submitted", "accepted", "rejected")))
             .group_by(Assignment.expert_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     # Clients' verdicts on records the expert's accepted annotations made, beside the model's estimate.
     verdicts: dict[int, Counter[str]] = defaultdict(Counter)
@@ -108,12 +106,12 @@ def quality_table(
             matches_any(session, Assignment.expert_id, experts),
         )
         .group_by(Assignment.expert_id, RecordVerdict.verdict)
-    ).tuples():
+    ):
         verdicts[int(expert_id)][verdict] += int(n)
     rows = []
     for expert_id, handle, tier, status in session.execute(
         select(Expert.id, Expert.handle, Expert.tier, Expert.status).where(matches_any(session, Expert.id, experts))
-    ).tuples():
+    ):
         record = evidence.get(expert_id) or Evidence()
         quality = _quality(record.quality())
         rows.append(

@@ -143,9 +143,7 @@ def batches_at_risk(session: Session, batch_ids: list[int] | None = None) -> lis
                 Item.status.in_(("pending", "assigned", "rework", "adjudication", "unassignable")),
             )
             .group_by(Item.batch_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     out = []
     for bid, client, channel, _status, deadline, projected in late:
@@ -165,7 +163,7 @@ def client_digests(session: Session, since: dt.datetime) -> dict[tuple[str, str 
             .order_by(Batch.id)
         )
     )
-    channels = dict(session.execute(select(Client.slug, Client.slack_channel)).tuples().all())
+    channels = dict(session.execute(select(Client.slug, Client.slack_channel)).all())
     out: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for s in batch_statuses(session, ids) if ids else []:
         out.setdefault((s.client, channels.get(s.client)), []).append(
@@ -202,7 +200,7 @@ def delivery_history(session: Session, batch_id: int) -> list[dict[str, Any]]:
         .outerjoin(pages, pages.c.delivery_id == Delivery.id)
         .where(Delivery.batch_id == batch_id)
         .order_by(Delivery.version.desc())
-    ).tuples()
+    )
     return [
         {
             "version": d.version,
@@ -229,7 +227,7 @@ def open_batch_ids(session: Session) -> list[int]:
 def _costs(session: Session, out: dict[int, BatchStatus]) -> None:
     """Cost so far (the experts' pay as the payout ledger will pay it, and the models' tokens),
     beside the batch's and project's budgets."""
-    project_of = dict(session.execute(select(Batch.id, Batch.project_id).where(Batch.id.in_(list(out)))).tuples().all())
+    project_of = dict(session.execute(select(Batch.id, Batch.project_id).where(Batch.id.in_(list(out)))).all())
     batch_cost = batch_costs(session, list(out))
     model_cost = model_costs(session, list(out))
     project_cost = project_costs(session, sorted(set(project_of.values())))

@@ -290,7 +290,7 @@ def flagged_gold(session: Session) -> list[dict[str, Any]]:
         .group_by(Assignment.item_id, Item.external_id, Project.slug)
         .having(func.count() >= GOLD_FLAG_AT)
         .order_by(Assignment.item_id)
-    ).tuples()
+    )
     return [
         {"item_id": item_id, "external_id": external_id, "project": project, "upheld_appeals": int(n)}
         for item_id, external_id, project, n in rows

@@ -36,7 +36,7 @@ def shown_texts(session: Session, item_ids: Sequence[int], project: ProjectBody)
         query = select(Item.id, *(Item.payload[name].as_string() for name in names)).where(
             matches_any(session, Item.id, ids)
         )
-        for item_id, *texts in session.execute(query).tuples():
+        for item_id, *texts in session.execute(query):
             shown[item_id] += [(name, text) for name, text in zip(names, texts, strict=True) if text]
     if project.generation is not None:
         endpoints = [e.name for e in project.generation.endpoints]

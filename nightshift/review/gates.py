@@ -206,7 +206,7 @@ def round_copies(session: Session, batch_id: int, project: ProjectBody) -> dict[
             select(Submission.id, Assignment.expert_id, Submission.answer)
             .join(Assignment, Assignment.id == Submission.assignment_id)
             .where(matches_any(session, Submission.id, candidates)),
-        ).tuples()
+        )
     ]
     return pasted_texts(rows, project)
 

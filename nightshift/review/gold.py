@@ -143,7 +143,7 @@ def gold_evidence(
             not_purged(),
             *where,
         ),
-    ).tuples():
+    ):
         record = seen.setdefault(expert_id, [0, 0, 0.0])
         record[0] += 1
         record[1] += matches(answer, gold)

@@ -124,7 +124,7 @@ def earlier_texts(session: Session, rows: Sequence[Mapping[str, Any]], project: 
             .order_by(Submission.id.desc())
             .execution_options(yield_per=5_000)
         )
-        for submission_id, expert_id, item_id, *texts in session.execute(query).tuples():
+        for submission_id, expert_id, item_id, *texts in session.execute(query):
             if taken.get(item_id, 0) >= EARLIER_PER_ITEM:
                 continue
             taken[item_id] = taken.get(item_id, 0) + 1

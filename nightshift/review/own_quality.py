@@ -71,7 +71,7 @@ def own_quality(session: Session, expert_id: int) -> OwnQuality:
             select(Appeal.submission_id, Appeal.id, Appeal.status, Appeal.decision_note).where(
                 Appeal.expert_id == expert_id
             )
-        ).tuples()
+        )
     }
     judges: dict[int, Matcher] = {}
     rows = plain_rows(
@@ -172,7 +172,7 @@ def _reviews(
             not_purged(),
         )
         .order_by(Review.created_at.desc(), Review.id.desc())
-    ).tuples()
+    )
     counts: dict[str, int] = defaultdict(int)
     for decision, reason, corrected, created_at, submission_id, answer, project_name in rows:
         counts[decision] += 1

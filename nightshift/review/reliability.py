@@ -148,7 +148,7 @@ def _gather_group(session: Session, ids: list[int], evidence: dict[int, Evidence
             or_(GoldAnswer.item_id.is_not(None), ItemResult.item_id.is_not(None)),
             not_purged(),
         ),
-    ).tuples():
+    ):
         references[item_id] = (gold, final)
         projects.add(project_id)
     with_reference = or_(
@@ -194,7 +194,7 @@ def _gather_group(session: Session, ids: list[int], evidence: dict[int, Evidence
             record.agreed += submission_id in upheld or judges[project_id](answer, final)
     for expert_id, missed, flagged in session.execute(
         select(Expert.id, Expert.missed_count, Expert.flagged_submissions).where(matches_any(session, Expert.id, ids))
-    ).tuples():
+    ):
         evidence[expert_id].missed = missed
         evidence[expert_id].flagged = flagged
     for expert_id, seen, right in session.execute(
@@ -208,7 +208,7 @@ def _gather_group(session: Session, ids: list[int], evidence: dict[int, Evidence
             or_(Exam.kind == "exam", ExamAttempt.attempt_no == 1),
         )
         .group_by(ExamAttempt.expert_id)
-    ).tuples():
+    ):
         evidence[expert_id].exam_seen, evidence[expert_id].exam_right = int(seen), int(right or 0)
     _judge_open_items(session, evidence, ids, with_reference)
     _judge_reviews(session, evidence, ids, judges)

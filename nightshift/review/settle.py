@@ -104,7 +104,7 @@ def aggregate_ready_items(
             select(Item.id, Item.overlap_target, Item.is_gold).where(
                 Item.batch_id == batch_id, Item.status == "assigned", in_items(Item.id, items_in), ~pending
             )
-        ).tuples()
+        )
     }
     if not items:
         return
@@ -242,21 +242,17 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
     the item passes once its votes settle, else waits for another adjudicator (never one who worked
     on it), up to MAX_ADJUDICATIONS rounds; and items still waiting that no adjudicator can take any
     more pass on their votes. Returns how many passed."""
-    decided = (
-        session.execute(
-            select(Assignment.id, Assignment.item_id, Item.status_reason)
-            .join(Submission, Submission.assignment_id == Assignment.id)
-            .join(Item, Item.id == Assignment.item_id)
-            .where(
-                Item.batch_id == batch_id,
-                Item.status == "adjudication",
-                Assignment.role == "adjudicate",
-                Assignment.status == "submitted",
-            )
+    decided = session.execute(
+        select(Assignment.id, Assignment.item_id, Item.status_reason)
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(
+            Item.batch_id == batch_id,
+            Item.status == "adjudication",
+            Assignment.role == "adjudicate",
+            Assignment.status == "submitted",
         )
-        .tuples()
-        .all()
-    )
+    ).all()
     project = batch_body(session, batch_id)
     # Waiting with no adjudication open, while the last adjudicator who could take them was paused
     # (or took another role) since they were sent: they pass on their votes, like those below.
@@ -270,9 +266,7 @@ def settle_adjudications(session: Session, batch_id: int) -> int:
             select(Item.id, Item.status_reason).where(
                 Item.batch_id == batch_id, Item.status == "adjudication", ~open_adjudication
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     available = adjudicator_available(session, list(waiting), project.required_skills, project.skill_level)
     # A record the client rejected is settled by adjudicators alone, and never passes unseen: it
@@ -339,7 +333,7 @@ def adjudication_votes(session: Session, item_ids: list[int]) -> dict[int, list[
             Assignment.role == "adjudicate",
             Assignment.status.in_(("submitted", "accepted")),
         )
-    ).tuples():
+    ):
         votes[item_id].append(Vote(sid, expert_id, reliability, answer, approved=True))
     return votes
 

@@ -49,7 +49,7 @@ def batch_outcome(session: Session, batch_id: int) -> Outcome:
         select(Item.content_hash, ItemResult.answer)
         .join(ItemResult, ItemResult.item_id == Item.id)
         .where(Item.batch_id == batch_id, Item.is_gold.is_(False), Item.status.in_(("passed", "delivered")))
-    ).tuples():
+    ):
         truth = true_answer(content_hash, project.labels)
         delivered += 1
         correct += all(field_type(label).matches(answer.get(label.name), truth[label.name]) for label in compared)
@@ -61,7 +61,7 @@ def batch_outcome(session: Session, batch_id: int) -> Outcome:
         .join(Item, Item.id == Assignment.item_id)
         .join(Expert, Expert.id == Assignment.expert_id)
         .where(Item.batch_id == batch_id)
-    ).tuples():
+    ):
         assignments += 1
         hours = Decimal(min(seconds or 0, cap)) / 3600
         pay += hours * Decimal(rate) * project.payouts.role_rates.of(role)

@@ -77,7 +77,7 @@ def issue_tokens(session: Session, batch_id: int, limit: int | None = None) -> d
     if limit:
         query = query.limit(limit)
     tokens = {}
-    for handle, expert_id in session.execute(query).tuples():
+    for handle, expert_id in session.execute(query):
         issued = issue_key(session, "expert", expert_id)
         tokens[handle] = (issued.key_id, issued.key)
     return tokens

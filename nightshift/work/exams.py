@@ -142,7 +142,7 @@ def add_exam(session: Session, spec: ExamSpec) -> tuple[int, bool]:
             select(ExamItem.content, ExamItem.answer, ExamItem.explanation)
             .where(ExamItem.exam_id == found.id)
             .order_by(ExamItem.position)
-        ).tuples()
+        )
     ]
     wanted = [(i.content, i.answer, i.explanation) for i in spec.items]
     if stored != wanted or found.labels != values["labels"]:
@@ -444,7 +444,7 @@ def pending_grades(session: Session) -> list[dict[str, Any]]:
         .join(ExamItem, ExamItem.id == ExamAnswer.exam_item_id)
         .where(ExamAnswer.correct.is_(None))
         .order_by(ExamAnswer.answered_at)
-    ).tuples()
+    )
     return [
         {"attempt": a, "item": i, "exam": slug, "position": pos, "answer": answer} for a, i, slug, pos, answer in rows
     ]
@@ -495,7 +495,7 @@ def exam_stats(session: Session) -> list[dict[str, Any]]:
                 .where(ExamItem.exam_id == exam.id)
                 .group_by(ExamItem.position)
                 .order_by(ExamItem.position)
-            ).tuples()
+            )
         ]
         found.append(
             {

@@ -85,7 +85,7 @@ def conversation(session: Session, assignment_id: int, label: str) -> list[tuple
         select(ModelRun.id, ModelRun.prompt, ModelRun.content)
         .where(ModelRun.assignment_id == assignment_id, ModelRun.label == label, ModelRun.status == "ok")
         .order_by(ModelRun.id)
-    ).tuples()
+    )
     return [(run_id, prompt, content or "") for run_id, prompt, content in rows.all()]
 
 

@@ -75,7 +75,7 @@ def record(session: Session, signals: Sequence[Signal]) -> int:
             select(SubmissionSignal.submission_id, SubmissionSignal.kind, SubmissionSignal.score).where(
                 matches_any(session, SubmissionSignal.submission_id, part), SubmissionSignal.kind != "risk"
             )
-        ).tuples():
+        ):
             scores[submission_id][kind] = score
     risks = [
         {
@@ -141,5 +141,5 @@ def signals_of(session: Session, submission_id: int) -> dict[str, tuple[float, d
             select(SubmissionSignal.kind, SubmissionSignal.score, SubmissionSignal.evidence).where(
                 SubmissionSignal.submission_id == submission_id
             )
-        ).tuples()
+        )
     }

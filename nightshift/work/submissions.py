@@ -141,9 +141,7 @@ def record_submissions(session: Session, submissions: list[NewSubmission], now: 
                 matches_any(session, Assignment.id, [s.assignment_id for s in submissions]),
                 Assignment.status == "assigned",
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     worked = {assignment_id: seconds_on_task(start, now) for assignment_id, start in started.items()}
     rows = [
@@ -180,8 +178,6 @@ def answers_of(session: Session, submission_ids: Iterable[int], known: KnownAnsw
                 select(Submission.id, Submission.answer).where(
                     matches_any(session, Submission.id, missing[start : start + 50_000])
                 ),
-            )
-            .tuples()
-            .all()  # a result has .keys(): dict.update would take it for a mapping
+            ).all()  # a result has .keys(): dict.update would take it for a mapping
         )
     return ChainMap(fetched, known)  # type: ignore[arg-type]

@@ -144,6 +144,6 @@ def view_task(
                     Assignment.status == "accepted",
                 )
                 .order_by(Submission.id)
-            ).tuples()
+            )
         ]
     return view

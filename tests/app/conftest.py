@@ -83,7 +83,7 @@ def world(sessions, project, db_url: str, tmp_path: Path) -> Iterator[World]:
                 .where(Item.batch_id == acme)
                 .distinct()
                 .order_by(Expert.handle)
-            ).tuples()
+            )
         )
         busy = {h for h, _ in holders}
         reviewer = session.execute(
@@ -91,7 +91,7 @@ def world(sessions, project, db_url: str, tmp_path: Path) -> Iterator[World]:
         ).one()
         people = [*holders[:2], tuple(reviewer)]
         experts = {handle: issue_key(session, "expert", eid).key for handle, eid in people}
-        clients = dict(session.execute(select(Client.slug, Client.id)).tuples().all())
+        clients = dict(session.execute(select(Client.slug, Client.id)).all())
         client_keys = {slug: issue_key(session, "client", cid).key for slug, cid in clients.items()}
     # Batch URLs may point at this machine's stand-in file servers; nothing else that is not public.
     settings = root.load_settings(

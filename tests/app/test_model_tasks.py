@@ -82,9 +82,7 @@ def test_experts_rank_and_grade_live_answers_and_the_client_gets_training_files(
         texts = dict(
             session.execute(
                 select(ModelResponse.endpoint, ModelResponse.content).where(ModelResponse.item_id == item_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     # Responses are lettered by endpoint name: baseline A, candidate B, challenger C.
     by_label = {"A": texts["baseline"], "B": texts["candidate"], "C": texts["challenger"]}

@@ -120,9 +120,7 @@ def test_an_expert_sees_the_models_answers_beside_the_item_never_which_model(
         stored = dict(
             session.execute(
                 select(ModelResponse.endpoint, ModelResponse.content).where(ModelResponse.item_id == item_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     # Endpoints in name order: challenger is A, local is B, for every expert.
     assert [(r["label"], r["content"]) for r in task["responses"]] == [

@@ -168,7 +168,7 @@ def test_the_nightly_deployment_spreads_over_two_workers_and_one_dead_webhook_ho
         assert {str(r.id) for r in [*advances, *deliveries]} <= taken[0] | taken[1]
 
         with sessions() as session:
-            status = dict(session.execute(select(Batch.id, Batch.status)).tuples().all())
+            status = dict(session.execute(select(Batch.id, Batch.status)).all())
             assert status[passed["alpha"]] == status[passed["beta"]] == "delivered"
             # gamma's endpoint refused: its delivery waits for a retry; the others did not wait for it.
             assert status[passed["gamma"]] == "delivering"

@@ -52,7 +52,7 @@ def test_ingest_hands_the_batch_to_generation_and_a_rerun_asks_only_what_failed(
                 select(ModelResponse.endpoint, ModelResponse.status, func.count()).group_by(
                     ModelResponse.endpoint, ModelResponse.status
                 )
-            ).tuples()
+            )
             return {(e, s): n for e, s, n in rows}
 
     assert by_endpoint() == {("local", "ok"): 30, ("down", "failed"): 30}

@@ -31,9 +31,7 @@ def test_a_new_file_with_known_ids_counts_duplicates_and_conflicts_and_overwrite
     assert [(f.accepted, f.duplicates, f.conflicts, f.quarantined) for f in result.files] == [(30, 10, 3, 0)]
     engine = make_engine(app_env)
     with make_sessionmaker(engine)() as session:
-        answers = dict(
-            session.execute(select(Item.external_id, Item.payload["model_answer"].as_string())).tuples().all()
-        )
+        answers = dict(session.execute(select(Item.external_id, Item.payload["model_answer"].as_string())).all())
         kept = session.scalars(select(QuarantinedRow.external_id).where(QuarantinedRow.reason.like("conflict:%")))
         conflicts = sorted(kept)
     engine.dispose()

@@ -70,7 +70,7 @@ def test_the_whole_pipeline_through_the_cli(cli, app_env, receiver, slack, tmp_p
 
     engine = make_engine(app_env)
     with make_sessionmaker(engine)() as session:
-        by_status = dict(session.execute(select(Item.status, func.count()).group_by(Item.status)).tuples().all())
+        by_status = dict(session.execute(select(Item.status, func.count()).group_by(Item.status)).all())
         assert by_status == {"delivered": 228, "passed": 12}  # gold items are ours: never delivered
         assert session.scalar(select(func.count()).select_from(ItemResult)) == 240
         gates = session.scalars(select(GateRun)).all()

@@ -57,7 +57,7 @@ def _answer_open_work(sessions, batch_id: int, rating_of) -> dict[int, list[int]
             select(Assignment.id, Assignment.expert_id, Assignment.item_id, GoldAnswer.answer)
             .outerjoin(GoldAnswer, GoldAnswer.item_id == Assignment.item_id)
             .where(Assignment.status == "assigned", Assignment.role == "annotate")
-        ).tuples()
+        )
         held: dict[int, list[int]] = {}
         submissions = []
         for assignment_id, expert_id, item_id, gold in rows:
@@ -174,9 +174,7 @@ def test_the_gate_writes_each_annotation_once_and_a_pause_leaves_the_votes_it_di
     assert result.paused_experts == 1 and result.gated == sum(len(ids) for ids in held.values())
     with sessions() as session:
         writes = dict(
-            session.execute(text("SELECT assignment_id, count(*) FROM annotation_writes GROUP BY assignment_id"))
-            .tuples()
-            .all()
+            session.execute(text("SELECT assignment_id, count(*) FROM annotation_writes GROUP BY assignment_id")).all()
         )
     assert set(writes) == {a for ids in held.values() for a in ids}
     assert set(writes.values()) == {1}
@@ -290,9 +288,9 @@ def test_a_round_bigger_than_a_part_is_reviewed_in_parts_and_a_copy_between_part
     with sessions() as session:
         runs = session.scalars(select(GateRun).where(GateRun.gate == "submissions")).all()
         rejected = dict(
-            session.execute(select(Assignment.id, Assignment.status_reason).where(Assignment.status == "rejected"))
-            .tuples()
-            .all()
+            session.execute(
+                select(Assignment.id, Assignment.status_reason).where(Assignment.status == "rejected")
+            ).all()
         )
         statuses = session.scalars(select(Assignment.status).where(Assignment.role == "annotate")).all()
         passed = session.scalar(select(func.count()).select_from(Item).where(Item.status == "passed"))

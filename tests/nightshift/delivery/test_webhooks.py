@@ -132,9 +132,7 @@ def _send(sessions, clock: Clock, timeout: float = 5.0, rounds: int = 1, step_ho
 def _statuses(sessions) -> dict[str, int]:
     with sessions() as session:
         return dict(
-            session.execute(select(DeliveryMessage.status, func.count()).group_by(DeliveryMessage.status))
-            .tuples()
-            .all()
+            session.execute(select(DeliveryMessage.status, func.count()).group_by(DeliveryMessage.status)).all()
         )
 
 

@@ -74,9 +74,7 @@ def test_load_is_spread_evenly_among_equally_qualified_experts(sessions, project
     batch_id, _ = ingest_file(sessions, SAMPLES / "items.jsonl")
     dispatch_all(sessions, batch_id)
     with sessions() as session:
-        load = dict(
-            session.execute(select(Assignment.expert_id, func.count()).group_by(Assignment.expert_id)).tuples().all()
-        )
+        load = dict(session.execute(select(Assignment.expert_id, func.count()).group_by(Assignment.expert_id)).all())
         experts = session.execute(
             select(Expert.id, Expert.capacity)
             .join(ExpertSkill, ExpertSkill.expert_id == Expert.id)
@@ -147,7 +145,7 @@ def _only_these_experts(sessions, *rows: ExpertRow, reliability: dict[str, float
     with transaction(sessions) as session:
         session.execute(update(Expert).values(status="paused"))
         import_experts(session, list(rows))
-        ids = dict(session.execute(select(Expert.handle, Expert.id)).tuples().all())
+        ids = dict(session.execute(select(Expert.handle, Expert.id)).all())
         for handle, value in (reliability or {}).items():
             session.execute(update(Expert).where(Expert.id == ids[handle]).values(reliability=value))
         refresh_routes(session, [ids[r.handle] for r in rows])
@@ -314,7 +312,7 @@ def test_expired_work_is_reassigned_never_to_the_same_expert(sessions, project) 
                 select(Assignment.item_id, Assignment.expert_id)
                 .join(Item, Item.id == Assignment.item_id)
                 .where(Assignment.status == "assigned", ~Item.is_gold)
-            ).tuples()
+            )
         )
     assert len(fresh) == (240 - 12) * 3
     assert not fresh & first

@@ -30,9 +30,7 @@ def quarantine(sessions, batch_id: int) -> dict[int, str]:
         return dict(
             session.execute(
                 select(QuarantinedRow.line_number, QuarantinedRow.reason).where(QuarantinedRow.batch_id == batch_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
 
 

@@ -82,9 +82,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_load(sessions, proj
         reasons = dict(
             session.execute(
                 select(QuarantinedRow.line_number, QuarantinedRow.reason).where(QuarantinedRow.batch_id == batch_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     assert reasons[2].startswith("not valid JSON: unexpected character")
     assert reasons[3] == "expected a JSON object, got an array"

@@ -58,7 +58,7 @@ def test_the_pay_run_pays_each_experts_level_and_the_rest_their_own_rate(session
             expert: (rate, note)
             for expert, rate, note in session.execute(
                 select(PayoutEntry.expert_id, PayoutEntry.rate, PayoutEntry.note).where(PayoutEntry.kind == "time")
-            ).tuples()
+            )
         }
         own = session.scalar(select(Expert.hourly_rate).where(Expert.id == unlevelled))
         shown = earnings(session, levelled).levels

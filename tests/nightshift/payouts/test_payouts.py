@@ -149,10 +149,8 @@ def test_time_is_measured_by_the_server_from_first_opening(sessions, project) ->
             T0 + dt.timedelta(minutes=10),
         )
     with sessions() as session:
-        worked = dict(session.execute(select(Assignment.id, Assignment.worked_seconds)).tuples().all())
-        on_task = dict(
-            session.execute(select(Submission.assignment_id, Submission.time_on_task_seconds)).tuples().all()
-        )
+        worked = dict(session.execute(select(Assignment.id, Assignment.worked_seconds)).all())
+        on_task = dict(session.execute(select(Submission.assignment_id, Submission.time_on_task_seconds)).all())
     assert (worked[first], worked[second], worked[unopened]) == (600, 300, 0)
     # The time-on-task gate reads the same server-side figure; a never-opened task has none to bill.
     assert on_task == {first: 600, second: 300, unopened: 0}

@@ -86,7 +86,7 @@ def _round(sessions, batch_id: int, answers: dict[int, list[dict[str, Any]]]) ->
 
 def _statuses(sessions) -> dict[int, str]:
     with sessions() as session:
-        return dict(session.execute(select(Item.id, Item.status).order_by(Item.id)).tuples().all())
+        return dict(session.execute(select(Item.id, Item.status).order_by(Item.id)).all())
 
 
 def test_a_random_answerer_is_paused_within_fifteen_answers_and_one_miss_pauses_no_good_expert() -> None:
@@ -425,9 +425,7 @@ def test_review_is_spent_on_new_and_weaker_experts_and_a_sample_of_the_rest(sess
                     Assignment.status == "submitted",
                     Assignment.item_id.not_in(held),
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         reviewed: set[int] = set()
         while (task := claim_review(session, reviewer, NOW)) is not None:

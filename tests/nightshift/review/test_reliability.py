@@ -43,7 +43,7 @@ def _gold_assignments(sessions) -> list[tuple[int, int, dict]]:
                 select(Assignment.id, Assignment.expert_id, GoldAnswer.answer)
                 .join(Item, Item.id == Assignment.item_id)
                 .join(GoldAnswer, GoldAnswer.item_id == Item.id)
-            ).tuples()
+            )
         )
 
 
@@ -67,9 +67,7 @@ def test_gold_answers_move_reliability_and_the_routing_index_follows(sessions, p
                 select(ExpertRoute.expert_id, ExpertRoute.reliability).where(
                     ExpertRoute.expert_id.in_([right[1], wrong[1]])
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         handle = session.get_one(Expert, wrong[1]).handle
         profile = expert_profile(session, handle)

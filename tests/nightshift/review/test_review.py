@@ -73,9 +73,7 @@ def test_verdicts_go_to_the_rows_the_gate_read_and_still_await_one(sessions, pro
         statuses = dict(
             session.execute(
                 select(Assignment.id, Assignment.status).where(Assignment.id.in_([r["assignment_id"] for r in rows]))
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     assert statuses.pop(late) == "rejected"
     assert set(statuses.values()) == {"accepted"}
