@@ -30,9 +30,9 @@ from nightshift.projects.registry import project_spec
 CONFLICT = "conflict: content differs from the item already ingested under this external_id"
 
 # The batch key's statement trigger (migration 0015) reads the items a COPY inserted from a
-# transition table, which holds each whole row. Past work_mem (4 MB by default) it is written to a
-# temporary file and read back: a tenth of what PostgreSQL spent storing a chunk of 10,000 items.
-# A chunk of the default size holds ~15 MB of rows; a larger one spills as before, still correct.
+# transition table, which holds each whole row. Past work_mem (4 MB by default) that table is
+# written to a temporary file and read back (docs/performance.md). A chunk of the default size
+# fits in this; a larger one spills as before, still correct.
 TRANSITION_MEMORY = "64MB"
 
 
