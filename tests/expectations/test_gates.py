@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import queue
+import traceback
 import weakref
 from pathlib import Path
 
@@ -248,16 +250,12 @@ def _gate_in_child(spec_project, docs: Path, results) -> None:  # a forked child
         outcome = check_submissions([_row(1), _row(2, rating=9)], spec_project, docs)
         results.put(sorted(outcome.failures))
     except BaseException:
-        import traceback
-
         results.put(traceback.format_exc())
 
 
 def test_a_process_forked_after_a_gate_run_runs_gates_too(sample_spec, tmp_path) -> None:
     """Checkpoints run on a thread of their own; a forked child has none of its parent's threads,
     so it must start its own rather than queue work for a thread that is not there."""
-    import multiprocessing
-
     assert check_submissions([_row(1), _row(2)], sample_spec.project, tmp_path / "docs").success
     context = multiprocessing.get_context("fork")
     results = context.Queue()

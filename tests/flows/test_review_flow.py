@@ -19,6 +19,7 @@ from nightshift.platform.db import transaction
 from nightshift.platform.models import Assignment, AuditLog, Expert, GateRun, GoldAnswer, Item, ItemResult
 from nightshift.projects.registry import apply_spec
 from nightshift.projects.spec import ProjectSpec, parse_spec
+from nightshift.review.gates import review_parts
 from nightshift.simulation.simulate import simulate_adjudications
 from nightshift.work.submissions import NewSubmission, record_submissions, start_assignments
 from tests.conftest import SAMPLES
@@ -309,8 +310,6 @@ def test_a_round_bigger_than_a_part_is_reviewed_in_parts_and_a_copy_between_part
 
 
 def test_a_round_is_cut_into_as_many_parts_as_its_size_needs_and_none_empty(sessions, batch) -> None:
-    from nightshift.review.gates import review_parts
-
     _answer_open_work(sessions, batch, lambda e, i, gold: 5)
     with sessions() as session:
         items = sorted(
